@@ -1,0 +1,42 @@
+# Two entry points (see README.md):
+#   make demo   set everything up, then run triage on its embedded defaults
+#   make test   set everything up with the test tools, then run the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: demo test install install-test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch goes in first, pinned: that takes the CPU build; unpinned it pulls CUDA.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[ml]'
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[ml,test]'
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+demo: install
+	$(BIN)/triage demo
+
+test: install-test
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/triage bench
+
+lint: install-test
+	$(BIN)/mypy ingest correlation models api triage
+
+clean:
+	rm -rf $(VENV) *.egg-info triage.db

@@ -1,0 +1,129 @@
+"""The one event model every input is normalized into: alert, log record or span."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+LabelValue = str | int | float | bool
+
+
+class EventKind(str, Enum):
+    alert = "alert"
+    log = "log"
+    span = "span"
+
+
+class Status(str, Enum):
+    firing = "firing"
+    resolved = "resolved"
+
+
+class Severity(str, Enum):
+    """One scale for every source, ordered from most to least urgent."""
+
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK = {Severity.critical: 4, Severity.error: 3, Severity.warning: 2, Severity.info: 1, Severity.debug: 0}
+
+# Words the tools we ingest actually use (Prometheus rule labels, PagerDuty,
+# Grafana, Datadog, syslog, OpenTelemetry severity_text, P1-P5 / SEV1-5).
+_SEVERITY_WORDS: dict[str, Severity] = {
+    **dict.fromkeys(
+        ["critical", "crit", "fatal", "emergency", "emerg", "alert", "panic", "page",
+         "p1", "sev1", "sev-1", "disaster"], Severity.critical),
+    **dict.fromkeys(["error", "err", "high", "major", "p2", "sev2", "sev-2"], Severity.error),
+    **dict.fromkeys(
+        ["warning", "warn", "medium", "average", "minor", "p3", "sev3", "sev-3"], Severity.warning),
+    **dict.fromkeys(
+        ["info", "information", "informational", "notice", "low", "ok", "none", "p4", "p5",
+         "sev4", "sev5", "sev-4", "sev-5"], Severity.info),
+    **dict.fromkeys(["debug", "trace", "verbose"], Severity.debug),
+}
+
+
+def normalize_severity(raw: str | int | None) -> Severity:
+    """Map a source's severity word (or OTel severity number) onto the one scale.
+
+    Unknown words are an error: silently calling them "info" hides real pages.
+    """
+    if raw is None:
+        raise ValueError("severity is missing")
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        # OpenTelemetry SeverityNumber: 1-4 TRACE, 5-8 DEBUG, 9-12 INFO, 13-16 WARN, 17-20 ERROR, 21-24 FATAL
+        if not 1 <= raw <= 24:
+            raise ValueError(f"severity number {raw} is outside OpenTelemetry's 1..24")
+        return [Severity.debug, Severity.debug, Severity.info, Severity.warning,
+                Severity.error, Severity.critical][(raw - 1) // 4]
+    word = str(raw).strip().lower()
+    try:
+        return _SEVERITY_WORDS[word]
+    except KeyError:
+        known = ", ".join(s.value for s in Severity)
+        raise ValueError(f"unknown severity {raw!r}; use one of {known} (or a known synonym)") from None
+
+
+class Event(BaseModel):
+    """A monitoring signal, whatever tool sent it.
+
+    ``fingerprint`` is the source's own dedup key (Alertmanager fingerprint,
+    PagerDuty dedup_key, Datadog aggregation key), passed through unchanged;
+    ``dedup_key`` is what triage deduplicates on: that fingerprint when there is
+    one, else a hash of what makes two signals the same.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", use_enum_values=False)
+
+    id: str = Field(min_length=1, max_length=200)
+    kind: EventKind
+    source: str = Field(min_length=1, max_length=100)
+    occurred_at: AwareDatetime
+    service: str | None = None
+    host: str | None = None
+    severity: Severity
+    severity_raw: str | None = None
+    status: Status = Status.firing
+    title: str = Field(min_length=1, max_length=10_000)
+    body: str = ""
+    labels: dict[str, LabelValue] = Field(default_factory=dict)
+    fingerprint: str | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    parent_service: str | None = None
+    raw: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalize_severity(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "severity" in data and not isinstance(data["severity"], Severity):
+            raw = data["severity"]
+            try:
+                sev = Severity(raw)
+            except ValueError:
+                sev = normalize_severity(raw)
+            data = {**data, "severity": sev, "severity_raw": data.get("severity_raw") or (None if raw is None else str(raw))}
+        return data
+
+    @field_validator("occurred_at", "starts_at", "ends_at")
+    @classmethod
+    def _to_utc(cls, v: datetime | None) -> datetime | None:
+        return v.astimezone(timezone.utc) if v is not None else None
+
+    @field_validator("service", "host", "fingerprint", "trace_id", "span_id", "parent_service")
+    @classmethod
+    def _blank_is_none(cls, v: str | None) -> str | None:
+        return v if v else None

@@ -1,0 +1,56 @@
+"""Every setting triage reads, in one frozen object.
+
+Settings are built once at process start (from ``TRIAGE_*`` environment
+variables, then CLI flags on top) and passed down; nothing reads the
+environment at import time or deep inside a layer.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRIAGE_", frozen=True, extra="forbid")
+
+    # Kafka
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_group_id: str = "triage"
+    topic_alerts: str = "alerts"
+    topic_logs: str = "logs"
+    topic_traces: str = "traces"
+    topic_dlq: str = "triage.dlq"
+    topic_partitions: int = Field(4, ge=1, description="partitions when triage creates a topic")
+    kafka_session_timeout_ms: int = Field(10_000, ge=1000)
+    kafka_heartbeat_interval_ms: int = Field(3_000, ge=100)
+    kafka_max_poll_records: int = Field(2_000, ge=1)
+    kafka_poll_timeout_ms: int = Field(500, ge=1)
+
+    # Store
+    database_url: str = "sqlite:///triage.db"
+
+    # API
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8080, ge=0, le=65535)
+    public_url: str | None = Field(None, description="base URL the API is reached at, for links")
+
+    # Metrics for processes without the API (``triage consume``): 0 = off
+    metrics_port: int = Field(0, ge=0, le=65535)
+
+    # Self-instrumentation
+    otel_exporter: Literal["none", "otlp", "console"] = "none"
+    otel_endpoint: str | None = Field(None, description="OTLP/HTTP traces endpoint")
+    service_name: str = "triage"
+
+    log_level: str = "INFO"
+
+    @property
+    def topics(self) -> list[str]:
+        return [self.topic_alerts, self.topic_logs, self.topic_traces]
+
+    @property
+    def api_url(self) -> str:
+        return self.public_url or f"http://{self.api_host}:{self.api_port}"

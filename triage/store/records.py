@@ -1,0 +1,91 @@
+"""What the store hands back: plain, read-only records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from triage.ingest.event import Event
+
+
+@dataclass(frozen=True)
+class Membership:
+    event_id: str
+    incident_id: str
+    action: str
+    rule: str
+    evidence: dict[str, Any]
+    parameters_version: int
+    notify: bool
+    decided_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    event: Event
+    received_at: datetime
+    membership: Membership | None
+
+
+@dataclass(frozen=True)
+class IncidentRecord:
+    id: str
+    scope: str
+    title: str
+    status: str
+    severity: str
+    opened_at: datetime
+    last_event_at: datetime
+    resolved_at: datetime | None
+    last_notified_at: datetime | None
+    event_count: int
+    alert_count: int
+    suppressed_count: int
+    services: list[str]
+    firing_alerts: int
+
+
+@dataclass(frozen=True)
+class IncidentQuery:
+    status: str | None = None
+    service: str | None = None
+    since: datetime | None = None   # active at or after
+    until: datetime | None = None   # opened at or before
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[IncidentRecord]
+    total: int
+
+
+@dataclass(frozen=True)
+class NoiseBucket:
+    events: int = 0
+    suppressed: int = 0
+    incidents: int = 0
+    pages: int = 0
+
+    @property
+    def compression(self) -> float:
+        return 1.0 - self.incidents / self.events if self.events else 0.0
+
+
+@dataclass(frozen=True)
+class NoiseStats:
+    total: NoiseBucket
+    by_source: dict[str, NoiseBucket] = field(default_factory=dict)
+    by_service: dict[str, NoiseBucket] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    received: int        # events handed to the store
+    stored: int          # new events written (the rest were already stored)
+    suppressed: int
+    attached: int
+    opened: int
+    notified: int

@@ -1,0 +1,110 @@
+"""The tables, as SQLAlchemy Core metadata. Alembic migrations create them; this
+module is what queries are written against. Keep the two in step."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData()
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite as on PostgreSQL."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+events = sa.Table(
+    "events", metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("occurred_at", UTCDateTime(), nullable=False),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("service", sa.String(200)),
+    sa.Column("host", sa.String(300)),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("fingerprint", sa.String(300)),
+    sa.Column("document", JSONType, nullable=False),  # the whole validated Event
+    sa.Index("ix_events_occurred_at", "occurred_at"),
+)
+
+incidents = sa.Table(
+    "incidents", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("scope", sa.String(400), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("opened_at", UTCDateTime(), nullable=False),
+    sa.Column("last_event_at", UTCDateTime(), nullable=False),
+    sa.Column("resolved_at", UTCDateTime()),
+    sa.Column("last_notified_at", UTCDateTime()),
+    sa.Column("event_count", sa.Integer, nullable=False),
+    sa.Column("alert_count", sa.Integer, nullable=False),
+    sa.Column("suppressed_count", sa.Integer, nullable=False),
+    sa.Column("services", JSONType, nullable=False),
+    sa.Column("firing", JSONType, nullable=False),
+    sa.Index("ix_incidents_scope_status", "scope", "status"),
+    sa.Index("ix_incidents_opened_at", "opened_at"),
+)
+
+incident_services = sa.Table(
+    "incident_services", metadata,
+    sa.Column("incident_id", sa.String(64), primary_key=True),
+    sa.Column("service", sa.String(200), primary_key=True),
+    sa.Index("ix_incident_services_service", "service"),
+)
+
+memberships = sa.Table(
+    "memberships", metadata,
+    sa.Column("event_id", sa.String(200), primary_key=True),
+    sa.Column("incident_id", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("rule", sa.String(64), nullable=False),
+    sa.Column("evidence", JSONType, nullable=False),
+    sa.Column("parameters_version", sa.Integer, nullable=False),
+    sa.Column("notify", sa.Boolean, nullable=False),
+    sa.Column("decided_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_memberships_incident", "incident_id"),
+)
+
+signals = sa.Table(
+    "signals", metadata,
+    sa.Column("key", sa.String(400), primary_key=True),
+    sa.Column("incident_id", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("first_seen", UTCDateTime(), nullable=False),
+    sa.Column("last_seen", UTCDateTime(), nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
+# One row per correlation scope. Writers lock the rows of their batch's scopes
+# (SELECT ... FOR UPDATE, in key order) so that two consumers can never decide
+# events of one scope at the same time, whatever the Kafka assignment says.
+scopes = sa.Table(
+    "scopes", metadata,
+    sa.Column("key", sa.String(400), primary_key=True),
+)

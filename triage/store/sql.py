@@ -1,0 +1,308 @@
+"""The store, in SQL that runs on SQLite (embedded default) and PostgreSQL (production).
+
+One batch is one transaction: lock the batch's scopes, drop events already
+stored, load the state those events can touch, let the caller correlate, write
+events + memberships + incident and signal changes, commit. A crash anywhere
+before the commit leaves nothing behind; a redelivered batch finds its events
+stored and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from triage.correlation import CorrelationState, Decision, IncidentState, SignalState, dedup_key, scope_of
+from triage.correlation.decision import Action
+from triage.ingest.event import Event, Severity, Status
+from triage.store import schema as t
+from triage.store.records import (
+    BatchResult, IncidentQuery, IncidentRecord, Membership, NoiseBucket, NoiseStats, Page, StoredEvent,
+)
+
+Correlate = Callable[[list[Event], CorrelationState], list[Decision]]
+
+# Stay well under SQLite's and PostgreSQL's bound-parameter limits in IN (...) lists.
+_CHUNK = 500
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def create_engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+            # WAL lets the API read while the consumer writes; the busy timeout makes
+            # a second writer wait. Transactions are ours (pysqlite's own are off):
+            # a batch starts by writing its scope rows, so it takes the write lock first.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: sa.Connection) -> None:
+            conn.exec_driver_sql("BEGIN")
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class SqlStore:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    @classmethod
+    def from_url(cls, url: str, *, migrate: bool = True) -> "SqlStore":
+        engine = create_engine(url)
+        if migrate:
+            from triage.store.migrate import upgrade
+            upgrade(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    # -- writing -----------------------------------------------------------------
+
+    def apply(self, events: Sequence[Event], correlate: Correlate, *,
+              received_at: datetime | None = None) -> BatchResult:
+        received_at = received_at or datetime.now(timezone.utc)
+        unique = list({e.id: e for e in events}.values())
+        if not unique:
+            return BatchResult(len(events), 0, 0, 0, 0, 0)
+        with self.engine.begin() as conn:
+            self._lock_scopes(conn, sorted({scope_of(e) for e in unique}))
+            stored = self._existing_ids(conn, [e.id for e in unique])
+            new = [e for e in unique if e.id not in stored]
+            if not new:
+                return BatchResult(len(events), 0, 0, 0, 0, 0)
+            state = self._load_state(conn, new)
+            decisions = correlate(new, state)
+            self._write(conn, new, decisions, state, received_at)
+        actions = Counter(d.action for d in decisions)
+        return BatchResult(
+            received=len(events), stored=len(new), suppressed=actions[Action.suppressed],
+            attached=actions[Action.attached], opened=actions[Action.opened],
+            notified=sum(d.notify for d in decisions),
+        )
+
+    def _lock_scopes(self, conn: sa.Connection, keys: list[str]) -> None:
+        conn.execute(self._insert(t.scopes).on_conflict_do_nothing(), [{"key": k} for k in keys])
+        if conn.dialect.name == "postgresql":
+            for chunk in _chunks(keys):
+                conn.execute(sa.select(t.scopes.c.key).where(t.scopes.c.key.in_(chunk))
+                             .order_by(t.scopes.c.key).with_for_update())
+
+    def _existing_ids(self, conn: sa.Connection, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(ids):
+            found.update(conn.scalars(sa.select(t.events.c.id).where(t.events.c.id.in_(chunk))))
+        return found
+
+    def _load_state(self, conn: sa.Connection, events: list[Event]) -> CorrelationState:
+        state = CorrelationState()
+        scopes = sorted({scope_of(e) for e in events})
+        keys = sorted({dedup_key(e) for e in events})
+        for chunk in _chunks(keys):
+            for row in conn.execute(sa.select(t.signals).where(t.signals.c.key.in_(chunk))):
+                state.signals[row.key] = SignalState(
+                    key=row.key, incident_id=row.incident_id, status=Status(row.status),
+                    first_seen=row.first_seen, last_seen=row.last_seen, count=row.count)
+        wanted = [sa.and_(t.incidents.c.scope.in_(chunk), t.incidents.c.status == "open")
+                  for chunk in _chunks(scopes)]
+        wanted += [t.incidents.c.id.in_(chunk)
+                   for chunk in _chunks(sorted({s.incident_id for s in state.signals.values()}))]
+        for cond in wanted:
+            for row in conn.execute(sa.select(t.incidents).where(cond)):
+                if row.id not in state.incidents:
+                    state.add_incident(_incident_state(row))
+        return state
+
+    def _write(self, conn: sa.Connection, events: list[Event], decisions: list[Decision],
+               state: CorrelationState, received_at: datetime) -> None:
+        conn.execute(sa.insert(t.events), [_event_row(e, received_at) for e in events])
+        conn.execute(sa.insert(t.memberships), [_membership_row(d, received_at) for d in decisions])
+        dirty = state.dirty_incidents()
+        if dirty:
+            rows = [_incident_row(i) for i in dirty]
+            stmt = self._insert(t.incidents)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=[t.incidents.c.id],
+                set_={c: getattr(stmt.excluded, c) for c in rows[0] if c != "id"}), rows)
+            links = [{"incident_id": i.id, "service": s} for i in dirty for s in sorted(i.services)]
+            if links:
+                conn.execute(self._insert(t.incident_services).on_conflict_do_nothing(), links)
+        sigs = state.dirty_signals()
+        if sigs:
+            rows = [_signal_row(s) for s in sigs]
+            stmt = self._insert(t.signals)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=[t.signals.c.key],
+                set_={c: getattr(stmt.excluded, c) for c in rows[0] if c != "key"}), rows)
+
+    # -- reading -----------------------------------------------------------------
+
+    def count_events(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.scalar(sa.select(sa.func.count()).select_from(t.events)) or 0)
+
+    def list_incidents(self, query: IncidentQuery) -> Page:
+        cond: list[sa.ColumnElement[bool]] = []
+        if query.status:
+            cond.append(t.incidents.c.status == query.status)
+        if query.service:
+            cond.append(t.incidents.c.id.in_(
+                sa.select(t.incident_services.c.incident_id).where(t.incident_services.c.service == query.service)))
+        if query.since:
+            cond.append(t.incidents.c.last_event_at >= query.since)
+        if query.until:
+            cond.append(t.incidents.c.opened_at <= query.until)
+        where = sa.and_(sa.true(), *cond)
+        with self.engine.connect() as conn:
+            total = conn.scalar(sa.select(sa.func.count()).select_from(t.incidents).where(where)) or 0
+            rows = conn.execute(sa.select(t.incidents).where(where)
+                                .order_by(t.incidents.c.opened_at.desc(), t.incidents.c.id)
+                                .limit(query.limit).offset(query.offset))
+            return Page(items=[_incident_record(r) for r in rows], total=int(total))
+
+    def get_incident(self, incident_id: str) -> IncidentRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.incidents).where(t.incidents.c.id == incident_id)).first()
+            return _incident_record(row) if row else None
+
+    def incident_events(self, incident_id: str, *, limit: int = 1000, offset: int = 0) -> list[StoredEvent]:
+        j = t.events.join(t.memberships, t.memberships.c.event_id == t.events.c.id)
+        stmt = (sa.select(t.events, *_membership_cols()).select_from(j)
+                .where(t.memberships.c.incident_id == incident_id)
+                .order_by(t.events.c.occurred_at, t.events.c.id).limit(limit).offset(offset))
+        with self.engine.connect() as conn:
+            return [_stored_event(r) for r in conn.execute(stmt)]
+
+    def get_event(self, event_id: str) -> StoredEvent | None:
+        j = t.events.outerjoin(t.memberships, t.memberships.c.event_id == t.events.c.id)
+        stmt = sa.select(t.events, *_membership_cols()).select_from(j).where(t.events.c.id == event_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(stmt).first()
+            return _stored_event(row) if row else None
+
+    def all_memberships(self) -> dict[str, str]:
+        """event id -> incident id, for comparing runs (tests, eval)."""
+        with self.engine.connect() as conn:
+            return {r.event_id: r.incident_id for r in conn.execute(
+                sa.select(t.memberships.c.event_id, t.memberships.c.incident_id))}
+
+    def noise_stats(self, since: datetime | None = None, until: datetime | None = None) -> NoiseStats:
+        e, m = t.events, t.memberships
+        cond: list[sa.ColumnElement[bool]] = []
+        if since:
+            cond.append(e.c.occurred_at >= since)
+        if until:
+            cond.append(e.c.occurred_at < until)
+
+        def bucketed(key: sa.ColumnElement[Any] | None) -> Iterable[sa.Row[Any]]:
+            cols: list[Any] = [
+                sa.func.count().label("events"),
+                sa.func.sum(sa.case((m.c.action == "suppressed", 1), else_=0)).label("suppressed"),
+                sa.func.sum(sa.case((m.c.action == "opened", 1), else_=0)).label("incidents"),
+                sa.func.sum(sa.case((m.c.notify, 1), else_=0)).label("pages"),
+            ]
+            stmt = sa.select(*([key.label("key")] if key is not None else []), *cols).select_from(
+                e.join(m, m.c.event_id == e.c.id)).where(sa.and_(sa.true(), *cond))
+            if key is not None:
+                stmt = stmt.group_by(key)
+            return conn.execute(stmt).all()
+
+        def bucket(r: sa.Row[Any]) -> NoiseBucket:
+            return NoiseBucket(events=int(r.events or 0), suppressed=int(r.suppressed or 0),
+                               incidents=int(r.incidents or 0), pages=int(r.pages or 0))
+
+        with self.engine.connect() as conn:
+            total = bucket(list(bucketed(None))[0])
+            by_source = {r.key: bucket(r) for r in bucketed(e.c.source)}
+            by_service = {(r.key or "(none)"): bucket(r) for r in bucketed(e.c.service)}
+        return NoiseStats(total=total, by_source=by_source, by_service=by_service)
+
+
+# -- row <-> record ------------------------------------------------------------------
+
+def _event_row(e: Event, received_at: datetime) -> dict[str, Any]:
+    return {
+        "id": e.id, "kind": e.kind.value, "source": e.source, "occurred_at": e.occurred_at,
+        "received_at": received_at, "service": e.service, "host": e.host, "severity": e.severity.value,
+        "status": e.status.value, "title": e.title, "fingerprint": e.fingerprint,
+        "document": e.model_dump(mode="json"),
+    }
+
+
+def _membership_row(d: Decision, decided_at: datetime) -> dict[str, Any]:
+    return {"event_id": d.event_id, "incident_id": d.incident_id, "action": d.action.value,
+            "rule": d.rule, "evidence": d.evidence, "parameters_version": d.parameters_version,
+            "notify": d.notify, "decided_at": decided_at}
+
+
+def _membership_cols() -> list[sa.ColumnElement[Any]]:
+    m = t.memberships
+    return [m.c.incident_id, m.c.action, m.c.rule, m.c.evidence, m.c.parameters_version,
+            m.c.notify, m.c.decided_at]
+
+
+def _stored_event(r: sa.Row[Any]) -> StoredEvent:
+    membership = None
+    if r.incident_id is not None:
+        membership = Membership(event_id=r.id, incident_id=r.incident_id, action=r.action, rule=r.rule,
+                                evidence=r.evidence, parameters_version=r.parameters_version,
+                                notify=bool(r.notify), decided_at=r.decided_at)
+    return StoredEvent(event=Event.model_validate(r.document), received_at=r.received_at,
+                       membership=membership)
+
+
+def _incident_row(i: IncidentState) -> dict[str, Any]:
+    return {
+        "id": i.id, "scope": i.scope, "title": i.title, "status": i.status, "severity": i.severity.value,
+        "opened_at": i.opened_at, "last_event_at": i.last_event_at, "resolved_at": i.resolved_at,
+        "last_notified_at": i.last_notified_at, "event_count": i.event_count,
+        "alert_count": i.alert_count, "suppressed_count": i.suppressed_count,
+        "services": sorted(i.services), "firing": sorted(i.firing),
+    }
+
+
+def _incident_state(r: sa.Row[Any]) -> IncidentState:
+    return IncidentState(
+        id=r.id, scope=r.scope, title=r.title, opened_at=r.opened_at, last_event_at=r.last_event_at,
+        severity=Severity(r.severity), status=r.status, resolved_at=r.resolved_at,
+        services=set(r.services), firing=set(r.firing), event_count=r.event_count,
+        alert_count=r.alert_count, suppressed_count=r.suppressed_count, last_notified_at=r.last_notified_at)
+
+
+def _incident_record(r: sa.Row[Any]) -> IncidentRecord:
+    return IncidentRecord(
+        id=r.id, scope=r.scope, title=r.title, status=r.status, severity=r.severity,
+        opened_at=r.opened_at, last_event_at=r.last_event_at, resolved_at=r.resolved_at,
+        last_notified_at=r.last_notified_at, event_count=r.event_count, alert_count=r.alert_count,
+        suppressed_count=r.suppressed_count, services=list(r.services), firing_alerts=len(r.firing))
+
+
+def _signal_row(s: SignalState) -> dict[str, Any]:
+    return {"key": s.key, "incident_id": s.incident_id, "status": s.status.value,
+            "first_seen": s.first_seen, "last_seen": s.last_seen, "count": s.count}
