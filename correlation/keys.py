@@ -25,14 +25,18 @@ def dedup_key(event: Event) -> str:
     return f"{event.kind.value}:{digest}"
 
 
-def scope_of(event: Event) -> str:
+def scope_for(service: str | None, host: str | None) -> str:
     """The unit the baseline groups by, and the Kafka message key producers should use:
     all events of one scope then land on one partition, in order."""
-    if event.service:
-        return f"service:{event.service}"
-    if event.host:
-        return f"host:{event.host}"
+    if service:
+        return f"service:{service}"
+    if host:
+        return f"host:{host}"
     return "global"
+
+
+def scope_of(event: Event) -> str:
+    return scope_for(event.service, event.host)
 
 
 def incident_id_for(first_event_id: str) -> str:

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+
+from triage.api.deps import StoreDep
+from triage.api.schemas import EventPublic
+
+router = APIRouter(prefix="/events", tags=["events"])
+
+
+@router.get("/{event_id}", response_model=EventPublic, responses={404: {"description": "no such event"}})
+def get_event(event_id: str, store: StoreDep) -> EventPublic:
+    """One stored event, and which incident it joined and why."""
+    stored = store.get_event(event_id)
+    if stored is None:
+        raise HTTPException(404, f"no event {event_id!r}")
+    return EventPublic.of(stored)

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import AwareDatetime
+
+from triage.api.deps import StoreDep
+from triage.api.schemas import EventPublic, IncidentDetail, IncidentPage, IncidentPublic
+from triage.store import IncidentQuery
+
+router = APIRouter(prefix="/incidents", tags=["incidents"])
+
+
+@router.get("", response_model=IncidentPage)
+def list_incidents(
+    store: StoreDep,
+    status: Literal["open", "resolved"] | None = None,
+    service: str | None = None,
+    since: Annotated[AwareDatetime | None, Query(description="active at or after (RFC 3339)")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="opened at or before (RFC 3339)")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> IncidentPage:
+    """Incidents, newest first."""
+    page = store.list_incidents(IncidentQuery(status=status, service=service, since=since, until=until,
+                                              limit=limit, offset=offset))
+    next_offset = offset + limit if offset + limit < page.total else None
+    return IncidentPage(items=[IncidentPublic.of(i) for i in page.items], total=page.total,
+                        limit=limit, offset=offset, next_offset=next_offset)
+
+
+@router.get("/{incident_id}", response_model=IncidentDetail, responses={404: {"description": "no such incident"}})
+def get_incident(
+    incident_id: str,
+    store: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=5000, description="events to include")] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> IncidentDetail:
+    """One incident with its events, each with the reason it joined."""
+    record = store.get_incident(incident_id)
+    if record is None:
+        raise HTTPException(404, f"no incident {incident_id!r}")
+    events = store.incident_events(incident_id, limit=limit, offset=offset)
+    return IncidentDetail(**IncidentPublic.of(record).model_dump(),
+                          events=[EventPublic.of(e) for e in events], events_total=record.event_count)

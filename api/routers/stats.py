@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import AwareDatetime
+
+from triage.api.deps import StoreDep
+from triage.api.schemas import NoiseStatsPublic
+
+router = APIRouter(prefix="/stats", tags=["stats"])
+
+
+@router.get("/noise", response_model=NoiseStatsPublic)
+def noise(
+    store: StoreDep,
+    since: Annotated[AwareDatetime | None, Query(description="events that occurred at or after")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="events that occurred before")] = None,
+) -> NoiseStatsPublic:
+    """Events in, duplicates suppressed, incidents opened, compression = 1 - incidents/events;
+    in total, by source and by service."""
+    if since and until and since >= until:
+        raise HTTPException(422, "since must be before until")
+    return NoiseStatsPublic.of(store.noise_stats(since, until), since, until)

@@ -1,0 +1,107 @@
+"""Response bodies: the public shape of what the store holds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from triage.correlation.explain import explain
+from triage.ingest.event import Event
+from triage.store import IncidentRecord, Membership, NoiseBucket, NoiseStats, StoredEvent
+
+
+class IncidentPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    title: str
+    status: str
+    severity: str
+    scope: str
+    services: list[str]
+    opened_at: datetime
+    last_event_at: datetime
+    resolved_at: datetime | None
+    event_count: int
+    alert_count: int
+    suppressed_count: int
+    firing_alerts: int
+
+    @classmethod
+    def of(cls, record: IncidentRecord) -> "IncidentPublic":
+        return cls.model_validate(record)
+
+
+class IncidentPage(BaseModel):
+    items: list[IncidentPublic]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class MembershipPublic(BaseModel):
+    incident_id: str
+    action: str
+    rule: str
+    explanation: str
+    evidence: dict[str, Any]
+    parameters_version: int
+    notify: bool
+    decided_at: datetime
+
+    @classmethod
+    def of(cls, m: Membership) -> "MembershipPublic":
+        return cls(incident_id=m.incident_id, action=m.action, rule=m.rule,
+                   explanation=explain(m.rule, m.evidence), evidence=m.evidence,
+                   parameters_version=m.parameters_version, notify=m.notify, decided_at=m.decided_at)
+
+
+class EventPublic(BaseModel):
+    event: Event
+    received_at: datetime
+    membership: MembershipPublic | None
+
+    @classmethod
+    def of(cls, s: StoredEvent) -> "EventPublic":
+        return cls(event=s.event, received_at=s.received_at,
+                   membership=MembershipPublic.of(s.membership) if s.membership else None)
+
+
+class IncidentDetail(IncidentPublic):
+    events: list[EventPublic]
+    events_total: int
+
+
+class NoiseBucketPublic(BaseModel):
+    events: int
+    duplicates_suppressed: int
+    incidents: int
+    pages: int
+    compression: float
+
+    @classmethod
+    def of(cls, b: NoiseBucket) -> "NoiseBucketPublic":
+        return cls(events=b.events, duplicates_suppressed=b.suppressed, incidents=b.incidents,
+                   pages=b.pages, compression=round(b.compression, 4))
+
+
+class NoiseStatsPublic(BaseModel):
+    since: datetime | None
+    until: datetime | None
+    total: NoiseBucketPublic
+    by_source: dict[str, NoiseBucketPublic]
+    by_service: dict[str, NoiseBucketPublic]
+
+    @classmethod
+    def of(cls, s: NoiseStats, since: datetime | None, until: datetime | None) -> "NoiseStatsPublic":
+        return cls(since=since, until=until, total=NoiseBucketPublic.of(s.total),
+                   by_source={k: NoiseBucketPublic.of(v) for k, v in sorted(s.by_source.items())},
+                   by_service={k: NoiseBucketPublic.of(v) for k, v in sorted(s.by_service.items())})
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = {}

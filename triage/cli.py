@@ -1,0 +1,174 @@
+"""The ``triage`` command. Every setting comes from TRIAGE_* variables; flags override them."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from triage import __version__
+from triage.settings import Settings
+
+DEMO_DATABASE = Path("triage-demo.db")
+
+
+def build_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        raise click.UsageError(f"invalid setting: {exc}") from None
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+
+
+kafka_opts = [
+    click.option("--bootstrap-servers", "kafka_bootstrap_servers", help="Kafka bootstrap servers [TRIAGE_KAFKA_BOOTSTRAP_SERVERS]"),
+    click.option("--group-id", "kafka_group_id", help="consumer group [TRIAGE_KAFKA_GROUP_ID]"),
+    click.option("--topic-alerts", help="[TRIAGE_TOPIC_ALERTS]"),
+    click.option("--topic-logs", help="[TRIAGE_TOPIC_LOGS]"),
+    click.option("--topic-traces", help="[TRIAGE_TOPIC_TRACES]"),
+    click.option("--topic-dlq", help="dead-letter topic [TRIAGE_TOPIC_DLQ]"),
+]
+db_opts = [click.option("--database-url", help="SQLAlchemy URL: sqlite:///file.db or postgresql://… [TRIAGE_DATABASE_URL]")]
+api_opts = [
+    click.option("--host", "api_host", help="API listen address [TRIAGE_API_HOST]"),
+    click.option("--port", "api_port", type=int, help="API port, 0 = any free [TRIAGE_API_PORT]"),
+]
+
+
+def with_options(*groups: list[Any]) -> Any:
+    def decorate(f: Any) -> Any:
+        for group in reversed(groups):
+            for option in reversed(group):
+                f = option(f)
+        return f
+    return decorate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="triage")
+def cli() -> None:
+    """triage: deduplicate, group and explain alerts, logs and traces before they page anyone."""
+
+
+@cli.command()
+@with_options(kafka_opts, db_opts, api_opts)
+def serve(**opts: Any) -> None:
+    """Consumer and API in one process."""
+    from triage.service import Runtime, stop_on_signals
+
+    settings = build_settings(**opts)
+    _logging(settings)
+    runtime = Runtime.build(settings)
+    try:
+        with stop_on_signals(runtime.stop):
+            runtime.start_consumer()
+            port = runtime.start_api()
+            click.echo(f"triage serving on http://{settings.api_host}:{port}", err=True)
+            runtime.wait()
+    finally:
+        runtime.close()
+
+
+@cli.command()
+@with_options(kafka_opts, db_opts)
+@click.option("--metrics-port", type=int, help="serve /metrics on this port, 0 = off [TRIAGE_METRICS_PORT]")
+def consume(**opts: Any) -> None:
+    """The Kafka consumer alone (run several in one group to scale out)."""
+    from triage.service import Runtime, stop_on_signals
+
+    settings = build_settings(**opts)
+    _logging(settings)
+    runtime = Runtime.build(settings)
+    try:
+        with stop_on_signals(runtime.stop):
+            runtime.start_metrics_server()
+            consumer = runtime.make_consumer()
+            consumer.run(runtime.stop)
+    finally:
+        runtime.close()
+
+
+@cli.command()
+@with_options(kafka_opts[:1], db_opts, api_opts)
+def api(**opts: Any) -> None:
+    """The HTTP API alone."""
+    from triage.service import Runtime, stop_on_signals
+
+    settings = build_settings(**opts)
+    _logging(settings)
+    runtime = Runtime.build(settings)
+    try:
+        with stop_on_signals(runtime.stop):
+            port = runtime.start_api()
+            click.echo(f"triage API on http://{settings.api_host}:{port}", err=True)
+            runtime.wait()
+    finally:
+        runtime.close()
+
+
+@cli.command()
+@click.option("--port", type=int, default=9092, show_default=True, help="port on 127.0.0.1")
+def broker(port: int) -> None:
+    """Run the embedded Kafka-protocol broker (Tansu, in memory) on loopback, for development."""
+    from triage.broker import EmbeddedBroker
+
+    b = EmbeddedBroker(port=port, quiet=False).start()
+    click.echo(f"Tansu listening on {b.bootstrap_servers}; Ctrl-C to stop", err=True)
+    try:
+        b.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        b.stop()
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_options(kafka_opts)
+@click.option("--limit", type=int, help="produce at most this many lines")
+@click.option("--no-progress", is_flag=True, help="no progress bar")
+def replay(file: Path, limit: int | None, no_progress: bool, **opts: Any) -> None:
+    """Produce a JSONL (or .jsonl.gz) file of events into Kafka: alerts, logs and spans to their topics."""
+    from triage.replay import replay as do_replay
+
+    settings = build_settings(**opts)
+    result = do_replay(file, settings, progress=not no_progress, limit=limit)
+    click.echo(f"produced {result.produced} events: {result.by_topic}", err=True)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="exit after the storm is processed; print the figures as JSON")
+@click.option("--broker-port", type=int, default=0, help="Tansu port (default: any free port)")
+@click.option("--timeout", type=float, default=300.0, show_default=True, help="seconds to wait for processing")
+@click.option("--file", "sample", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="replay this JSONL file instead of the bundled storm")
+@with_options(db_opts, api_opts)
+def demo(once: bool, broker_port: int, timeout: float, sample: Path | None, **opts: Any) -> None:
+    """Start a broker, serve, and replay the bundled alert storm into it."""
+    from triage.demo import run_demo
+
+    settings = build_settings(**opts)
+    if "database_url" not in settings.model_fields_set:
+        # A fresh embedded database each run, so the figures describe this storm alone.
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{DEMO_DATABASE}{suffix}").unlink(missing_ok=True)
+        settings = settings.model_copy(update={"database_url": f"sqlite:///{DEMO_DATABASE}"})
+    _logging(settings.model_copy(update={"log_level": "WARNING"}))
+    run_demo(settings, once=once, broker_port=broker_port, timeout=timeout, sample=sample)
+
+
+def main() -> None:
+    cli(prog_name="triage")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Offline quality measurements of triage against labeled data."""

@@ -1,0 +1,135 @@
+"""Process wiring: build the store, pipeline, consumer and API from Settings, run them, stop them."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import uvicorn
+from fastapi import FastAPI
+
+from triage.api import create_app
+from triage.ingest.kafka import BatchConsumer, BrokerProbe, ConsumerConfig, ensure_topics
+from triage.pipeline import Pipeline
+from triage.settings import Settings
+from triage.store import SqlStore
+from triage.telemetry import Metrics, configure_tracing
+
+log = logging.getLogger(__name__)
+
+
+def consumer_config(settings: Settings) -> ConsumerConfig:
+    return ConsumerConfig(
+        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=settings.kafka_group_id,
+        topics=settings.topics, dlq_topic=settings.topic_dlq,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        max_poll_records=settings.kafka_max_poll_records, poll_timeout_ms=settings.kafka_poll_timeout_ms)
+
+
+@dataclass
+class Runtime:
+    """What one triage process holds. Build with ``Runtime.build``; ``close`` when done."""
+
+    settings: Settings
+    store: SqlStore
+    metrics: Metrics
+    stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _servers: list[uvicorn.Server] = field(default_factory=list)
+    _probe: BrokerProbe | None = None
+    consumer: BatchConsumer | None = None
+    api_port: int | None = None
+
+    @classmethod
+    def build(cls, settings: Settings) -> "Runtime":
+        configure_tracing(settings)
+        return cls(settings=settings, store=SqlStore.from_url(settings.database_url), metrics=Metrics())
+
+    # -- pieces ----------------------------------------------------------------------
+
+    def make_consumer(self) -> BatchConsumer:
+        s = self.settings
+        ensure_topics(s.kafka_bootstrap_servers, [*s.topics, s.topic_dlq], s.topic_partitions)
+        pipeline = Pipeline(self.store, self.metrics)
+        self.consumer = BatchConsumer(consumer_config(s), pipeline, observer=self.metrics)
+        return self.consumer
+
+    def make_app(self) -> FastAPI:
+        self._probe = BrokerProbe(self.settings.kafka_bootstrap_servers)
+        return create_app(self.store, ready_checks={"store": self.store.ping, "broker": self._probe},
+                          registry=self.metrics.registry)
+
+    # -- running ---------------------------------------------------------------------
+
+    def start_consumer(self) -> None:
+        consumer = self.make_consumer()
+        self._spawn("consumer", lambda: consumer.run(self.stop))
+
+    def start_api(self) -> int:
+        """Bind the API socket now (so the port is known, also for port 0) and serve in a thread."""
+        sock = socket.socket(socket.AF_INET6 if ":" in self.settings.api_host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.settings.api_host, self.settings.api_port))
+        self.api_port = int(sock.getsockname()[1])
+        config = uvicorn.Config(self.make_app(), log_level=self.settings.log_level.lower(),
+                                access_log=False, lifespan="off")
+        server = uvicorn.Server(config)
+        self._servers.append(server)
+        self._spawn("api", lambda: server.run(sockets=[sock]))
+        return self.api_port
+
+    def start_metrics_server(self) -> None:
+        if self.settings.metrics_port:
+            from prometheus_client import start_http_server
+
+            start_http_server(self.settings.metrics_port, addr=self.settings.api_host,
+                              registry=self.metrics.registry)
+
+    def _spawn(self, name: str, target: Callable[[], object]) -> None:
+        def run() -> None:
+            try:
+                target()
+            except Exception:
+                log.exception("%s thread died; stopping the process", name)
+            finally:
+                self.stop.set()
+
+        thread = threading.Thread(target=run, name=f"triage-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def wait(self) -> None:
+        """Block until a signal or a dead thread asks to stop."""
+        while not self.stop.wait(0.5):
+            pass
+
+    def close(self) -> None:
+        self.stop.set()
+        for server in self._servers:
+            server.should_exit = True
+        for thread in self._threads:
+            thread.join(timeout=30)
+        if self._probe:
+            self._probe.close()
+        self.store.close()
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM/SIGINT set ``stop``: the consumer finishes its batch, commits, and closes."""
+    def handler(signum: int, _frame: object) -> None:
+        log.info("received %s, finishing the current batch", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

@@ -1,0 +1,69 @@
+"""Self-instrumentation: Prometheus metrics and OpenTelemetry traces of triage itself."""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from triage.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Metrics:
+    """The process's metrics, on a registry of its own (tests run many in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.events_consumed = Counter("triage_events_consumed_total", "Events decoded from Kafka",
+                                       ["topic"], registry=r)
+        self.dead_lettered = Counter("triage_events_dead_lettered_total",
+                                     "Messages sent to the dead-letter topic", ["topic"], registry=r)
+        self.events_stored = Counter("triage_events_stored_total",
+                                     "New events stored (redeliveries excluded)", registry=r)
+        self.suppressed = Counter("triage_events_suppressed_total", "Events suppressed as duplicates",
+                                  registry=r)
+        self.incidents_opened = Counter("triage_incidents_opened_total", "Incidents opened", registry=r)
+        self.pages = Counter("triage_pages_due_total", "Events that made a page or page update due",
+                             registry=r)
+        self.consumer_lag = Gauge("triage_consumer_lag_messages",
+                                  "Messages behind the high watermark on this member's partitions",
+                                  registry=r)
+        self.batch_seconds = Histogram(
+            "triage_batch_processing_seconds", "Correlate + store time of one poll batch", registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self.batch_size = Histogram("triage_batch_events", "Events in one poll batch", registry=r,
+                                    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000))
+
+    # ConsumerObserver
+    def batch_decoded(self, topic: str, ok: int, dead: int) -> None:
+        self.events_consumed.labels(topic).inc(ok)
+        if dead:
+            self.dead_lettered.labels(topic).inc(dead)
+
+    def lag(self, messages: int) -> None:
+        self.consumer_lag.set(messages)
+
+
+def configure_tracing(settings: Settings) -> None:
+    """Install the OpenTelemetry tracer provider the settings ask for (none by default)."""
+    if settings.otel_exporter == "none":
+        return
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+    exporter: SpanExporter
+    if settings.otel_exporter == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        exporter = OTLPSpanExporter(endpoint=settings.otel_endpoint) if settings.otel_endpoint \
+            else OTLPSpanExporter()
+    else:
+        exporter = ConsoleSpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    log.info("tracing: exporting spans with %s", settings.otel_exporter)
