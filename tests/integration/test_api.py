@@ -1,0 +1,89 @@
+"""The HTTP API over a real store (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import make_event
+from triage.api import create_app
+from triage.pipeline import Pipeline
+from triage.store import SqlStore
+from triage.telemetry import Metrics
+
+
+@pytest.fixture
+def client(store: SqlStore) -> Iterator[TestClient]:
+    metrics = Metrics()
+    Pipeline(store, metrics)([
+        make_event(0, id="a1", fingerprint="fa"), make_event(40, id="a2", fingerprint="fb", title="Latency"),
+        make_event(50, id="a3", fingerprint="fa"),
+        make_event(60, id="l1", kind="log", source="otel", service="payments", severity="error", title="boom"),
+    ])
+    with TestClient(create_app(store, registry=metrics.registry)) as c:
+        yield c
+
+
+def test_incident_list_filter_and_detail_with_reasons(client: TestClient) -> None:
+    body = client.get("/incidents").json()
+    assert body["total"] == 2 and body["next_offset"] is None
+    only = client.get("/incidents", params={"service": "checkout", "status": "open"}).json()
+    assert only["total"] == 1
+    incident = only["items"][0]
+    detail = client.get(f"/incidents/{incident['id']}").json()
+    assert detail["event_count"] == 3 and [e["event"]["id"] for e in detail["events"]] == ["a1", "a2", "a3"]
+    joined = detail["events"][1]["membership"]
+    assert joined["rule"] == "same_scope_within_window"
+    assert joined["explanation"].startswith("joined because: same service checkout, 40 s after")
+    assert detail["events"][2]["membership"]["action"] == "suppressed"
+
+
+def test_paging(client: TestClient) -> None:
+    first = client.get("/incidents", params={"limit": 1}).json()
+    assert len(first["items"]) == 1 and first["next_offset"] == 1
+    second = client.get("/incidents", params={"limit": 1, "offset": 1}).json()
+    assert second["items"][0]["id"] != first["items"][0]["id"]
+
+
+def test_event_and_404s(client: TestClient) -> None:
+    assert client.get("/events/l1").json()["membership"]["action"] == "opened"
+    assert client.get("/events/nope").status_code == 404
+    assert client.get("/incidents/nope").status_code == 404
+
+
+def test_bad_query_parameters_get_422_naming_the_field(client: TestClient) -> None:
+    r = client.get("/incidents", params={"since": "yesterday"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "since"]
+    assert client.get("/incidents", params={"status": "sleeping"}).status_code == 422
+    assert client.get("/incidents", params={"limit": 0}).status_code == 422
+
+
+def test_noise_stats(client: TestClient) -> None:
+    stats = client.get("/stats/noise").json()
+    assert stats["total"] == {"events": 4, "duplicates_suppressed": 1, "incidents": 2, "pages": 1,
+                              "compression": 0.5}
+    assert set(stats["by_source"]) == {"alertmanager", "otel"} and "payments" in stats["by_service"]
+    narrow = client.get("/stats/noise", params={"since": "2026-03-11T14:00:45Z"}).json()
+    assert narrow["total"]["events"] == 2
+    assert client.get("/stats/noise", params={"since": "2026-03-12T00:00:00Z",
+                                               "until": "2026-03-11T00:00:00Z"}).status_code == 422
+
+
+def test_health_ready_metrics_openapi(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "checks": {}}
+    assert client.get("/readyz").json()["checks"] == {"store": "ok"}
+    text = client.get("/metrics").text
+    assert "triage_events_stored_total 4.0" in text and "triage_batch_processing_seconds_bucket" in text
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/incidents", "/incidents/{incident_id}", "/events/{event_id}", "/stats/noise"} <= set(paths)
+
+
+def test_readyz_is_503_when_a_dependency_fails(store: SqlStore) -> None:
+    def broker_down() -> None:
+        raise ConnectionError("no broker at 127.0.0.1:1")
+
+    with TestClient(create_app(store, ready_checks={"store": store.ping, "broker": broker_down})) as c:
+        r = c.get("/readyz")
+    assert r.status_code == 503 and r.json()["checks"]["broker"].startswith("failed: ConnectionError")

@@ -1,0 +1,244 @@
+"""The alert-grouping evaluation: loader, the two reference baselines, the report rows."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from triage.evaluation.alerts import (
+    alertmanager_engine,
+    evaluate_alerts,
+    fingerprint_engine,
+    format_alerts_table,
+    load_labeled_events,
+    triage_engine,
+)
+from triage.ingest.decode import event_from_dict
+from triage.ingest.event import Event
+
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
+
+
+def _row(
+    id: str, at: float, *, kind: str = "alert", status: str = "firing", fingerprint: str | None = None,
+    alertname: str | None = None, service: str | None = "cart", host: str | None = "node-1",
+    source: str = "alertmanager", truth: str = "INC-1",
+) -> dict[str, Any]:
+    labels: dict[str, Any] = {"alertname": alertname} if alertname else {}
+    return {
+        "id": id, "kind": kind, "source": source if kind == "alert" else "otel",
+        "occurred_at": (T0 + timedelta(seconds=at)).isoformat().replace("+00:00", "Z"),
+        "service": service, "host": host, "severity": "warning", "status": status,
+        "title": f"{alertname or kind} {id}", "labels": labels, "fingerprint": fingerprint,
+        "truth_incident": truth, "truth_root_cause": {"component": service, "kind": "test"},
+    }
+
+
+def _events(*rows: dict[str, Any]) -> list[Event]:
+    return [event_from_dict(r) for r in rows]
+
+
+def _same(groups: list[str], *indices: int) -> bool:
+    return len({groups[i] for i in indices}) == 1
+
+
+def _partition(groups: list[str]) -> set[frozenset[int]]:
+    """Group ids are opaque: compare which events ended up together."""
+    by_id: dict[str, set[int]] = {}
+    for i, g in enumerate(groups):
+        by_id.setdefault(g, set()).add(i)
+    return {frozenset(s) for s in by_id.values()}
+
+
+# -- fingerprint baseline --------------------------------------------------------------
+
+
+def test_fingerprint_one_group_per_firing_episode() -> None:
+    events = _events(
+        _row("a1", 0, fingerprint="fa", alertname="HighLatency"),
+        _row("a2", 60, fingerprint="fa", alertname="HighLatency"),      # re-notification
+        _row("a3", 120, fingerprint="fa", alertname="HighLatency", status="resolved"),
+        _row("a4", 125, fingerprint="fa", alertname="HighLatency", status="resolved"),  # re-sent resolve
+        _row("a5", 600, fingerprint="fa", alertname="HighLatency"),     # fires again: new episode
+        _row("a6", 660, fingerprint="fa", alertname="HighLatency", status="resolved"),
+    )
+    assert _partition(fingerprint_engine(events)) == {frozenset({0, 1, 2, 3}), frozenset({4, 5})}
+
+
+def test_fingerprint_keeps_fingerprints_apart_and_logs_single() -> None:
+    events = _events(
+        _row("a1", 0, fingerprint="fa", alertname="HighLatency"),
+        _row("b1", 10, fingerprint="fb", alertname="HighLatency"),      # same rule, other pod
+        _row("l1", 20, kind="log"),
+        _row("l2", 21, kind="log"),                                      # identical-looking log
+        _row("s1", 22, kind="span"),
+        _row("d1", 30, fingerprint="fa", alertname="HighLatency", source="datadog"),  # other tool
+        _row("a2", 40, fingerprint="fa", alertname="HighLatency"),
+        _row("r1", 50, fingerprint="fz", alertname="Gone", status="resolved"),  # never seen firing
+    )
+    groups = fingerprint_engine(events)
+    assert _partition(groups) == {frozenset({0, 6}), *(frozenset({i}) for i in (1, 2, 3, 4, 5, 7))}
+
+
+def test_fingerprint_chronic_alert_stays_one_group() -> None:
+    # A warning that never resolves keeps re-notifying: all one episode however long.
+    events = _events(*(_row(f"c{i}", i * 4 * 3600, fingerprint="fc", alertname="DiskFilling") for i in range(5)))
+    assert len(set(fingerprint_engine(events))) == 1
+
+
+# -- alertmanager baseline -------------------------------------------------------------
+
+
+def test_alertmanager_groups_by_alertname_and_service() -> None:
+    engine = alertmanager_engine()
+    events = _events(
+        _row("a1", 0, fingerprint="p1", alertname="PodCrashLooping", service="cart"),
+        _row("a2", 20, fingerprint="p2", alertname="PodCrashLooping", service="cart"),   # other pod
+        _row("b1", 25, fingerprint="q1", alertname="PodCrashLooping", service="checkout"),
+        _row("c1", 30, fingerprint="r1", alertname="HighLatency", service="cart"),
+        _row("n1", 40, fingerprint="h1", alertname="NodeDiskFull", service=None, host="node-1"),
+        _row("n2", 50, fingerprint="h2", alertname="NodeDiskFull", service=None, host="node-1"),
+        _row("n3", 55, fingerprint="h3", alertname="NodeDiskFull", service=None, host="node-2"),
+    )
+    groups = engine(events)
+    assert _partition(groups) == {
+        frozenset({0, 1}), frozenset({2}), frozenset({3}), frozenset({4, 5}), frozenset({6}),
+    }
+
+
+def test_alertmanager_group_lives_while_firing_or_within_group_interval() -> None:
+    engine = alertmanager_engine(group_interval=300)
+    events = _events(
+        _row("a1", 0, fingerprint="p1", alertname="HighLatency"),
+        # Firing keeps the group alive well past group_interval.
+        _row("a2", 1000, fingerprint="p2", alertname="HighLatency"),
+        _row("r1", 1100, fingerprint="p1", alertname="HighLatency", status="resolved"),
+        _row("r2", 1200, fingerprint="p2", alertname="HighLatency", status="resolved"),
+        # Nothing firing but the last event was 290 s ago: still the same group.
+        _row("a3", 1490, fingerprint="p1", alertname="HighLatency"),
+        _row("r3", 1500, fingerprint="p1", alertname="HighLatency", status="resolved"),
+        # Nothing firing and 301 s of silence: a new group, i.e. a new page.
+        _row("a4", 1801, fingerprint="p1", alertname="HighLatency"),
+    )
+    assert _partition(engine(events)) == {frozenset(range(6)), frozenset({6})}
+
+
+def test_alertmanager_logs_and_spans_group_by_kind() -> None:
+    engine = alertmanager_engine()
+    events = _events(
+        _row("l1", 0, kind="log"),
+        _row("l2", 200, kind="log"),
+        _row("s1", 210, kind="span"),
+        _row("l3", 800, kind="log"),                 # 600 s after l2, logs never "fire" on
+        _row("l4", 801, kind="log", service=None),   # falls back to its host
+    )
+    assert _partition(engine(events)) == {frozenset({0, 1}), frozenset({2}), frozenset({3}), frozenset({4})}
+
+
+def test_alertmanager_rejects_negative_timers() -> None:
+    with pytest.raises(ValueError, match="group_interval"):
+        alertmanager_engine(group_interval=-1)
+
+
+def test_engines_answer_in_callers_order() -> None:
+    rows = [
+        _row("a1", 0, fingerprint="fa", alertname="X"),
+        _row("a2", 30, fingerprint="fa", alertname="X", status="resolved"),
+        _row("a3", 900, fingerprint="fa", alertname="X"),
+        _row("l1", 5, kind="log"),
+        _row("b1", 10, fingerprint="fb", alertname="X"),
+        _row("b2", 2000, fingerprint="fb", alertname="X", status="resolved"),
+    ]
+    ordered = _events(*rows)
+    shuffled_rows = rows[:]
+    random.Random(7).shuffle(shuffled_rows)
+    shuffled = _events(*shuffled_rows)
+    for engine in (fingerprint_engine, alertmanager_engine(), triage_engine()):
+        by_id = dict(zip((e.id for e in ordered), engine(ordered), strict=True))
+        expected = _partition([by_id[e.id] for e in shuffled])
+        assert _partition(engine(shuffled)) == expected
+
+
+def test_triage_engine_starts_fresh_on_every_call() -> None:
+    engine = triage_engine()
+    events = _events(_row("a1", 0, fingerprint="fa", alertname="X"), _row("l1", 10, kind="log"))
+    first = engine(events)
+    assert len(first) == 2
+    assert engine(events) == first
+
+
+# -- loader and report ---------------------------------------------------------------
+
+
+def _write(directory: Path, rows: list[dict[str, Any]], *, compressed: bool) -> None:
+    directory.mkdir()
+    text = "".join(json.dumps(r) + "\n" for r in rows) + "\n"   # a trailing blank line is fine
+    if compressed:
+        with gzip.open(directory / "events.jsonl.gz", "wt", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        (directory / "events.jsonl").write_text(text, encoding="utf-8")
+
+
+LABELED = [
+    _row("e3", 30, kind="log", truth="noise-1"),
+    _row("e1", 0, fingerprint="fa", alertname="X", truth="INC-7"),
+    _row("e2", 10, fingerprint="fa", alertname="X", status="resolved", truth="INC-7"),
+    _row("e0", 10, kind="span", truth="INC-7"),          # same instant as e2: id breaks the tie
+]
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["plain", "gzip"])
+def test_loader_reads_sorted_events_and_parallel_labels(tmp_path: Path, compressed: bool) -> None:
+    directory = tmp_path / "set"
+    _write(directory, LABELED, compressed=compressed)
+    events, truth = load_labeled_events(directory)
+    assert [e.id for e in events] == ["e1", "e0", "e2", "e3"]
+    assert truth == ["INC-7", "INC-7", "INC-7", "noise-1"]
+    assert all(isinstance(e, Event) for e in events)
+    # The engine input carries no trace of the ground truth.
+    assert not any("truth" in json.dumps(e.model_dump(mode="json")) for e in events)
+
+
+def test_loader_errors_name_the_problem(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        load_labeled_events(tmp_path)
+    directory = tmp_path / "bad"
+    unlabeled = {k: v for k, v in LABELED[1].items() if k != "truth_incident"}
+    _write(directory, [LABELED[0], unlabeled], compressed=False)
+    with pytest.raises(ValueError, match=r"events\.jsonl:2: missing 'truth_incident'"):
+        load_labeled_events(directory)
+
+
+def test_evaluate_alerts_rows_and_table(tmp_path: Path) -> None:
+    directory = tmp_path / "tiny-set"
+    _write(directory, LABELED, compressed=True)
+    rows = evaluate_alerts(directory)
+    assert [(r["scope"], r["engine"]) for r in rows] == [
+        (s, e) for s in ("all", "alerts") for e in ("triage", "fingerprint", "alertmanager")
+    ]
+    keys = {"dataset", "scope", "engine", "events", "groups", "compression", "precision", "recall",
+            "f1", "ari", "events_per_s"}
+    for r in rows:
+        assert set(r) == keys
+        assert r["dataset"] == "tiny-set"
+        assert r["events"] == (4 if r["scope"] == "all" else 2)
+        assert r["compression"] == pytest.approx(1 - r["groups"] / r["events"])
+        assert r["events_per_s"] > 0
+    fingerprint_all = next(r for r in rows if r["engine"] == "fingerprint" and r["scope"] == "all")
+    # e1+e2 together, e0 and e3 alone: the only true pair found (precision 1), 1 of 3 (recall).
+    assert fingerprint_all["groups"] == 3
+    assert (fingerprint_all["precision"], fingerprint_all["recall"]) == pytest.approx((1.0, 1 / 3))
+
+    table = format_alerts_table(rows).splitlines()
+    assert table[0].split() == ["dataset", "scope", "engine", "events", "groups", "compression",
+                                "P", "R", "F1", "ARI", "events/s"]
+    assert len(table) == 2 + len(rows)
+    # Right-aligned numeric columns end where the header ends.
+    assert len({len(line) for line in table}) == 1

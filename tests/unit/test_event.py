@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from triage.ingest.decode import decode_event, event_from_dict
+from triage.ingest.errors import InvalidEvent, NotJSON
+from triage.ingest.event import Event, Severity, normalize_severity
+
+BASE = {"id": "x1", "kind": "alert", "source": "grafana", "occurred_at": "2026-03-11T14:00:00.123Z",
+        "severity": "critical", "title": "CPU high"}
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("CRITICAL", Severity.critical), ("P1", Severity.critical), ("fatal", Severity.critical),
+    ("err", Severity.error), ("high", Severity.error), ("Warning", Severity.warning),
+    ("warn", Severity.warning), ("info", Severity.info), ("low", Severity.info),
+    ("debug", Severity.debug), (21, Severity.critical), (17, Severity.error), (13, Severity.warning),
+    (9, Severity.info), (5, Severity.debug),
+])
+def test_severity_synonyms_map_onto_one_scale(raw: str | int, expected: Severity) -> None:
+    assert normalize_severity(raw) is expected
+
+
+def test_unknown_severity_is_an_error_naming_the_value() -> None:
+    with pytest.raises(InvalidEvent) as exc:
+        event_from_dict({**BASE, "severity": "spicy"})
+    assert exc.value.field == "severity"
+    assert "unknown severity 'spicy'" in exc.value.reason
+
+
+def test_raw_severity_is_kept() -> None:
+    e = event_from_dict({**BASE, "severity": "P2"})
+    assert e.severity is Severity.error and e.severity_raw == "P2"
+
+
+def test_timestamps_are_aware_and_utc() -> None:
+    e = event_from_dict({**BASE, "occurred_at": "2026-03-11T15:00:00+01:00"})
+    assert e.occurred_at == datetime(2026, 3, 11, 14, 0, tzinfo=timezone.utc)
+    assert e.occurred_at.utcoffset() is not None
+    with pytest.raises(InvalidEvent) as exc:
+        event_from_dict({**BASE, "occurred_at": "2026-03-11T15:00:00"})
+    assert exc.value.field == "occurred_at"
+
+
+def test_truth_fields_never_reach_the_event() -> None:
+    e = event_from_dict({**BASE, "truth_incident": "INC-1", "truth_root_cause": {"kind": "x"}})
+    assert "truth_incident" not in e.model_dump()
+
+
+def test_missing_id_is_derived_from_content_so_redelivery_is_idempotent() -> None:
+    data = {k: v for k, v in BASE.items() if k != "id"}
+    assert event_from_dict(dict(data)).id == event_from_dict(dict(data)).id
+    assert event_from_dict(dict(data)).id != event_from_dict({**data, "title": "other"}).id
+
+
+def test_decode_rejects_non_json_and_non_objects() -> None:
+    with pytest.raises(NotJSON):
+        decode_event(b"\xff\xfe not json")
+    with pytest.raises(NotJSON):
+        decode_event(None)
+    with pytest.raises(InvalidEvent, match="expected a JSON object"):
+        decode_event(b"[1, 2]")
+
+
+def test_missing_required_field_is_named() -> None:
+    with pytest.raises(InvalidEvent) as exc:
+        event_from_dict({k: v for k, v in BASE.items() if k != "title"})
+    assert exc.value.field == "title"
+
+
+def test_shared_data_shape_validates() -> None:
+    line = (b'{"id": "bsevt-1", "kind": "span", "source": "otel", "occurred_at": "2026-03-11T00:03:13.379Z",'
+            b' "service": "emailservice", "host": "h1", "severity": "error", "status": "firing",'
+            b' "title": "SendOrderConfirmation", "body": "failed", "labels": {"duration_ms": 893.7},'
+            b' "fingerprint": null, "trace_id": "2f1d", "span_id": "8e34", "parent_service": "checkoutservice",'
+            b' "truth_incident": "noise-251"}')
+    e = decode_event(line)
+    assert e.kind.value == "span" and e.parent_service == "checkoutservice" and e.labels["duration_ms"] == 893.7
+
+
+def test_event_is_immutable() -> None:
+    e = Event.model_validate(BASE)
+    with pytest.raises(ValidationError):
+        e.title = "changed"  # type: ignore[misc]
