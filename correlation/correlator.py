@@ -26,6 +26,14 @@ def _seconds(later: datetime, earlier: datetime) -> float:
     return round((later - earlier).total_seconds(), 3)
 
 
+def _gap(now: datetime, incident: IncidentState) -> float:
+    """Distance in time from an incident's span of events; a late event (from before the
+    incident opened) is as far as it is early, not "0 s after"."""
+    if now < incident.opened_at:
+        return _seconds(incident.opened_at, now)
+    return max(0.0, _seconds(now, incident.last_event_at))
+
+
 class Correlator:
     def __init__(
         self,
@@ -61,10 +69,10 @@ class Correlator:
         scope = scope_of(event)
         open_incident = self.state.open_incident_for(scope)
         if open_incident is not None:
-            gap = _seconds(now, open_incident.last_event_at)
+            gap = _gap(now, open_incident)
             age = _seconds(now, open_incident.opened_at)
             if gap <= p.window and age <= p.max_incident_age:
-                evidence = {"scope": scope, "gap_s": max(gap, 0.0), "window_s": p.window,
+                evidence = {"scope": scope, "gap_s": gap, "window_s": p.window,
                             "incident_age_s": age, "max_incident_age_s": p.max_incident_age}
                 return self._join(event, now, key, open_incident, Action.attached,
                                   "same_scope_within_window", evidence)
@@ -78,8 +86,8 @@ class Correlator:
         self.state.add_incident(incident)
         evidence = {"scope": scope}
         if open_incident is not None:
-            evidence.update(previous_incident=open_incident.id,
-                            gap_s=_seconds(now, open_incident.last_event_at), window_s=p.window)
+            evidence.update(previous_incident=open_incident.id, gap_s=_gap(now, open_incident),
+                            window_s=p.window)
         return self._join(event, now, key, incident, Action.opened, "new_incident", evidence)
 
     # -- effects -------------------------------------------------------------------

@@ -108,15 +108,16 @@ class Event(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _normalize_severity(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "severity" in data and not isinstance(data["severity"], Severity):
+    def _keep_raw_severity(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("severity") is not None and not data.get("severity_raw"):
             raw = data["severity"]
-            try:
-                sev = Severity(raw)
-            except ValueError:
-                sev = normalize_severity(raw)
-            data = {**data, "severity": sev, "severity_raw": data.get("severity_raw") or (None if raw is None else str(raw))}
+            data = {**data, "severity_raw": raw.value if isinstance(raw, Severity) else str(raw)}
         return data
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _normalize_severity(cls, v: Any) -> Severity:
+        return v if isinstance(v, Severity) else normalize_severity(v)
 
     @field_validator("occurred_at", "starts_at", "ends_at")
     @classmethod

@@ -5,13 +5,14 @@ The order of effects for one poll (the whole of "nothing lost, nothing twice"):
 1. poll a batch;
 2. decode and validate each message; failures are produced to the DLQ with the
    original bytes and the reason in headers, and the producer is flushed;
-3. hand the good events to the handler, which stores them (one transaction,
+3. release the messages that are due in event time (see ``BatchConsumer``) and
+   hand their events to the handler, which stores them (one transaction,
    idempotent by event id) and returns only when they are durable;
-4. commit the consumed offsets.
+4. commit, per partition, the offset of the first message not yet stored.
 
 A crash between any two steps redelivers the batch; the handler's idempotency
 makes the repeat harmless. If the handler raises, nothing is committed: the
-consumer seeks back to the batch's first offsets and tries again after a pause.
+released messages go back to the front of their queues and are tried again after a pause.
 """
 
 from __future__ import annotations
@@ -19,14 +20,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
-from kafka.structs import TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.structs import OffsetAndMetadata, TopicPartition
 from opentelemetry import trace
 
 from triage.ingest.decode import decode_event
@@ -67,6 +72,8 @@ class ConsumerConfig:
     max_poll_records: int = 2_000
     poll_timeout_ms: int = 500
     retry_backoff_s: float = 1.0
+    max_idle_ms: int = 500
+    max_pending: int = 100_000  # fetched, not yet due: bounds memory when topics drift apart
     client_id: str = "triage"
 
 
@@ -94,7 +101,27 @@ def ensure_topics(bootstrap_servers: str, topics: Iterable[str], partitions: int
         admin.close()
 
 
+@dataclass
+class _Fetched:
+    """One message, decoded, waiting for its turn."""
+
+    offset: int
+    events: list[Event]
+    time: datetime | None  # latest event time in it; None when it was dead-lettered
+
+
 class BatchConsumer:
+    """Consumes alerts, logs and traces *aligned in event time*.
+
+    A scope's events are keyed to the same partition number in every topic, and the
+    range assignor gives partition p of every topic to the same member. Within that
+    member, messages of partition p are released in event-time order across topics:
+    a message waits until every topic's partition p has been read at least up to its
+    time (or is caught up, or has been silent for ``max_idle_ms``). So a service's
+    logs and its alerts are decided in the order they happened, whichever topic is
+    fetched first, and one member gives the same incidents as several.
+    """
+
     def __init__(self, config: ConsumerConfig, handler: Handler, *, decoder: Decoder = decode_json,
                  observer: ConsumerObserver | None = None) -> None:
         self.config = config
@@ -102,8 +129,9 @@ class BatchConsumer:
         self.decoder = decoder
         self.observer = observer
         self.totals = ConsumerTotals()
+        self._pending: dict[TopicPartition, deque[_Fetched]] = defaultdict(deque)
+        self._waiting_since: dict[TopicPartition, float] = {}
         self._consumer = KafkaConsumer(
-            *config.topics,
             bootstrap_servers=config.bootstrap_servers,
             group_id=config.group_id,
             client_id=config.client_id,
@@ -112,7 +140,9 @@ class BatchConsumer:
             session_timeout_ms=config.session_timeout_ms,
             heartbeat_interval_ms=config.heartbeat_interval_ms,
             max_poll_records=config.max_poll_records,
+            partition_assignment_strategy=[RangePartitionAssignor],
         )
+        self._consumer.subscribe(config.topics, listener=_DropRevoked(self._pending))
         self._producer = KafkaProducer(bootstrap_servers=config.bootstrap_servers, client_id=config.client_id,
                                        acks="all", linger_ms=5)
 
@@ -127,55 +157,114 @@ class BatchConsumer:
             self.close()
 
     def poll_once(self) -> int:
-        """One poll -> one handler call -> one commit. Returns the number of events handled."""
-        records = self._consumer.poll(timeout_ms=self.config.poll_timeout_ms,
-                                      max_records=self.config.max_poll_records)
-        self._note_assignment()
-        if not records:
+        """One poll -> release what is due -> one handler call -> one commit.
+        Returns the number of events handled."""
+        timeout = self.config.poll_timeout_ms
+        # Drain what the client has already fetched (up to a bound), not just one poll's
+        # worth: a partition's records sitting unread in the client's buffer must count
+        # as read before the others are released past them.
+        while sum(len(q) for q in self._pending.values()) < self.config.max_pending:
+            records = self._consumer.poll(timeout_ms=timeout, max_records=self.config.max_poll_records)
+            self._note_assignment()
+            if not records:
+                break
+            with tracer.start_as_current_span("ingest.decode"):
+                self._decode_and_dead_letter(records)
+            timeout = 0
+        released = self._release()
+        if not released:
             self._report_lag()
             return 0
-        first_offsets = {tp: msgs[0].offset for tp, msgs in records.items()}
-        with tracer.start_as_current_span("ingest.decode") as span:
-            events = self._decode_and_dead_letter(records)
-            span.set_attribute("triage.events", len(events))
+        events = [e for items in released.values() for item in items for e in item.events]
         try:
             if events:
                 self.handler(events)
         except Exception:  # noqa: BLE001 - any storage failure means: do not commit, retry
             self.totals.handler_failures += 1
             log.exception("storing a batch of %d events failed; it will be retried", len(events))
-            for tp, offset in first_offsets.items():
-                self._consumer.seek(tp, offset)
+            for tp, items in released.items():
+                self._pending[tp].extendleft(reversed(items))
             time.sleep(self.config.retry_backoff_s)
             return 0
-        with tracer.start_as_current_span("ingest.commit"):
-            try:
-                self._consumer.commit()
-            except CommitFailedError:
-                # The group rebalanced under us; the new owner redelivers, and the store dedups.
-                log.warning("offset commit failed after a rebalance; the batch will be redelivered")
+        self._commit(released)
         self.totals.batches += 1
         self.totals.events += len(events)
         self._report_lag()
         return len(events)
 
-    def _decode_and_dead_letter(self, records: dict[TopicPartition, list[Any]]) -> list[Event]:
-        events: list[Event] = []
-        dead = 0
+    def _decode_and_dead_letter(self, records: dict[TopicPartition, list[Any]]) -> None:
+        dead_total = 0
         for tp, messages in records.items():
-            ok_before, dead_before = len(events), dead
+            ok = dead = 0
+            queue = self._pending[tp]
             for msg in messages:
                 try:
-                    events.extend(self.decoder(tp.topic, msg.value))
+                    events = self.decoder(tp.topic, msg.value)
                 except DecodeError as exc:
                     self._dead_letter(msg, exc.reason)
+                    queue.append(_Fetched(msg.offset, [], None))
                     dead += 1
+                    continue
+                latest = max((e.occurred_at for e in events), default=None)
+                queue.append(_Fetched(msg.offset, events, latest))
+                ok += len(events)
+            dead_total += dead
             if self.observer:
-                self.observer.batch_decoded(tp.topic, len(events) - ok_before, dead - dead_before)
-        if dead:
-            self._producer.flush()  # dead letters are durable before the offsets move on
-            self.totals.dead_lettered += dead
-        return events
+                self.observer.batch_decoded(tp.topic, ok, dead)
+        if dead_total:
+            self._producer.flush()  # dead letters are durable before their offsets can be committed
+            self.totals.dead_lettered += dead_total
+
+    def _release(self) -> dict[TopicPartition, list[_Fetched]]:
+        """Take from the pending queues what no other topic can still precede."""
+        assigned = self._consumer.assignment()
+        by_number: dict[int, list[TopicPartition]] = defaultdict(list)
+        for tp in assigned:
+            by_number[tp.partition].append(tp)
+        released: dict[TopicPartition, list[_Fetched]] = {}
+        now = time.monotonic()
+        for tps in by_number.values():
+            if not any(self._pending.get(tp) for tp in tps):
+                for tp in tps:  # nothing is held back, so nobody is waiting
+                    self._waiting_since.pop(tp, None)
+                continue
+            watermark = min(self._read_up_to(tp, now) for tp in tps)
+            for tp in tps:
+                queue, out = self._pending[tp], []
+                while queue and (queue[0].time is None or queue[0].time <= watermark):
+                    out.append(queue.popleft())
+                if out:
+                    released[tp] = out
+        return released
+
+    def _read_up_to(self, tp: TopicPartition, now: float) -> datetime:
+        """How far in event time this partition is known to be read.
+
+        An empty queue holds its peers back for at most ``max_idle_ms`` (as Kafka
+        Streams' max.task.idle.ms does): even a caught-up partition may be about to
+        receive an earlier event that the producer wrote to another topic first.
+        """
+        times = [item.time for item in self._pending[tp] if item.time is not None]
+        if times:
+            self._waiting_since.pop(tp, None)
+            return max(times)
+        since = self._waiting_since.setdefault(tp, now)
+        if (now - since) * 1000 >= self.config.max_idle_ms:
+            return _END_OF_TIME  # silent: it must not stall the others any longer
+        return _START_OF_TIME
+
+    def _commit(self, released: dict[TopicPartition, list[_Fetched]]) -> None:
+        offsets = {}
+        for tp, items in released.items():
+            queue = self._pending.get(tp)
+            next_offset = queue[0].offset if queue else items[-1].offset + 1
+            offsets[tp] = OffsetAndMetadata(next_offset, "", -1)
+        with tracer.start_as_current_span("ingest.commit"):
+            try:
+                self._consumer.commit(offsets=offsets)
+            except CommitFailedError:
+                # The group rebalanced under us; the new owner redelivers, and the store dedups.
+                log.warning("offset commit failed after a rebalance; the batch will be redelivered")
 
     def _dead_letter(self, msg: Any, reason: str) -> None:
         log.warning("dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
@@ -196,14 +285,14 @@ class BatchConsumer:
             self.totals.assigned = assigned
 
     def lag(self) -> int:
-        """Messages behind the high watermark on the partitions this member holds."""
+        """Messages not yet stored on the partitions this member holds."""
         total = 0
         for tp in self._consumer.assignment():
             high = self._consumer.highwater(tp)
             if high is None:
                 continue
             try:
-                total += max(0, high - self._consumer.position(tp))
+                total += max(0, high - self._consumer.position(tp)) + len(self._pending.get(tp, ()))
             except KafkaError:
                 continue
         return total
@@ -218,6 +307,25 @@ class BatchConsumer:
             self._producer.close()
         finally:
             self._consumer.close()
+
+
+_START_OF_TIME = datetime.min.replace(tzinfo=timezone.utc)
+_END_OF_TIME = datetime.max.replace(tzinfo=timezone.utc)
+
+
+class _DropRevoked(ConsumerRebalanceListener):
+    """Messages fetched but not yet stored from a partition we lose are the new owner's:
+    their offsets were never committed, so it reads them again."""
+
+    def __init__(self, pending: dict[TopicPartition, deque[_Fetched]]) -> None:
+        self._pending = pending
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        for tp in revoked:
+            self._pending.pop(tp, None)
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        pass
 
 
 class BrokerProbe:

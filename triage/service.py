@@ -29,7 +29,8 @@ def consumer_config(settings: Settings) -> ConsumerConfig:
         topics=settings.topics, dlq_topic=settings.topic_dlq,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
-        max_poll_records=settings.kafka_max_poll_records, poll_timeout_ms=settings.kafka_poll_timeout_ms)
+        max_poll_records=settings.kafka_max_poll_records, poll_timeout_ms=settings.kafka_poll_timeout_ms,
+        max_idle_ms=settings.kafka_max_idle_ms)
 
 
 @dataclass

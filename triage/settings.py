@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     kafka_heartbeat_interval_ms: int = Field(3_000, ge=100)
     kafka_max_poll_records: int = Field(2_000, ge=1)
     kafka_poll_timeout_ms: int = Field(500, ge=1)
+    kafka_max_idle_ms: int = Field(500, ge=0, description="how long a partition with nothing fetched "
+                                   "may hold back the same partition of the other topics")
 
     # Store
     database_url: str = "sqlite:///triage.db"

@@ -1,0 +1,608 @@
+"""Log template mining: turn free-text log lines and alert titles into stable templates.
+
+A template is the line with its variable parts replaced by ``<*>``
+(``Invalid user <*> from <*>``); lines with one template are one kind of event.
+The miner is in the Drain family (He et al., ICWS 2017): variable-looking parts are
+masked first, then a fixed-depth prefix tree keyed by token count and the first
+tokens narrows the search to a few candidate templates, the most similar candidate
+above a threshold absorbs the line, and positions where they differ become ``<*>``.
+
+Two additions over plain Drain, both aimed at the mistakes Drain makes most:
+
+* **Word conflicts.** Two lines that differ in an ordinary *word* (``failure`` vs
+  ``failures``, ``bytes`` vs ``values``, ``uid=`` vs ``pid=``) are almost always
+  different events, while lines that differ in numbers or identifiers are usually the
+  same event. So a word conflict keeps a line out of a template however similar the
+  rest is, and only non-word differences are generalised.
+* **Variety merges.** Some words *are* parameters (user names, service names). A
+  position is taken to be one once ``variety`` (default 3) templates that agree
+  everywhere else show different words there; they are then merged into one template
+  with ``<*>`` at that position. Two values are not enough: two near-identical
+  messages (``... initialization``/``... finalization``) are common in real code.
+  ALL-CAPS words never merge this way, since they are usually enum constants such as
+  states (``from NEW to RUNNING``) that tell events apart.
+
+A merge retires template ids: the absorbed ids become aliases of the survivor, which
+``resolve()`` follows. Ids are hashes of a template's first text, so they are
+stable across processes and restarts, and two processes that first see the same line
+give it the same id.
+
+State is plain JSON (``snapshot()``/``restore()``), persisted through a
+``TemplateStore``. The miner is not thread-safe; use one per worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = [
+    "PARAM", "ChangeType", "FileTemplateStore", "InMemoryTemplateStore", "TemplateInfo",
+    "TemplateMatch", "TemplateMiner", "TemplateStore", "mask",
+]
+
+PARAM = "<*>"
+ChangeType = Literal["created", "updated", "none"]
+
+# --------------------------------------------------------------------------- masking
+#
+# Masking runs before any comparison so that the tree and the similarity only ever
+# see the fixed skeleton of a message. Every rule targets a value format that is
+# common across software (not any one log source), and a whole match becomes one
+# ``<*>`` so that, e.g., an IP with its port or a date with its time stays one token.
+
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
+_CLOCK = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?"
+
+# key="quoted value": a quoted field value may contain spaces ("View Lock"), which
+# would otherwise change the token count from one line to the next. The only rule
+# that can span whitespace, so it is the only one applied to the whole line.
+_QUOTED_RE = re.compile(r"(?<==)(?:\"[^\"]*\"|'[^']*')")
+
+_HEX = r"[0-9a-fA-F]"
+# Kubernetes generated names use a vowel-free alphabet for their random suffixes.
+_K8S = r"[bcdfghjklmnpqrstvwxz2456789]"
+_UNITS = r"(?:[KMGTP]i?B|[KMGTP]|B|bytes|ms|us|ns|s|sec|secs|min|mins|h|d|%)"
+
+# Patterns for one whitespace-separated token, tried left to right at each position.
+_TOKEN_PATTERNS = (
+    r"[A-Za-z][A-Za-z0-9+.-]*://\S+",                                  # URL
+    r"[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+",                      # e-mail
+    rf"\b{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}\b",  # UUID
+    rf"\b{_HEX}{{2}}(?:[:-]{_HEX}{{2}}){{5}}\b",                        # MAC address
+    # IPv6, full or "::"-compressed; the digit look-ahead spares words like "dead:beef"
+    rf"(?<![\w:])(?=[\w:]*\d)(?:{_HEX}{{1,4}}:){{7}}{_HEX}{{1,4}}(?![\w:])",
+    rf"(?<![\w:])(?=[\w:]*\d)(?:{_HEX}{{1,4}}:){{1,6}}:(?:{_HEX}{{1,4}}(?::{_HEX}{{1,4}})*)?(?![\w:])",
+    r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b",                        # IPv4[:port]
+    rf"\b\d{{4}}-\d{{2}}-\d{{2}}(?:T{_CLOCK}(?:Z|[+-]\d{{2}}:?\d{{2}})?)?\b",  # ISO date
+    rf"\b\d{{1,2}}/{_MONTH}/\d{{4}}(?::{_CLOCK})?(?: [+-]\d{{4}})?",  # access-log date
+    rf"\b{_CLOCK}\b",                                                  # time of day
+    rf"\b0[xX]{_HEX}+\b",                                              # 0x hex
+    # bare hex ids (hashes, object addresses): long enough and mixing digits and
+    # letters, so that neither plain numbers nor words like "deadbeef" qualify
+    rf"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F]){_HEX}{{6,}}\b",
+    # Kubernetes pods: <deployment>-<replicaset hash>-<pod suffix>, or a
+    # daemonset's <name>-<suffix>; a digit is required to spare hyphenated words
+    rf"\b[a-z][a-z0-9-]*-(?=[a-z0-9-]*\d){_K8S}{{5,10}}-{_K8S}{{5}}\b",
+    rf"\b[a-z][a-z0-9-]*-(?=[a-z]*\d){_K8S}{{5}}\b",
+    # host names under a common top-level or site-local domain; a closed list,
+    # since any dotted name would also swallow Java classes and config keys
+    r"(?<![\w.-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+"
+    r"(?:com|net|org|edu|gov|mil|int|io|info|biz|local|localdomain|lan|internal|arpa)"
+    r"(?![\w-]|\.\w)",
+    r"(?<![\w./])(?:/[\w.@%+~:-]+){2,}/?",                              # unix path
+    r"\b[A-Za-z]:\\[^\s]*",                                            # windows path
+    r"\b(?i:true|false|null|nil|none)\b",                              # literals
+    # a number, with its sign when the sign is not a hyphen inside a word, and its
+    # unit when one is glued on ("10ms", "3.5GB", "93%")
+    rf"(?:(?<![A-Za-z0-9])[-+])?\d+(?:\.\d+)*(?:{_UNITS}(?![A-Za-z0-9]))?",
+)
+
+# A unit written as its own token after a number ("size 12.3 KB") belongs to it.
+_UNIT_TOKENS = frozenset({
+    "B", "KB", "MB", "GB", "TB", "PB", "KiB", "MiB", "GiB", "TiB", "bytes",
+    "ns", "us", "ms", "s", "sec", "secs", "seconds", "min", "mins", "minutes",
+    "h", "hours", "%",
+})
+# Month and weekday names before a masked day or time are part of a date
+# ("at Fri Jun 17 07:07:00 2005" -> "at <*>"). Handled on tokens rather than with a
+# line-wide regex, which would cost more than all the other masking together.
+_MONTHS = frozenset(
+    "Jan Feb Mar Apr May Jun Jul Aug Sep Sept Oct Nov Dec January February March "
+    "April June July August September October November December".split()
+)
+_WEEKDAYS = frozenset(
+    "Mon Tue Wed Thu Fri Sat Sun Monday Tuesday Wednesday Thursday Friday Saturday "
+    "Sunday".split()
+)
+
+_TOKEN_RE = re.compile("|".join(f"(?:{p})" for p in _TOKEN_PATTERNS))
+
+# Log vocabularies are small, so caching per distinct token makes masking nearly
+# free; the bound only matters for streams of unique ids, where it is cleared.
+_TOKEN_CACHE: dict[str, str] = {}
+_TOKEN_CACHE_MAX = 1 << 17
+
+
+def _mask_tokens(text: str) -> list[str]:
+    if "='" in text or '="' in text:
+        text = _QUOTED_RE.sub(PARAM, text)
+    out: list[str] = []
+    cache = _TOKEN_CACHE
+    for raw in text.split():
+        token = cache.get(raw)
+        if token is None:
+            token = _TOKEN_RE.sub(PARAM, raw)
+            if len(cache) >= _TOKEN_CACHE_MAX:
+                cache.clear()
+            cache[raw] = token
+        if out:
+            last = out[-1]
+            if token.startswith(PARAM):
+                if last in _MONTHS:
+                    out.pop()
+                    if out and out[-1].rstrip(",") in _WEEKDAYS:
+                        out.pop()
+                    if not out:
+                        out.append(token)
+                        continue
+                    last = out[-1]
+            elif last.endswith(PARAM):
+                core = token.rstrip(".,;:)]}")
+                if core in _UNIT_TOKENS:
+                    out[-1] = last + token[len(core):]
+                    continue
+            # A list of values ("blk_1 blk_2 blk_3", "( 3552 3534 3375 )") varies in
+            # length from line to line; one parameter stands for the whole run.
+            if token == last and PARAM in token:
+                continue
+        out.append(token)
+    return out
+
+
+def mask(text: str) -> str:
+    """``text`` with its variable parts replaced by ``<*>``: a cheap template.
+
+    Uses the same rules as the miner, without learning anything: numbers (with
+    units), hex and UUIDs, IPs with ports, MACs, dates and times, URLs, e-mails,
+    paths, Kubernetes pod names, booleans and null, ``key="quoted values"``.
+    Whitespace is normalised to single spaces, and a run of identical masked tokens
+    (a list of values) becomes one.
+    """
+    return " ".join(_mask_tokens(text))
+
+
+# ------------------------------------------------------------------ word conflicts
+#
+# A token's "head" is the word it starts with, when that word stands on its own:
+# followed by the end of the token or by prose or key punctuation ("failure;",
+# "uid=<*>", "LOGIN(uid=<*>)"), not glued to digits or identifier characters
+# ("blk_<*>", "node-<*>", "an<*>"), which mark ids. Two tokens conflict when both
+# have a head and the heads differ.
+
+_HEAD_RE = re.compile(r"[^\w<]*([A-Za-z]+)(?:$|[^\w<\-/@$])")
+_CAPS_RE = re.compile(r"[A-Z]{2,}")
+_HEAD_CACHE: dict[str, str] = {}
+
+
+def _head(token: str) -> str:
+    head = _HEAD_CACHE.get(token)
+    if head is None:
+        found = _HEAD_RE.match(token)
+        head = found.group(1) if found else ""
+        if len(_HEAD_CACHE) >= _TOKEN_CACHE_MAX:
+            _HEAD_CACHE.clear()
+        _HEAD_CACHE[token] = head
+    return head
+
+
+# -------------------------------------------------------------------- public types
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateMatch:
+    """The template a line belongs to. ``change_type`` says what learning it did:
+    ``created`` a new template, ``updated`` an existing one (generalised or merged),
+    or ``none``."""
+
+    template_id: str
+    template: str
+    change_type: ChangeType
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateInfo:
+    template_id: str
+    template: str
+    size: int  # lines learned into it, including those of templates merged into it
+
+
+class TemplateStore(ABC):
+    """Where a miner's state lives between processes."""
+
+    @abstractmethod
+    def save(self, state: bytes) -> None: ...
+
+    @abstractmethod
+    def load(self) -> bytes | None:
+        """The last saved state, or None when nothing was saved yet."""
+
+
+class InMemoryTemplateStore(TemplateStore):
+    def __init__(self) -> None:
+        self._state: bytes | None = None
+
+    def save(self, state: bytes) -> None:
+        self._state = bytes(state)
+
+    def load(self) -> bytes | None:
+        return self._state
+
+
+class FileTemplateStore(TemplateStore):
+    """One file; replaced atomically so that a crash mid-save leaves the old state."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def save(self, state: bytes) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(state)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def load(self) -> bytes | None:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+
+
+# ------------------------------------------------------------------------- the miner
+
+
+class _Cluster:
+    __slots__ = ("id", "tokens", "heads", "template", "size", "path")
+
+    def __init__(self, cid: str, tokens: list[str], size: int, path: tuple[str, ...]) -> None:
+        self.id = cid
+        self.size = size
+        self.path = path  # the tree keys leading to its leaf, kept for restore()
+        self.tokens = tokens
+        self.heads = [_head(t) for t in tokens]
+        self.template = " ".join(tokens)
+
+    def set_tokens(self, tokens: list[str]) -> None:
+        self.tokens = tokens
+        self.heads = [_head(t) for t in tokens]
+        self.template = " ".join(tokens)
+
+
+class _Node:
+    __slots__ = ("children", "clusters")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node] = {}
+        self.clusters: list[_Cluster] = []
+
+
+_FORMAT = "triage.template-miner"
+_VERSION = 1
+_LINE_CACHE_MAX = 1 << 16
+
+
+class TemplateMiner:
+    """Online log template miner (Drain family); see the module docstring.
+
+    ``add()`` (alias ``learn_one()``) learns from a line and returns its template;
+    ``match()`` only looks a line up. Defaults are one configuration for all log
+    sources: ``depth`` leading tokens key the prefix tree, ``sim_threshold`` is the
+    share of positions a line must share with a template, ``variety`` distinct
+    words at one position make it a parameter, ``max_children`` bounds a tree
+    node's fan-out (further tokens share its ``<*>`` child).
+    """
+
+    def __init__(
+        self,
+        store: TemplateStore | None = None,
+        *,
+        depth: int = 2,
+        sim_threshold: float = 0.5,
+        variety: int = 3,
+        max_children: int = 100,
+    ) -> None:
+        if depth < 0 or variety < 2 or max_children < 1 or not 0.0 <= sim_threshold <= 1.0:
+            raise ValueError("need depth >= 0, variety >= 2, max_children >= 1, 0 <= sim_threshold <= 1")
+        self.store = store
+        self.depth = depth
+        self.sim_threshold = sim_threshold
+        self.variety = variety
+        self.max_children = max_children
+        self._reset()
+        if store is not None:
+            state = store.load()
+            if state is not None:
+                self.restore(state)
+
+    def _reset(self) -> None:
+        self._roots: dict[int, _Node] = {}
+        self._clusters: dict[str, _Cluster] = {}   # live templates, in creation order
+        self._aliases: dict[str, str] = {}         # merged-away id -> the id it joined
+        # masked line -> template id: repeats skip the tree (ids may be stale aliases)
+        self._line_cache: dict[str, str] = {}
+
+    # ---------------------------------------------------------------- learning
+
+    def add(self, text: str) -> TemplateMatch:
+        """Learn from one line and return the template it now belongs to."""
+        tokens = _mask_tokens(text)
+        key = " ".join(tokens)
+        cached = self._line_cache.get(key)
+        if cached is not None:
+            cluster = self._clusters[self.resolve(cached)]
+            cluster.size += 1
+            return TemplateMatch(cluster.id, cluster.template, "none")
+
+        path, node = self._route(tokens)
+        heads = [_head(t) for t in tokens]
+        best, near = self._search(node, tokens, heads)
+        if best is not None:
+            cluster = best
+            cluster.size += 1
+            merged = [a if a == b else PARAM for a, b in zip(cluster.tokens, tokens)]
+            change: ChangeType = "none"
+            if merged != cluster.tokens:
+                cluster.set_tokens(merged)
+                change = "updated"
+        else:
+            survivor = self._variety_merge(node, near, tokens)
+            if survivor is not None:
+                cluster, change = survivor, "updated"
+            else:
+                cluster = _Cluster(self._new_id(key), list(tokens), 1, path)
+                node.clusters.append(cluster)
+                self._clusters[cluster.id] = cluster
+                change = "created"
+        if len(self._line_cache) >= _LINE_CACHE_MAX:
+            self._line_cache.clear()
+        self._line_cache[key] = cluster.id
+        return TemplateMatch(cluster.id, cluster.template, change)
+
+    learn_one = add
+
+    def _route(self, tokens: list[str]) -> tuple[tuple[str, ...], _Node]:
+        """The leaf for a new line, creating the path as needed."""
+        n = len(tokens)
+        node = self._roots.get(n)
+        if node is None:
+            node = self._roots[n] = _Node()
+        path: list[str] = [str(n)]
+        # A line is never keyed by all its tokens: then two one-word lines, or two
+        # two-word lines differing in the second word, could never meet.
+        for token in tokens[: min(self.depth, n - 1)]:
+            key = PARAM if PARAM in token else token
+            child = node.children.get(key)
+            if child is None:
+                if len(node.children) >= self.max_children:
+                    key = PARAM
+                    child = node.children.get(key)
+                if child is None:
+                    child = node.children[key] = _Node()
+            path.append(key)
+            node = child
+        return tuple(path), node
+
+    def _search(
+        self, node: _Node, tokens: list[str], heads: list[str]
+    ) -> tuple[_Cluster | None, list[tuple[_Cluster, int, int]]]:
+        """The most similar template without a word conflict, if similar enough,
+        and the templates with exactly one conflict (position, shared constants)."""
+        n = len(tokens)
+        needed = self.sim_threshold * n
+        best: _Cluster | None = None
+        best_same = -1
+        near: list[tuple[_Cluster, int, int]] = []
+        for cluster in node.clusters:
+            same = constants = 0
+            conflict = -1
+            conflicts = 0
+            for i, (a, b) in enumerate(zip(cluster.tokens, tokens)):
+                if a == b:
+                    same += 1
+                    if PARAM not in a:
+                        constants += 1
+                elif a == PARAM:
+                    same += 1
+                else:
+                    ha = cluster.heads[i]
+                    if ha and heads[i] and ha != heads[i]:
+                        conflicts += 1
+                        if conflicts > 1:
+                            break
+                        conflict = i
+            if conflicts == 0:
+                if same > best_same:
+                    best, best_same = cluster, same
+            elif conflicts == 1:
+                near.append((cluster, conflict, constants))
+        if best is not None and best_same >= needed:
+            return best, near
+        return None, near
+
+    def _variety_merge(
+        self, node: _Node, near: list[tuple[_Cluster, int, int]], tokens: list[str]
+    ) -> _Cluster | None:
+        """Merge templates that differ from the line in one word only, at the same
+        position, once that position has shown ``variety`` different words."""
+        if not near:
+            return None
+        n = len(tokens)
+        by_position: dict[int, list[_Cluster]] = {}
+        for cluster, position, constants in near:
+            # The rest must be similar enough and share at least one real word:
+            # otherwise any set of one-word lines would collapse into "<*>".
+            if constants >= 1 and self._similar_apart_from(cluster, tokens, position, n):
+                by_position.setdefault(position, []).append(cluster)
+        for position, members in by_position.items():
+            values = {c.tokens[position] for c in members}
+            values.add(tokens[position])
+            if len(values) < self.variety:
+                continue
+            if all(_CAPS_RE.fullmatch(_head(v)) for v in values):
+                continue
+            survivor = members[0]  # the oldest: leaf order is creation order
+            merged = list(survivor.tokens)
+            merged[position] = PARAM
+            for other in (*(c.tokens for c in members[1:]), tokens):
+                merged = [a if a == b else PARAM for a, b in zip(merged, other)]
+            for other_cluster in members[1:]:
+                survivor.size += other_cluster.size
+                node.clusters.remove(other_cluster)
+                del self._clusters[other_cluster.id]
+                self._aliases[other_cluster.id] = survivor.id
+            survivor.size += 1
+            survivor.set_tokens(merged)
+            return survivor
+        return None
+
+    def _similar_apart_from(self, cluster: _Cluster, tokens: list[str], position: int, n: int) -> bool:
+        same = sum(
+            1 for i, (a, b) in enumerate(zip(cluster.tokens, tokens))
+            if i == position or a == b or a == PARAM
+        )
+        return same >= self.sim_threshold * n
+
+    def _new_id(self, template: str) -> str:
+        base = "t" + hashlib.blake2b(template.encode("utf-8"), digest_size=8).hexdigest()
+        cid, suffix = base, 1
+        while cid in self._clusters or cid in self._aliases:
+            suffix += 1
+            cid = f"{base}-{suffix}"
+        return cid
+
+    # ----------------------------------------------------------------- reading
+
+    def match(self, text: str) -> TemplateMatch | None:
+        """The learned template that covers ``text`` (every constant token equal),
+        or None. Learns nothing. Tries the line's own tree branch first, then the
+        ``<*>`` branches, since a template may have been filed under either."""
+        tokens = _mask_tokens(text)
+        cached = self._line_cache.get(" ".join(tokens))
+        if cached is not None:
+            cluster = self._clusters[self.resolve(cached)]
+            return TemplateMatch(cluster.id, cluster.template, "none")
+        root = self._roots.get(len(tokens))
+        if root is None:
+            return None
+        prefix = tokens[: min(self.depth, len(tokens) - 1)]
+        for node in self._leaves(root, prefix):
+            best: _Cluster | None = None
+            best_constants = -1
+            for cluster in node.clusters:
+                constants = 0
+                for a, b in zip(cluster.tokens, tokens):
+                    if a == b:
+                        constants += a != PARAM
+                    elif a != PARAM:
+                        break
+                else:
+                    if constants > best_constants:
+                        best, best_constants = cluster, constants
+            if best is not None:
+                return TemplateMatch(best.id, best.template, "none")
+        return None
+
+    def _leaves(self, node: _Node, prefix: list[str]) -> Iterator[_Node]:
+        if not prefix:
+            yield node
+            return
+        token, rest = prefix[0], prefix[1:]
+        if PARAM not in token and token in node.children:
+            yield from self._leaves(node.children[token], rest)
+        if PARAM in node.children:
+            yield from self._leaves(node.children[PARAM], rest)
+
+    def resolve(self, template_id: str) -> str:
+        """The live id for ``template_id``: itself, or the template it was merged into."""
+        root = template_id
+        while root in self._aliases:
+            root = self._aliases[root]
+        while template_id != root:  # path compression: later look-ups are one step
+            following = self._aliases[template_id]
+            self._aliases[template_id] = root
+            template_id = following
+        return root
+
+    def templates(self) -> list[TemplateInfo]:
+        """The live templates, oldest first."""
+        return [TemplateInfo(c.id, c.template, c.size) for c in self._clusters.values()]
+
+    def __len__(self) -> int:
+        return len(self._clusters)
+
+    # ------------------------------------------------------------- persistence
+
+    def snapshot(self) -> bytes:
+        """The whole learned state (and the settings it was learned with) as JSON."""
+        state: dict[str, Any] = {
+            "format": _FORMAT,
+            "version": _VERSION,
+            "config": {
+                "depth": self.depth,
+                "sim_threshold": self.sim_threshold,
+                "variety": self.variety,
+                "max_children": self.max_children,
+            },
+            "templates": [
+                {"id": c.id, "tokens": c.tokens, "size": c.size, "path": list(c.path)}
+                for c in self._clusters.values()
+            ],
+            "aliases": self._aliases,
+        }
+        return json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    def restore(self, state: bytes) -> None:
+        """Replace the learned state with a ``snapshot()``, settings included:
+        templates were learned under those settings and keep their meaning only
+        with them."""
+        data = json.loads(state.decode("utf-8"))
+        if not isinstance(data, dict) or data.get("format") != _FORMAT:
+            raise ValueError("not a template miner snapshot")
+        if data.get("version") != _VERSION:
+            raise ValueError(f"unsupported template miner snapshot version {data.get('version')!r}")
+        config = data["config"]
+        self.depth = int(config["depth"])
+        self.sim_threshold = float(config["sim_threshold"])
+        self.variety = int(config["variety"])
+        self.max_children = int(config["max_children"])
+        self._reset()
+        for item in data["templates"]:
+            path = tuple(str(p) for p in item["path"])
+            node = self._roots.setdefault(int(path[0]), _Node())
+            for key in path[1:]:
+                node = node.children.setdefault(key, _Node())
+            cluster = _Cluster(str(item["id"]), [str(t) for t in item["tokens"]], int(item["size"]), path)
+            node.clusters.append(cluster)
+            self._clusters[cluster.id] = cluster
+        self._aliases = {str(k): str(v) for k, v in data["aliases"].items()}
+
+    def save(self) -> None:
+        """Write ``snapshot()`` to the store this miner was created with."""
+        if self.store is None:
+            raise RuntimeError("this TemplateMiner has no store")
+        self.store.save(self.snapshot())

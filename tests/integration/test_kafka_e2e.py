@@ -1,0 +1,68 @@
+"""Events through the real broker, consumer and store, read back through the real HTTP API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.kafka_helpers import event_json, produce, read_topic, isolated_settings, wait_for
+from triage.broker import EmbeddedBroker
+from triage.ingest.kafka import DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
+from triage.service import Runtime
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def runtime(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Runtime]:
+    rt = Runtime.build(isolated_settings(broker.bootstrap_servers, f"sqlite:///{tmp_path / 't.db'}"))
+    rt.start_consumer()
+    rt.start_api()
+    yield rt
+    rt.close()
+
+
+def test_events_in_incidents_out_through_the_api(runtime: Runtime, broker: EmbeddedBroker) -> None:
+    s = runtime.settings
+    produce(broker.bootstrap_servers, s.topic_alerts, [
+        event_json(id="k1", fingerprint="f1"),
+        event_json(id="k2", fingerprint="f1", occurred_at="2026-03-11T14:01:00Z"),
+        event_json(id="k3", fingerprint="f2", title="Latency", occurred_at="2026-03-11T14:02:00Z"),
+    ])
+    produce(broker.bootstrap_servers, s.topic_logs, [
+        event_json(id="k4", kind="log", source="otel", severity="error", title="connection refused",
+                   occurred_at="2026-03-11T14:02:30Z"),
+    ])
+    wait_for(lambda: runtime.store.count_events() == 4, 30, "4 events stored")
+    base = f"http://127.0.0.1:{runtime.api_port}"
+    incidents = httpx.get(f"{base}/incidents").json()
+    assert incidents["total"] == 1
+    detail = httpx.get(f"{base}/incidents/{incidents['items'][0]['id']}").json()
+    assert [e["membership"]["action"] for e in detail["events"]] == ["opened", "suppressed", "attached", "attached"]
+    assert httpx.get(f"{base}/readyz").json() == {"status": "ready", "checks": {"store": "ok", "broker": "ok"}}
+    metrics = httpx.get(f"{base}/metrics").text
+    assert f'triage_events_consumed_total{{topic="{s.topic_alerts}"}} 3.0' in metrics
+
+
+def test_poison_message_goes_to_the_dlq_with_its_reason_and_the_next_is_processed(
+        runtime: Runtime, broker: EmbeddedBroker) -> None:
+    s = runtime.settings
+    produce(broker.bootstrap_servers, s.topic_alerts, [
+        b"this is not json", event_json(id="bad-sev", severity="spicy"), event_json(id="good-1"),
+    ])
+    wait_for(lambda: runtime.store.get_event("good-1") is not None, 30, "the good event")
+    dead = read_topic(broker.bootstrap_servers, s.topic_dlq, expected=2)
+    dead.sort(key=lambda m: m.value)  # unkeyed: they may sit on different partitions
+    assert [m.value for m in dead] == [b"this is not json", event_json(id="bad-sev", severity="spicy")]
+    headers = [dict(m.headers) for m in dead]
+    assert headers[0][DLQ_REASON].startswith(b"not valid UTF-8 JSON")
+    assert headers[1][DLQ_REASON] == b"severity: Value error, unknown severity 'spicy'; use one of critical, error, warning, info, debug (or a known synonym)"
+    assert headers[1][DLQ_TOPIC] == s.topic_alerts.encode()
+    # Unkeyed messages may land on any partition; the headers say which, and the offset there.
+    assert int(headers[1][DLQ_PARTITION]) in range(s.topic_partitions)
+    assert int(headers[1][DLQ_OFFSET]) >= 0
+    assert runtime.store.count_events() == 1
+    assert runtime.consumer is not None and runtime.consumer.totals.dead_lettered == 2
