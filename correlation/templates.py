@@ -73,14 +73,18 @@ _K8S = r"[bcdfghjklmnpqrstvwxz2456789]"
 _UNITS = r"(?:[KMGTP]i?B|[KMGTP]|B|bytes|ms|us|ns|s|sec|secs|min|mins|h|d|%)"
 
 # Patterns for one whitespace-separated token, tried left to right at each position.
+# Repetitions that could run over a long token are bounded, and patterns that scan
+# ahead start only where a run of their characters starts, so a pathological token
+# costs linear time rather than quadratic.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"  # one DNS label
 _TOKEN_PATTERNS = (
-    r"[A-Za-z][A-Za-z0-9+.-]*://\S+",                                  # URL
-    r"[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+",                      # e-mail
+    r"(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,31}://\S+",          # URL
+    rf"(?<![\w.+-])[\w.+-]{{1,64}}@{_LABEL}(?:\.{_LABEL}){{1,8}}",     # e-mail
     rf"\b{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}\b",  # UUID
     rf"\b{_HEX}{{2}}(?:[:-]{_HEX}{{2}}){{5}}\b",                        # MAC address
     # IPv6, full or "::"-compressed; the digit look-ahead spares words like "dead:beef"
-    rf"(?<![\w:])(?=[\w:]*\d)(?:{_HEX}{{1,4}}:){{7}}{_HEX}{{1,4}}(?![\w:])",
-    rf"(?<![\w:])(?=[\w:]*\d)(?:{_HEX}{{1,4}}:){{1,6}}:(?:{_HEX}{{1,4}}(?::{_HEX}{{1,4}})*)?(?![\w:])",
+    rf"(?<![\w:])(?=[\w:]{{0,39}}\d)(?:{_HEX}{{1,4}}:){{7}}{_HEX}{{1,4}}(?![\w:])",
+    rf"(?<![\w:])(?=[\w:]{{0,39}}\d)(?:{_HEX}{{1,4}}:){{1,6}}:(?:{_HEX}{{1,4}}(?::{_HEX}{{1,4}}){{0,6}})?(?![\w:])",
     r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b",                        # IPv4[:port]
     rf"\b\d{{4}}-\d{{2}}-\d{{2}}(?:T{_CLOCK}(?:Z|[+-]\d{{2}}:?\d{{2}})?)?\b",  # ISO date
     rf"\b\d{{1,2}}/{_MONTH}/\d{{4}}(?::{_CLOCK})?(?: [+-]\d{{4}})?",  # access-log date
@@ -89,15 +93,15 @@ _TOKEN_PATTERNS = (
     # bare hex ids (hashes, object addresses): long enough and mixing digits and
     # letters, so that neither plain numbers nor words like "deadbeef" qualify
     rf"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F]){_HEX}{{6,}}\b",
-    # Kubernetes pods: <deployment>-<replicaset hash>-<pod suffix>, or a
-    # daemonset's <name>-<suffix>; a digit is required to spare hyphenated words
-    rf"\b[a-z][a-z0-9-]*-(?=[a-z0-9-]*\d){_K8S}{{5,10}}-{_K8S}{{5}}\b",
-    rf"\b[a-z][a-z0-9-]*-(?=[a-z]*\d){_K8S}{{5}}\b",
     # host names under a common top-level or site-local domain; a closed list,
     # since any dotted name would also swallow Java classes and config keys
-    r"(?<![\w.-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+"
+    rf"(?<![\w.-])(?:{_LABEL}\.){{1,8}}"
     r"(?:com|net|org|edu|gov|mil|int|io|info|biz|local|localdomain|lan|internal|arpa)"
     r"(?![\w-]|\.\w)",
+    # Kubernetes pods: <deployment>-<replicaset hash>-<pod suffix>, or a
+    # daemonset's <name>-<suffix>; a digit is required to spare hyphenated words
+    rf"(?<![\w-])[a-z][a-z0-9-]{{0,62}}-(?=[a-z0-9-]{{0,16}}\d){_K8S}{{5,10}}-{_K8S}{{5}}(?![\w-])",
+    rf"(?<![\w-])[a-z][a-z0-9-]{{0,62}}-(?=[a-z]{{0,4}}\d){_K8S}{{5}}(?![\w-])",
     r"(?<![\w./])(?:/[\w.@%+~:-]+){2,}/?",                              # unix path
     r"\b[A-Za-z]:\\[^\s]*",                                            # windows path
     r"\b(?i:true|false|null|nil|none)\b",                              # literals
@@ -105,6 +109,8 @@ _TOKEN_PATTERNS = (
     # unit when one is glued on ("10ms", "3.5GB", "93%")
     rf"(?:(?<![A-Za-z0-9])[-+])?\d+(?:\.\d+)*(?:{_UNITS}(?![A-Za-z0-9]))?",
 )
+# Longer tokens are blobs (base64, serialised data): one parameter, no regex.
+_MAX_TOKEN = 512
 
 # A unit written as its own token after a number ("size 12.3 KB") belongs to it.
 _UNIT_TOKENS = frozenset({
@@ -140,7 +146,7 @@ def _mask_tokens(text: str) -> list[str]:
     for raw in text.split():
         token = cache.get(raw)
         if token is None:
-            token = _TOKEN_RE.sub(PARAM, raw)
+            token = _TOKEN_RE.sub(PARAM, raw) if len(raw) <= _MAX_TOKEN else PARAM
             if len(cache) >= _TOKEN_CACHE_MAX:
                 cache.clear()
             cache[raw] = token
@@ -579,27 +585,35 @@ class TemplateMiner:
     def restore(self, state: bytes) -> None:
         """Replace the learned state with a ``snapshot()``, settings included:
         templates were learned under those settings and keep their meaning only
-        with them."""
-        data = json.loads(state.decode("utf-8"))
-        if not isinstance(data, dict) or data.get("format") != _FORMAT:
-            raise ValueError("not a template miner snapshot")
-        if data.get("version") != _VERSION:
-            raise ValueError(f"unsupported template miner snapshot version {data.get('version')!r}")
-        config = data["config"]
-        self.depth = int(config["depth"])
-        self.sim_threshold = float(config["sim_threshold"])
-        self.variety = int(config["variety"])
-        self.max_children = int(config["max_children"])
+        with them. Raises ``ValueError`` on anything else, leaving the miner as it was."""
+        try:
+            data = json.loads(state.decode("utf-8"))
+            if not isinstance(data, dict) or data.get("format") != _FORMAT:
+                raise ValueError("not a template miner snapshot")
+            if data.get("version") != _VERSION:
+                raise ValueError(f"unsupported template miner snapshot version {data.get('version')!r}")
+            config = data["config"]
+            settings = (
+                int(config["depth"]), float(config["sim_threshold"]),
+                int(config["variety"]), int(config["max_children"]),
+            )
+            roots: dict[int, _Node] = {}
+            clusters: dict[str, _Cluster] = {}
+            for item in data["templates"]:
+                path = tuple(str(p) for p in item["path"])
+                node = roots.setdefault(int(path[0]), _Node())
+                for key in path[1:]:
+                    node = node.children.setdefault(key, _Node())
+                tokens = [str(t) for t in item["tokens"]]
+                cluster = _Cluster(str(item["id"]), tokens, int(item["size"]), path)
+                node.clusters.append(cluster)  # snapshot order is creation order
+                clusters[cluster.id] = cluster
+            aliases = {str(k): str(v) for k, v in data["aliases"].items()}
+        except (KeyError, TypeError, IndexError, AttributeError, UnicodeDecodeError) as error:
+            raise ValueError(f"malformed template miner snapshot: {error!r}") from error
+        self.depth, self.sim_threshold, self.variety, self.max_children = settings
         self._reset()
-        for item in data["templates"]:
-            path = tuple(str(p) for p in item["path"])
-            node = self._roots.setdefault(int(path[0]), _Node())
-            for key in path[1:]:
-                node = node.children.setdefault(key, _Node())
-            cluster = _Cluster(str(item["id"]), [str(t) for t in item["tokens"]], int(item["size"]), path)
-            node.clusters.append(cluster)
-            self._clusters[cluster.id] = cluster
-        self._aliases = {str(k): str(v) for k, v in data["aliases"].items()}
+        self._roots, self._clusters, self._aliases = roots, clusters, aliases
 
     def save(self) -> None:
         """Write ``snapshot()`` to the store this miner was created with."""

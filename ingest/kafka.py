@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -131,6 +131,7 @@ class BatchConsumer:
         self.totals = ConsumerTotals()
         self._pending: dict[TopicPartition, deque[_Fetched]] = defaultdict(deque)
         self._waiting_since: dict[TopicPartition, float] = {}
+        self._released_last = False
         self._consumer = KafkaConsumer(
             bootstrap_servers=config.bootstrap_servers,
             group_id=config.group_id,
@@ -159,7 +160,12 @@ class BatchConsumer:
     def poll_once(self) -> int:
         """One poll -> release what is due -> one handler call -> one commit.
         Returns the number of events handled."""
-        timeout = self.config.poll_timeout_ms
+        # Block for new data only when nothing fetched is waiting to be released; when
+        # something waits on a lagging peer, poll briefly.
+        if not any(self._pending.values()):
+            timeout = self.config.poll_timeout_ms
+        else:
+            timeout = 0 if self._released_last else min(50, self.config.poll_timeout_ms)
         # Drain what the client has already fetched (up to a bound), not just one poll's
         # worth: a partition's records sitting unread in the client's buffer must count
         # as read before the others are released past them.
@@ -172,6 +178,7 @@ class BatchConsumer:
                 self._decode_and_dead_letter(records)
             timeout = 0
         released = self._release()
+        self._released_last = bool(released)
         if not released:
             self._report_lag()
             return 0
@@ -216,12 +223,12 @@ class BatchConsumer:
             self.totals.dead_lettered += dead_total
 
     def _release(self) -> dict[TopicPartition, list[_Fetched]]:
-        """Take from the pending queues what no other topic can still precede."""
-        assigned = self._consumer.assignment()
+        """Take from the pending queues what no other topic can still precede,
+        oldest first, at most ``max_poll_records`` events: one store transaction."""
         by_number: dict[int, list[TopicPartition]] = defaultdict(list)
-        for tp in assigned:
+        for tp in self._consumer.assignment():
             by_number[tp.partition].append(tp)
-        released: dict[TopicPartition, list[_Fetched]] = {}
+        due: list[tuple[datetime, TopicPartition]] = []
         now = time.monotonic()
         for tps in by_number.values():
             if not any(self._pending.get(tp) for tp in tps):
@@ -230,11 +237,17 @@ class BatchConsumer:
                 continue
             watermark = min(self._read_up_to(tp, now) for tp in tps)
             for tp in tps:
-                queue, out = self._pending[tp], []
-                while queue and (queue[0].time is None or queue[0].time <= watermark):
-                    out.append(queue.popleft())
-                if out:
-                    released[tp] = out
+                for item in self._pending[tp]:
+                    if item.time is not None and item.time > watermark:
+                        break
+                    due.append((item.time or _START_OF_TIME, tp))
+        if len(due) > self.config.max_poll_records:
+            cutoff = sorted(t for t, _ in due)[self.config.max_poll_records - 1]
+        else:
+            cutoff = _END_OF_TIME
+        released: dict[TopicPartition, list[_Fetched]] = {}
+        for tp, count in Counter(tp for t, tp in due if t <= cutoff).items():
+            released[tp] = [self._pending[tp].popleft() for _ in range(count)]
         return released
 
     def _read_up_to(self, tp: TopicPartition, now: float) -> datetime:

@@ -166,6 +166,62 @@ def demo(once: bool, broker_port: int, timeout: float, sample: Path | None, **op
     run_demo(settings, once=once, broker_port=broker_port, timeout=timeout, sample=sample)
 
 
+@cli.command()
+@click.option("--copies", type=int, default=10, show_default=True,
+              help="replay the bundled storm this many times (3,170 events each)")
+@with_options(db_opts)
+@click.option("--json", "as_json", is_flag=True, help="print the figures as one JSON object on the last line")
+def bench(copies: int, as_json: bool, **opts: Any) -> None:
+    """End-to-end throughput: the bundled storm through a real broker, correlation and the store."""
+    import json
+
+    from triage.bench import run_bench
+
+    settings = build_settings(**opts)
+    _logging(settings.model_copy(update={"log_level": "WARNING"}))
+    figures = run_bench(settings, copies, progress=not as_json)
+    width = max(len(k) for k in figures)
+    for key, value in figures.items():
+        click.echo(f"{key:<{width}}  {value}", err=as_json)
+    if as_json:
+        click.echo(json.dumps(figures))
+
+
+@cli.group(name="eval")
+def eval_group() -> None:
+    """Measure grouping quality on labeled data (offline, in event-time order)."""
+
+
+@eval_group.command(name="alerts")
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="also print all rows as one JSON object on the last line")
+def eval_alerts(dirs: tuple[Path, ...], as_json: bool) -> None:
+    """Triage vs fingerprint dedup vs Alertmanager group_by on DIR/events.jsonl[.gz] with truth_incident."""
+    import json
+
+    from triage.evaluation.alerts import evaluate_alerts, format_alerts_table
+
+    rows = [row for d in dirs for row in evaluate_alerts(d)]
+    click.echo(format_alerts_table(rows), err=as_json)
+    if as_json:
+        click.echo(json.dumps({"rows": rows}))
+
+
+@eval_group.command(name="logs")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="also print all rows as one JSON object on the last line")
+def eval_logs(directory: Path, as_json: bool) -> None:
+    """Template grouping accuracy of triage vs Drain3 on loghub-style *_2k.log_structured*.csv files."""
+    import json
+
+    from triage.evaluation.loghub import evaluate_logs, format_logs_table
+
+    rows = evaluate_logs(directory)
+    click.echo(format_logs_table(rows), err=as_json)
+    if as_json:
+        click.echo(json.dumps({"rows": rows}))
+
+
 def main() -> None:
     cli(prog_name="triage")
 

@@ -73,9 +73,16 @@ def load_loghub(dir: Path) -> dict[str, list[tuple[str, str]]]:
 
 
 def run_triage(contents: Sequence[str]) -> list[str]:
-    """The template id triage's miner assigns each line, learning as it goes."""
+    """The template each line belongs to once the whole sequence has been learned.
+
+    Lines are learned one by one in order; a line's group is the template its id
+    resolves to at the end, i.e. after the merges that later lines caused. This is
+    how the Drain benchmark reads groups too (a line's cluster after the last line;
+    Drain never merges, so for it that is also the id it got when learned).
+    """
     miner = TemplateMiner()
-    return [miner.add(content).template_id for content in contents]
+    assigned = [miner.add(content).template_id for content in contents]
+    return [miner.resolve(template_id) for template_id in assigned]
 
 
 def run_drain3(contents: Sequence[str]) -> list[str]:
