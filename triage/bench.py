@@ -47,6 +47,30 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def run_store_bench(settings: Settings, copies: int) -> dict[str, Any]:
+    """The pipeline alone (correlation + one store transaction per batch), no Kafka."""
+    from triage.ingest.decode import event_from_dict
+    from triage.pipeline import Pipeline
+    from triage.store import SqlStore
+
+    events = [event_from_dict(json.loads(line)) for _, line in storm_lines(copies)]
+    events.sort(key=lambda e: e.occurred_at)
+    batch = settings.kafka_max_poll_records
+    with tempfile.TemporaryDirectory(prefix="triage-bench-") as tmp:
+        url = settings.database_url if "database_url" in settings.model_fields_set \
+            else f"sqlite:///{Path(tmp) / 'bench.db'}"
+        store = SqlStore.from_url(url)
+        pipeline = Pipeline(store)
+        started = time.perf_counter()
+        for i in range(0, len(events), batch):
+            pipeline(events[i:i + batch])
+        seconds = time.perf_counter() - started
+        store.close()
+    return {"events": len(events), "database": url.split(":", 1)[0], "batch": batch,
+            "pipeline_events_per_s": round(len(events) / seconds), "seconds": round(seconds, 2),
+            "peak_rss_mib": round(peak_rss_mib(), 1)}
+
+
 def run_bench(settings: Settings, copies: int, *, progress: bool = True) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="triage-bench-") as tmp, EmbeddedBroker() as broker:
         path = Path(tmp) / "storm.jsonl"

@@ -170,16 +170,17 @@ def demo(once: bool, broker_port: int, timeout: float, sample: Path | None, **op
 @click.option("--copies", type=int, default=10, show_default=True,
               help="replay the bundled storm this many times (3,170 events each)")
 @with_options(db_opts)
+@click.option("--no-kafka", is_flag=True, help="time correlation + store alone, events handed in directly")
 @click.option("--json", "as_json", is_flag=True, help="print the figures as one JSON object on the last line")
-def bench(copies: int, as_json: bool, **opts: Any) -> None:
+def bench(copies: int, no_kafka: bool, as_json: bool, **opts: Any) -> None:
     """End-to-end throughput: the bundled storm through a real broker, correlation and the store."""
     import json
 
-    from triage.bench import run_bench
+    from triage.bench import run_bench, run_store_bench
 
     settings = build_settings(**opts)
     _logging(settings.model_copy(update={"log_level": "WARNING"}))
-    figures = run_bench(settings, copies, progress=not as_json)
+    figures = run_store_bench(settings, copies) if no_kafka else run_bench(settings, copies, progress=not as_json)
     width = max(len(k) for k in figures)
     for key, value in figures.items():
         click.echo(f"{key:<{width}}  {value}", err=as_json)
