@@ -262,8 +262,13 @@ class BatchConsumer:
             self._waiting_since.pop(tp, None)
             return max(times)
         since = self._waiting_since.setdefault(tp, now)
-        if (now - since) * 1000 >= self.config.max_idle_ms:
-            return _END_OF_TIME  # silent: it must not stall the others any longer
+        high = self._consumer.highwater(tp)
+        lagging = high is None or self._consumer.position(tp) < high
+        # Records the broker already holds are worth waiting for longer than ones that may
+        # never come; both waits are bounded so one partition cannot stall the others.
+        patience = self.config.max_idle_ms * (10 if lagging else 1)
+        if (now - since) * 1000 >= patience:
+            return _END_OF_TIME
         return _START_OF_TIME
 
     def _commit(self, released: dict[TopicPartition, list[_Fetched]]) -> None:
