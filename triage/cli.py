@@ -59,10 +59,8 @@ def cli() -> None:
     """triage: deduplicate, group and explain alerts, logs and traces before they page anyone."""
 
 
-@cli.command()
-@with_options(kafka_opts, db_opts, api_opts)
-def serve(**opts: Any) -> None:
-    """Consumer and API in one process."""
+def run_process(opts: dict[str, Any], *, consumer: bool, api: bool) -> None:
+    """Build the runtime from settings, start what this command runs, wait for a signal."""
     from triage.service import Runtime, stop_on_signals
 
     settings = build_settings(**opts)
@@ -70,12 +68,23 @@ def serve(**opts: Any) -> None:
     runtime = Runtime.build(settings)
     try:
         with stop_on_signals(runtime.stop):
-            runtime.start_consumer()
-            port = runtime.start_api()
-            click.echo(f"triage serving on http://{settings.api_host}:{port}", err=True)
+            if api:
+                port = runtime.start_api()
+                click.echo(f"triage API on http://{settings.api_host}:{port}", err=True)
+            else:
+                runtime.start_metrics_server()
+            if consumer:
+                runtime.start_consumer()
             runtime.wait()
     finally:
         runtime.close()
+
+
+@cli.command()
+@with_options(kafka_opts, db_opts, api_opts)
+def serve(**opts: Any) -> None:
+    """Consumer and API in one process."""
+    run_process(opts, consumer=True, api=True)
 
 
 @cli.command()
@@ -83,36 +92,14 @@ def serve(**opts: Any) -> None:
 @click.option("--metrics-port", type=int, help="serve /metrics on this port, 0 = off [TRIAGE_METRICS_PORT]")
 def consume(**opts: Any) -> None:
     """The Kafka consumer alone (run several in one group to scale out)."""
-    from triage.service import Runtime, stop_on_signals
-
-    settings = build_settings(**opts)
-    _logging(settings)
-    runtime = Runtime.build(settings)
-    try:
-        with stop_on_signals(runtime.stop):
-            runtime.start_metrics_server()
-            consumer = runtime.make_consumer()
-            consumer.run(runtime.stop)
-    finally:
-        runtime.close()
+    run_process(opts, consumer=True, api=False)
 
 
 @cli.command()
 @with_options(kafka_opts[:1], db_opts, api_opts)
 def api(**opts: Any) -> None:
     """The HTTP API alone."""
-    from triage.service import Runtime, stop_on_signals
-
-    settings = build_settings(**opts)
-    _logging(settings)
-    runtime = Runtime.build(settings)
-    try:
-        with stop_on_signals(runtime.stop):
-            port = runtime.start_api()
-            click.echo(f"triage API on http://{settings.api_host}:{port}", err=True)
-            runtime.wait()
-    finally:
-        runtime.close()
+    run_process(opts, consumer=False, api=True)
 
 
 @cli.command()

@@ -15,6 +15,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
+from triage.bench import write_storm
 from triage.settings import Settings
 
 
@@ -77,23 +78,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval:
 
 def storm_file(path: Path, copies: int) -> tuple[Path, set[str]]:
     """The bundled storm, ``copies`` times over (new ids, shifted by 2 h each): a longer stream."""
-    import gzip
-    from datetime import datetime, timedelta
-    from importlib.resources import files
-
-    lines = gzip.decompress((files("triage") / "data" / "sample_storm.jsonl.gz").read_bytes()).splitlines()
-    ids: set[str] = set()
-    with path.open("w") as out:
-        for copy in range(copies):
-            shift = timedelta(hours=2 * copy)
-            for line in lines:
-                doc = json.loads(line)
-                doc["id"] = f"{doc['id']}-c{copy}"
-                t = datetime.fromisoformat(doc["occurred_at"].replace("Z", "+00:00")) + shift
-                doc["occurred_at"] = t.isoformat()
-                ids.add(doc["id"])
-                out.write(json.dumps(doc) + "\n")
-    return path, ids
+    return path, write_storm(path, copies)
 
 
 def start_triage(args: list[str], settings: Settings, log_path: Path, **env: str) -> subprocess.Popen[bytes]:
