@@ -6,17 +6,33 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from triage import __version__
-from triage.api.routers import events, health, incidents, metrics, stats
+from triage.api.auth import KeyGate
+from triage.api.limits import BodySizeLimit
+from triage.api.routers import events, health, incidents, metrics, stats, webhooks
+from triage.api.routers.webhooks import EventSink
 from triage.store import SqlStore
+from triage.store.feedback import FeedbackStore
+from triage.store.keys import ApiKeyStore
+
+DEFAULT_MAX_BODY = 1024 * 1024
 
 
 def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]] | None = None,
-               registry: CollectorRegistry | None = None) -> FastAPI:
+               registry: CollectorRegistry | None = None, sink: EventSink | None = None,
+               pagerduty_secrets: list[str] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI:
+    """The API over ``store``. ``sink`` takes events accepted by the webhooks (Kafka in
+    production); without one the webhooks answer 503."""
     app = FastAPI(title="triage", version=__version__,
-                  description="Alert correlation and triage: incidents with their evidence, noise statistics.")
+                  description="Alert correlation and triage: incidents with their evidence, noise statistics, "
+                              "webhook intake.")
     app.state.store = store
     app.state.ready_checks = dict(ready_checks or {"store": store.ping})
     app.state.registry = registry or CollectorRegistry()
-    for module in (health, incidents, events, stats, metrics):
+    app.state.sink = sink
+    app.state.key_gate = KeyGate(ApiKeyStore(store.engine))
+    app.state.feedback = FeedbackStore(store.engine)
+    app.state.pagerduty_secrets = list(pagerduty_secrets or [])
+    for module in (health, incidents, events, stats, metrics, webhooks):
         app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     return app

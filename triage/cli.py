@@ -61,7 +61,7 @@ def cli() -> None:
 
 def run_process(opts: dict[str, Any], *, consumer: bool, api: bool) -> None:
     """Build the runtime from settings, start what this command runs, wait for a signal."""
-    from triage.service import Runtime, stop_on_signals
+    from triage.service import ExposureError, Runtime, stop_on_signals
 
     settings = build_settings(**opts)
     _logging(settings)
@@ -69,6 +69,10 @@ def run_process(opts: dict[str, Any], *, consumer: bool, api: bool) -> None:
     try:
         with stop_on_signals(runtime.stop):
             if api:
+                try:
+                    runtime.check_api_exposure()
+                except ExposureError as exc:
+                    raise click.ClickException(str(exc)) from None
                 port = runtime.start_api()
                 click.echo(f"triage API on http://{settings.api_host}:{port}", err=True)
             else:
@@ -208,6 +212,59 @@ def eval_logs(directory: Path, as_json: bool) -> None:
     click.echo(format_logs_table(rows), err=as_json)
     if as_json:
         click.echo(json.dumps({"rows": rows}))
+
+
+@cli.group()
+def keys() -> None:
+    """API keys: scopes read (incidents, stats), ingest (webhooks), admin (everything)."""
+
+
+@keys.command(name="create")
+@click.option("--scope", "scopes", multiple=True, required=True, type=click.Choice(["read", "ingest", "admin"]),
+              help="repeat for several scopes")
+@click.option("--name", default="", help="who or what the key is for")
+@with_options(db_opts)
+def keys_create(scopes: tuple[str, ...], name: str, **opts: Any) -> None:
+    """Create a key; its token is printed once, on stdout, and stored only as a hash."""
+    from triage.store import SqlStore
+    from triage.store.keys import ApiKeyStore, Scope
+
+    store = SqlStore.from_url(build_settings(**opts).database_url)
+    key, token = ApiKeyStore(store.engine).create(name or ",".join(scopes), {Scope(s) for s in scopes})
+    store.close()
+    click.echo(f"created {key.id} with scopes {', '.join(sorted(scopes))}; keep the token, it is not shown again:",
+               err=True)
+    click.echo(token)
+
+
+@keys.command(name="list")
+@with_options(db_opts)
+def keys_list(**opts: Any) -> None:
+    """List keys (never their tokens)."""
+    from triage.store import SqlStore
+    from triage.store.keys import ApiKeyStore
+
+    store = SqlStore.from_url(build_settings(**opts).database_url)
+    for key in ApiKeyStore(store.engine).list():
+        state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+        click.echo(f"{key.id}  {','.join(sorted(s.value for s in key.scopes)):<18}  {state:<24}  {key.name}")
+    store.close()
+
+
+@keys.command(name="revoke")
+@click.argument("key_id")
+@with_options(db_opts)
+def keys_revoke(key_id: str, **opts: Any) -> None:
+    """Revoke a key by its id."""
+    from triage.store import SqlStore
+    from triage.store.keys import ApiKeyStore
+
+    store = SqlStore.from_url(build_settings(**opts).database_url)
+    revoked = ApiKeyStore(store.engine).revoke(key_id)
+    store.close()
+    if not revoked:
+        raise click.ClickException(f"no active key {key_id}")
+    click.echo(f"revoked {key_id}", err=True)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import signal
 import socket
@@ -17,10 +18,23 @@ from triage.api import create_app
 from triage.ingest.kafka import BatchConsumer, BrokerProbe, ConsumerConfig, ensure_topics
 from triage.pipeline import Pipeline
 from triage.settings import Settings
+from triage.sink import KafkaEventSink
 from triage.store import SqlStore
+from triage.store.keys import ApiKeyStore
 from triage.telemetry import Metrics, configure_tracing
 
 log = logging.getLogger(__name__)
+
+
+class ExposureError(RuntimeError):
+    pass
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def consumer_config(settings: Settings) -> ConsumerConfig:
@@ -44,6 +58,7 @@ class Runtime:
     _threads: list[threading.Thread] = field(default_factory=list)
     _servers: list[uvicorn.Server] = field(default_factory=list)
     _probe: BrokerProbe | None = None
+    _sink: KafkaEventSink | None = None
     consumer: BatchConsumer | None = None
     api_port: int | None = None
 
@@ -62,9 +77,23 @@ class Runtime:
         return self.consumer
 
     def make_app(self) -> FastAPI:
-        self._probe = BrokerProbe(self.settings.kafka_bootstrap_servers)
+        s = self.settings
+        self._probe = BrokerProbe(s.kafka_bootstrap_servers)
+        self._sink = KafkaEventSink(s)
         return create_app(self.store, ready_checks={"store": self.store.ping, "broker": self._probe},
-                          registry=self.metrics.registry)
+                          registry=self.metrics.registry, sink=self._sink,
+                          pagerduty_secrets=s.pagerduty_secrets, max_body_bytes=s.max_body_bytes)
+
+    def check_api_exposure(self) -> None:
+        """Without API keys the API is open, so it may listen on loopback only."""
+        if ApiKeyStore(self.store.engine).any_active():
+            return
+        if not is_loopback(self.settings.api_host):
+            raise ExposureError(
+                f"no API keys exist, so the API would be open to anyone on {self.settings.api_host}: "
+                "create one with `triage keys create --scope admin`, or listen on 127.0.0.1")
+        log.warning("the API is open (no API keys exist); listening on loopback only. "
+                    "Create keys with `triage keys create --scope read|ingest|admin`.")
 
     # -- running ---------------------------------------------------------------------
 
@@ -74,6 +103,7 @@ class Runtime:
 
     def start_api(self) -> int:
         """Bind the API socket now (so the port is known, also for port 0) and serve in a thread."""
+        self.check_api_exposure()
         sock = socket.socket(socket.AF_INET6 if ":" in self.settings.api_host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.settings.api_host, self.settings.api_port))
@@ -118,6 +148,8 @@ class Runtime:
             thread.join(timeout=30)
         if self._probe:
             self._probe.close()
+        if self._sink:
+            self._sink.close()
         self.store.close()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     api_port: int = Field(8080, ge=0, le=65535)
     public_url: str | None = Field(None, description="base URL the API is reached at, for links")
 
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="larger request bodies get 413")
+    pagerduty_webhook_secrets: SecretStr | None = Field(
+        None, description="comma-separated signing secrets of PagerDuty v3 webhook subscriptions")
+
     # Metrics for processes without the API (``triage consume``): 0 = off
     metrics_port: int = Field(0, ge=0, le=65535)
 
@@ -52,6 +56,11 @@ class Settings(BaseSettings):
     @property
     def topics(self) -> list[str]:
         return [self.topic_alerts, self.topic_logs, self.topic_traces]
+
+    @property
+    def pagerduty_secrets(self) -> list[str]:
+        raw = self.pagerduty_webhook_secrets.get_secret_value() if self.pagerduty_webhook_secrets else ""
+        return [part.strip() for part in raw.split(",") if part.strip()]
 
     @property
     def api_url(self) -> str:

@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import AwareDatetime
 
+from triage.api.auth import ReadAccess
 from triage.api.deps import StoreDep
 from triage.api.schemas import EventPublic, IncidentDetail, IncidentPage, IncidentPublic
 from triage.store import IncidentQuery
@@ -15,6 +16,7 @@ router = APIRouter(prefix="/incidents", tags=["incidents"])
 @router.get("", response_model=IncidentPage)
 def list_incidents(
     store: StoreDep,
+    _: ReadAccess,
     status: Literal["open", "resolved"] | None = None,
     service: str | None = None,
     since: Annotated[AwareDatetime | None, Query(description="active at or after (RFC 3339)")] = None,
@@ -34,6 +36,7 @@ def list_incidents(
 def get_incident(
     incident_id: str,
     store: StoreDep,
+    _: ReadAccess,
     limit: Annotated[int, Query(ge=1, le=5000, description="events to include")] = 1000,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> IncidentDetail:

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import AwareDatetime
 
+from triage.api.auth import ReadAccess
 from triage.api.deps import StoreDep
 from triage.api.schemas import NoiseStatsPublic
 
@@ -14,6 +15,7 @@ router = APIRouter(prefix="/stats", tags=["stats"])
 @router.get("/noise", response_model=NoiseStatsPublic)
 def noise(
     store: StoreDep,
+    _: ReadAccess,
     since: Annotated[AwareDatetime | None, Query(description="events that occurred at or after")] = None,
     until: Annotated[AwareDatetime | None, Query(description="events that occurred before")] = None,
 ) -> NoiseStatsPublic:

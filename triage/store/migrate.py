@@ -20,7 +20,7 @@ def alembic_config() -> Config:
     return cfg
 
 
-def upgrade(engine: sa.Engine, revision: str = "head") -> None:
+def upgrade(engine: sa.Engine, revision: str = "heads") -> None:
     cfg = alembic_config()
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
