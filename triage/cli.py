@@ -79,6 +79,7 @@ def run_process(opts: dict[str, Any], *, consumer: bool, api: bool) -> None:
                 runtime.start_metrics_server()
             if consumer:
                 runtime.start_consumer()
+                runtime.start_sender()
             runtime.wait()
     finally:
         runtime.close()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
 
 from opentelemetry import trace
 
@@ -11,23 +14,42 @@ from triage.correlation import CorrelationState, Correlator, Decision
 from triage.ingest.event import Event
 from triage.models.parameters import CorrelationParameters
 from triage.store import BatchResult, SqlStore
+from triage.store.outbox import Owed, enqueue
 from triage.telemetry import Metrics
 
 tracer = trace.get_tracer(__name__)
 
 
+def pages_owed(decisions: list[Decision], state: CorrelationState) -> list[Owed]:
+    """One trigger per incident whose page (or update) fell due in this batch, one resolve
+    per paged incident that resolved in it. The correlator already applied
+    Alertmanager's timers, so an incident gaining 500 alerts owes a handful, not 500."""
+    owed: dict[tuple[str, str], Owed] = {}
+    for d in decisions:
+        if d.notify:
+            owed.setdefault((d.incident_id, "trigger"), Owed(d.incident_id, "trigger", d.event_id))
+        elif d.evidence.get("incident_resolved"):
+            incident = state.incidents.get(d.incident_id)
+            if incident is not None and incident.last_notified_at is not None:
+                owed.setdefault((d.incident_id, "resolve"), Owed(d.incident_id, "resolve", d.event_id))
+    return list(owed.values())
+
+
 class Pipeline:
     def __init__(self, store: SqlStore, metrics: Metrics | None = None,
-                 parameters: CorrelationParameters | None = None, parameters_version: int = 0) -> None:
+                 parameters: CorrelationParameters | None = None, parameters_version: int = 0,
+                 page_targets: Sequence[str] = ()) -> None:
         self.store = store
         self.metrics = metrics
         self.parameters = parameters or CorrelationParameters()
         self.parameters_version = parameters_version
+        self.page_targets = list(page_targets)
 
     def __call__(self, events: Sequence[Event]) -> BatchResult:
         started = time.perf_counter()
         with tracer.start_as_current_span("store.apply") as span:
-            result = self.store.apply(events, self._correlate)
+            result = self.store.apply(events, self._correlate,
+                                      after_write=self._owe_pages if self.page_targets else None)
             span.set_attribute("triage.events.stored", result.stored)
         if self.metrics:
             m = self.metrics
@@ -38,6 +60,15 @@ class Pipeline:
             m.incidents_opened.inc(result.opened)
             m.pages.inc(result.notified)
         return result
+
+    def _owe_pages(self, conn: sa.Connection, decisions: list[Decision], state: CorrelationState,
+                   now: datetime) -> None:
+        owed = pages_owed(decisions, state)
+        # A new incident's first page waits group_wait, so that the alerts arriving with
+        # it are in it; the page is composed when it is sent.
+        enqueue(conn, [o for o in owed if o.action == "trigger"], self.page_targets,
+                now + timedelta(seconds=self.parameters.group_wait))
+        enqueue(conn, [o for o in owed if o.action == "resolve"], self.page_targets, now)
 
     def _correlate(self, events: list[Event], state: CorrelationState) -> list[Decision]:
         with tracer.start_as_current_span("correlation.process_batch"):

@@ -11,12 +11,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
 from triage.api import create_app
 from triage.ingest.kafka import BatchConsumer, BrokerProbe, ConsumerConfig, ensure_topics
 from triage.pipeline import Pipeline
+from triage.sender import KafkaTarget, OutboxSender, PagerDutyTarget, Target, WebhookTarget
 from triage.settings import Settings
 from triage.sink import KafkaEventSink
 from triage.store import SqlStore
@@ -71,8 +73,9 @@ class Runtime:
 
     def make_consumer(self) -> BatchConsumer:
         s = self.settings
-        ensure_topics(s.kafka_bootstrap_servers, [*s.topics, s.topic_dlq], s.topic_partitions)
-        pipeline = Pipeline(self.store, self.metrics)
+        extra = [s.topic_incidents] if s.topic_incidents else []
+        ensure_topics(s.kafka_bootstrap_servers, [*s.topics, s.topic_dlq, *extra], s.topic_partitions)
+        pipeline = Pipeline(self.store, self.metrics, page_targets=s.page_targets)
         self.consumer = BatchConsumer(consumer_config(s), pipeline, observer=self.metrics)
         return self.consumer
 
@@ -114,6 +117,22 @@ class Runtime:
         self._servers.append(server)
         self._spawn("api", lambda: server.run(sockets=[sock]))
         return self.api_port
+
+    def start_sender(self) -> None:
+        """Deliver owed pages in a thread; every replica may run one (rows are leased)."""
+        s = self.settings
+        client = httpx.Client(timeout=10)
+        targets: list[Target] = []
+        if s.pagerduty_routing_key:
+            targets.append(PagerDutyTarget(s.pagerduty_events_url, s.pagerduty_routing_key.get_secret_value(),
+                                           client))
+        if s.page_webhook_url:
+            secret = s.page_webhook_secret.get_secret_value() if s.page_webhook_secret else ""
+            targets.append(WebhookTarget(s.page_webhook_url, secret, client))
+        if s.topic_incidents:
+            targets.append(KafkaTarget(s.kafka_bootstrap_servers, s.topic_incidents))
+        sender = OutboxSender(self.store, targets, s.api_url)
+        self._spawn("sender", lambda: sender.run(self.stop))
 
     def start_metrics_server(self) -> None:
         if self.settings.metrics_port:

@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     pagerduty_webhook_secrets: SecretStr | None = Field(
         None, description="comma-separated signing secrets of PagerDuty v3 webhook subscriptions")
 
+    # Pages out (the outbox sender): any of PagerDuty, a signed webhook, a Kafka topic
+    pagerduty_routing_key: SecretStr | None = Field(None, description="Events API v2 integration key")
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    page_webhook_url: str | None = None
+    page_webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for X-Triage-Signature")
+    topic_incidents: str | None = Field("triage.incidents", description="Kafka topic for pages; empty = off")
+
     # Metrics for processes without the API (``triage consume``): 0 = off
     metrics_port: int = Field(0, ge=0, le=65535)
 
@@ -56,6 +63,17 @@ class Settings(BaseSettings):
     @property
     def topics(self) -> list[str]:
         return [self.topic_alerts, self.topic_logs, self.topic_traces]
+
+    @property
+    def page_targets(self) -> list[str]:
+        targets = []
+        if self.pagerduty_routing_key:
+            targets.append("pagerduty")
+        if self.page_webhook_url:
+            targets.append("webhook")
+        if self.topic_incidents:
+            targets.append("kafka")
+        return targets
 
     @property
     def pagerduty_secrets(self) -> list[str]:

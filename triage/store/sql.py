@@ -27,6 +27,8 @@ from triage.store.records import (
 )
 
 Correlate = Callable[[list[Event], CorrelationState], list[Decision]]
+# Further writes that must commit or roll back with the batch (the outbox of pages owed).
+AfterWrite = Callable[[sa.Connection, list[Decision], CorrelationState, datetime], None]
 
 # Stay well under SQLite's and PostgreSQL's bound-parameter limits in IN (...) lists.
 _CHUNK = 500
@@ -86,7 +88,7 @@ class SqlStore:
     # -- writing -----------------------------------------------------------------
 
     def apply(self, events: Sequence[Event], correlate: Correlate, *,
-              received_at: datetime | None = None) -> BatchResult:
+              received_at: datetime | None = None, after_write: AfterWrite | None = None) -> BatchResult:
         received_at = received_at or datetime.now(timezone.utc)
         unique = list({e.id: e for e in events}.values())
         if not unique:
@@ -100,6 +102,8 @@ class SqlStore:
             state = self._load_state(conn, new)
             decisions = correlate(new, state)
             self._write(conn, new, decisions, state, received_at)
+            if after_write is not None:
+                after_write(conn, decisions, state, received_at)
         actions = Counter(d.action for d in decisions)
         return BatchResult(
             received=len(events), stored=len(new), suppressed=actions[Action.suppressed],

@@ -1,0 +1,70 @@
+"""What a page says: an incident and its evidence, as PagerDuty Events v2 and as JSON."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from triage.correlation.explain import explain
+from triage.store import IncidentRecord, StoredEvent
+
+_PD_SEVERITY = {"critical": "critical", "error": "error", "warning": "warning", "info": "info", "debug": "info"}
+MAX_TITLES = 20
+MAX_REASONS = 10
+
+
+def incident_document(incident: IncidentRecord, events: list[StoredEvent], api_url: str) -> dict[str, Any]:
+    """The enriched page: what on-call needs to decide, and why these alerts are together."""
+    alert_titles = Counter(s.event.title for s in events if s.event.kind.value == "alert")
+    reasons = Counter(explain(s.membership.rule, s.membership.evidence) for s in events
+                      if s.membership is not None and s.membership.action == "attached")
+    return {
+        "incident_id": incident.id,
+        "title": incident.title,
+        "status": incident.status,
+        "severity": incident.severity,
+        "services": incident.services,
+        "opened_at": incident.opened_at.isoformat(),
+        "last_event_at": incident.last_event_at.isoformat(),
+        "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
+        "alert_count": incident.alert_count,
+        "event_count": incident.event_count,
+        "duplicates_suppressed": incident.suppressed_count,
+        "firing_alerts": incident.firing_alerts,
+        "grouped_alert_titles": [t for t, _ in alert_titles.most_common(MAX_TITLES)],
+        "why_grouped": [r for r, _ in reasons.most_common(MAX_REASONS)],
+        "similar_past_incidents": [],
+        "suggested_responders": [],
+        "suggested_remediations": [],
+        "url": f"{api_url}/incidents/{incident.id}",
+    }
+
+
+def pagerduty_event(action: str, document: dict[str, Any], routing_key: str) -> dict[str, Any]:
+    """Events API v2: one alert per incident, dedup_key = the incident id, so re-sends
+    update it rather than open another."""
+    if action == "resolve":
+        return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": document["incident_id"]}
+    services = document["services"]
+    count = document["alert_count"]
+    return {
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": document["incident_id"],
+        "payload": {
+            "summary": f"{document['title']} ({count} alert{'s' if count != 1 else ''}"
+                       f"{', ' + ', '.join(services[:3]) if services else ''})"[:1024],
+            "source": services[0] if services else "triage",
+            "severity": _PD_SEVERITY.get(document["severity"], "error"),
+            "timestamp": document["opened_at"],
+            "component": ", ".join(services)[:255] or None,
+            "group": "triage",
+            "class": "incident",
+            "custom_details": {k: document[k] for k in (
+                "alert_count", "event_count", "services", "grouped_alert_titles", "why_grouped",
+                "similar_past_incidents", "suggested_responders", "suggested_remediations", "firing_alerts")},
+        },
+        "links": [{"href": document["url"], "text": "Incident in triage"}],
+        "client": "triage",
+        "client_url": document["url"],
+    }

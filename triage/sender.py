@@ -1,0 +1,147 @@
+"""The outbox sender: delivers owed pages to PagerDuty, a webhook and a Kafka topic.
+
+Retries with exponential backoff on 5xx, 429, timeouts and connection errors; gives up on
+other 4xx with the error recorded. A row is marked sent only after its target accepted
+it, so a crash re-sends (at least once); PagerDuty's dedup_key and the webhook's
+``X-Triage-Delivery`` id make a re-send recognisable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+import httpx
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from triage.pages import incident_document, pagerduty_event
+from triage.store import SqlStore
+from triage.store.outbox import OutboxItem, OutboxStore
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryError(Exception):
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class Target(Protocol):
+    name: str
+
+    def send(self, item: OutboxItem, document: dict[str, Any]) -> None: ...
+
+
+def _post(client: httpx.Client, url: str, body: bytes, headers: dict[str, str]) -> None:
+    try:
+        response = client.post(url, content=body, headers={"content-type": "application/json", **headers})
+    except httpx.TransportError as exc:  # timeouts, refused connections: the receiver may come back
+        raise DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
+    if response.status_code >= 500 or response.status_code == 429:
+        raise DeliveryError(f"HTTP {response.status_code}: {response.text[:300]}", retryable=True)
+    if response.status_code >= 400:
+        raise DeliveryError(f"HTTP {response.status_code}: {response.text[:300]}", retryable=False)
+
+
+class PagerDutyTarget:
+    name = "pagerduty"
+
+    def __init__(self, url: str, routing_key: str, client: httpx.Client) -> None:
+        self.url = url
+        self._routing_key = routing_key
+        self.client = client
+
+    def send(self, item: OutboxItem, document: dict[str, Any]) -> None:
+        body = json.dumps(pagerduty_event(item.action, document, self._routing_key)).encode()
+        _post(self.client, self.url, body, {})
+
+
+class WebhookTarget:
+    """JSON, signed: ``X-Triage-Signature: v1=<hex HMAC-SHA256 of the body>``."""
+
+    name = "webhook"
+
+    def __init__(self, url: str, secret: str, client: httpx.Client) -> None:
+        self.url = url
+        self._secret = secret.encode()
+        self.client = client
+
+    def send(self, item: OutboxItem, document: dict[str, Any]) -> None:
+        body = json.dumps({"action": item.action, "delivery_id": item.id, "incident": document}).encode()
+        signature = hmac.new(self._secret, body, hashlib.sha256).hexdigest()
+        _post(self.client, self.url, body, {"X-Triage-Signature": f"v1={signature}", "X-Triage-Delivery": item.id})
+
+
+class KafkaTarget:
+    name = "kafka"
+
+    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+        self.topic = topic
+        self._producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", client_id="triage-pages")
+
+    def send(self, item: OutboxItem, document: dict[str, Any]) -> None:
+        body = json.dumps({"action": item.action, "delivery_id": item.id, "incident": document}).encode()
+        try:
+            self._producer.send(self.topic, key=item.incident_id.encode(), value=body).get(timeout=10)
+        except KafkaError as exc:
+            raise DeliveryError(f"Kafka: {exc}", retryable=True) from exc
+
+    def close(self) -> None:
+        self._producer.close()
+
+
+class OutboxSender:
+    def __init__(self, store: SqlStore, targets: Sequence[Target], api_url: str, *,
+                 backoff: timedelta = timedelta(seconds=1), max_backoff: timedelta = timedelta(minutes=5),
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self.store = store
+        self.outbox = OutboxStore(store.engine)
+        self.targets = {t.name: t for t in targets}
+        self.api_url = api_url
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.clock = clock
+
+    def run_once(self) -> int:
+        """Deliver what is due; returns how many rows were attempted."""
+        items = self.outbox.claim_due(self.clock())
+        for item in items:
+            self._deliver(item)
+        return len(items)
+
+    def run(self, stop: threading.Event, idle_s: float = 0.5) -> None:
+        while not stop.is_set():
+            if not self.run_once():
+                stop.wait(idle_s)
+
+    def _deliver(self, item: OutboxItem) -> None:
+        target = self.targets.get(item.target)
+        if target is None:
+            self.outbox.give_up(item.id, f"no target {item.target!r} is configured")
+            return
+        incident = self.store.get_incident(item.incident_id)
+        if incident is None:
+            self.outbox.give_up(item.id, f"incident {item.incident_id} does not exist")
+            return
+        document = incident_document(incident, self.store.incident_events(item.incident_id, limit=500),
+                                     self.api_url)
+        try:
+            target.send(item, document)
+        except DeliveryError as exc:
+            if exc.retryable:
+                delay = min(self.backoff * 2 ** (item.attempts - 1), self.max_backoff)
+                log.warning("page %s failed (attempt %d), retrying in %s: %s", item.id, item.attempts, delay, exc)
+                self.outbox.retry_later(item.id, str(exc), self.clock() + delay)
+            else:
+                log.error("page %s refused, giving up: %s", item.id, exc)
+                self.outbox.give_up(item.id, str(exc))
+            return
+        self.outbox.mark_sent(item.id, self.clock())

@@ -1,0 +1,110 @@
+"""The outbox: pages owed, written in the same transaction as the incident change that
+owes them, delivered afterwards by the sender, marked sent only after delivery."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+from triage.store.schema import UTCDateTime, metadata
+
+outbox = sa.Table(
+    "outbox", metadata,
+    sa.Column("id", sa.String(200), primary_key=True),  # target:incident:action:first event id
+    sa.Column("incident_id", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(32), nullable=False),  # pagerduty | webhook | kafka
+    sa.Column("action", sa.String(16), nullable=False),  # trigger | resolve
+    sa.Column("status", sa.String(16), nullable=False),  # pending | sent | failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime(), nullable=False),
+    sa.Column("sent_at", UTCDateTime()),
+    sa.Column("last_error", sa.Text),
+    sa.Index("ix_outbox_due", "status", "next_attempt_at"),
+)
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: str
+    incident_id: str
+    target: str
+    action: str
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Owed:
+    """One page owed: the pipeline computes these from a batch's decisions."""
+
+    incident_id: str
+    action: str
+    cause_event_id: str
+
+
+def enqueue(conn: sa.Connection, owed: Iterable[Owed], targets: Iterable[str], due: datetime) -> int:
+    """Insert outbox rows inside the caller's transaction; ids make a redelivered batch a no-op."""
+    targets = list(targets)
+    now = datetime.now(timezone.utc)
+    rows = [{"id": f"{target}:{o.incident_id}:{o.action}:{o.cause_event_id}", "incident_id": o.incident_id,
+             "target": target, "action": o.action, "status": "pending", "attempts": 0, "created_at": now,
+             "next_attempt_at": due} for o in owed for target in targets]
+    if not rows:
+        return 0
+    existing = set(conn.scalars(sa.select(outbox.c.id).where(outbox.c.id.in_([r["id"] for r in rows]))))
+    fresh = [r for r in rows if r["id"] not in existing]
+    if fresh:
+        conn.execute(sa.insert(outbox), fresh)
+    return len(fresh)
+
+
+class OutboxStore:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def claim_due(self, now: datetime, limit: int = 50, lease: timedelta = timedelta(seconds=60)) -> list[OutboxItem]:
+        """Take due rows and push their next attempt out by ``lease``: a second sender (or
+        this one after a crash) retries them only when the lease has run out. A row waits
+        while an older row of the same incident and target is still pending, so a resolve
+        never overtakes the trigger it resolves."""
+        o = outbox
+        older = o.alias("older")
+        blocked = sa.exists().where(older.c.incident_id == o.c.incident_id, older.c.target == o.c.target,
+                                    older.c.status == "pending", older.c.created_at < o.c.created_at)
+        with self.engine.begin() as conn:
+            stmt = (sa.select(o).where(o.c.status == "pending", o.c.next_attempt_at <= now, ~blocked)
+                    .order_by(o.c.created_at, o.c.id).limit(limit))
+            if conn.dialect.name == "postgresql":
+                stmt = stmt.with_for_update(of=o, skip_locked=True)
+            rows = conn.execute(stmt).all()
+            if rows:
+                conn.execute(sa.update(o).where(o.c.id.in_([r.id for r in rows]))
+                             .values(next_attempt_at=now + lease, attempts=o.c.attempts + 1))
+        return [OutboxItem(r.id, r.incident_id, r.target, r.action, r.attempts + 1, r.created_at) for r in rows]
+
+    def mark_sent(self, item_id: str, now: datetime) -> None:
+        self._set(item_id, status="sent", sent_at=now, last_error=None)
+
+    def retry_later(self, item_id: str, error: str, at: datetime) -> None:
+        self._set(item_id, next_attempt_at=at, last_error=error[:2000])
+
+    def give_up(self, item_id: str, error: str) -> None:
+        self._set(item_id, status="failed", last_error=error[:2000])
+
+    def _set(self, item_id: str, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(outbox).where(outbox.c.id == item_id).values(**values))
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {r.status: int(r.n) for r in conn.execute(
+                sa.select(outbox.c.status, sa.func.count().label("n")).group_by(outbox.c.status))}
+
+    def items(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(sa.select(outbox).order_by(outbox.c.created_at))]
