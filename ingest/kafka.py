@@ -35,6 +35,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from opentelemetry import trace
 
 from triage.ingest.decode import decode_event
+from triage.ingest.otlp import ServiceEdge, TopicKind, decode_kafka_value
 from triage.ingest.errors import DecodeError
 from triage.ingest.event import Event
 
@@ -47,13 +48,23 @@ DLQ_TOPIC = "triage.source.topic"
 DLQ_PARTITION = "triage.source.partition"
 DLQ_OFFSET = "triage.source.offset"
 
-Decoder = Callable[[str, bytes | None], list[Event]]
-Handler = Callable[[list[Event]], Any]
+Decoded = tuple[list[Event], list[ServiceEdge]]
+Decoder = Callable[[str, bytes | None], Decoded]
+# Stores a batch durably (events, and the caller -> callee edges traces revealed).
+Handler = Callable[[list[Event], list[ServiceEdge]], Any]
 
 
-def decode_json(topic: str, value: bytes | None) -> list[Event]:
-    """The default decoder: one generic-JSON event per message, whatever the topic."""
-    return [decode_event(value)]
+def decode_json(topic: str, value: bytes | None) -> Decoded:
+    """The simplest decoder: one generic-JSON event per message, whatever the topic."""
+    return [decode_event(value)], []
+
+
+def decoder_for(topic_kinds: dict[str, TopicKind]) -> Decoder:
+    """Generic JSON on every topic, and OTLP (protobuf or JSON, as the OpenTelemetry
+    Collector's Kafka exporter writes it) on the logs and traces topics."""
+    def decode(topic: str, value: bytes | None) -> Decoded:
+        return decode_kafka_value(topic_kinds.get(topic, "alerts"), value)
+    return decode
 
 
 class ConsumerObserver(Protocol):
@@ -107,6 +118,7 @@ class _Fetched:
 
     offset: int
     events: list[Event]
+    edges: list[ServiceEdge]
     time: datetime | None  # latest event time in it; None when it was dead-lettered
 
 
@@ -183,9 +195,10 @@ class BatchConsumer:
             self._report_lag()
             return 0
         events = [e for items in released.values() for item in items for e in item.events]
+        edges = [e for items in released.values() for item in items for e in item.edges]
         try:
-            if events:
-                self.handler(events)
+            if events or edges:
+                self.handler(events, edges)
         except Exception:  # noqa: BLE001 - any storage failure means: do not commit, retry
             self.totals.handler_failures += 1
             log.exception("storing a batch of %d events failed; it will be retried", len(events))
@@ -206,14 +219,14 @@ class BatchConsumer:
             queue = self._pending[tp]
             for msg in messages:
                 try:
-                    events = self.decoder(tp.topic, msg.value)
+                    events, edges = self.decoder(tp.topic, msg.value)
                 except DecodeError as exc:
                     self._dead_letter(msg, exc.reason)
-                    queue.append(_Fetched(msg.offset, [], None))
+                    queue.append(_Fetched(msg.offset, [], [], None))
                     dead += 1
                     continue
-                latest = max((e.occurred_at for e in events), default=None)
-                queue.append(_Fetched(msg.offset, events, latest))
+                latest = max([e.occurred_at for e in events] + [e.observed_at for e in edges], default=None)
+                queue.append(_Fetched(msg.offset, events, edges, latest))
                 ok += len(events)
             dead_total += dead
             if self.observer:

@@ -12,8 +12,10 @@ from opentelemetry import trace
 
 from triage.correlation import CorrelationState, Correlator, Decision
 from triage.ingest.event import Event
+from triage.ingest.otlp import ServiceEdge
 from triage.models.parameters import CorrelationParameters
 from triage.store import BatchResult, SqlStore
+from triage.store.graph import record_edges
 from triage.store.outbox import Owed, enqueue
 from triage.telemetry import Metrics
 
@@ -45,11 +47,24 @@ class Pipeline:
         self.parameters_version = parameters_version
         self.page_targets = list(page_targets)
 
-    def __call__(self, events: Sequence[Event]) -> BatchResult:
+    def __call__(self, events: Sequence[Event], edges: Sequence[ServiceEdge] = ()) -> BatchResult:
         started = time.perf_counter()
+        # Edges from spans the engine never sees as events (healthy ones) still shape the graph.
+        observed = [(e.caller, e.callee, e.observed_at) for e in edges]
+        observed += [(e.parent_service, e.service, e.occurred_at) for e in events
+                     if e.parent_service and e.service]
+
+        def after_write(conn: sa.Connection, decisions: list[Decision], state: CorrelationState,
+                        now: datetime) -> None:
+            record_edges(conn, observed)
+            if self.page_targets:
+                self._owe_pages(conn, decisions, state, now)
+
         with tracer.start_as_current_span("store.apply") as span:
-            result = self.store.apply(events, self._correlate,
-                                      after_write=self._owe_pages if self.page_targets else None)
+            result = self.store.apply(events, self._correlate, after_write=after_write)
+            if not events and observed:  # only healthy spans: nothing to correlate, a graph to update
+                with self.store.engine.begin() as conn:
+                    record_edges(conn, observed)
             span.set_attribute("triage.events.stored", result.stored)
         if self.metrics:
             m = self.metrics

@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from triage.api import create_app
-from triage.ingest.kafka import BatchConsumer, BrokerProbe, ConsumerConfig, ensure_topics
+from triage.ingest.kafka import BatchConsumer, BrokerProbe, ConsumerConfig, decoder_for, ensure_topics
 from triage.pipeline import Pipeline
 from triage.sender import KafkaTarget, OutboxSender, PagerDutyTarget, Target, WebhookTarget
 from triage.settings import Settings
@@ -76,7 +76,8 @@ class Runtime:
         extra = [s.topic_incidents] if s.topic_incidents else []
         ensure_topics(s.kafka_bootstrap_servers, [*s.topics, s.topic_dlq, *extra], s.topic_partitions)
         pipeline = Pipeline(self.store, self.metrics, page_targets=s.page_targets)
-        self.consumer = BatchConsumer(consumer_config(s), pipeline, observer=self.metrics)
+        decoder = decoder_for({s.topic_alerts: "alerts", s.topic_logs: "logs", s.topic_traces: "traces"})
+        self.consumer = BatchConsumer(consumer_config(s), pipeline, decoder=decoder, observer=self.metrics)
         return self.consumer
 
     def make_app(self) -> FastAPI:

@@ -58,7 +58,7 @@ def test_poison_message_goes_to_the_dlq_with_its_reason_and_the_next_is_processe
     dead.sort(key=lambda m: m.value)  # unkeyed: they may sit on different partitions
     assert [m.value for m in dead] == [b"this is not json", event_json(id="bad-sev", severity="spicy")]
     headers = [dict(m.headers) for m in dead]
-    assert headers[0][DLQ_REASON].startswith(b"not valid UTF-8 JSON")
+    assert b"not JSON" in headers[0][DLQ_REASON]
     assert headers[1][DLQ_REASON] == b"severity: Value error, unknown severity 'spicy'; use one of critical, error, warning, info, debug (or a known synonym)"
     assert headers[1][DLQ_TOPIC] == s.topic_alerts.encode()
     # Unkeyed messages may land on any partition; the headers say which, and the offset there.

@@ -1,0 +1,58 @@
+"""The service graph traces reveal: caller -> callee edges, with when they were seen."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from triage.store.schema import UTCDateTime, metadata
+
+service_edges = sa.Table(
+    "service_edges", metadata,
+    sa.Column("caller", sa.String(200), primary_key=True),
+    sa.Column("callee", sa.String(200), primary_key=True),
+    sa.Column("first_seen", UTCDateTime(), nullable=False),
+    sa.Column("last_seen", UTCDateTime(), nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Edge:
+    caller: str
+    callee: str
+    first_seen: datetime
+    last_seen: datetime
+    count: int
+
+
+def record_edges(conn: sa.Connection, observed: Iterable[tuple[str, str, datetime]]) -> None:
+    """Fold a batch's observations into the graph, inside the batch's transaction."""
+    folded: dict[tuple[str, str], list[datetime]] = {}
+    for caller, callee, at in observed:
+        if caller and callee and caller != callee:
+            folded.setdefault((caller, callee), []).append(at)
+    if not folded:
+        return
+    keys = list(folded)
+    existing = {(r.caller, r.callee): r for r in conn.execute(sa.select(service_edges).where(
+        sa.tuple_(service_edges.c.caller, service_edges.c.callee).in_(keys)))}
+    for (caller, callee), times in folded.items():
+        row = existing.get((caller, callee))
+        if row is None:
+            conn.execute(sa.insert(service_edges).values(caller=caller, callee=callee, first_seen=min(times),
+                                                         last_seen=max(times), count=len(times)))
+        else:
+            conn.execute(sa.update(service_edges)
+                         .where(service_edges.c.caller == caller, service_edges.c.callee == callee)
+                         .values(first_seen=min(row.first_seen, *times), last_seen=max(row.last_seen, *times),
+                                 count=row.count + len(times)))
+
+
+def load_edges(engine: sa.Engine) -> list[Edge]:
+    with engine.connect() as conn:
+        return [Edge(r.caller, r.callee, r.first_seen, r.last_seen, r.count)
+                for r in conn.execute(sa.select(service_edges).order_by(service_edges.c.caller, service_edges.c.callee))]
