@@ -1,0 +1,43 @@
+"""Without API keys the API is open, so it must not listen beyond loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from triage.service import ExposureError, Runtime, is_loopback
+from triage.settings import Settings
+from triage.store.keys import ApiKeyStore, Scope
+
+
+@pytest.mark.parametrize("host,loopback", [("127.0.0.1", True), ("::1", True), ("localhost", True),
+                                           ("0.0.0.0", False), ("10.1.2.3", False), ("::", False)])
+def test_is_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_open_api_refuses_a_public_address_until_a_key_exists(tmp_path: Path) -> None:
+    runtime = Runtime.build(Settings(database_url=f"sqlite:///{tmp_path / 'k.db'}", api_host="0.0.0.0"))
+    try:
+        with pytest.raises(ExposureError, match="triage keys create"):
+            runtime.check_api_exposure()
+        ApiKeyStore(runtime.store.engine).create("ops", {Scope.admin})
+        runtime.check_api_exposure()  # now every call needs a key: any address will do
+    finally:
+        runtime.close()
+
+
+def test_open_api_on_loopback_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    runtime = Runtime.build(Settings(database_url=f"sqlite:///{tmp_path / 'k.db'}"))
+    try:
+        runtime.check_api_exposure()
+    finally:
+        runtime.close()
+    assert "the API is open (no API keys exist); listening on loopback only" in caplog.text
+
+
+def test_secrets_do_not_show_in_settings_repr() -> None:
+    s = Settings(pagerduty_routing_key="R0UTING-KEY-123", page_webhook_secret="hush",
+                 pagerduty_webhook_secrets="a,b")
+    assert "R0UTING-KEY-123" not in repr(s) and "hush" not in repr(s) and s.pagerduty_secrets == ["a", "b"]
