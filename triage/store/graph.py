@@ -49,10 +49,10 @@ def record_edges(conn: sa.Connection, observed: Iterable[tuple[str, str, datetim
             conn.execute(sa.update(service_edges)
                          .where(service_edges.c.caller == caller, service_edges.c.callee == callee)
                          .values(first_seen=min(row.first_seen, *times), last_seen=max(row.last_seen, *times),
-                                 count=row.count + len(times)))
+                                 count=row._mapping["count"] + len(times)))
 
 
 def load_edges(engine: sa.Engine) -> list[Edge]:
     with engine.connect() as conn:
-        return [Edge(r.caller, r.callee, r.first_seen, r.last_seen, r.count)
+        return [Edge(r.caller, r.callee, r.first_seen, r.last_seen, r._mapping["count"])
                 for r in conn.execute(sa.select(service_edges).order_by(service_edges.c.caller, service_edges.c.callee))]
