@@ -42,8 +42,13 @@ test: install-test peers
 bench: install
 	$(BIN)/triage bench
 
+# mypy cannot follow the editable install's folder mapping, so it checks a tree of
+# symlinks laid out as the installed package is.
 lint: install-test
-	$(BIN)/mypy ingest correlation models api triage
+	rm -rf build/typecheck && mkdir -p build/typecheck
+	cp -rs $(CURDIR)/triage build/typecheck/triage
+	for d in ingest correlation models api; do ln -s $(CURDIR)/$$d build/typecheck/triage/$$d; done
+	cd build/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p triage
 
 clean:
 	rm -rf $(VENV) *.egg-info triage.db

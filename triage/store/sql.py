@@ -132,7 +132,7 @@ class SqlStore:
             for row in conn.execute(sa.select(t.signals).where(t.signals.c.key.in_(chunk))):
                 state.signals[row.key] = SignalState(
                     key=row.key, incident_id=row.incident_id, status=Status(row.status),
-                    first_seen=row.first_seen, last_seen=row.last_seen, count=row.count)
+                    first_seen=row.first_seen, last_seen=row.last_seen, count=row._mapping["count"])
         wanted = [sa.and_(t.incidents.c.scope.in_(chunk), t.incidents.c.status == "open")
                   for chunk in _chunks(scopes)]
         wanted += [t.incidents.c.id.in_(chunk)
