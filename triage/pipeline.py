@@ -17,6 +17,7 @@ from triage.models.parameters import CorrelationParameters
 from triage.store import BatchResult, SqlStore
 from triage.store.graph import record_edges
 from triage.store.outbox import Owed, enqueue
+from triage.store.parameters import DEFAULTS, ParameterStore, ParameterVersion
 from triage.telemetry import Metrics
 
 tracer = trace.get_tracer(__name__)
@@ -43,9 +44,18 @@ class Pipeline:
                  page_targets: Sequence[str] = ()) -> None:
         self.store = store
         self.metrics = metrics
-        self.parameters = parameters or CorrelationParameters()
-        self.parameters_version = parameters_version
+        # Fixed parameters (tests, eval) or, by default, the newest version in the store,
+        # read per batch: a change made through the API applies to the next batch of every
+        # consumer, without a restart.
+        self._fixed = ParameterVersion(parameters_version, parameters, "caller", "fixed", None) \
+            if parameters is not None else None
+        self._versions = ParameterStore(store.engine)
         self.page_targets = list(page_targets)
+        self._in_force = self._fixed or DEFAULTS
+
+    @property
+    def parameters(self) -> CorrelationParameters:
+        return self._in_force.parameters
 
     def __call__(self, events: Sequence[Event], edges: Sequence[ServiceEdge] = ()) -> BatchResult:
         started = time.perf_counter()
@@ -60,6 +70,7 @@ class Pipeline:
             if self.page_targets:
                 self._owe_pages(conn, decisions, state, now)
 
+        self._in_force = self._fixed or self._versions.current()
         with tracer.start_as_current_span("store.apply") as span:
             result = self.store.apply(events, self._correlate, after_write=after_write)
             if not events and observed:  # only healthy spans: nothing to correlate, a graph to update
@@ -87,5 +98,5 @@ class Pipeline:
 
     def _correlate(self, events: list[Event], state: CorrelationState) -> list[Decision]:
         with tracer.start_as_current_span("correlation.process_batch"):
-            correlator = Correlator(self.parameters, parameters_version=self.parameters_version, state=state)
+            correlator = Correlator(self.parameters, parameters_version=self._in_force.version, state=state)
             return correlator.process_batch(events)
