@@ -1,4 +1,9 @@
-"""``triage bench``: end-to-end throughput, Kafka -> correlation -> store, on the bundled storm."""
+"""``triage bench``: speed and memory, through the real broker, correlation and store.
+
+Throughput: N synthetic events (a share of them unique templates) are produced first, then
+one consumer is timed from its first poll to the last event stored. Latency: events are
+produced at a fixed rate while the consumer runs, and each event's latency is the time from
+its ``occurred_at`` (set when it is produced) to the commit of its batch."""
 
 from __future__ import annotations
 
@@ -8,15 +13,20 @@ import resource
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from datetime import datetime, timedelta
+import random
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta, timezone
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from kafka import KafkaProducer
+
 from triage.broker import EmbeddedBroker
-from triage.replay import replay
+from triage.ingest.event import Event
+from triage.pipeline import Pipeline
 from triage.service import Runtime
+from triage.store import BatchResult
 from triage.settings import Settings
 
 
@@ -71,42 +81,136 @@ def run_store_bench(settings: Settings, copies: int) -> dict[str, Any]:
             "peak_rss_mib": round(peak_rss_mib(), 1)}
 
 
-def run_bench(settings: Settings, copies: int, *, progress: bool = True) -> dict[str, Any]:
+SERVICES = ["frontend", "cartservice", "checkoutservice", "currencyservice", "emailservice", "paymentservice",
+            "productcatalogservice", "recommendationservice", "shippingservice", "adservice", "redis-cart"]
+_KINDS = ["alert"] * 10 + ["log"] * 60 + ["span"] * 30
+
+
+def synthetic_events(count: int, unique_share: float, *, start: datetime, spacing: timedelta,
+                     seed: int = 7) -> Iterator[tuple[str, str, bytes]]:
+    """``count`` events drawn from ``max(1, count * unique_share)`` message templates, with
+    numbers, ids and durations varying inside each template (what a template miner masks).
+    Yields (kind, scope key, JSON). Deterministic for a seed."""
+    rng = random.Random(seed)
+    templates = max(1, int(count * unique_share))
+    for i in range(count):
+        t = rng.randrange(templates) if unique_share < 1 else i
+        service = SERVICES[t % len(SERVICES)]
+        kind = _KINDS[t % len(_KINDS)]
+        doc: dict[str, Any] = {
+            "id": f"bench-{seed}-{i}", "kind": kind, "source": "otel" if kind != "alert" else "alertmanager",
+            "occurred_at": (start + spacing * i).isoformat(), "service": service,
+            "host": f"node-{t % 6}", "severity": "error" if kind != "alert" else "critical",
+            "title": f"operation {t} failed: code={rng.randrange(600)} after {rng.randrange(5000)} ms "
+                     f"(request {rng.getrandbits(64):016x})",
+            "labels": {"template": str(t)},
+        }
+        if kind == "alert":
+            doc["fingerprint"] = f"fp-{t}-{rng.randrange(3)}"
+            doc["title"] = f"Alert{t} on {service}"
+        yield kind, f"service:{service}", json.dumps(doc).encode()
+
+
+def produce_events(settings: Settings, events: Iterable[tuple[str, str, bytes]],
+                   rate: float | None = None) -> tuple[int, float]:
+    """Produce to the topic of each event's kind; at ``rate`` events/s if given. Returns
+    (count, seconds)."""
+    topics = {"alert": settings.topic_alerts, "log": settings.topic_logs, "span": settings.topic_traces}
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks=1, linger_ms=5,
+                             batch_size=512 * 1024, client_id="triage-bench")
+    started = time.perf_counter()
+    n = 0
+    for n, (kind, key, value) in enumerate(events, start=1):
+        if rate:
+            delay = started + n / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        producer.send(topics[kind], key=key.encode(), value=value)
+    producer.flush()
+    seconds = time.perf_counter() - started
+    producer.close()
+    return n, seconds
+
+
+class _Timed:
+    """Wraps the pipeline: after each batch is stored, how long since its events occurred."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.latencies_ms: list[float] = []
+        self.handled = 0
+        self.rss_samples: list[tuple[int, float]] = []
+
+    def __call__(self, events: list[Event], edges: list[Any]) -> BatchResult:
+        result = self.pipeline(events, edges)
+        now = datetime.now(timezone.utc)
+        self.latencies_ms.extend((now - e.occurred_at).total_seconds() * 1000 for e in events)
+        before, self.handled = self.handled, self.handled + len(events)
+        if self.handled // 100_000 > before // 100_000:
+            self.rss_samples.append((self.handled, current_rss_mib()))
+        return result
+
+
+def current_rss_mib() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+def run_bench(settings: Settings, *, events: int, unique_share: float, rate: float | None,
+              progress: bool = True) -> dict[str, Any]:
+    """End to end through a real broker: produce, then consume (throughput), or produce at a
+    fixed rate while consuming (latency)."""
     with tempfile.TemporaryDirectory(prefix="triage-bench-") as tmp, EmbeddedBroker() as broker:
-        path = Path(tmp) / "storm.jsonl"
-        ids = write_storm(path, copies)
-        database_url = settings.database_url
-        if "database_url" not in settings.model_fields_set:
-            database_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        settings = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap_servers,
-                                               "database_url": database_url,
-                                               "kafka_session_timeout_ms": 6000,
-                                               "kafka_heartbeat_interval_ms": 1000})
+        database_url = settings.database_url if "database_url" in settings.model_fields_set \
+            else f"sqlite:///{Path(tmp) / 'bench.db'}"
+        settings = settings.model_copy(update={
+            "kafka_bootstrap_servers": broker.bootstrap_servers, "database_url": database_url,
+            "kafka_session_timeout_ms": 6000, "kafka_heartbeat_interval_ms": 1000, "topic_incidents": None})
         runtime = Runtime.build(settings)
         consumer = runtime.make_consumer()
-        started = time.perf_counter()
-        produced = replay(path, settings, progress=progress).produced
-        produce_s = time.perf_counter() - started
-        # Wait for the group assignment before timing: that is start-up, not throughput.
-        while not consumer.totals.assigned:
+        timed = _Timed(consumer.handler)
+        consumer.handler = timed
+        while not consumer.totals.assigned:  # group join is start-up, not throughput
             consumer.poll_once()
-        first_poll = time.perf_counter()
-        thread = threading.Thread(target=consumer.run, args=(runtime.stop,))
-        thread.start()
-        try:
-            while runtime.store.count_events() < len(ids):
+        now = datetime.now(timezone.utc)
+        figures: dict[str, Any] = {"events": events, "unique_share": unique_share,
+                                   "database": database_url.split(":", 1)[0]}
+        if rate:
+            thread = threading.Thread(target=consumer.run, args=(runtime.stop,))
+            thread.start()
+            spacing = timedelta(seconds=1 / rate)
+            produced, _ = produce_events(settings, synthetic_events(events, unique_share, start=now,
+                                                                    spacing=spacing), rate=rate)
+            deadline = time.monotonic() + 60
+            while timed.handled < produced and time.monotonic() < deadline:
                 time.sleep(0.05)
-            consume_s = time.perf_counter() - first_poll
-        finally:
             runtime.stop.set()
             thread.join(60)
+            warm = timed.latencies_ms[len(timed.latencies_ms) // 10:]  # the first tenth warms caches
+            figures.update(rate=rate, p50_ms=round(_percentile(warm, 0.5), 1),
+                           p99_ms=round(_percentile(warm, 0.99), 1), max_ms=round(max(warm, default=0), 1))
+        else:
+            produced, produce_s = produce_events(
+                settings, synthetic_events(events, unique_share, start=now - timedelta(hours=1),
+                                           spacing=timedelta(milliseconds=10)))
+            started = time.perf_counter()
+            thread = threading.Thread(target=consumer.run, args=(runtime.stop,))
+            thread.start()
+            while timed.handled < produced:
+                time.sleep(0.05)
+            consume_s = time.perf_counter() - started
+            runtime.stop.set()
+            thread.join(60)
+            figures.update(produce_events_per_s=round(produced / produce_s),
+                           end_to_end_events_per_s=round(produced / consume_s), consume_seconds=round(consume_s, 2))
         stats = runtime.store.noise_stats().total
+        figures.update(handled=timed.handled, incidents=stats.incidents, suppressed=stats.suppressed,
+                       batches=consumer.totals.batches, peak_rss_mib=round(peak_rss_mib(), 1),
+                       rss_mib_per_100k=[round(r, 1) for _, r in timed.rss_samples])
         runtime.close()
-    return {
-        "events": len(ids), "produced": produced, "database": database_url.split(":", 1)[0],
-        "produce_events_per_s": round(produced / produce_s),
-        "consume_store_events_per_s": round(len(ids) / consume_s),
-        "consume_seconds": round(consume_s, 2), "batches": consumer.totals.batches,
-        "incidents": stats.incidents, "suppressed": stats.suppressed,
-        "peak_rss_mib": round(peak_rss_mib(), 1),
-    }
+    return figures

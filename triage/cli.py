@@ -159,20 +159,29 @@ def demo(once: bool, broker_port: int, timeout: float, sample: Path | None, **op
 
 
 @cli.command()
-@click.option("--copies", type=int, default=10, show_default=True,
-              help="replay the bundled storm this many times (3,170 events each)")
+@click.option("--events", "count", type=int, default=100_000, show_default=True, help="events to send")
+@click.option("--unique-share", type=float, default=0.01, show_default=True,
+              help="share of distinct message templates (1.0 = every text unique)")
+@click.option("--rate", type=float, default=0, help="produce at this many events/s and report latency (0 = as fast "
+              "as possible, report throughput)")
+@click.option("--no-kafka", is_flag=True, help="time correlation + store alone on the bundled storm × --copies")
+@click.option("--copies", type=int, default=10, show_default=True, help="with --no-kafka: storm copies")
 @with_options(db_opts)
-@click.option("--no-kafka", is_flag=True, help="time correlation + store alone, events handed in directly")
 @click.option("--json", "as_json", is_flag=True, help="print the figures as one JSON object on the last line")
-def bench(copies: int, no_kafka: bool, as_json: bool, **opts: Any) -> None:
-    """End-to-end throughput: the bundled storm through a real broker, correlation and the store."""
+def bench(count: int, unique_share: float, rate: float, no_kafka: bool, copies: int, as_json: bool,
+          **opts: Any) -> None:
+    """Speed and memory: events/s end to end, or p50/p99 latency at a fixed rate; peak RSS."""
     import json
 
     from triage.bench import run_bench, run_store_bench
 
     settings = build_settings(**opts)
     _logging(settings.model_copy(update={"log_level": "WARNING"}))
-    figures = run_store_bench(settings, copies) if no_kafka else run_bench(settings, copies, progress=not as_json)
+    if no_kafka:
+        figures = run_store_bench(settings, copies)
+    else:
+        figures = run_bench(settings, events=count, unique_share=unique_share, rate=rate or None,
+                            progress=not as_json)
     width = max(len(k) for k in figures)
     for key, value in figures.items():
         click.echo(f"{key:<{width}}  {value}", err=as_json)
