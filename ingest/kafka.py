@@ -83,7 +83,9 @@ class ConsumerConfig:
     max_poll_records: int = 2_000
     poll_timeout_ms: int = 500
     retry_backoff_s: float = 1.0
-    max_idle_ms: int = 500
+    max_idle_ms: int = 20
+    max_lag_wait_ms: int = 5_000
+    fetch_max_wait_ms: int = 50
     max_pending: int = 100_000  # fetched, not yet due: bounds memory when topics drift apart
     client_id: str = "triage"
 
@@ -129,7 +131,7 @@ class BatchConsumer:
     range assignor gives partition p of every topic to the same member. Within that
     member, messages of partition p are released in event-time order across topics:
     a message waits until every topic's partition p has been read at least up to its
-    time (or is caught up, or has been silent for ``max_idle_ms``). So a service's
+    time (or is caught up: see ``_read_up_to``). So a service's
     logs and its alerts are decided in the order they happened, whichever topic is
     fetched first, and one member gives the same incidents as several.
     """
@@ -154,6 +156,8 @@ class BatchConsumer:
             heartbeat_interval_ms=config.heartbeat_interval_ms,
             max_poll_records=config.max_poll_records,
             partition_assignment_strategy=[RangePartitionAssignor],
+            # The broker may hold an empty fetch this long: it bounds the latency of a quiet stream.
+            fetch_max_wait_ms=config.fetch_max_wait_ms,
         )
         self._consumer.subscribe(config.topics, listener=_DropRevoked(self._pending))
         self._producer = KafkaProducer(bootstrap_servers=config.bootstrap_servers, client_id=config.client_id,
@@ -177,7 +181,7 @@ class BatchConsumer:
         if not any(self._pending.values()):
             timeout = self.config.poll_timeout_ms
         else:
-            timeout = 0 if self._released_last else min(50, self.config.poll_timeout_ms)
+            timeout = 0 if self._released_last else min(5, self.config.poll_timeout_ms)
         # Drain what the client has already fetched (up to a bound), not just one poll's
         # worth: a partition's records sitting unread in the client's buffer must count
         # as read before the others are released past them.
@@ -266,9 +270,11 @@ class BatchConsumer:
     def _read_up_to(self, tp: TopicPartition, now: float) -> datetime:
         """How far in event time this partition is known to be read.
 
-        An empty queue holds its peers back for at most ``max_idle_ms`` (as Kafka
-        Streams' max.task.idle.ms does): even a caught-up partition may be about to
-        receive an earlier event that the producer wrote to another topic first.
+        An empty queue whose partition the broker still holds records for (lagging) holds
+        its peers back until they arrive, for at most ``max_lag_wait_ms``; one that is
+        caught up holds them ``max_idle_ms`` at most, which may be 0 (Kafka Streams'
+        max.task.idle.ms, with KIP-695's distinction): a little patience there keeps the
+        order when a producer writes one topic a moment after another, at that much latency.
         """
         times = [item.time for item in self._pending[tp] if item.time is not None]
         if times:
@@ -277,9 +283,7 @@ class BatchConsumer:
         since = self._waiting_since.setdefault(tp, now)
         high = self._consumer.highwater(tp)
         lagging = high is None or self._consumer.position(tp) < high
-        # Records the broker already holds are worth waiting for longer than ones that may
-        # never come; both waits are bounded so one partition cannot stall the others.
-        patience = self.config.max_idle_ms * (10 if lagging else 1)
+        patience = self.config.max_lag_wait_ms if lagging else self.config.max_idle_ms
         if (now - since) * 1000 >= patience:
             return _END_OF_TIME
         return _START_OF_TIME

@@ -86,11 +86,12 @@ SERVICES = ["frontend", "cartservice", "checkoutservice", "currencyservice", "em
 _KINDS = ["alert"] * 10 + ["log"] * 60 + ["span"] * 30
 
 
-def synthetic_events(count: int, unique_share: float, *, start: datetime, spacing: timedelta,
+def synthetic_events(count: int, unique_share: float, *, start: datetime | None, spacing: timedelta,
                      seed: int = 7) -> Iterator[tuple[str, str, bytes]]:
     """``count`` events drawn from ``max(1, count * unique_share)`` message templates, with
     numbers, ids and durations varying inside each template (what a template miner masks).
-    Yields (kind, scope key, JSON). Deterministic for a seed."""
+    Yields (kind, scope key, JSON). Deterministic for a seed, except that ``start=None``
+    stamps each event with the time it is generated (live traffic, for latency)."""
     rng = random.Random(seed)
     templates = max(1, int(count * unique_share))
     for i in range(count):
@@ -99,7 +100,8 @@ def synthetic_events(count: int, unique_share: float, *, start: datetime, spacin
         kind = _KINDS[t % len(_KINDS)]
         doc: dict[str, Any] = {
             "id": f"bench-{seed}-{i}", "kind": kind, "source": "otel" if kind != "alert" else "alertmanager",
-            "occurred_at": (start + spacing * i).isoformat(), "service": service,
+            "occurred_at": (start + spacing * i if start else datetime.now(timezone.utc)).isoformat(),
+            "service": service,
             "host": f"node-{t % 6}", "severity": "error" if kind != "alert" else "critical",
             "title": f"operation {t} failed: code={rng.randrange(600)} after {rng.randrange(5000)} ms "
                      f"(request {rng.getrandbits(64):016x})",
@@ -184,7 +186,7 @@ def run_bench(settings: Settings, *, events: int, unique_share: float, rate: flo
             thread = threading.Thread(target=consumer.run, args=(runtime.stop,))
             thread.start()
             spacing = timedelta(seconds=1 / rate)
-            produced, _ = produce_events(settings, synthetic_events(events, unique_share, start=now,
+            produced, _ = produce_events(settings, synthetic_events(events, unique_share, start=None,
                                                                     spacing=spacing), rate=rate)
             deadline = time.monotonic() + 60
             while timed.handled < produced and time.monotonic() < deadline:

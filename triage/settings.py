@@ -28,8 +28,11 @@ class Settings(BaseSettings):
     kafka_heartbeat_interval_ms: int = Field(3_000, ge=100)
     kafka_max_poll_records: int = Field(2_000, ge=1)
     kafka_poll_timeout_ms: int = Field(500, ge=1)
-    kafka_max_idle_ms: int = Field(500, ge=0, description="how long a partition with nothing fetched "
-                                   "may hold back the same partition of the other topics")
+    kafka_fetch_max_wait_ms: int = Field(50, ge=1, description="how long the broker may hold an empty fetch")
+    kafka_max_idle_ms: int = Field(20, ge=0, description="how long a caught-up partition with nothing "
+                                   "fetched may hold back the same partition of the other topics")
+    kafka_max_lag_wait_ms: int = Field(5_000, ge=0, description="the same, for a partition the broker "
+                                       "holds unread records for")
 
     # Store
     database_url: str = "sqlite:///triage.db"
