@@ -1,37 +1,82 @@
-"""The baseline correlator: exact-duplicate suppression, then grouping by scope in a window.
+"""The correlation engine: events in, one decision per event out, with its evidence.
 
-Rules, in the order they are tried (each Decision names the one that fired):
+The hot path, per event, in this order:
 
-1. ``duplicate``: the signal (alert fingerprint, or exact log/span text) is already
-   known and still live: an alert still firing, a log repeated within ``dedup_window``.
-2. ``alert_resolved``: a resolve for a firing alert; its incident resolves when the
-   last of its alerts does.
-3. ``same_scope_within_window``: the scope (service, else host) has an open incident
-   that saw an event within ``window`` and is younger than ``max_incident_age``.
-4. ``new_incident``: otherwise.
+1. **Duplicate suppression** (``duplicate``): the signal (alert fingerprint, or exact
+   log/span text) is already known and live: an alert still firing, a log repeated
+   within ``dedup_window``. A resolve for a firing alert (``alert_resolved``) lands on
+   its incident, which resolves when the last of its alerts does.
+2. **Templating**: the event's variable parts masked into a template id (log records
+   through the ``TemplateMiner``, alert titles and spans through ``mask``); see
+   ``templating``.
+3. **Embedding per template**: the template's text through the embedder; only texts
+   never seen go to the model, batched once per ``process_batch``.
+4. **Candidates**: the incidents still accepting events that hold the event's service
+   or a graph neighbour of it (a dict look-up), and the incidents whose template
+   centroid is nearest the event's template (a faiss index), never a scan.
+5. **Scoring** (``scoring``): text similarity, service-graph proximity over declared
+   and trace-learned edges, time gap, shared identity labels; the best eligible
+   candidate at or above ``threshold`` is joined (``correlated``), else a new group is
+   opened: an incident when a firing alert opens it (``new_incident``), else a noise
+   group (``noise_group``) that pages nobody unless an alert joins it later.
+6. **Decision** with its evidence: every component, the score, the threshold, the
+   weights, the parameters version; ``explain()`` turns it into a sentence.
+
+State lives in a ``CorrelationState`` (incidents, signals, the scope's learned
+templates and service graph), loaded per batch by the store; this class keeps only
+caches that it rebuilds from that state (the centroid index, the node index).
+Time is always passed in, never read.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
 
 from triage.correlation.decision import Action, Decision
 from triage.correlation.keys import dedup_key, incident_id_for, scope_of
-from triage.correlation.state import CorrelationState, IncidentState, SignalState
+from triage.correlation.scoring import GLOBAL_NODE, Evidence, footprint_key, identity_values, score_candidate
+from triage.correlation.state import INCIDENT, NOISE, CorrelationState, IncidentState, ScopeModels, SignalState
+from triage.correlation.templating import Template, Templater
 from triage.ingest.event import Event, EventKind, Status
+from triage.models.embedder import Embedder, default_embedder
+from triage.models.families import TemplateFamilies
+from triage.models.index import CentroidIndex
 from triage.models.parameters import CorrelationParameters
+from triage.models.topology import ServiceGraph, host_node
+
+__all__ = ["Correlator", "node_of"]
+
+_MAX_LABELS = 64            # identity values remembered per incident
+_PRUNE_EVERY = 512          # events between two sweeps of the in-memory indexes
+_PRUNE_SLACK = 3600.0       # keep incidents this long past their window (late events)
 
 
 def _seconds(later: datetime, earlier: datetime) -> float:
     return round((later - earlier).total_seconds(), 3)
 
 
-def _gap(now: datetime, incident: IncidentState) -> float:
-    """Distance in time from an incident's span of events; a late event (from before the
-    incident opened) is as far as it is early, not "0 s after"."""
-    if now < incident.opened_at:
-        return _seconds(incident.opened_at, now)
-    return max(0.0, _seconds(now, incident.last_event_at))
+def node_of(event: Event) -> str:
+    """Where an event sits in the service graph: its service, else its host, else nowhere."""
+    if event.service:
+        return event.service
+    if event.host:
+        return host_node(event.host)
+    return GLOBAL_NODE
+
+
+class _ScopeIndex:
+    """The correlator's caches for one scope: node -> incidents, and the centroid index."""
+
+    def __init__(self, dim: int) -> None:
+        self.by_node: dict[str, set[str]] = defaultdict(set)
+        self.centroids = CentroidIndex(dim)
+        self.members: set[str] = set()
+        self.text_hits: dict[str, tuple[int, list[str]]] = {}
 
 
 class Correlator:
@@ -41,56 +86,284 @@ class Correlator:
         *,
         parameters_version: int = 0,
         state: CorrelationState | None = None,
+        embedder: Embedder | None = None,
+        topology: ServiceGraph | None = None,
+        families: TemplateFamilies | None = None,
     ) -> None:
         self.parameters = parameters or CorrelationParameters()
         self.parameters_version = parameters_version
         self.state = state if state is not None else CorrelationState()
+        self.embedder: Embedder = embedder if embedder is not None else default_embedder()
+        self.topology = topology
+        self.families = families
+        self._incident_families: dict[str, tuple[int, set[int]]] = {}
+        self._scopes: dict[str, _ScopeIndex] = {}
+        self._prepared: dict[str, Template] = {}
+        self._similar: dict[tuple[str, int, str], tuple[float, str | None]] = {}  # text sims
+        self._matrices: dict[str, tuple[int, np.ndarray, list[str]]] = {}
+        self._since_prune = 0
+        self._declared: set[int] = set()
+        for incident in self.state.incidents.values():
+            if incident.accepting_until is not None:
+                self._index(incident)
+
+    # -- the seam ------------------------------------------------------------------
 
     def process_batch(self, events: list[Event]) -> list[Decision]:
-        """Decide a batch in event-time order, each at its own ``occurred_at``."""
+        """Decide a batch in event-time order, each at its own ``occurred_at``.
+
+        Templates are learned first, in the same order, so that every template the
+        batch brings is embedded in one call to the model."""
         ordered = sorted(events, key=lambda e: (e.occurred_at, e.id))
+        self.prepare(ordered)
         return [self.process(e, now=e.occurred_at) for e in ordered]
+
+    def prepare(self, events: Iterable[Event]) -> None:
+        """Template ``events`` (in the order given) and embed the new templates at once."""
+        texts: list[str] = []
+        for event in events:
+            template = self._templater(scope_of(event)).template_of(event)
+            self._prepared[event.id] = template
+            texts.append(template.text)
+        missing = [t for t in dict.fromkeys(texts) if self.embedder.cached(t) is None]
+        if missing:
+            self.embedder.embed(missing)
 
     def process(self, event: Event, now: datetime) -> Decision:
         p = self.parameters
+        scope = scope_of(event)
+        models = self.state.models_for(scope)
+        template = self._prepared.pop(event.id, None) or models.templater.template_of(event)
         key = dedup_key(event)
         signal = self.state.signals.get(key)
         incident = self.state.incidents.get(signal.incident_id) if signal else None
 
         if signal is not None and incident is not None:
             if event.kind is EventKind.alert:
-                if event.status is Status.resolved and signal.status is Status.firing:
+                if (event.status is Status.firing and signal.status is Status.firing
+                        and event.starts_at is not None and event.starts_at > signal.last_seen):
+                    # Started after we last heard of it: a new episode whose predecessor's
+                    # resolve never reached us. That one is over; this one is decided afresh.
+                    self._lost_resolve(signal, incident)
+                elif event.status is Status.resolved and signal.status is Status.firing:
                     return self._resolve(event, now, signal, incident)
-                if event.status is signal.status and (incident.is_open or signal.status is Status.resolved):
+                elif event.status is signal.status and (incident.is_open or signal.status is Status.resolved):
                     return self._duplicate(event, now, signal, incident, reason="same fingerprint, same status")
-            elif _seconds(now, signal.last_seen) <= p.dedup_window and incident.is_open:
+            elif (_seconds(now, signal.last_seen) <= p.dedup_window and incident.is_open
+                  and incident.accepts(now)):
                 return self._duplicate(event, now, signal, incident, reason="identical text")
 
-        scope = scope_of(event)
-        open_incident = self.state.open_incident_for(scope)
-        if open_incident is not None:
-            gap = _gap(now, open_incident)
-            age = _seconds(now, open_incident.opened_at)
-            if gap <= p.window and age <= p.max_incident_age:
-                evidence = {"scope": scope, "gap_s": gap, "window_s": p.window,
-                            "incident_age_s": age, "max_incident_age_s": p.max_incident_age}
-                return self._join(event, now, key, open_incident, Action.attached,
-                                  "same_scope_within_window", evidence)
-        incident = IncidentState(
-            id=incident_id_for(event.id), scope=scope, title=event.title,
-            opened_at=now, last_event_at=now, severity=event.severity,
-        )
-        # A resolve for an alert never seen firing is history, not a problem: record it, page nobody.
-        if event.kind is EventKind.alert and event.status is Status.resolved:
-            incident.status, incident.resolved_at = "resolved", now
-        self.state.add_incident(incident)
-        evidence = {"scope": scope}
-        if open_incident is not None:
-            evidence.update(previous_incident=open_incident.id, gap_s=_gap(now, open_incident),
-                            window_s=p.window)
-        return self._join(event, now, key, incident, Action.opened, "new_incident", evidence)
+        node = node_of(event)
+        self._learn(models, event, now)
+        vector = self._vector(template.text)
+        identity = identity_values(event.labels, event.host)
+        evidence = self._candidates(scope, models, node, template, vector, identity, now)
+        eligible = [e for e in evidence if e.eligible]
+        # An incident that has already shown this template on this service takes
+        # precedence; among equals the best score, then the older incident.
+        best = max(eligible, key=lambda e: (e.gap_from == "template", e.score,
+                                            -self.state.incidents[e.incident_id].opened_at.timestamp(),
+                                            e.incident_id), default=None)
+        common: dict[str, Any] = {
+            "scope": scope, "service": node, "template": template.id,
+            "threshold": p.threshold, "weights": p.weights, "parameters_version": self.parameters_version,
+            "candidates": len(evidence), "window_s": p.window,
+        }
+        if best is not None and best.score >= p.threshold:
+            target = self.state.incidents[best.incident_id]
+            details = {**common, **best.as_dict()}
+            if event.kind is EventKind.alert and event.status is Status.firing and target.kind == NOISE:
+                details["promoted"] = True  # the first alert of a noise group makes it an incident
+            return self._join(event, now, key, target, node, template, identity, Action.attached,
+                              "correlated", details)
+        # Nothing fits: a new group. A firing alert opens an incident; anything else a
+        # noise group, which pages nobody unless an alert joins it.
+        is_alert = event.kind is EventKind.alert
+        kind = INCIDENT if is_alert and event.status is Status.firing else NOISE
+        new = IncidentState(
+            id=incident_id_for(event.id), scope=scope, title=event.title, opened_at=now,
+            last_event_at=now, severity=event.severity, kind=kind)
+        if is_alert and event.status is Status.resolved:
+            # A resolve for an alert never seen firing is history, not a problem.
+            new.status, new.resolved_at = "resolved", now
+        self.state.add_incident(new)
+        details = dict(common)
+        rejected = max(evidence, key=lambda e: (e.score, e.incident_id), default=None)
+        if rejected is not None:
+            details["best_candidate"] = rejected.as_dict()
+        rule = "new_incident" if kind == INCIDENT else "noise_group"
+        return self._join(event, now, key, new, node, template, identity, Action.opened, rule, details)
+
+    def due_pages(self, now: datetime) -> list[str]:
+        """Incidents whose first page, held by ``auto_pause``, is due at ``now`` and not
+        sent: for a ticker between events. Marks them notified."""
+        due = []
+        for incident in self.state.incidents.values():
+            if (incident.kind == INCIDENT and incident.is_open and incident.last_notified_at is None
+                    and incident.page_due_at is not None and incident.page_due_at <= now):
+                incident.last_notified_at, incident.dirty = now, True
+                due.append(incident.id)
+        return sorted(due)
+
+    # -- candidates ----------------------------------------------------------------
+
+    def _templater(self, scope: str) -> Templater:
+        return self.state.models_for(scope).templater
+
+    def _scope_index(self, scope: str) -> _ScopeIndex:
+        index = self._scopes.get(scope)
+        if index is None:
+            index = self._scopes[scope] = _ScopeIndex(self.embedder.dim)
+        return index
+
+    def _vector(self, text: str) -> np.ndarray:
+        vector = self.embedder.cached(text)
+        if vector is None:
+            vector = self.embedder.embed([text])[0]
+        return vector
+
+    def _learn(self, models: ScopeModels, event: Event, now: datetime) -> None:
+        graph = models.graph
+        if self.topology is not None and id(models) not in self._declared:
+            self._declared.add(id(models))
+            for a, b, _ in self.topology.edges():
+                if graph.declare(a, b):
+                    models.dirty = True
+        ts = now.timestamp()
+        changed = False
+        if event.kind is EventKind.span and event.parent_service and event.service:
+            changed |= graph.learn_call(event.parent_service, event.service, ts)
+        if event.service and event.host:
+            changed |= graph.learn_placement(event.service, event.host, ts)
+        if changed:
+            models.dirty = True
+
+    def _candidates(self, scope: str, models: ScopeModels, node: str, template: Template,
+                    vector: np.ndarray, identity: frozenset[str], now: datetime) -> list[Evidence]:
+        p = self.parameters
+        index = self._scope_index(scope)
+        self._since_prune += 1
+        if self._since_prune >= _PRUNE_EVERY:
+            self._prune(now)
+        ids: set[str] = set()
+        by_node = index.by_node
+        for near in models.graph.hops_from(node, p.max_hops):
+            found = by_node.get(near)
+            if found:
+                ids.update(found)
+        found = by_node.get(node)
+        if found:
+            ids.update(found)
+        ids.update(self._text_candidates(index, template, vector))
+        out = []
+        incidents = self.state.incidents
+        family = self.families.family_of(template.text, vector) if self.families is not None else None
+        families = self._families_of if self.families is not None else None
+        for incident_id in sorted(ids):
+            incident = incidents.get(incident_id)
+            if incident is None or not incident.accepts(now):
+                continue
+            out.append(score_candidate(
+                incident, node=node, template_id=template.id, vector=vector, identity=identity, now=now,
+                graph=models.graph, params=p, similarity=self._similarity, family=family,
+                incident_families=families))
+        return out
+
+    def _families_of(self, incident: IncidentState) -> set[int]:
+        assert self.families is not None
+        count = len(incident.templates)
+        cached = self._incident_families.get(incident.id)
+        if cached is None or cached[0] != count:
+            found = {self.families.family_of(text, self._vector(text)) for text in incident.templates.values()}
+            found.discard(None)
+            cached = self._incident_families[incident.id] = (count, found)
+        return cached[1]
+
+    def _text_candidates(self, index: _ScopeIndex, template: Template, vector: np.ndarray) -> list[str]:
+        """Incidents whose centroid is within ``centroid_radius`` of the template, cached
+        per template until the index changes."""
+        centroids = index.centroids
+        cached = index.text_hits.get(template.id)
+        if cached is not None and cached[0] == centroids.version:
+            return cached[1]
+        hits = [key for key, _ in centroids.within(vector, self.parameters.centroid_radius)]
+        if len(index.text_hits) > 65536:
+            index.text_hits.clear()
+        index.text_hits[template.id] = (centroids.version, hits)
+        return hits
+
+    def _similarity(self, incident: IncidentState, template_id: str, vector: np.ndarray) -> tuple[float, str | None]:
+        """Best cosine between ``vector`` and the incident's template embeddings."""
+        count = len(incident.templates)
+        if count == 0:
+            return 0.0, None
+        key = (incident.id, count, template_id)
+        hit = self._similar.get(key)
+        if hit is not None:
+            return hit
+        cached = self._matrices.get(incident.id)
+        if cached is None or cached[0] != count:
+            texts = list(incident.templates.values())
+            matrix = np.stack([self._vector(t) for t in texts])
+            cached = self._matrices[incident.id] = (count, matrix, texts)
+        _, matrix, texts = cached
+        sims = matrix @ vector
+        best = int(np.argmax(sims))
+        hit = (float(sims[best]), texts[best])
+        if len(self._similar) > 262144:
+            self._similar.clear()
+        self._similar[key] = hit
+        return hit
+
+    def _index(self, incident: IncidentState) -> None:
+        index = self._scope_index(incident.scope)
+        index.members.add(incident.id)
+        for node in incident.nodes:
+            index.by_node[node].add(incident.id)
+        if incident.centroid is not None:
+            index.centroids.upsert(incident.id, np.asarray(incident.centroid, dtype=np.float32))
+        elif incident.templates:
+            self._update_centroid(incident)
+
+    def _prune(self, now: datetime) -> None:
+        """Forget incidents long past accepting events (the state keeps them)."""
+        self._since_prune = 0
+        horizon = now - timedelta(seconds=_PRUNE_SLACK)
+        for index in self._scopes.values():
+            stale = [i for i in index.members
+                     if (inc := self.state.incidents.get(i)) is None
+                     or inc.accepting_until is None or inc.accepting_until < horizon]
+            for incident_id in stale:
+                index.members.discard(incident_id)
+                index.centroids.remove(incident_id)
+                self._matrices.pop(incident_id, None)
+                incident = self.state.incidents.get(incident_id)
+                for node in (incident.nodes if incident else ()):
+                    members = index.by_node.get(node)
+                    if members is not None:
+                        members.discard(incident_id)
+                        if not members:
+                            del index.by_node[node]
+
+    def _update_centroid(self, incident: IncidentState) -> None:
+        vectors = np.stack([self._vector(t) for t in incident.templates.values()])
+        mean = vectors.mean(axis=0)
+        norm = float(np.linalg.norm(mean))
+        centroid = np.round(mean / (norm or 1.0), 5).astype(np.float32)
+        incident.centroid = [float(x) for x in centroid]
+        self._scope_index(incident.scope).centroids.upsert(incident.id, centroid)
 
     # -- effects -------------------------------------------------------------------
+
+    def _accepting_until(self, incident: IncidentState) -> datetime:
+        p = self.parameters
+        cap = incident.opened_at + timedelta(seconds=p.max_incident_age)
+        until = incident.last_event_at + timedelta(seconds=p.window)
+        if not incident.is_open and incident.resolved_at is not None:
+            until = min(until, incident.resolved_at + timedelta(seconds=p.reopen_window))
+        elif incident.kind == NOISE and incident.event_count <= 1:
+            until = incident.last_event_at + timedelta(seconds=p.lone_window)
+        return min(until, cap)
 
     def _touch(self, event: Event, now: datetime, incident: IncidentState) -> None:
         incident.event_count += 1
@@ -99,15 +372,37 @@ class Correlator:
             incident.services.add(event.service)
         if event.severity.rank > incident.severity.rank:
             incident.severity = event.severity
+        incident.accepting_until = self._accepting_until(incident)
         incident.dirty = True
 
+    def _profile(self, incident: IncidentState, node: str, template: Template,
+                 identity: frozenset[str], now: datetime) -> None:
+        ts = now.timestamp()
+        index = self._scope_index(incident.scope)
+        if incident.id not in index.members:
+            index.members.add(incident.id)
+        if node not in incident.nodes:
+            index.by_node[node].add(incident.id)
+        incident.nodes[node] = max(ts, incident.nodes.get(node, ts))
+        key = footprint_key(node, template.id)
+        incident.footprint[key] = max(ts, incident.footprint.get(key, ts))
+        if template.id not in incident.templates:
+            incident.templates[template.id] = template.text
+            self._update_centroid(incident)
+        for value in identity:
+            incident.labels[value] = max(ts, incident.labels.get(value, ts))
+        if len(incident.labels) > _MAX_LABELS:
+            keep = sorted(incident.labels.items(), key=lambda kv: (-kv[1], kv[0]))[:_MAX_LABELS]
+            incident.labels = dict(keep)
+
     def _due(self, incident: IncidentState, now: datetime, *, new_alert: bool) -> bool:
-        """Alertmanager's timers: the first page, an update after group_interval, a repeat."""
-        if not incident.is_open:
+        """Alertmanager's timers (first page, update after group_interval, repeat), the
+        first page held until ``page_due_at`` (auto-pause)."""
+        if not incident.is_open or incident.kind != INCIDENT:
             return False
         last = incident.last_notified_at
         if last is None:
-            due = True
+            due = incident.page_due_at is not None and now >= incident.page_due_at
         else:
             since = _seconds(now, last)
             due = since >= (self.parameters.group_interval if new_alert else self.parameters.repeat_interval)
@@ -115,17 +410,27 @@ class Correlator:
             incident.last_notified_at = now
         return due
 
-    def _join(self, event: Event, now: datetime, key: str, incident: IncidentState,
-              action: Action, rule: str, evidence: dict[str, object]) -> Decision:
-        self._touch(event, now, incident)
+    def _join(self, event: Event, now: datetime, key: str, incident: IncidentState, node: str,
+              template: Template, identity: frozenset[str], action: Action, rule: str,
+              evidence: dict[str, Any]) -> Decision:
         is_alert = event.kind is EventKind.alert
+        firing = is_alert and event.status is Status.firing
+        if firing:
+            if incident.kind == NOISE:
+                incident.kind, incident.title = INCIDENT, event.title
+            if incident.page_due_at is None:
+                incident.page_due_at = now + timedelta(seconds=self.parameters.auto_pause)
+            if not incident.is_open:  # a flapping alert re-fires into its resolved incident
+                incident.status, incident.resolved_at = "open", None
+                evidence["reopened"] = True
+            incident.firing.add(key)
         if is_alert:
             incident.alert_count += 1
-            if event.status is Status.firing:
-                incident.firing.add(key)
+        self._profile(incident, node, template, identity, now)
+        self._touch(event, now, incident)
         self.state.signals[key] = SignalState(key=key, incident_id=incident.id, status=event.status,
                                               first_seen=now, last_seen=now, dirty=True)
-        notify = is_alert and event.status is Status.firing and self._due(incident, now, new_alert=True)
+        notify = firing and self._due(incident, now, new_alert=True)
         return self._decide(event, action, incident, rule, evidence, notify)
 
     def _duplicate(self, event: Event, now: datetime, signal: SignalState,
@@ -141,18 +446,29 @@ class Correlator:
         return self._decide(event, Action.suppressed, incident, "duplicate", evidence, notify)
 
     def _resolve(self, event: Event, now: datetime, signal: SignalState, incident: IncidentState) -> Decision:
-        self._touch(event, now, incident)
         incident.alert_count += 1
         signal.status, signal.last_seen, signal.dirty = Status.resolved, now, True
         signal.count += 1
         incident.firing.discard(signal.key)
-        evidence: dict[str, object] = {"dedup_key": signal.key, "still_firing": len(incident.firing)}
+        evidence: dict[str, Any] = {"dedup_key": signal.key, "still_firing": len(incident.firing)}
         if not incident.firing and incident.is_open:
             incident.status, incident.resolved_at = "resolved", now
             evidence["incident_resolved"] = True
+            if incident.kind == INCIDENT and incident.last_notified_at is None:
+                incident.transient = True   # resolved before its page was due: nobody paged
+                evidence["transient"] = True
+        self._touch(event, now, incident)
         return self._decide(event, Action.attached, incident, "alert_resolved", evidence, notify=False)
 
+    def _lost_resolve(self, signal: SignalState, incident: IncidentState) -> None:
+        signal.status, signal.dirty = Status.resolved, True
+        incident.firing.discard(signal.key)
+        if not incident.firing and incident.is_open:
+            incident.status, incident.resolved_at = "resolved", signal.last_seen
+            incident.accepting_until = self._accepting_until(incident)
+        incident.dirty = True
+
     def _decide(self, event: Event, action: Action, incident: IncidentState, rule: str,
-                evidence: dict[str, object], notify: bool) -> Decision:
+                evidence: dict[str, Any], notify: bool) -> Decision:
         return Decision(event_id=event.id, action=action, incident_id=incident.id, rule=rule,
                         evidence=evidence, parameters_version=self.parameters_version, notify=notify)

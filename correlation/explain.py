@@ -1,4 +1,11 @@
-"""A Decision's evidence as one sentence an on-call engineer can read."""
+"""A Decision's evidence as one sentence an on-call engineer can read.
+
+``explain(rule, evidence)`` works on the stored evidence alone (the membership row), so
+that any decision, old or new, can be explained without the engine. For a join:
+
+    joined because: checkoutservice→paymentservice 1 hop, 40 s after the incident's last
+    event, same template family 0.93 (score 0.78 ≥ 0.55, parameters v3)
+"""
 
 from __future__ import annotations
 
@@ -12,21 +19,98 @@ def _scope(evidence: Mapping[str, Any]) -> str:
     return f"same {kind} {name}" if name else "no service or host (global scope)"
 
 
+def _node(name: Any) -> str:
+    text = str(name or "")
+    return text.removeprefix("host:") if text.startswith("host:") else text
+
+
+def _topology(evidence: Mapping[str, Any]) -> str:
+    service = evidence.get("service")
+    hops = evidence.get("hops")
+    if service in (None, "", "global"):
+        return "no service or host"
+    kind = "host" if str(service).startswith("host:") else "service"
+    if hops == 0:
+        return f"same {kind} {_node(service)}"
+    if hops is not None:
+        via = _node(evidence.get("via"))
+        return f"{_node(service)}→{via} {hops} hop{'s' if hops != 1 else ''}"
+    return f"{_node(service)}, no known relation"
+
+
+def _gap(evidence: Mapping[str, Any]) -> str:
+    gap = float(evidence.get("gap_s", 0) or 0)
+    source = evidence.get("gap_from")
+    if source == "before_open":
+        return f"{gap:.0f} s before the incident opened"
+    if source == "template":
+        return f"{gap:.0f} s after it last showed this template there"
+    if source == "service":
+        return f"{gap:.0f} s after its last event on {_node(evidence.get('service'))}"
+    return f"{gap:.0f} s after the incident's last event"
+
+
+def _text(evidence: Mapping[str, Any]) -> str:
+    components = evidence.get("components") or {}
+    value = float(components.get("text", 0) or 0)
+    match = evidence.get("text_match")
+    if match == "same_template":
+        return "same template"
+    if match == "same_family":
+        return f"same template family {value:.2f}"
+    return f"template similarity {value:.2f}"
+
+
+def _score(evidence: Mapping[str, Any]) -> str:
+    version = evidence.get("parameters_version")
+    tail = f", parameters v{version}" if version is not None else ""
+    return f"score {float(evidence.get('score', 0)):.2f} ≥ {float(evidence.get('threshold', 0)):.2f}{tail}"
+
+
+def _labels(evidence: Mapping[str, Any]) -> str:
+    components = evidence.get("components") or {}
+    weights = evidence.get("weights") or {}
+    return ", shares a pod/node/instance" if components.get("labels") and weights.get("labels") else ""
+
+
 def explain(rule: str, evidence: Mapping[str, Any]) -> str:
     if rule == "duplicate":
         return (f"duplicate ({evidence.get('reason', 'same signal')}): seen {evidence.get('seen_before', 1)}x "
                 f"before, last {evidence.get('since_last_s', 0):.0f} s earlier")
     if rule == "alert_resolved":
-        tail = "; incident resolved" if evidence.get("incident_resolved") else \
-            f"; {evidence.get('still_firing', 0)} alert(s) still firing"
+        if evidence.get("incident_resolved"):
+            tail = "; incident resolved" + (" before its page was due (transient: nobody paged)"
+                                            if evidence.get("transient") else "")
+        else:
+            tail = f"; {evidence.get('still_firing', 0)} alert(s) still firing"
         return "resolves an alert of this incident" + tail
-    if rule == "same_scope_within_window":
-        return (f"joined because: {_scope(evidence)}, {evidence.get('gap_s', 0):.0f} s after the incident's "
-                f"last event (window {evidence.get('window_s', 0):.0f} s)")
-    if rule == "new_incident":
-        if "previous_incident" in evidence:
-            return (f"opened: {_scope(evidence)} had an incident, but its last event was "
+    if rule == "correlated":
+        parts = [_topology(evidence), _gap(evidence), _text(evidence)]
+        sentence = "joined because: " + ", ".join(parts) + _labels(evidence) + f" ({_score(evidence)})"
+        if evidence.get("promoted"):
+            sentence += "; its first alert turns this noise group into an incident"
+        if evidence.get("reopened"):
+            sentence += "; the alert fired again, the incident reopens"
+        return sentence
+    if rule in ("new_incident", "noise_group"):
+        what = "opened" if rule == "new_incident" else "opened a noise group (pages nobody)"
+        best = evidence.get("best_candidate")
+        if isinstance(best, Mapping):
+            if best.get("blocked") == "settled":
+                why = (f"the nearest incident {best.get('incident')} is past its propagation window and "
+                       "has not shown this service and template")
+            elif best.get("blocked") == "no_topology":
+                why = f"the nearest incident {best.get('incident')} is on services with no known relation"
+            else:
+                why = (f"the best candidate {best.get('incident')} scored {float(best.get('score', 0)):.2f} "
+                       f"< {float(evidence.get('threshold', 0)):.2f}")
+            return f"{what}: {why}"
+        if "previous_incident" in evidence:  # baseline decisions, still in the store
+            return (f"{what}: {_scope(evidence)} had an incident, but its last event was "
                     f"{evidence.get('gap_s', 0):.0f} s ago (window {evidence.get('window_s', 0):.0f} s) "
                     "or it was past its maximum age")
-        return f"opened: nothing open for {_scope(evidence).removeprefix('same ')}"
+        return f"{what}: no open incident accepts this event"
+    if rule == "same_scope_within_window":  # the baseline's rule, in stored decisions
+        return (f"joined because: {_scope(evidence)}, {evidence.get('gap_s', 0):.0f} s after the incident's "
+                f"last event (window {evidence.get('window_s', 0):.0f} s)")
     return rule

@@ -1,4 +1,4 @@
-"""What makes two events the same signal, and which scope an event is grouped in."""
+"""What makes two events the same signal, and which scope an event is correlated in."""
 
 from __future__ import annotations
 
@@ -7,6 +7,13 @@ import json
 from typing import Any
 
 from triage.ingest.event import Event, EventKind
+
+# The scope of every event that names no correlation domain of its own.
+GLOBAL_SCOPE = "global"
+# A label producers may set to split one deployment into independent correlation
+# domains (separate clusters, separate products): events of different domains are
+# never grouped together, and each domain is one Kafka key and one store lock.
+DOMAIN_LABEL = "triage.domain"
 
 
 def dedup_key(event: Event) -> str:
@@ -25,18 +32,27 @@ def dedup_key(event: Event) -> str:
     return f"{event.kind.value}:{digest}"
 
 
-def scope_for(service: str | None, host: str | None) -> str:
-    """The unit the baseline groups by, and the Kafka message key producers should use:
-    all events of one scope then land on one partition, in order."""
-    if service:
-        return f"service:{service}"
-    if host:
-        return f"host:{host}"
-    return "global"
+def scope_for(domain: str | None = None) -> str:
+    """The unit of correlation, the store's lock key and the Kafka message key.
+
+    The engine groups across services and hosts (a fault travels along the service
+    graph), so everything that may end up in one incident must share a scope, or two
+    consumers holding different partitions would decide it differently. A scope is
+    therefore a whole correlation domain: ``domain:<name>`` when the event carries the
+    ``triage.domain`` label, else one ``global`` scope.
+    See docs/architecture.md, "Correlation scope and scale-out".
+    """
+    return f"domain:{domain}" if domain else GLOBAL_SCOPE
 
 
 def scope_of(event: Event) -> str:
-    return scope_for(event.service, event.host)
+    return scope_for(domain_of(event.labels))
+
+
+def domain_of(labels: Any) -> str | None:
+    """The correlation domain a label set names, if any (works on raw JSON labels too)."""
+    domain = labels.get(DOMAIN_LABEL) if isinstance(labels, dict) else None
+    return str(domain) if domain not in (None, "") else None
 
 
 def incident_id_for(first_event_id: str) -> str:

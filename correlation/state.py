@@ -1,15 +1,24 @@
-"""The correlator's working state: open incidents and known signals, as plain data.
+"""The correlator's working state: incidents, known signals and the learned models, as plain data.
 
 The store is the source of truth; for each batch the caller loads the slice of
-state the batch can touch and saves back what the correlator marked dirty.
+state the batch can touch (the incidents still accepting events in the batch's
+scopes, the signals it repeats, the scopes' learned models) and saves back what the
+correlator marked dirty. Everything here is JSON-serialisable through the store's
+row mappers; nothing reads a clock.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from triage.correlation.templating import Templater
 from triage.ingest.event import Severity, Status
+from triage.models.topology import ServiceGraph
+
+INCIDENT = "incident"   # holds (or held) a firing alert: pages by the timers
+NOISE = "noise"         # logs / spans / resolves only: recorded, pages nobody
 
 
 @dataclass
@@ -29,10 +38,38 @@ class IncidentState:
     suppressed_count: int = 0
     last_notified_at: datetime | None = None
     dirty: bool = False
+    # -- the engine's profile of the incident (migration 0002) --
+    kind: str = INCIDENT
+    accepting_until: datetime | None = None   # the last instant a new event may join
+    page_due_at: datetime | None = None       # first page held until then (auto-pause)
+    transient: bool = False                   # resolved before its first page was due
+    # node (service, "host:<h>", "global") -> epoch seconds it was last seen
+    nodes: dict[str, float] = field(default_factory=dict)
+    # "<node>|<template id>" -> epoch seconds last seen: what the incident has shown
+    footprint: dict[str, float] = field(default_factory=dict)
+    # template id -> the template's text when it first joined (what gets embedded)
+    templates: dict[str, str] = field(default_factory=dict)
+    # identity label values (pods, nodes, instances) -> epoch seconds last seen
+    labels: dict[str, float] = field(default_factory=dict)
+    centroid: list[float] | None = None       # mean of the templates' embeddings, normalised
 
     @property
     def is_open(self) -> bool:
         return self.status == "open"
+
+    def accepts(self, now: datetime) -> bool:
+        return self.accepting_until is not None and now <= self.accepting_until
+
+    def profile(self) -> dict[str, Any]:
+        return {"nodes": self.nodes, "footprint": self.footprint, "templates": self.templates,
+                "labels": self.labels}
+
+    def set_profile(self, profile: dict[str, Any] | None) -> None:
+        profile = profile or {}
+        self.nodes = {str(k): float(v) for k, v in (profile.get("nodes") or {}).items()}
+        self.footprint = {str(k): float(v) for k, v in (profile.get("footprint") or {}).items()}
+        self.templates = {str(k): str(v) for k, v in (profile.get("templates") or {}).items()}
+        self.labels = {str(k): float(v) for k, v in (profile.get("labels") or {}).items()}
 
 
 @dataclass
@@ -49,9 +86,23 @@ class SignalState:
 
 
 @dataclass
+class ScopeModels:
+    """What a scope has learned from its stream: log templates and the service graph.
+
+    ``version`` is the store row's version when loaded; the store bumps it on save.
+    """
+
+    templater: Templater = field(default_factory=Templater)
+    graph: ServiceGraph = field(default_factory=ServiceGraph)
+    version: int = 0
+    dirty: bool = False
+
+
+@dataclass
 class CorrelationState:
     incidents: dict[str, IncidentState] = field(default_factory=dict)
     signals: dict[str, SignalState] = field(default_factory=dict)
+    models: dict[str, ScopeModels] = field(default_factory=dict)
     _open_by_scope: dict[str, str] = field(default_factory=dict, repr=False)
 
     def add_incident(self, incident: IncidentState) -> None:
@@ -62,9 +113,15 @@ class CorrelationState:
                 self._open_by_scope[incident.scope] = incident.id
 
     def open_incident_for(self, scope: str) -> IncidentState | None:
-        """The most recent open incident of a scope: the one new events may join."""
+        """The most recent open incident of a scope."""
         incident = self.incidents.get(self._open_by_scope.get(scope, ""))
         return incident if incident is not None and incident.is_open else None
+
+    def models_for(self, scope: str) -> ScopeModels:
+        models = self.models.get(scope)
+        if models is None:
+            models = self.models[scope] = ScopeModels()
+        return models
 
     def dirty_incidents(self) -> list[IncidentState]:
         return [i for i in self.incidents.values() if i.dirty]
@@ -72,8 +129,14 @@ class CorrelationState:
     def dirty_signals(self) -> list[SignalState]:
         return [s for s in self.signals.values() if s.dirty]
 
+    def dirty_models(self) -> dict[str, ScopeModels]:
+        return {scope: m for scope, m in self.models.items() if m.dirty or m.templater.dirty}
+
     def clear_dirty(self) -> None:
         for inc in self.incidents.values():
             inc.dirty = False
         for sig in self.signals.values():
             sig.dirty = False
+        for models in self.models.values():
+            models.dirty = False
+            models.templater.dirty = False

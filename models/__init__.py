@@ -1,6 +1,6 @@
-"""The learned and tunable parts of triage: parameters (versioned), and later the
-embedder, indexes and recommenders. Nothing here knows about Kafka, the store or
-the API; they call in through plain methods."""
+"""The learned and tunable parts of triage: parameters (versioned), the template embedder,
+the incident-centroid index and the service graph. Nothing here knows about Kafka, the
+store or the API; they call in through plain methods."""
 
 from triage.models.parameters import CorrelationParameters
 

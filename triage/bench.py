@@ -23,6 +23,7 @@ from typing import Any
 from kafka import KafkaProducer
 
 from triage.broker import EmbeddedBroker
+from triage.correlation.keys import domain_of, scope_for
 from triage.ingest.event import Event
 from triage.pipeline import Pipeline
 from triage.service import Runtime
@@ -110,7 +111,7 @@ def synthetic_events(count: int, unique_share: float, *, start: datetime | None,
         if kind == "alert":
             doc["fingerprint"] = f"fp-{t}-{rng.randrange(3)}"
             doc["title"] = f"Alert{t} on {service}"
-        yield kind, f"service:{service}", json.dumps(doc).encode()
+        yield kind, scope_for(domain_of(doc["labels"])), json.dumps(doc).encode()
 
 
 def produce_events(settings: Settings, events: Iterable[tuple[str, str, bytes]],

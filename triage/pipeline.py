@@ -72,7 +72,8 @@ class Pipeline:
 
         self._in_force = self._fixed or self._versions.current()
         with tracer.start_as_current_span("store.apply") as span:
-            result = self.store.apply(events, self._correlate, after_write=after_write)
+            result = self.store.apply(events, lambda new, state: self._correlate(new, state, edges),
+                                      after_write=after_write)
             if not events and observed:  # only healthy spans: nothing to correlate, a graph to update
                 with self.store.engine.begin() as conn:
                     record_edges(conn, observed)
@@ -96,7 +97,15 @@ class Pipeline:
                 now + timedelta(seconds=self.parameters.group_wait))
         enqueue(conn, [o for o in owed if o.action == "resolve"], self.page_targets, now)
 
-    def _correlate(self, events: list[Event], state: CorrelationState) -> list[Decision]:
+    def _correlate(self, events: list[Event], state: CorrelationState,
+                   edges: Sequence[ServiceEdge] = ()) -> list[Decision]:
+        # Calls seen in healthy spans (which are not events) teach the service graph too,
+        # in the same transaction as the batch they came with, so every consumer learns
+        # them at the same point of the stream.
+        for models in state.models.values():
+            for edge in edges:
+                if models.graph.learn_call(edge.caller, edge.callee, edge.observed_at.timestamp()):
+                    models.dirty = True
         with tracer.start_as_current_span("correlation.process_batch"):
             correlator = Correlator(self.parameters, parameters_version=self._in_force.version, state=state)
             return correlator.process_batch(events)

@@ -12,7 +12,7 @@ from typing import IO, Any
 from kafka import KafkaProducer
 from tqdm import tqdm
 
-from triage.correlation.keys import scope_for
+from triage.correlation.keys import domain_of, scope_for
 from triage.settings import Settings
 
 
@@ -43,10 +43,10 @@ def route(value: bytes, settings: Settings) -> tuple[str, bytes]:
     try:
         doc = json.loads(value)
     except ValueError:
-        return settings.topic_alerts, b"global"
+        return settings.topic_alerts, scope_for().encode()
     if not isinstance(doc, dict):
-        return settings.topic_alerts, b"global"
-    return topic_for(doc.get("kind"), settings), scope_for(doc.get("service"), doc.get("host")).encode()
+        return settings.topic_alerts, scope_for().encode()
+    return topic_for(doc.get("kind"), settings), scope_for(domain_of(doc.get("labels"))).encode()
 
 
 def replay(path: Path, settings: Settings, *, progress: bool = True, limit: int | None = None) -> ReplayResult:

@@ -35,7 +35,7 @@ def test_incident_list_filter_and_detail_with_reasons(client: TestClient) -> Non
     detail = client.get(f"/incidents/{incident['id']}").json()
     assert detail["event_count"] == 3 and [e["event"]["id"] for e in detail["events"]] == ["a1", "a2", "a3"]
     joined = detail["events"][1]["membership"]
-    assert joined["rule"] == "same_scope_within_window"
+    assert joined["rule"] == "correlated"
     assert joined["explanation"].startswith("joined because: same service checkout, 40 s after")
     assert detail["events"][2]["membership"]["action"] == "suppressed"
 

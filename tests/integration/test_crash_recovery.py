@@ -38,7 +38,7 @@ def test_kill_9_mid_stream_then_restart_loses_nothing_and_stores_nothing_twice(
 
     second = start_triage(["consume"], settings, tmp_path / "second.log")
     try:
-        wait_for(lambda: store.count_events() >= len(ids), 90, f"all {len(ids)} events stored")
+        wait_for(lambda: store.count_events() >= len(ids), 300, f"all {len(ids)} events stored")
         second.send_signal(signal.SIGTERM)
         assert second.wait(30) == 0, (tmp_path / "second.log").read_text()[-2000:]
     finally:

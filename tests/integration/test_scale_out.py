@@ -29,7 +29,7 @@ def single_consumer_run(broker: EmbeddedBroker, path: Path, expected: int, db: P
     thread = threading.Thread(target=consumer.run, args=(runtime.stop,))
     thread.start()
     try:
-        wait_for(lambda: runtime.store.count_events() >= expected, 90, "the single consumer")
+        wait_for(lambda: runtime.store.count_events() >= expected, 300, "the single consumer")
     finally:
         runtime.stop.set()
         thread.join(30)
@@ -57,7 +57,7 @@ def test_two_consumers_one_killed_match_a_single_consumer(
         procs[0].send_signal(signal.SIGKILL)
         procs[0].wait(10)
         assert store.count_events() < len(ids), "the stream ended before a consumer could be killed"
-        wait_for(lambda: store.count_events() >= len(ids), 120, "the survivor to finish the stream")
+        wait_for(lambda: store.count_events() >= len(ids), 300, "the survivor to finish the stream")
         assert assignment_of(logs[1]) is not None
     finally:
         for p in procs:

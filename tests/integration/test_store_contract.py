@@ -23,7 +23,7 @@ def test_batch_is_stored_with_memberships_and_incidents(store: SqlStore) -> None
     assert checkout.firing_alerts == 2 and checkout.status == "open"
     stored = store.get_event("a2")
     assert stored is not None and stored.membership is not None
-    assert stored.membership.rule == "same_scope_within_window" and stored.membership.evidence["gap_s"] == 30
+    assert stored.membership.rule == "correlated" and stored.membership.evidence["gap_s"] == 30
     assert stored.event.occurred_at == T0 + timedelta(seconds=30)  # aware UTC round trip
     assert [e.event.id for e in store.incident_events(checkout.id)] == ["a1", "a2", "a3"]
 
@@ -82,3 +82,47 @@ def test_noise_stats_split_by_source_and_service(store: SqlStore) -> None:
 def test_unknown_ids_are_none(store: SqlStore) -> None:
     assert store.get_incident("nope") is None and store.get_event("nope") is None
     store.ping()
+
+
+def _bundled_storm(limit: int) -> list:  # type: ignore[type-arg]
+    import gzip
+    import json
+    from importlib.resources import files
+
+    from triage.ingest.decode import event_from_dict
+
+    lines = gzip.decompress((files("triage") / "data" / "sample_storm.jsonl.gz").read_bytes()).splitlines()
+    return [event_from_dict(json.loads(line)) for line in lines[:limit]]
+
+
+def test_decisions_do_not_depend_on_batching_or_on_which_process_decides(store: SqlStore, store_url: str) -> None:
+    """The engine's learned state (templates, service graph, incident profiles, embeddings)
+    goes through the store between batches; cutting the stream differently, or handing
+    it to a fresh process half-way, must give the same incidents as one run in memory."""
+    from triage.correlation import Correlator
+
+    events = _bundled_storm(900)
+    expected = {d.event_id: d.incident_id for d in Correlator().process_batch(events)}
+    ordered = sorted(events, key=lambda e: (e.occurred_at, e.id))
+    for i in range(0, 450, 50):                     # this process, batches of 50
+        Pipeline(store)(ordered[i:i + 50])
+    for i in range(450, len(ordered), 150):         # "another process": a new store object per batch
+        other = SqlStore.from_url(store_url, migrate=False)
+        Pipeline(other)(ordered[i:i + 150])
+        other.close()
+    assert store.all_memberships() == expected
+    with store.engine.connect() as conn:
+        import sqlalchemy as sa
+
+        from triage.store import schema as t
+        [models] = conn.execute(sa.select(t.correlation_models)).all()
+        assert models.scope == "global" and models.version >= 1 and models.graph["edges"]
+        assert conn.scalar(sa.select(sa.func.count()).select_from(t.template_embeddings)) > 0
+
+
+def test_noise_groups_are_listed_apart_from_incidents(store: SqlStore) -> None:
+    Pipeline(store)([make_event(0, id="a1", fingerprint="fa"),
+                     make_event(5, id="l1", kind="log", source="otel", service="payments", severity="error",
+                                title="stray error")])
+    assert [i.kind for i in store.list_incidents(IncidentQuery(kind="noise")).items] == ["noise"]
+    assert store.list_incidents(IncidentQuery(kind="incident")).total == 1

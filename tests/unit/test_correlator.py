@@ -1,21 +1,51 @@
-"""The baseline correlator, with time handed in (a frozen clock: T0 + seconds)."""
+"""The correlation engine, with time handed in (a frozen clock: T0 + seconds).
+
+These tests use the hashing embedder (no model): what is under test is the engine's
+logic, not MiniLM; tests/unit/test_embedder.py covers the real model.
+"""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from tests.conftest import T0, make_event
 from triage.correlation import Action, Correlator
 from triage.correlation.explain import explain
+from triage.correlation.keys import scope_of
+from triage.correlation.state import INCIDENT, NOISE
+from triage.models.embedder import HashingEmbedder
 from triage.models.parameters import CorrelationParameters
+from triage.models.topology import ServiceGraph
+
+EMBEDDER = HashingEmbedder()
 
 
-def run(correlator: Correlator, event_seconds: list[tuple[float, dict]]) -> list:  # type: ignore[type-arg]
-    return [correlator.process(e := make_event(s, **f), now=e.occurred_at) for s, f in event_seconds]
+def correlator(**params: Any) -> Correlator:
+    return Correlator(CorrelationParameters(**params), embedder=EMBEDDER)
+
+
+def run(c: Correlator, event_seconds: list[tuple[float, dict]]) -> list:  # type: ignore[type-arg]
+    return [c.process(e := make_event(s, **f), now=e.occurred_at) for s, f in event_seconds]
+
+
+def log(service: str = "checkout", title: str = "connection refused to cart", **extra: Any) -> dict[str, Any]:
+    return {"kind": "log", "source": "otel", "severity": "error", "service": service, "title": title,
+            "labels": {}, **extra}
+
+
+def span(caller: str, callee: str, method: str = "hipstershop.Cart/GetCart", ms: int = 700,
+         **extra: Any) -> dict[str, Any]:
+    """An error span; ``ms`` changes its text (no duplicate) but not its template."""
+    return {"kind": "span", "source": "otel", "severity": "error", "service": callee, "parent_service": caller,
+            "title": method, "body": f"{method} failed: DEADLINE_EXCEEDED after {ms} ms", "labels": {}, **extra}
+
+
+# -- duplicates, resolves, timers (unchanged from the baseline) -----------------------
 
 
 def test_renotified_firing_alert_is_suppressed_on_its_incident() -> None:
-    c = Correlator()
+    c = correlator()
     first, again = run(c, [(0, {"fingerprint": "fp1"}), (300, {"fingerprint": "fp1"})])
     assert first.action is Action.opened
     assert again.action is Action.suppressed and again.incident_id == first.incident_id
@@ -23,78 +53,53 @@ def test_renotified_firing_alert_is_suppressed_on_its_incident() -> None:
     assert c.state.incidents[first.incident_id].suppressed_count == 1
 
 
-def test_same_service_within_window_attaches_with_evidence() -> None:
-    c = Correlator(CorrelationParameters(window=300))
-    a, b = run(c, [(0, {"fingerprint": "a"}), (40, {"fingerprint": "b", "title": "Latency"})])
-    assert b.action is Action.attached and b.incident_id == a.incident_id
-    assert b.rule == "same_scope_within_window"
-    assert b.evidence["gap_s"] == 40 and b.evidence["window_s"] == 300
-    assert "40 s after" in explain(b.rule, b.evidence)
-
-
-def test_gap_longer_than_window_opens_a_new_incident() -> None:
-    c = Correlator(CorrelationParameters(window=300))
-    a, b = run(c, [(0, {"fingerprint": "a"}), (301, {"fingerprint": "b"})])
-    assert b.action is Action.opened and b.incident_id != a.incident_id
-    assert b.evidence["previous_incident"] == a.incident_id
-
-
-def test_other_service_opens_its_own_incident() -> None:
-    c = Correlator()
-    a, b = run(c, [(0, {"fingerprint": "a"}), (1, {"fingerprint": "b", "service": "payments"})])
-    assert b.action is Action.opened and b.incident_id != a.incident_id
-
-
-def test_host_is_the_scope_when_there_is_no_service() -> None:
-    c = Correlator()
-    a, b = run(c, [(0, {"fingerprint": "a", "service": None, "host": "node-1"}),
-                   (5, {"fingerprint": "b", "service": None, "host": "node-1"})])
-    assert b.incident_id == a.incident_id and b.evidence["scope"] == "host:node-1"
-
-
 def test_incident_resolves_when_all_its_alerts_resolve() -> None:
-    c = Correlator()
+    c = correlator()
     decisions = run(c, [
         (0, {"fingerprint": "a"}), (10, {"fingerprint": "b"}),
         (60, {"fingerprint": "a", "status": "resolved"}),
         (70, {"fingerprint": "b", "status": "resolved"}),
     ])
     incident = c.state.incidents[decisions[0].incident_id]
+    assert decisions[1].incident_id == decisions[0].incident_id
     assert decisions[2].rule == "alert_resolved" and decisions[2].evidence["still_firing"] == 1
     assert decisions[3].evidence["incident_resolved"] is True
     assert incident.status == "resolved" and incident.resolved_at == T0 + timedelta(seconds=70)
 
 
-def test_alert_firing_again_after_resolve_is_a_new_episode() -> None:
-    c = Correlator(CorrelationParameters(window=60))
+def test_alert_firing_again_soon_after_resolve_reopens_its_incident() -> None:
+    c = correlator(reopen_window=120)
+    d = run(c, [(0, {"fingerprint": "a"}), (30, {"fingerprint": "a", "status": "resolved"}),
+                (100, {"fingerprint": "a"})])
+    assert d[2].action is Action.attached and d[2].incident_id == d[0].incident_id
+    assert d[2].evidence["reopened"] is True and c.state.incidents[d[0].incident_id].is_open
+    assert "reopens" in explain(d[2].rule, d[2].evidence)
+
+
+def test_alert_firing_again_long_after_resolve_is_a_new_episode() -> None:
+    c = correlator(window=60, reopen_window=120)
     d = run(c, [(0, {"fingerprint": "a"}), (30, {"fingerprint": "a", "status": "resolved"}),
                 (1000, {"fingerprint": "a"})])
     assert d[2].action is Action.opened and d[2].incident_id != d[0].incident_id
 
 
-def test_incident_stops_growing_after_max_age() -> None:
-    c = Correlator(CorrelationParameters(window=300, max_incident_age=600))
-    d = run(c, [(s, {"fingerprint": f"f{s}"}) for s in (0, 200, 400, 601)])
-    assert [x.action for x in d] == [Action.opened, Action.attached, Action.attached, Action.opened]
-
-
 def test_identical_log_lines_are_duplicates_within_dedup_window() -> None:
-    c = Correlator(CorrelationParameters(dedup_window=60))
-    log = {"kind": "log", "source": "otel", "severity": "error", "title": "conn refused", "labels": {}}
-    d = run(c, [(0, log), (30, log), (100, log)])
+    c = correlator(dedup_window=60)
+    d = run(c, [(0, log()), (30, log()), (100, log())])
     assert d[1].action is Action.suppressed
     assert d[2].action is Action.attached  # past dedup_window: a repeat, not a duplicate
 
 
 def test_pages_follow_alertmanager_timers() -> None:
-    c = Correlator(CorrelationParameters(group_interval=300, repeat_interval=3600))
+    c = correlator(group_interval=300, repeat_interval=3600)
     d = run(c, [(0, {"fingerprint": "a"}), (60, {"fingerprint": "b"}), (120, {"fingerprint": "a"}),
                 (250, {"fingerprint": "c"}), (301, {"fingerprint": "d"}), (3700, {"fingerprint": "a"})])
+    assert len({x.incident_id for x in d}) == 1
     assert [x.notify for x in d] == [True, False, False, False, True, False]
 
 
 def test_batch_is_decided_in_event_time_order() -> None:
-    c = Correlator()
+    c = correlator()
     late, early = make_event(50, fingerprint="x"), make_event(0, fingerprint="y")
     decisions = c.process_batch([late, early])
     assert [x.event_id for x in decisions] == [early.id, late.id]
@@ -102,5 +107,179 @@ def test_batch_is_decided_in_event_time_order() -> None:
 
 
 def test_decisions_carry_the_parameters_version() -> None:
-    c = Correlator(parameters_version=7)
-    assert run(c, [(0, {})])[0].parameters_version == 7
+    c = Correlator(parameters_version=7, embedder=EMBEDDER)
+    first, second = run(c, [(0, {"fingerprint": "a"}), (5, {"fingerprint": "b"})])
+    assert first.parameters_version == 7 and second.parameters_version == 7
+    assert second.evidence["parameters_version"] == 7 and "parameters v7" in explain(second.rule, second.evidence)
+
+
+# -- grouping by evidence -----------------------------------------------------------
+
+
+def test_same_service_within_window_attaches_with_evidence() -> None:
+    c = correlator(window=300)
+    a, b = run(c, [(0, {"fingerprint": "a"}), (40, {"fingerprint": "b", "title": "Latency"})])
+    assert b.action is Action.attached and b.incident_id == a.incident_id
+    assert b.rule == "correlated"
+    ev = b.evidence
+    assert ev["gap_s"] == 40 and ev["window_s"] == 300 and ev["hops"] == 0
+    assert set(ev["components"]) == {"text", "topology", "time", "labels"}
+    assert ev["components"]["topology"] == 1.0 and ev["score"] >= ev["threshold"] == 0.55
+    assert explain(b.rule, ev).startswith("joined because: same service checkout, 40 s after")
+
+
+def test_gap_longer_than_window_opens_a_new_incident() -> None:
+    c = correlator(window=300)
+    a, b = run(c, [(0, {"fingerprint": "a"}), (301, {"fingerprint": "b"})])
+    assert b.action is Action.opened and b.incident_id != a.incident_id
+    assert b.rule == "new_incident" and "best_candidate" not in b.evidence
+
+
+def test_unrelated_service_opens_its_own_incident() -> None:
+    c = correlator()
+    a, b = run(c, [(0, {"fingerprint": "a"}), (1, {"fingerprint": "b", "service": "payments"})])
+    assert b.action is Action.opened and b.incident_id != a.incident_id
+    assert b.evidence["best_candidate"]["blocked"] == "no_topology"
+    assert "no known relation" in explain(b.rule, b.evidence)
+
+
+def test_a_learned_call_edge_joins_the_caller_to_the_callee_incident() -> None:
+    c = correlator(threshold=0.45)   # topology and time alone, whatever the texts say
+    d = run(c, [
+        (0, {"fingerprint": "a", "service": "payments", "title": "Payments 5xx"}),
+        (10, span("checkout", "payments", "hipstershop.Payment/Charge")),   # teaches checkout -> payments
+        (20, log("checkout", "rpc error calling payments: deadline exceeded")),
+    ])
+    assert {x.incident_id for x in d} == {d[0].incident_id}
+    ev = d[2].evidence
+    assert ev["hops"] == 1 and ev["via"] == "payments" and ev["components"]["topology"] == 0.5
+    assert "checkout→payments 1 hop" in explain(d[2].rule, ev)
+
+
+def test_declared_topology_is_used_before_any_span_is_seen() -> None:
+    graph = ServiceGraph()
+    graph.declare("checkout", "payments")
+    c = Correlator(CorrelationParameters(threshold=0.45), embedder=EMBEDDER, topology=graph)
+    a, b = run(c, [(0, {"fingerprint": "a", "service": "payments"}), (5, log("checkout", "payment failed"))])
+    assert b.incident_id == a.incident_id and b.evidence["hops"] == 1
+
+
+def test_host_alert_joins_the_incident_of_a_service_on_that_host() -> None:
+    c = correlator(threshold=0.45)
+    a, b = run(c, [(0, {"fingerprint": "a", "host": "node-1"}),
+                   (30, {"fingerprint": "h", "service": None, "host": "node-1", "title": "Node disk full"})])
+    assert b.incident_id == a.incident_id and b.evidence["service"] == "host:node-1"
+    assert b.evidence["hops"] == 1
+
+
+def test_event_without_service_or_host_joins_by_template_and_time_only() -> None:
+    c = correlator()
+    cluster = {"service": None, "title": "CoreDNS panics", "labels": {"alertname": "CorednsPanic"}}
+    a, b, other = run(c, [(0, {"fingerprint": "c1", **cluster}), (20, {"fingerprint": "c2", **cluster}),
+                          (25, {"fingerprint": "x", "service": None, "title": "API server errors"})])
+    assert b.incident_id == a.incident_id and b.evidence["text_match"] == "same_template"
+    assert "topology" not in b.evidence["components"]   # no place in the graph: left out
+    assert other.action is Action.opened
+
+
+def test_incident_stops_growing_after_max_age() -> None:
+    c = correlator(window=300, max_incident_age=600)
+    d = run(c, [(s, {"fingerprint": f"f{s}"}) for s in (0, 200, 400, 601)])
+    assert [x.action for x in d] == [Action.opened, Action.attached, Action.attached, Action.opened]
+
+
+def test_settled_incident_only_accepts_what_it_has_shown() -> None:
+    c = correlator(propagation_window=600, window=900)
+    d = run(c, [
+        (0, {"fingerprint": "a", "service": "payments"}),
+        (10, span("checkout", "payments", "hipstershop.Payment/Charge")),
+        (700, span("checkout", "payments", "hipstershop.Payment/Charge", ms=900)),  # shown before: joins
+        (710, log("checkout", "disk quota exceeded on volume")),              # new to it, too late
+    ])
+    assert d[2].incident_id == d[0].incident_id and d[2].evidence["gap_from"] == "template"
+    assert d[3].action is Action.opened and d[3].evidence["best_candidate"]["blocked"] == "settled"
+    assert "propagation window" in explain(d[3].rule, d[3].evidence)
+
+
+def test_young_incident_takes_a_new_kind_of_message_on_its_service() -> None:
+    c = correlator(propagation_window=600)
+    a, b = run(c, [(0, {"fingerprint": "a"}), (60, log("checkout", "disk quota exceeded on volume"))])
+    assert b.incident_id == a.incident_id
+
+
+def test_the_incident_that_has_shown_the_signal_takes_precedence() -> None:
+    c = correlator(propagation_window=3600, window=3600)
+    d = run(c, [
+        (0, {"fingerprint": "a", "service": "cart", "title": "Cart latency"}),
+        (5, span("checkout", "cart", "hipstershop.Cart/GetCart")),
+        (10, {"fingerprint": "b", "service": "payments", "title": "Payments down"}),
+        (15, span("checkout", "payments", "hipstershop.Payment/Charge")),
+        (20, span("checkout", "cart", "hipstershop.Cart/GetCart", ms=812)),  # same template, no duplicate
+    ])
+    assert d[2].incident_id != d[0].incident_id            # payments is not related to cart yet
+    assert d[4].incident_id == d[0].incident_id and d[4].evidence["gap_from"] == "template"
+
+
+# -- noise groups and pages ----------------------------------------------------------
+
+
+def test_a_lone_log_opens_a_noise_group_that_pages_nobody() -> None:
+    c = correlator()
+    [d] = run(c, [(0, log())])
+    assert d.action is Action.opened and d.rule == "noise_group" and d.notify is False
+    assert c.state.incidents[d.incident_id].kind == NOISE
+    assert "pages nobody" in explain(d.rule, d.evidence)
+
+
+def test_an_alert_joining_a_noise_group_makes_it_an_incident_and_pages() -> None:
+    c = correlator()
+    first, alert = run(c, [(0, log()), (20, {"fingerprint": "a", "title": "Checkout 5xx"})])
+    assert alert.incident_id == first.incident_id and alert.evidence["promoted"] is True
+    incident = c.state.incidents[first.incident_id]
+    assert incident.kind == INCIDENT and incident.title == "Checkout 5xx" and alert.notify is True
+
+
+def test_a_lone_log_stops_attracting_events_after_lone_window() -> None:
+    c = correlator(lone_window=60)
+    first, second = run(c, [(0, log()), (90, log(title="connection refused to payments"))])
+    assert second.action is Action.opened and second.incident_id != first.incident_id
+
+
+def test_transient_alert_within_auto_pause_pages_nobody() -> None:
+    c = correlator(auto_pause=120)
+    d = run(c, [(0, {"fingerprint": "a"}), (60, {"fingerprint": "a", "status": "resolved"})])
+    assert [x.notify for x in d] == [False, False]
+    incident = c.state.incidents[d[0].incident_id]
+    assert incident.transient and incident.status == "resolved"
+    assert d[1].evidence["transient"] is True and "nobody paged" in explain(d[1].rule, d[1].evidence)
+
+
+def test_alert_still_firing_after_auto_pause_pages_on_its_next_event_or_the_ticker() -> None:
+    c = correlator(auto_pause=120)
+    d = run(c, [(0, {"fingerprint": "a"}), (60, {"fingerprint": "b"}), (130, {"fingerprint": "a"})])
+    assert [x.notify for x in d] == [False, False, True]
+    c2 = correlator(auto_pause=120)
+    [opened] = run(c2, [(0, {"fingerprint": "a"})])
+    assert c2.due_pages(T0 + timedelta(seconds=119)) == []
+    assert c2.due_pages(T0 + timedelta(seconds=120)) == [opened.incident_id]
+    assert c2.due_pages(T0 + timedelta(seconds=121)) == []  # marked sent
+
+
+# -- scope ---------------------------------------------------------------------------
+
+
+def test_every_event_shares_one_scope_unless_it_names_a_domain() -> None:
+    assert scope_of(make_event(0)) == scope_of(make_event(0, service="payments", host="node-9")) == "global"
+    assert scope_of(make_event(0, labels={"triage.domain": "eu"})) == "domain:eu"
+    c = correlator()
+    a, b = run(c, [(0, {"fingerprint": "a"}), (5, {"fingerprint": "b", "labels": {"triage.domain": "eu"}})])
+    assert b.incident_id != a.incident_id and b.evidence["scope"] == "domain:eu"
+
+
+def test_every_event_lands_in_exactly_one_group() -> None:
+    c = correlator()
+    events = [make_event(i * 7, fingerprint=f"f{i % 3}", service=["checkout", "cart", None][i % 3],
+                         host="node-1" if i % 3 == 2 else None) for i in range(30)]
+    decisions = c.process_batch(events)
+    assert sorted(d.event_id for d in decisions) == sorted(e.id for e in events)
+    assert all(d.incident_id in c.state.incidents for d in decisions)

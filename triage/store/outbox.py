@@ -76,16 +76,19 @@ class OutboxStore:
         older = o.alias("older")
         blocked = sa.exists().where(older.c.incident_id == o.c.incident_id, older.c.target == o.c.target,
                                     older.c.status == "pending", older.c.created_at < o.c.created_at)
+        due = (sa.select(o.c.id).where(o.c.status == "pending", o.c.next_attempt_at <= now, ~blocked)
+               .order_by(o.c.created_at, o.c.id).limit(limit))
+        if self.engine.dialect.name == "postgresql":
+            due = due.with_for_update(of=o, skip_locked=True)
+        # One statement that writes: no read lock to upgrade half-way (SQLite would answer
+        # "database is locked" if a batch committed in between).
+        claim = (sa.update(o).where(o.c.id.in_(due.scalar_subquery()))
+                 .values(next_attempt_at=now + lease, attempts=o.c.attempts + 1)
+                 .returning(o.c.id, o.c.incident_id, o.c.target, o.c.action, o.c.attempts, o.c.created_at))
         with self.engine.begin() as conn:
-            stmt = (sa.select(o).where(o.c.status == "pending", o.c.next_attempt_at <= now, ~blocked)
-                    .order_by(o.c.created_at, o.c.id).limit(limit))
-            if conn.dialect.name == "postgresql":
-                stmt = stmt.with_for_update(of=o, skip_locked=True)
-            rows = conn.execute(stmt).all()
-            if rows:
-                conn.execute(sa.update(o).where(o.c.id.in_([r.id for r in rows]))
-                             .values(next_attempt_at=now + lease, attempts=o.c.attempts + 1))
-        return [OutboxItem(r.id, r.incident_id, r.target, r.action, r.attempts + 1, r.created_at) for r in rows]
+            rows = conn.execute(claim).all()
+        rows.sort(key=lambda r: (r.created_at, r.id))
+        return [OutboxItem(r.id, r.incident_id, r.target, r.action, r.attempts, r.created_at) for r in rows]
 
     def mark_sent(self, item_id: str, now: datetime) -> None:
         self._set(item_id, status="sent", sent_at=now, last_error=None)

@@ -44,6 +44,8 @@ class IncidentRecord:
     suppressed_count: int
     services: list[str]
     firing_alerts: int
+    kind: str = "incident"      # "incident" (had a firing alert) | "noise" (pages nobody)
+    transient: bool = False     # resolved before its first page was due (auto-pause)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class IncidentQuery:
     service: str | None = None
     since: datetime | None = None   # active at or after
     until: datetime | None = None   # opened at or before
+    kind: str | None = None         # "incident" | "noise"
     limit: int = 50
     offset: int = 0
 

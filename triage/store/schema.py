@@ -67,8 +67,16 @@ incidents = sa.Table(
     sa.Column("suppressed_count", sa.Integer, nullable=False),
     sa.Column("services", JSONType, nullable=False),
     sa.Column("firing", JSONType, nullable=False),
+    # The correlation engine's profile of the incident (migration 0002).
+    sa.Column("kind", sa.String(16), nullable=False, server_default="incident"),  # incident | noise
+    sa.Column("accepting_until", UTCDateTime()),   # the last instant a new event may join
+    sa.Column("page_due_at", UTCDateTime()),       # first page held until then (auto-pause)
+    sa.Column("transient", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("profile", JSONType),                # nodes, footprint, templates, labels
+    sa.Column("centroid", JSONType),               # normalised mean template embedding
     sa.Index("ix_incidents_scope_status", "scope", "status"),
     sa.Index("ix_incidents_opened_at", "opened_at"),
+    sa.Index("ix_incidents_scope_accepting", "scope", "accepting_until"),
 )
 
 incident_services = sa.Table(
@@ -107,4 +115,29 @@ signals = sa.Table(
 scopes = sa.Table(
     "scopes", metadata,
     sa.Column("key", sa.String(400), primary_key=True),
+)
+
+# What a correlation scope has learned from its stream (migration 0002): the log
+# template miner's snapshot and the service graph, one row per scope, written in the
+# batch transaction under the scope's lock; ``version`` lets a process keep its copy
+# in memory and reload only when another process has moved it on.
+correlation_models = sa.Table(
+    "correlation_models", metadata,
+    sa.Column("scope", sa.String(400), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("templater", JSONType, nullable=False),
+    sa.Column("graph", JSONType, nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# Template embeddings (migration 0002): a pure function of (model, text), so rows are
+# only ever inserted; any process may add them.
+template_embeddings = sa.Table(
+    "template_embeddings", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),      # blake2b(model + text)
+    sa.Column("model", sa.String(100), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("vector", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_template_embeddings_model", "model"),
 )

@@ -9,6 +9,8 @@ stored and changes nothing.
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +22,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from triage.correlation import CorrelationState, Decision, IncidentState, SignalState, dedup_key, scope_of
 from triage.correlation.decision import Action
+from triage.correlation.state import ScopeModels
+from triage.correlation.templating import Templater
+from triage.models.embedder import default_embedder
+from triage.models.topology import ServiceGraph
 from triage.ingest.event import Event, Severity, Status
 from triage.store import schema as t
 from triage.store.records import (
@@ -69,6 +75,15 @@ class SqlStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        # The learned models of the scopes this process decided last, as committed: a
+        # batch takes them out (so a failed batch leaves nothing half-learned behind)
+        # and puts them back after its commit; the row version says whether they are
+        # still current or another process has moved the scope on.
+        self._models: dict[str, ScopeModels] = {}
+        self._models_lock = threading.Lock()
+        self._embeddings_loaded = False
+        self._embeddings_stored: set[str] = set()
+        self._embedder_warm = False
 
     @classmethod
     def from_url(cls, url: str, *, migrate: bool = True) -> "SqlStore":
@@ -93,6 +108,11 @@ class SqlStore:
         unique = list({e.id: e for e in events}.values())
         if not unique:
             return BatchResult(len(events), 0, 0, 0, 0, 0)
+        if not self._embedder_warm:
+            # Loading the embedding model takes seconds: do it before taking the lock,
+            # not inside the first batch's transaction where every other writer waits.
+            default_embedder().warm()
+            self._embedder_warm = True
         with self.engine.begin() as conn:
             self._lock_scopes(conn, sorted({scope_of(e) for e in unique}))
             stored = self._existing_ids(conn, [e.id for e in unique])
@@ -102,8 +122,14 @@ class SqlStore:
             state = self._load_state(conn, new)
             decisions = correlate(new, state)
             self._write(conn, new, decisions, state, received_at)
+            embedded = self._write_embeddings(conn, received_at)
             if after_write is not None:
                 after_write(conn, decisions, state, received_at)
+        # Committed: what was learned is now the scopes' current state.
+        state.clear_dirty()
+        with self._models_lock:
+            self._models.update(state.models)
+        self._embeddings_stored.update(embedded)
         actions = Counter(d.action for d in decisions)
         return BatchResult(
             received=len(events), stored=len(new), suppressed=actions[Action.suppressed],
@@ -125,23 +151,72 @@ class SqlStore:
         return found
 
     def _load_state(self, conn: sa.Connection, events: list[Event]) -> CorrelationState:
+        """The state these events can touch: their signals, the incidents still accepting
+        events in their scopes (and those the signals name), the scopes' learned models."""
         state = CorrelationState()
         scopes = sorted({scope_of(e) for e in events})
         keys = sorted({dedup_key(e) for e in events})
+        earliest = min(e.occurred_at for e in events)
         for chunk in _chunks(keys):
             for row in conn.execute(sa.select(t.signals).where(t.signals.c.key.in_(chunk))):
                 state.signals[row.key] = SignalState(
                     key=row.key, incident_id=row.incident_id, status=Status(row.status),
                     first_seen=row.first_seen, last_seen=row.last_seen, count=row._mapping["count"])
-        wanted = [sa.and_(t.incidents.c.scope.in_(chunk), t.incidents.c.status == "open")
+        wanted = [sa.and_(t.incidents.c.scope.in_(chunk), t.incidents.c.accepting_until >= earliest)
                   for chunk in _chunks(scopes)]
         wanted += [t.incidents.c.id.in_(chunk)
                    for chunk in _chunks(sorted({s.incident_id for s in state.signals.values()}))]
         for cond in wanted:
-            for row in conn.execute(sa.select(t.incidents).where(cond)):
+            for row in conn.execute(sa.select(t.incidents).where(cond).order_by(t.incidents.c.id)):
                 if row.id not in state.incidents:
                     state.add_incident(_incident_state(row))
+        self._load_models(conn, scopes, state)
+        self._load_embeddings(conn)
         return state
+
+    def _load_models(self, conn: sa.Connection, scopes: list[str], state: CorrelationState) -> None:
+        versions = {r.scope: r.version for r in conn.execute(
+            sa.select(t.correlation_models.c.scope, t.correlation_models.c.version)
+            .where(t.correlation_models.c.scope.in_(scopes)))}
+        stale = []
+        for scope in scopes:
+            with self._models_lock:
+                cached = self._models.pop(scope, None)
+            if scope not in versions:
+                state.models[scope] = ScopeModels()
+            elif cached is not None and cached.version == versions[scope]:
+                state.models[scope] = cached
+            else:
+                stale.append(scope)
+        if stale:
+            for row in conn.execute(sa.select(t.correlation_models)
+                                    .where(t.correlation_models.c.scope.in_(stale))):
+                state.models[row.scope] = ScopeModels(
+                    templater=Templater.from_snapshot(row.templater),
+                    graph=ServiceGraph.from_snapshot(row.graph), version=row.version)
+
+    def _load_embeddings(self, conn: sa.Connection) -> None:
+        """Template embeddings computed by any process, into this process's cache (once)."""
+        if self._embeddings_loaded:
+            return
+        embedder = default_embedder()
+        for row in conn.execute(sa.select(t.template_embeddings.c.text, t.template_embeddings.c.vector)
+                                .where(t.template_embeddings.c.model == embedder.name)):
+            if len(row.vector) == embedder.dim:
+                embedder.put(row.text, row.vector)
+                self._embeddings_stored.add(row.text)
+        self._embeddings_loaded = True
+
+    def _write_embeddings(self, conn: sa.Connection, now: datetime) -> list[str]:
+        embedder = default_embedder()
+        if len(embedder) <= len(self._embeddings_stored):
+            return []
+        rows = [{"key": _embedding_key(embedder.name, text), "model": embedder.name, "text": text,
+                 "vector": [float(x) for x in vector], "created_at": now}
+                for text, vector in embedder.items() if text not in self._embeddings_stored]
+        if rows:
+            conn.execute(self._insert(t.template_embeddings).on_conflict_do_nothing(), rows)
+        return [r["text"] for r in rows]
 
     def _write(self, conn: sa.Connection, events: list[Event], decisions: list[Decision],
                state: CorrelationState, received_at: datetime) -> None:
@@ -164,6 +239,17 @@ class SqlStore:
             conn.execute(stmt.on_conflict_do_update(
                 index_elements=[t.signals.c.key],
                 set_={c: getattr(stmt.excluded, c) for c in rows[0] if c != "key"}), rows)
+        models = state.dirty_models()
+        if models:
+            rows = []
+            for scope, m in sorted(models.items()):
+                m.version += 1
+                rows.append({"scope": scope, "version": m.version, "templater": m.templater.snapshot(),
+                             "graph": m.graph.snapshot(), "updated_at": received_at})
+            stmt = self._insert(t.correlation_models)
+            conn.execute(stmt.on_conflict_do_update(
+                index_elements=[t.correlation_models.c.scope],
+                set_={c: getattr(stmt.excluded, c) for c in rows[0] if c != "scope"}), rows)
 
     # -- reading -----------------------------------------------------------------
 
@@ -175,6 +261,8 @@ class SqlStore:
         cond: list[sa.ColumnElement[bool]] = []
         if query.status:
             cond.append(t.incidents.c.status == query.status)
+        if query.kind:
+            cond.append(t.incidents.c.kind == query.kind)
         if query.service:
             cond.append(t.incidents.c.id.in_(
                 sa.select(t.incident_services.c.incident_id).where(t.incident_services.c.service == query.service)))
@@ -288,15 +376,25 @@ def _incident_row(i: IncidentState) -> dict[str, Any]:
         "last_notified_at": i.last_notified_at, "event_count": i.event_count,
         "alert_count": i.alert_count, "suppressed_count": i.suppressed_count,
         "services": sorted(i.services), "firing": sorted(i.firing),
+        "kind": i.kind, "accepting_until": i.accepting_until, "page_due_at": i.page_due_at,
+        "transient": i.transient, "profile": i.profile(), "centroid": i.centroid,
     }
 
 
 def _incident_state(r: sa.Row[Any]) -> IncidentState:
-    return IncidentState(
+    incident = IncidentState(
         id=r.id, scope=r.scope, title=r.title, opened_at=r.opened_at, last_event_at=r.last_event_at,
         severity=Severity(r.severity), status=r.status, resolved_at=r.resolved_at,
         services=set(r.services), firing=set(r.firing), event_count=r.event_count,
-        alert_count=r.alert_count, suppressed_count=r.suppressed_count, last_notified_at=r.last_notified_at)
+        alert_count=r.alert_count, suppressed_count=r.suppressed_count, last_notified_at=r.last_notified_at,
+        kind=r.kind or "incident", accepting_until=r.accepting_until, page_due_at=r.page_due_at,
+        transient=bool(r.transient), centroid=list(r.centroid) if r.centroid is not None else None)
+    incident.set_profile(r.profile)
+    return incident
+
+
+def _embedding_key(model: str, text: str) -> str:
+    return hashlib.blake2b(f"{model}\x00{text}".encode(), digest_size=16).hexdigest()
 
 
 def _incident_record(r: sa.Row[Any]) -> IncidentRecord:
@@ -304,7 +402,8 @@ def _incident_record(r: sa.Row[Any]) -> IncidentRecord:
         id=r.id, scope=r.scope, title=r.title, status=r.status, severity=r.severity,
         opened_at=r.opened_at, last_event_at=r.last_event_at, resolved_at=r.resolved_at,
         last_notified_at=r.last_notified_at, event_count=r.event_count, alert_count=r.alert_count,
-        suppressed_count=r.suppressed_count, services=list(r.services), firing_alerts=len(r.firing))
+        suppressed_count=r.suppressed_count, services=list(r.services), firing_alerts=len(r.firing),
+        kind=r.kind or "incident", transient=bool(r.transient))
 
 
 def _signal_row(s: SignalState) -> dict[str, Any]:

@@ -1,0 +1,190 @@
+"""How well an event fits an open incident: evidence components, each in [0, 1].
+
+* ``text``: 1 when the incident already holds the event's template; otherwise the best
+  cosine between the event's template embedding and the incident's templates'.
+* ``topology``: 1 when the incident already holds the event's service (or host);
+  ``hop_decay ** hops`` to the nearest node it holds within ``max_hops`` of the service
+  graph; 0 when no relation is known. An event with neither service nor host has no
+  place in the graph: its topology is unknown and left out of the mean.
+* ``time``: ``exp(-gap / time_decay)``, the gap measured from the incident's last event
+  on the same (service, template), else on the same service, else on any.
+* ``labels``: 1 when the event shares an identity label value (pod, node, instance,
+  host) with the incident, else 0.
+* ``family`` (only with fitted families and ``weight_family`` > 0): 1 when the event's
+  template is in an alert family the incident already shows, else 0.
+
+``gap_from == "template"`` means the incident has already shown this very template on
+this service (a precedent); the correlator prefers such an incident over others.
+
+The score is the weighted mean. Two rules can make a candidate ineligible whatever
+its score: ``settled`` (the incident is older than ``propagation_window`` and the
+event is new to it: neither a (service, template) pair it has shown, nor a template of
+the same family on one of its services) and ``no_topology`` (another service with no
+known relation, when ``require_topology``). Pure functions of their inputs: time is
+passed in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from triage.correlation.state import IncidentState
+from triage.models.parameters import CorrelationParameters
+from triage.models.topology import ServiceGraph
+
+__all__ = ["Evidence", "GLOBAL_NODE", "footprint_key", "score_candidate"]
+
+GLOBAL_NODE = "global"
+
+
+def footprint_key(node: str, template_id: str) -> str:
+    return f"{node}|{template_id}"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    incident_id: str
+    components: dict[str, float]
+    score: float
+    eligible: bool
+    blocked: str | None = None            # "settled" | "no_topology"
+    text_match: str = "similar"           # "same_template" | "same_family" | "similar"
+    nearest_template: str | None = None
+    hops: int | None = None
+    via: str | None = None                # the incident's node the event is nearest to
+    gap_s: float = 0.0
+    gap_from: str = "incident"            # "template" | "service" | "incident" | "before_open"
+    incident_age_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "incident": self.incident_id, "score": round(self.score, 4),
+            "components": {k: round(v, 4) for k, v in self.components.items()},
+            "text_match": self.text_match, "gap_s": round(self.gap_s, 3), "gap_from": self.gap_from,
+            "incident_age_s": round(self.incident_age_s, 3),
+        }
+        if self.nearest_template is not None:
+            out["nearest_template"] = self.nearest_template[:160]
+        if self.hops is not None:
+            out["hops"] = self.hops
+            out["via"] = self.via
+        if self.blocked:
+            out["blocked"] = self.blocked
+        return out
+
+
+def _seconds(later: datetime, earlier: datetime) -> float:
+    return (later - earlier).total_seconds()
+
+
+def score_candidate(
+    incident: IncidentState,
+    *,
+    node: str,
+    template_id: str,
+    vector: np.ndarray | None,
+    identity: frozenset[str],
+    now: datetime,
+    graph: ServiceGraph,
+    params: CorrelationParameters,
+    similarity: Callable[[IncidentState, str, np.ndarray], tuple[float, str | None]] | None = None,
+    family: int | None = None,
+    incident_families: Callable[[IncidentState], set[int]] | None = None,
+) -> Evidence:
+    """The evidence that an event (its graph ``node``, template, identity labels) belongs
+    to ``incident`` at ``now``. ``similarity(incident, template_id, vector)`` gives the
+    best cosine to the incident's templates and that template's text (the correlator
+    caches it). Text similarity is only computed when it can change the outcome: for a
+    candidate already blocked it is reported as 0 with ``text_match`` "not_scored"."""
+    p = params
+    ts = now.timestamp()
+    age = (now - incident.opened_at).total_seconds()
+    fp_key = footprint_key(node, template_id)
+    precedent = incident.footprint.get(fp_key)
+    on_node = incident.nodes.get(node)
+
+    # -- topology ------------------------------------------------------------------
+    # An event without a service or host has no place in the graph: its topology is
+    # not low but unknown, and is left out of the weighted mean.
+    hops: int | None = None
+    via: str | None = None
+    topology: float | None
+    if node == GLOBAL_NODE:
+        topology = None
+    elif on_node is not None:
+        topology, hops, via = 1.0, 0, node
+    else:
+        found = graph.distance(node, incident.nodes, p.max_hops)
+        if found is None:
+            topology = 0.0
+        else:
+            hops, via = found
+            topology = p.hop_decay ** hops
+
+    blocked: str | None = None
+    if p.require_topology and topology == 0.0:
+        blocked = "no_topology"
+    settled = age > p.propagation_window and precedent is None
+
+    # -- text ----------------------------------------------------------------------
+    nearest: str | None = None
+    if template_id in incident.templates:
+        text, text_match, nearest = 1.0, "same_template", incident.templates[template_id]
+    elif blocked is not None or (settled and on_node is None) or vector is None or similarity is None:
+        text, text_match = 0.0, "not_scored"
+    else:
+        text, nearest = similarity(incident, template_id, vector)
+        text = min(1.0, max(0.0, text))
+        text_match = "same_family" if text >= p.family_threshold else "similar"
+    if blocked is None and settled and not (on_node is not None and text >= p.family_threshold):
+        blocked = "settled"
+
+    # -- time ----------------------------------------------------------------------
+    if precedent is not None:
+        seen, gap_from = precedent, "template"
+    elif on_node is not None:
+        seen, gap_from = on_node, "service"
+    else:
+        seen, gap_from = incident.last_event_at.timestamp(), "incident"
+    if age < 0:   # a late event, from before the incident opened: as far as it is early
+        gap, gap_from = -age, "before_open"
+    else:
+        gap = max(0.0, ts - seen)
+    time_c = math.exp(-gap / p.time_decay)
+
+    # -- labels --------------------------------------------------------------------
+    labels = 1.0 if identity and not identity.isdisjoint(incident.labels) else 0.0
+
+    w = p.weights
+    components = {"text": text, "time": time_c, "labels": labels}
+    if topology is not None:
+        components["topology"] = topology
+    if incident_families is not None and p.weight_family > 0:
+        components["family"] = 1.0 if family is not None and family in incident_families(incident) else 0.0
+    total = sum(w[k] for k in components)
+    value = sum(w[k] * v for k, v in components.items()) / total if total > 0 else 0.0
+    return Evidence(
+        incident_id=incident.id, components=components,
+        score=value, eligible=blocked is None, blocked=blocked, text_match=text_match,
+        nearest_template=nearest, hops=hops, via=via, gap_s=gap, gap_from=gap_from, incident_age_s=age)
+
+
+def identity_values(labels: Mapping[str, Any], host: str | None) -> frozenset[str]:
+    """The label values that name one concrete thing (a pod, a node, an instance)."""
+    values = {str(v) for k, v in labels.items() if k in _IDENTITY_KEYS and v not in (None, "")}
+    if host:
+        values.add(host)
+    return frozenset(values)
+
+
+_IDENTITY_KEYS = frozenset({
+    "pod", "k8s.pod.name", "node", "k8s.node.name", "instance", "host", "host.name", "hostname",
+    "container_id",
+})

@@ -1,0 +1,175 @@
+"""The service graph: which components talk to (or run on) which, declared or learned.
+
+Nodes are service names, and hosts as ``host:<name>``. Edges are undirected for
+proximity (a fault travels to callers, its symptoms show on callees: both directions
+relate two services) and carry where they came from:
+
+* ``learned``: seen in the traffic. A span's ``parent_service`` -> ``service`` is a call;
+  an event of a service on a host is that service running on that host. Learning is
+  online and needs nothing but the events, so a deployment works without any file.
+* ``declared``: loaded from a topology export (``topology.json`` with ``calls``,
+  ``uses`` and ``runs_on`` edges) or a service catalog (``services.yaml`` with
+  ``depends_on``), when one is given. Optional.
+
+``proximity(node, nodes)`` is ``hop_decay ** hops`` to the nearest of ``nodes`` within
+``max_hops`` (1 for a node in ``nodes``, 0 when none is reachable). Breadth-first
+searches are cached per node until the graph changes. State is JSON
+(``snapshot()``/``restore()``); ``version`` counts changes so a store can tell whether
+its copy is current.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ServiceGraph", "host_node"]
+
+_FORMAT = "triage.service-graph"
+_DECLARED_TYPES = frozenset({"calls", "uses", "runs_on", "depends_on"})
+
+
+def host_node(host: str) -> str:
+    return f"host:{host}"
+
+
+class ServiceGraph:
+    def __init__(self) -> None:
+        # node -> neighbour -> (source, last seen epoch seconds)
+        self._adj: dict[str, dict[str, tuple[str, float]]] = {}
+        self._hops_cache: dict[tuple[str, int], dict[str, int]] = {}
+        self.version = 0
+
+    # -- building ------------------------------------------------------------------
+
+    def _add(self, a: str, b: str, source: str, seen: float) -> bool:
+        """Add or refresh an edge; True when the graph's shape changed."""
+        if a == b or not a or not b:
+            return False
+        current = self._adj.get(a, {}).get(b)
+        if current is not None:
+            # a declared edge stays declared; refresh the time it was last seen
+            kind = "declared" if "declared" in (current[0], source) else source
+            if seen > current[1] or kind != current[0]:
+                self._adj[a][b] = self._adj[b][a] = (kind, max(seen, current[1]))
+            return False
+        self._adj.setdefault(a, {})[b] = (source, seen)
+        self._adj.setdefault(b, {})[a] = (source, seen)
+        self._hops_cache.clear()
+        self.version += 1
+        return True
+
+    def learn_call(self, caller: str | None, callee: str | None, seen: float = 0.0) -> bool:
+        """A span showed ``caller`` calling ``callee``."""
+        return bool(caller and callee) and self._add(caller, callee, "learned", seen)  # type: ignore[arg-type]
+
+    def learn_placement(self, service: str | None, host: str | None, seen: float = 0.0) -> bool:
+        """An event showed ``service`` running on ``host``."""
+        return bool(service and host) and self._add(service, host_node(host), "learned", seen)  # type: ignore[arg-type]
+
+    def declare(self, a: str, b: str) -> bool:
+        return self._add(a, b, "declared", 0.0)
+
+    @classmethod
+    def from_topology(cls, path: str | Path) -> "ServiceGraph":
+        """Edges from a ``topology.json`` (``{"edges": [{"from", "to", "type"}]}``) or a
+        ``services.yaml`` catalog (``services: [{service, depends_on: [...]}]``)."""
+        graph = cls()
+        graph.load_declared(path)
+        return graph
+
+    def load_declared(self, path: str | Path) -> int:
+        path = Path(path)
+        text = path.read_text(encoding="utf-8")
+        added = 0
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data: Any = yaml.safe_load(text) or {}
+            for entry in data.get("services", []) or []:
+                name = entry.get("service")
+                for dep in entry.get("depends_on", []) or []:
+                    added += self.declare(str(name), str(dep))
+            return added
+        data = json.loads(text)
+        hosts = {n.get("id") or n.get("name") for n in data.get("nodes", [])
+                 if isinstance(n, dict) and n.get("kind", n.get("type")) == "host"}
+        for edge in data.get("edges", []):
+            if edge.get("type") not in _DECLARED_TYPES:
+                continue
+            a, b = str(edge["from"]), str(edge["to"])
+            if edge.get("type") == "runs_on" or b in hosts:
+                b = host_node(b)
+            added += self.declare(a, b)
+        return added
+
+    # -- asking --------------------------------------------------------------------
+
+    def __contains__(self, node: object) -> bool:
+        return node in self._adj
+
+    def neighbours(self, node: str) -> set[str]:
+        return set(self._adj.get(node, ()))
+
+    def edges(self) -> list[tuple[str, str, str]]:
+        return sorted((a, b, src) for a, nbrs in self._adj.items() for b, (src, _) in nbrs.items() if a < b)
+
+    def hops_from(self, node: str, max_hops: int) -> dict[str, int]:
+        """Every node within ``max_hops`` of ``node`` and its distance (``node`` itself: 0)."""
+        key = (node, max_hops)
+        found = self._hops_cache.get(key)
+        if found is None:
+            found = {node: 0}
+            queue = deque([node])
+            while queue:
+                current = queue.popleft()
+                depth = found[current]
+                if depth >= max_hops:
+                    continue
+                for nxt in self._adj.get(current, ()):
+                    if nxt not in found:
+                        found[nxt] = depth + 1
+                        queue.append(nxt)
+            if len(self._hops_cache) > 4096:
+                self._hops_cache.clear()
+            self._hops_cache[key] = found
+        return found
+
+    def distance(self, node: str, nodes: Iterable[str], max_hops: int) -> tuple[int, str] | None:
+        """The hops to the nearest of ``nodes`` and which one it is (ties by name)."""
+        reach = self.hops_from(node, max_hops)
+        best: tuple[int, str] | None = None
+        for other in nodes:
+            hops = reach.get(other)
+            if hops is not None and (best is None or (hops, other) < best):
+                best = (hops, other)
+        return best
+
+    def proximity(self, node: str, nodes: Iterable[str], *, hop_decay: float, max_hops: int) -> float:
+        found = self.distance(node, nodes, max_hops)
+        return 0.0 if found is None else hop_decay ** found[0]
+
+    # -- persistence ---------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"format": _FORMAT, "version": self.version,
+                "edges": [[a, b, src, self._adj[a][b][1]] for a, b, src in self.edges()]}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if state.get("format") != _FORMAT:
+            raise ValueError("not a service graph snapshot")
+        self._adj.clear()
+        self._hops_cache.clear()
+        for a, b, src, seen in state.get("edges", []):
+            self._adj.setdefault(a, {})[b] = (src, float(seen))
+            self._adj.setdefault(b, {})[a] = (src, float(seen))
+        self.version = int(state.get("version", 0))
+
+    @classmethod
+    def from_snapshot(cls, state: dict[str, Any]) -> "ServiceGraph":
+        graph = cls()
+        graph.restore(state)
+        return graph

@@ -1,0 +1,77 @@
+"""The incident-centroid index (faiss, and its numpy fallback) and the service graph."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from triage.models import index as index_module
+from triage.models.index import CentroidIndex
+from triage.models.topology import ServiceGraph
+
+BACKENDS = [False] + ([True] if index_module.faiss is not None else [])
+
+
+def unit(*xs: float) -> np.ndarray:
+    v = np.array(xs, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+@pytest.mark.parametrize("use_faiss", BACKENDS)
+def test_search_upsert_remove(use_faiss: bool) -> None:
+    ix = CentroidIndex(3, use_faiss=use_faiss)
+    ix.upsert("inc-a", unit(1, 0, 0))
+    ix.upsert("inc-b", unit(0, 1, 0))
+    ix.upsert("inc-c", unit(1, 1, 0))
+    assert [k for k, _ in ix.search(unit(1, 0.1, 0), 2)] == ["inc-a", "inc-c"]
+    assert {k for k, _ in ix.within(unit(1, 0, 0), 0.5)} == {"inc-a", "inc-c"}
+    version = ix.version
+    ix.upsert("inc-a", unit(0, 0, 1))          # replaced in place
+    assert ix.version > version and len(ix) == 3
+    assert ix.search(unit(0, 0, 1), 1)[0][0] == "inc-a"
+    ix.remove("inc-a")
+    assert "inc-a" not in ix and [k for k, _ in ix.search(unit(0, 0, 1), 3)] != ["inc-a"]
+    with pytest.raises(ValueError):
+        ix.upsert("bad", np.ones(4, dtype=np.float32))
+
+
+@pytest.mark.parametrize("use_faiss", BACKENDS)
+def test_ties_are_broken_by_key_not_insertion(use_faiss: bool) -> None:
+    ix = CentroidIndex(2, use_faiss=use_faiss)
+    for key in ("inc-z", "inc-m", "inc-a"):
+        ix.upsert(key, unit(1, 0))
+    assert [k for k, _ in ix.search(unit(1, 0), 3)] == ["inc-a", "inc-m", "inc-z"]
+    assert [k for k, _ in ix.within(unit(1, 0), 0.9)] == ["inc-a", "inc-m", "inc-z"]
+
+
+def test_empty_index() -> None:
+    ix = CentroidIndex(2)
+    assert ix.search(unit(1, 0), 5) == [] and ix.within(unit(1, 0), 0.0) == []
+
+
+def test_service_graph_learns_hops_and_round_trips() -> None:
+    g = ServiceGraph()
+    assert g.learn_call("frontend", "checkout", 1.0) and not g.learn_call("frontend", "checkout", 2.0)
+    g.learn_call("checkout", "payments")
+    g.learn_placement("payments", "node-1")
+    assert g.distance("frontend", ["payments"], 2) == (2, "payments")
+    assert g.distance("frontend", ["payments"], 1) is None
+    assert g.proximity("host:node-1", ["payments"], hop_decay=0.5, max_hops=2) == 0.5
+    assert g.proximity("payments", ["payments"], hop_decay=0.5, max_hops=2) == 1.0
+    restored = ServiceGraph.from_snapshot(json.loads(json.dumps(g.snapshot())))
+    assert restored.edges() == g.edges() and restored.version == g.version
+
+
+def test_declared_topology_from_files(tmp_path: Path) -> None:
+    topo = tmp_path / "topology.json"
+    topo.write_text(json.dumps({"nodes": [{"id": "n1", "type": "host"}], "edges": [
+        {"from": "frontend", "to": "cart", "type": "calls"}, {"from": "cart", "to": "n1", "type": "runs_on"},
+        {"from": "n1", "to": "zone-a", "type": "in_zone"}]}))
+    g = ServiceGraph.from_topology(topo)
+    assert g.edges() == [("cart", "frontend", "declared"), ("cart", "host:n1", "declared")]
+    catalog = tmp_path / "services.yaml"
+    catalog.write_text("services:\n  - service: checkout\n    depends_on: [payments, cart]\n")
+    assert ServiceGraph.from_topology(catalog).neighbours("checkout") == {"payments", "cart"}
