@@ -51,3 +51,34 @@ def test_deploy_files_pass_their_check() -> None:
     repo = Path(__file__).resolve().parents[2]
     result = subprocess.run([sys.executable, str(repo / "deploy" / "check.py")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_eval_commands_work_on_any_directory_in_the_formats(tmp_path: Path) -> None:
+    alerts = tmp_path / "alerts"
+    alerts.mkdir()
+    lines = []
+    for i, (service, truth) in enumerate([("checkout", "INC-1"), ("checkout", "INC-1"), ("payments", "noise-1")]):
+        lines.append(json.dumps({
+            "id": f"e{i}", "kind": "alert", "source": "alertmanager", "occurred_at": f"2026-03-11T14:0{i}:00Z",
+            "service": service, "severity": "critical", "status": "firing", "title": f"High latency {service}",
+            "labels": {"alertname": "HighLatency", "service": service}, "fingerprint": f"fp{i}",
+            "truth_incident": truth}))
+    (alerts / "events.jsonl").write_text("\n".join(lines) + "\n")
+    result = run("eval", "alerts", str(alerts), "--json", timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads(result.stdout.strip().splitlines()[-1])["rows"]
+    assert {(r["engine"], r["scope"]) for r in rows} >= {("triage", "all"), ("alertmanager", "alerts")}
+    assert all(r["events"] == 3 for r in rows if r["scope"] == "all")
+
+    logs = tmp_path / "logs" / "Tiny"
+    logs.mkdir(parents=True)
+    (logs / "Tiny_2k.log_structured.csv").write_text(
+        "LineId,Content,EventId,EventTemplate\n"
+        "1,Connection from 10.0.0.1 closed,E1,Connection from <*> closed\n"
+        "2,Connection from 10.0.0.2 closed,E1,Connection from <*> closed\n"
+        "3,Disk sda1 is full,E2,Disk <*> is full\n")
+    result = run("eval", "logs", str(tmp_path / "logs"), "--json", timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads(result.stdout.strip().splitlines()[-1])["rows"]
+    tiny = next(r for r in rows if r["system"] == "Tiny")
+    assert tiny["lines"] == 3 and tiny["ga_triage"] == 1.0
