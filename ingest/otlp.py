@@ -16,7 +16,6 @@ callee), which is how triage learns the call graph without configuration.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import re

@@ -9,13 +9,15 @@ import sys
 import time
 import uuid
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
 from triage.bench import write_storm
+from triage.service import Runtime
 from triage.settings import Settings
 
 
@@ -93,3 +95,16 @@ def assignment_of(log_path: Path) -> str | None:
     """The last partition assignment a `triage consume` process logged."""
     lines = [ln for ln in log_path.read_text(errors="replace").splitlines() if "assigned partitions:" in ln]
     return lines[-1].split("assigned partitions:", 1)[1].strip() if lines else None
+
+
+@contextmanager
+def running(bootstrap: str, database: Path, *, api: bool = True, **settings: Any) -> Iterator[Runtime]:
+    """A triage process in this one: consumer (and API) on its own topics and database."""
+    runtime = Runtime.build(isolated_settings(bootstrap, f"sqlite:///{database}", **settings))
+    try:
+        runtime.start_consumer()
+        if api:
+            runtime.start_api()
+        yield runtime
+    finally:
+        runtime.close()

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import skip_or_fail
-from tests.integration.kafka_helpers import isolated_settings, wait_for
+from tests.integration.kafka_helpers import running, wait_for
 from triage.broker import EmbeddedBroker, free_port, wait_for_port
 from triage.service import Runtime
 from triage.store import IncidentQuery
@@ -24,11 +24,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def triage_rt(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Runtime]:
-    rt = Runtime.build(isolated_settings(broker.bootstrap_servers, f"sqlite:///{tmp_path / 'am.db'}"))
-    rt.start_consumer()
-    rt.start_api()
-    yield rt
-    rt.close()
+    with running(broker.bootstrap_servers, tmp_path / "am.db") as rt:
+        yield rt
 
 
 @pytest.fixture

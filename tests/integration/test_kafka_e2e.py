@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.kafka_helpers import event_json, produce, read_topic, isolated_settings, wait_for
+from tests.integration.kafka_helpers import running, event_json, produce, read_topic, wait_for
 from triage.broker import EmbeddedBroker
 from triage.ingest.kafka import DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
 from triage.service import Runtime
@@ -18,11 +18,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def runtime(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Runtime]:
-    rt = Runtime.build(isolated_settings(broker.bootstrap_servers, f"sqlite:///{tmp_path / 't.db'}"))
-    rt.start_consumer()
-    rt.start_api()
-    yield rt
-    rt.close()
+    with running(broker.bootstrap_servers, tmp_path / "t.db") as rt:
+        yield rt
 
 
 def test_events_in_incidents_out_through_the_api(runtime: Runtime, broker: EmbeddedBroker) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from google.protobuf import json_format
 
-from tests.integration.kafka_helpers import isolated_settings, produce, wait_for
+from tests.integration.kafka_helpers import running, produce, wait_for
 from tests.unit.test_otlp import sdk_log_request, sdk_logs, sdk_trace_request  # noqa: F401 - a fixture
 from triage.broker import EmbeddedBroker
 from triage.ingest.event import EventKind
@@ -22,10 +22,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def runtime(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Runtime]:
-    rt = Runtime.build(isolated_settings(broker.bootstrap_servers, f"sqlite:///{tmp_path / 'o.db'}"))
-    rt.start_consumer()
-    yield rt
-    rt.close()
+    with running(broker.bootstrap_servers, tmp_path / "o.db", api=False) as rt:
+        yield rt
 
 
 def test_otlp_logs_and_spans_become_events_and_service_edges(runtime: Runtime, broker: EmbeddedBroker,

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.kafka_helpers import isolated_settings, wait_for
+from tests.integration.kafka_helpers import running, wait_for
 from tests.unit.test_webhooks import ALERTMANAGER, PD_TRIGGER, PD_WEBHOOK_INCIDENT
 from triage.broker import EmbeddedBroker
 from triage.service import Runtime
@@ -25,13 +25,9 @@ SECRET = "whsec-test-1"
 
 @pytest.fixture
 def runtime(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Runtime]:
-    settings = isolated_settings(broker.bootstrap_servers, f"sqlite:///{tmp_path / 'w.db'}",
-                                 pagerduty_webhook_secrets=f"old-secret,{SECRET}", max_body_bytes=64 * 1024)
-    rt = Runtime.build(settings)
-    rt.start_consumer()
-    rt.start_api()
-    yield rt
-    rt.close()
+    with running(broker.bootstrap_servers, tmp_path / "w.db", pagerduty_webhook_secrets=f"old-secret,{SECRET}",
+                 max_body_bytes=64 * 1024) as rt:
+        yield rt
 
 
 @pytest.fixture
