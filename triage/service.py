@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from triage.api import create_app
 from triage.ingest.kafka import BatchConsumer, BrokerProbe, ConsumerConfig, decoder_for, ensure_topics
+from triage.models.embedder import default_embedder
 from triage.pipeline import Pipeline
 from triage.sender import KafkaTarget, OutboxSender, PagerDutyTarget, Target, WebhookTarget
 from triage.settings import Settings
@@ -74,6 +75,8 @@ class Runtime:
 
     def make_consumer(self) -> BatchConsumer:
         s = self.settings
+        # Load the sentence model now, not inside the first batch (it takes seconds).
+        default_embedder().embed(["triage start-up"])
         extra = [s.topic_incidents] if s.topic_incidents else []
         ensure_topics(s.kafka_bootstrap_servers, [*s.topics, s.topic_dlq, *extra], s.topic_partitions)
         pipeline = Pipeline(self.store, self.metrics, page_targets=s.page_targets)
