@@ -74,9 +74,12 @@ class _ScopeIndex:
 
     def __init__(self, dim: int) -> None:
         self.by_node: dict[str, set[str]] = defaultdict(set)
+        self.by_node_version = 0   # bumped on every change to by_node
         self.centroids = CentroidIndex(dim)
         self.members: set[str] = set()
         self.text_hits: dict[str, tuple[int, list[str]]] = {}
+        # (node, template id) -> (versions it was computed at, candidate incident ids)
+        self.candidates: dict[tuple[str, str], tuple[tuple[int, int, int], list[str]]] = {}
 
 
 class Correlator:
@@ -98,11 +101,16 @@ class Correlator:
         self.families = families
         self._incident_families: dict[str, tuple[int, set[int]]] = {}
         self._scopes: dict[str, _ScopeIndex] = {}
-        self._prepared: dict[str, Template] = {}
+        self._prepared: dict[str, tuple[str, Template]] = {}   # event id -> (scope, template)
         self._similar: dict[tuple[str, int, str], tuple[float, str | None]] = {}  # text sims
         self._matrices: dict[str, tuple[int, np.ndarray, list[str]]] = {}
+        self._distances: dict[tuple[str, str], tuple[tuple[int, int], tuple[int, str] | None]] = {}
         self._since_prune = 0
         self._declared: set[int] = set()
+        p = self.parameters
+        # _accepting_until runs for every event: its windows as timedeltas, once
+        self._windows = (timedelta(seconds=p.max_incident_age), timedelta(seconds=p.window),
+                         timedelta(seconds=p.reopen_window), timedelta(seconds=p.lone_window))
         for incident in self.state.incidents.values():
             if incident.accepting_until is not None:
                 self._index(incident)
@@ -122,8 +130,9 @@ class Correlator:
         """Template ``events`` (in the order given) and embed the new templates at once."""
         texts: list[str] = []
         for event in events:
-            template = self._templater(scope_of(event)).template_of(event)
-            self._prepared[event.id] = template
+            scope = scope_of(event)
+            template = self._templater(scope).template_of(event)
+            self._prepared[event.id] = (scope, template)
             texts.append(template.text)
         missing = [t for t in dict.fromkeys(texts) if self.embedder.cached(t) is None]
         if missing:
@@ -131,10 +140,15 @@ class Correlator:
 
     def process(self, event: Event, now: datetime) -> Decision:
         p = self.parameters
-        scope = scope_of(event)
-        models = self.state.models_for(scope)
-        template = self._prepared.pop(event.id, None) or models.templater.template_of(event)
-        key = dedup_key(event)
+        prepared = self._prepared.pop(event.id, None)
+        if prepared is not None:
+            scope, template = prepared
+            models = self.state.models_for(scope)
+        else:
+            scope = scope_of(event)
+            models = self.state.models_for(scope)
+            template = models.templater.template_of(event)
+        key = self.state.dedup_keys.get(event.id) or dedup_key(event)
         signal = self.state.signals.get(key)
         incident = self.state.incidents.get(signal.incident_id) if signal else None
 
@@ -245,37 +259,65 @@ class Correlator:
         self._since_prune += 1
         if self._since_prune >= _PRUNE_EVERY:
             self._prune(now)
-        ids: set[str] = set()
-        by_node = index.by_node
-        for near in models.graph.hops_from(node, p.max_hops):
-            found = by_node.get(near)
+        # Which incidents to score depends on the node, the template and the indexes, not
+        # on the event: computed once per (node, template) until an index changes.
+        stamp = (index.by_node_version, models.graph.version, index.centroids.version)
+        cached = index.candidates.get((node, template.id))
+        if cached is not None and cached[0] == stamp:
+            candidates = cached[1]
+        else:
+            ids: set[str] = set()
+            by_node = index.by_node
+            for near in models.graph.hops_from(node, p.max_hops):
+                found = by_node.get(near)
+                if found:
+                    ids.update(found)
+            found = by_node.get(node)
             if found:
                 ids.update(found)
-        found = by_node.get(node)
-        if found:
-            ids.update(found)
-        ids.update(self._text_candidates(index, template, vector))
+            ids.update(self._text_candidates(index, template, vector))
+            candidates = sorted(ids)
+            if len(index.candidates) > 65536:
+                index.candidates.clear()
+            index.candidates[(node, template.id)] = (stamp, candidates)
         out = []
         incidents = self.state.incidents
         family = self.families.family_of(template.text, vector) if self.families is not None else None
         families = self._families_of if self.families is not None else None
-        for incident_id in sorted(ids):
+        for incident_id in candidates:
             incident = incidents.get(incident_id)
             if incident is None or not incident.accepts(now):
                 continue
             out.append(score_candidate(
                 incident, node=node, template_id=template.id, vector=vector, identity=identity, now=now,
                 graph=models.graph, params=p, similarity=self._similarity, family=family,
-                incident_families=families))
+                incident_families=families, distance=self._distance))
         return out
+
+    def _distance(self, incident: IncidentState, node: str) -> tuple[int, str] | None:
+        """``graph.distance`` from ``node`` to the incident's nodes, cached until the scope's
+        graph changes shape or the incident gains a node (its nodes are only ever added,
+        so their count tells): the same few services ask about the same incidents for
+        every event."""
+        graph = self.state.models_for(incident.scope).graph
+        key = (incident.id, node)
+        stamp = (graph.version, len(incident.nodes))
+        hit = self._distances.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        found = graph.distance(node, incident.nodes, self.parameters.max_hops)
+        if len(self._distances) > 65536:
+            self._distances.clear()
+        self._distances[key] = (stamp, found)
+        return found
 
     def _families_of(self, incident: IncidentState) -> set[int]:
         assert self.families is not None
         count = len(incident.templates)
         cached = self._incident_families.get(incident.id)
         if cached is None or cached[0] != count:
-            found = {self.families.family_of(text, self._vector(text)) for text in incident.templates.values()}
-            found.discard(None)
+            families = (self.families.family_of(text, self._vector(text)) for text in incident.templates.values())
+            found = {f for f in families if f is not None}
             cached = self._incident_families[incident.id] = (count, found)
         return cached[1]
 
@@ -320,6 +362,7 @@ class Correlator:
         index.members.add(incident.id)
         for node in incident.nodes:
             index.by_node[node].add(incident.id)
+        index.by_node_version += 1
         if incident.centroid is not None:
             index.centroids.upsert(incident.id, np.asarray(incident.centroid, dtype=np.float32))
         elif incident.templates:
@@ -344,6 +387,7 @@ class Correlator:
                         members.discard(incident_id)
                         if not members:
                             del index.by_node[node]
+                index.by_node_version += 1
 
     def _update_centroid(self, incident: IncidentState) -> None:
         vectors = np.stack([self._vector(t) for t in incident.templates.values()])
@@ -356,13 +400,13 @@ class Correlator:
     # -- effects -------------------------------------------------------------------
 
     def _accepting_until(self, incident: IncidentState) -> datetime:
-        p = self.parameters
-        cap = incident.opened_at + timedelta(seconds=p.max_incident_age)
-        until = incident.last_event_at + timedelta(seconds=p.window)
+        max_age, window, reopen_window, lone_window = self._windows
+        cap = incident.opened_at + max_age
+        until = incident.last_event_at + window
         if not incident.is_open and incident.resolved_at is not None:
-            until = min(until, incident.resolved_at + timedelta(seconds=p.reopen_window))
+            until = min(until, incident.resolved_at + reopen_window)
         elif incident.kind == NOISE and incident.event_count <= 1:
-            until = incident.last_event_at + timedelta(seconds=p.lone_window)
+            until = incident.last_event_at + lone_window
         return min(until, cap)
 
     def _touch(self, event: Event, now: datetime, incident: IncidentState) -> None:
@@ -383,6 +427,7 @@ class Correlator:
             index.members.add(incident.id)
         if node not in incident.nodes:
             index.by_node[node].add(incident.id)
+            index.by_node_version += 1
         incident.nodes[node] = max(ts, incident.nodes.get(node, ts))
         key = footprint_key(node, template.id)
         incident.footprint[key] = max(ts, incident.footprint.get(key, ts))

@@ -103,6 +103,10 @@ class CorrelationState:
     incidents: dict[str, IncidentState] = field(default_factory=dict)
     signals: dict[str, SignalState] = field(default_factory=dict)
     models: dict[str, ScopeModels] = field(default_factory=dict)
+    # event id -> dedup key of the events being decided, when whoever loaded the state
+    # computed them already (the store does, to load their signals): hashing an event's
+    # key is a JSON dump and a digest, not worth doing twice per event.
+    dedup_keys: dict[str, str] = field(default_factory=dict, repr=False)
     _open_by_scope: dict[str, str] = field(default_factory=dict, repr=False)
 
     def add_incident(self, incident: IncidentState) -> None:

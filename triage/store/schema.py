@@ -3,6 +3,7 @@ module is what queries are written against. Keep the two in step."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -27,6 +28,24 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
             raise ValueError("naive datetime given to the store")
         value = value.astimezone(timezone.utc)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def bind_processor(self, dialect: sa.Dialect) -> Callable[[Any], Any] | None:
+        generic = super().bind_processor(dialect)
+        if dialect.name != "sqlite" or generic is None:
+            return generic
+
+        # On SQLite the value ends up as sqlite.DATETIME's text, "YYYY-MM-DD HH:MM:SS.ffffff":
+        # what isoformat writes in C, several times faster than the generic %-formatting.
+        # The store binds a few of these per event. Used only if it agrees with SQLAlchemy.
+        def fast(value: datetime | None) -> str | None:
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to the store")
+            return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        sample = datetime(987, 6, 5, 4, 3, 2, 1, tzinfo=timezone.utc)
+        return fast if fast(sample) == generic(sample) else generic
 
     def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
         if value is None:
