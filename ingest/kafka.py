@@ -282,7 +282,8 @@ class BatchConsumer:
             return max(times)
         since = self._waiting_since.setdefault(tp, now)
         high = self._consumer.highwater(tp)
-        lagging = high is None or self._consumer.position(tp) < high
+        position = self._position(tp)
+        lagging = high is None or position is None or position < high
         patience = self.config.max_lag_wait_ms if lagging else self.config.max_idle_ms
         if (now - since) * 1000 >= patience:
             return _END_OF_TIME
@@ -326,11 +327,20 @@ class BatchConsumer:
             high = self._consumer.highwater(tp)
             if high is None:
                 continue
-            try:
-                total += max(0, high - self._consumer.position(tp)) + len(self._pending.get(tp, ()))
-            except KafkaError:
-                continue
+            position = self._position(tp)
+            if position is not None:
+                total += max(0, high - position) + len(self._pending.get(tp, ()))
         return total
+
+    def _position(self, tp: TopicPartition) -> int | None:
+        """The next offset to fetch, if known now: kafka-python's position() would otherwise
+        block, without limit, on a partition whose committed offset is still being looked up
+        (just after a rebalance), and stall the whole loop."""
+        try:
+            position: int | None = self._consumer.position(tp, timeout_ms=50)
+        except KafkaError:
+            return None
+        return position
 
     def _report_lag(self) -> None:
         if self.observer:
