@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry
 from triage import __version__
 from triage.api.auth import KeyGate
 from triage.api.limits import BodySizeLimit
-from triage.api.routers import events, health, incidents, metrics, models, stats, webhooks
+from triage.api.routers import events, families, health, incidents, metrics, models, stats, webhooks
 from triage.api.routers.webhooks import EventSink
 from triage.store import SqlStore
 from triage.store.feedback import FeedbackStore
@@ -32,7 +32,7 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
     app.state.key_gate = KeyGate(ApiKeyStore(store.engine))
     app.state.feedback = FeedbackStore(store.engine)
     app.state.pagerduty_secrets = list(pagerduty_secrets or [])
-    for module in (health, incidents, events, stats, metrics, models, webhooks):
+    for module in (health, incidents, events, families, stats, metrics, models, webhooks):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     return app

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from triage.correlation.explain import explain
 from triage.ingest.event import Event
 from triage.store import IncidentRecord, Membership, NoiseBucket, NoiseStats, StoredEvent
+from triage.store.families import FamilyFit, FamilyStats
 
 
 class IncidentPublic(BaseModel):
@@ -100,6 +101,48 @@ class NoiseStatsPublic(BaseModel):
         return cls(since=since, until=until, total=NoiseBucketPublic.of(s.total),
                    by_source={k: NoiseBucketPublic.of(v) for k, v in sorted(s.by_source.items())},
                    by_service={k: NoiseBucketPublic.of(v) for k, v in sorted(s.by_service.items())})
+
+
+class FamilyPublic(BaseModel):
+    id: int
+    size: int = Field(description="templates in the family")
+    examples: list[str] = Field(description="up to five of its template texts, most events first")
+    events: int = Field(description="alert events decided on its templates (duplicates not counted)")
+    incidents: int = Field(description="incidents those events are in")
+    pages: int = Field(description="pages those events caused")
+    last_seen: datetime | None = Field(description="when triage last decided one of its alerts")
+
+    @classmethod
+    def of(cls, s: FamilyStats) -> "FamilyPublic":
+        return cls(id=s.family, size=s.size, examples=[text for text, _ in s.templates[:5]], events=s.events,
+                   incidents=s.incidents, pages=s.pages, last_seen=s.last_seen)
+
+
+class FamilyTemplate(BaseModel):
+    text: str
+    events: int
+
+
+class FamilyDetail(FamilyPublic):
+    version: int
+    fitted_at: datetime
+    templates: list[FamilyTemplate]
+
+    @classmethod
+    def of_fit(cls, s: FamilyStats, fit: FamilyFit) -> "FamilyDetail":
+        return cls(**FamilyPublic.of(s).model_dump(), version=fit.version, fitted_at=fit.fitted_at,
+                   templates=[FamilyTemplate(text=text, events=n) for text, n in s.templates])
+
+
+class FamilyPage(BaseModel):
+    version: int | None = Field(description="the fit these families come from; null before the first fit")
+    fitted_at: datetime | None
+    templates_fitted: int = Field(description="alert templates the fit clustered")
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+    items: list[FamilyPublic]
 
 
 class Health(BaseModel):

@@ -67,6 +67,11 @@ def _score(evidence: Mapping[str, Any]) -> str:
     return f"score {float(evidence.get('score', 0)):.2f} ≥ {float(evidence.get('threshold', 0)):.2f}{tail}"
 
 
+def _family(evidence: Mapping[str, Any]) -> str:
+    """The fitted alert family the event shares with the incident (``GET /families/{id}``)."""
+    return f", same alert family {evidence.get('family')}" if evidence.get("family_match") else ""
+
+
 def _labels(evidence: Mapping[str, Any]) -> str:
     components = evidence.get("components") or {}
     weights = evidence.get("weights") or {}
@@ -86,7 +91,8 @@ def explain(rule: str, evidence: Mapping[str, Any]) -> str:
         return "resolves an alert of this incident" + tail
     if rule == "correlated":
         parts = [_topology(evidence), _gap(evidence), _text(evidence)]
-        sentence = "joined because: " + ", ".join(parts) + _labels(evidence) + f" ({_score(evidence)})"
+        sentence = ("joined because: " + ", ".join(parts) + _family(evidence) + _labels(evidence)
+                    + f" ({_score(evidence)})")
         if evidence.get("promoted"):
             sentence += "; its first alert turns this noise group into an incident"
         if evidence.get("reopened"):

@@ -11,7 +11,10 @@
 * ``labels``: 1 when the event shares an identity label value (pod, node, instance,
   host) with the incident, else 0.
 * ``family`` (only with fitted families and ``weight_family`` > 0): 1 when the event's
-  template is in an alert family the incident already shows, else 0.
+  template is in an alert family the incident already shows, else 0. With fitted
+  families the evidence names the event's family and whether the incident shows it
+  (``family``, ``family_match``) whatever the weight, so that a decision can say "same
+  alert family" without the family changing its score.
 
 ``gap_from == "template"`` means the incident has already shown this very template on
 this service (a precedent); the correlator prefers such an incident over others.
@@ -79,6 +82,8 @@ class Evidence:
             out["via"] = self.via
         if self.blocked:
             out["blocked"] = self.blocked
+        if self.extra:
+            out.update(self.extra)
         return out
 
 
@@ -178,16 +183,22 @@ def score_candidate(
         components["topology"] = topology
         total += p.weight_topology
         value += p.weight_topology * topology
-    if incident_families is not None and p.weight_family > 0:
-        fam = 1.0 if family is not None and family in incident_families(incident) else 0.0
-        components["family"] = fam
-        total += p.weight_family
-        value += p.weight_family * fam
+    extra: dict[str, Any] = {}
+    if incident_families is not None:
+        same_family = family is not None and family in incident_families(incident)
+        if family is not None:
+            extra = {"family": family, "family_match": same_family}
+        if p.weight_family > 0:
+            fam = 1.0 if same_family else 0.0
+            components["family"] = fam
+            total += p.weight_family
+            value += p.weight_family * fam
     value = value / total if total > 0 else 0.0
     return Evidence(
         incident_id=incident.id, components=components,
         score=value, eligible=blocked is None, blocked=blocked, text_match=text_match,
-        nearest_template=nearest, hops=hops, via=via, gap_s=gap, gap_from=gap_from, incident_age_s=age)
+        nearest_template=nearest, hops=hops, via=via, gap_s=gap, gap_from=gap_from, incident_age_s=age,
+        extra=extra)
 
 
 def identity_values(labels: Mapping[str, Any], host: str | None) -> frozenset[str]:

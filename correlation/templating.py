@@ -28,7 +28,7 @@ from typing import Any
 from triage.correlation.templates import TemplateMiner, mask
 from triage.ingest.event import Event, EventKind
 
-__all__ = ["Template", "Templater", "alert_text", "span_text"]
+__all__ = ["Template", "Templater", "alert_template_id", "alert_text", "span_text"]
 
 _FORMAT = "triage.templater"
 # Status words notification tools put before an alert's title.
@@ -50,6 +50,11 @@ class Template:
 
 def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def alert_template_id(text: str) -> str:
+    """The id ``Templater`` gives an alert whose template text is ``text``."""
+    return "A" + _digest(text)
 
 
 def alert_text(event: Event) -> str:

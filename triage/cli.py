@@ -80,6 +80,7 @@ def run_process(opts: dict[str, Any], *, consumer: bool, api: bool) -> None:
             if consumer:
                 runtime.start_consumer()
                 runtime.start_sender()
+                runtime.start_jobs()
             runtime.wait()
     finally:
         runtime.close()
@@ -222,6 +223,42 @@ def eval_logs(directory: Path, as_json: bool) -> None:
     click.echo(format_logs_table(rows), err=as_json)
     if as_json:
         click.echo(json.dumps({"rows": rows}))
+
+
+@cli.group()
+def families() -> None:
+    """Recurring alert families: HDBSCAN over the embeddings of alert templates."""
+
+
+@families.command(name="fit")
+@with_options(db_opts)
+@click.option("--limit", type=int, default=20, show_default=True, help="families to list")
+def families_fit(limit: int, **opts: Any) -> None:
+    """Fit the alert families once, now, store them as a new version and list the largest.
+
+    `triage serve` and `triage consume` refit every TRIAGE_FAMILIES_INTERVAL_S."""
+    from triage.families import fit_and_store
+    from triage.store import SqlStore
+
+    settings = build_settings(**opts)
+    _logging(settings.model_copy(update={"log_level": "WARNING"}))
+    store = SqlStore.from_url(settings.database_url)
+    try:
+        result = fit_and_store(store.engine, holder="triage families fit", force=True)
+    finally:
+        store.close()
+    if result is None:
+        click.echo("no alert templates decided yet: nothing to fit", err=True)
+        return
+    click.echo(f"alert families v{result.version}: {result.templates} templates, {result.families} families, "
+               f"{result.outliers} templates in none ({result.seconds:.1f} s)")
+    if result.stats:
+        click.echo(f"{'id':>5}  {'size':>4}  {'events':>7}  {'incidents':>9}  {'pages':>5}  {'last seen':<20}  example")
+    for st in result.stats[:limit]:
+        seen = f"{st.last_seen:%Y-%m-%d %H:%M:%S}" if st.last_seen else "-"
+        example = st.templates[0][0] if st.templates else ""
+        click.echo(f"{st.family:>5}  {st.size:>4}  {st.events:>7}  {st.incidents:>9}  {st.pages:>5}  {seen:<20}  "
+                   f"{example[:70]}")
 
 
 @cli.group()

@@ -61,6 +61,7 @@ def run_demo(settings: Settings, *, once: bool, broker_port: int, timeout: float
         try:
             with stop_on_signals(runtime.stop):
                 runtime.start_consumer()
+                runtime.start_jobs()
                 port = runtime.start_api()
                 if settings.api_port == 0:
                     settings = settings.model_copy(update={"api_port": port})

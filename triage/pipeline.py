@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -13,6 +13,7 @@ from opentelemetry import trace
 from triage.correlation import CorrelationState, Correlator, Decision
 from triage.ingest.event import Event
 from triage.ingest.otlp import ServiceEdge
+from triage.models.families import TemplateFamilies
 from triage.models.parameters import CorrelationParameters
 from triage.store import BatchResult, SqlStore
 from triage.store.graph import record_edges
@@ -41,8 +42,11 @@ def pages_owed(decisions: list[Decision], state: CorrelationState) -> list[Owed]
 class Pipeline:
     def __init__(self, store: SqlStore, metrics: Metrics | None = None,
                  parameters: CorrelationParameters | None = None, parameters_version: int = 0,
-                 page_targets: Sequence[str] = ()) -> None:
+                 page_targets: Sequence[str] = (),
+                 families: Callable[[], TemplateFamilies | None] | None = None) -> None:
         self.store = store
+        # The newest fitted alert families (``triage.families.FamiliesCache``), or none.
+        self.families = families
         self.metrics = metrics
         # Fixed parameters (tests, eval) or, by default, the newest version in the store,
         # read per batch: a change made through the API applies to the next batch of every
@@ -107,5 +111,6 @@ class Pipeline:
                 if models.graph.learn_call(edge.caller, edge.callee, edge.observed_at.timestamp()):
                     models.dirty = True
         with tracer.start_as_current_span("correlation.process_batch"):
-            correlator = Correlator(self.parameters, parameters_version=self._in_force.version, state=state)
+            correlator = Correlator(self.parameters, parameters_version=self._in_force.version, state=state,
+                                    families=self.families() if self.families is not None else None)
             return correlator.process_batch(events)

@@ -131,6 +131,11 @@ class OutboxSender:
         if incident is None:
             self.outbox.give_up(item.id, f"incident {item.incident_id} does not exist")
             return
+        if item.action == "trigger" and incident.transient and incident.status == "resolved":
+            # All its alerts resolved inside the auto-pause: recorded, pages nobody. (A
+            # trigger is only owed once the pause is over, so this is a safety net.)
+            self.outbox.skip(item.id, "transient: resolved before its page was due")
+            return
         document = incident_document(incident, self.store.incident_events(item.incident_id, limit=500),
                                      self.api_url)
         try:

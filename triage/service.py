@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import signal
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import httpx
+import sqlalchemy as sa
 import uvicorn
 from fastapi import FastAPI
 
 from triage.api import create_app
+from triage.families import FamiliesCache, FamiliesJob
 from triage.ingest.kafka import BatchConsumer, BrokerProbe, ConsumerConfig, decoder_for, ensure_topics
 from triage.models.embedder import default_embedder
 from triage.pipeline import Pipeline
@@ -24,6 +28,7 @@ from triage.settings import Settings
 from triage.sink import KafkaEventSink
 from triage.store import SqlStore
 from triage.store.keys import ApiKeyStore
+from triage.store.pauses import release_held_pages
 from triage.telemetry import Metrics, configure_tracing
 
 log = logging.getLogger(__name__)
@@ -79,7 +84,8 @@ class Runtime:
         default_embedder().embed(["triage start-up"])
         extra = [s.topic_incidents] if s.topic_incidents else []
         ensure_topics(s.kafka_bootstrap_servers, [*s.topics, s.topic_dlq, *extra], s.topic_partitions)
-        pipeline = Pipeline(self.store, self.metrics, page_targets=s.page_targets)
+        pipeline = Pipeline(self.store, self.metrics, page_targets=s.page_targets,
+                            families=FamiliesCache(self.store.engine))
         decoder = decoder_for({s.topic_alerts: "alerts", s.topic_logs: "logs", s.topic_traces: "traces"})
         self.consumer = BatchConsumer(consumer_config(s), pipeline, decoder=decoder, observer=self.metrics)
         return self.consumer
@@ -139,6 +145,25 @@ class Runtime:
         sender = OutboxSender(self.store, targets, s.api_url)
         self._spawn("sender", lambda: sender.run(self.stop))
 
+    def start_jobs(self) -> None:
+        """The consumer's periodic jobs, each in a thread: the auto-pause ticker and the
+        alert families fit. Every replica may run them (see their modules)."""
+        s = self.settings
+        if s.auto_pause_tick_s:
+            targets = s.page_targets
+
+            def tick() -> None:
+                released = release_held_pages(self.store, targets, datetime.now(timezone.utc))
+                if released:
+                    self.metrics.pages.inc(len(released))
+                    log.info("auto-pause over, paging %s", ", ".join(p.incident_id for p in released))
+            self._spawn("pause-ticker",
+                        lambda: run_every(self.stop, s.auto_pause_tick_s, tick, name="pause ticker"))
+        if s.families_interval_s:
+            job = FamiliesJob(self.store.engine, s.families_interval_s,
+                              holder=f"{socket.gethostname()}:{os.getpid()}")
+            self._spawn("families", lambda: job.run(self.stop))
+
     def start_metrics_server(self) -> None:
         if self.settings.metrics_port:
             from prometheus_client import start_http_server
@@ -175,6 +200,16 @@ class Runtime:
         if self._sink:
             self._sink.close()
         self.store.close()
+
+
+def run_every(stop: threading.Event, interval_s: float, job: Callable[[], None], *, name: str) -> None:
+    """``job()`` every ``interval_s`` until ``stop``; a database error is logged and the
+    next turn tries again (the store may come back)."""
+    while not stop.wait(interval_s):
+        try:
+            job()
+        except sa.exc.SQLAlchemyError as exc:
+            log.warning("%s failed, retrying: %s", name, exc)
 
 
 @contextmanager

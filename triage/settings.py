@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     page_webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 key for X-Triage-Signature")
     topic_incidents: str | None = Field("triage.incidents", description="Kafka topic for pages; empty = off")
 
+    # Periodic jobs of the consumer processes (``triage serve`` / ``triage consume``)
+    families_interval_s: float = Field(300.0, ge=0, description="refit alert families this often; 0 = off")
+    auto_pause_tick_s: float = Field(1.0, ge=0, description="how often held first pages (auto-pause) are "
+                                     "checked; 0 = off")
+
     # Metrics for processes without the API (``triage consume``): 0 = off
     metrics_port: int = Field(0, ge=0, le=65535)
 

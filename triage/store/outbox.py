@@ -18,7 +18,7 @@ outbox = sa.Table(
     sa.Column("incident_id", sa.String(64), nullable=False),
     sa.Column("target", sa.String(32), nullable=False),  # pagerduty | webhook | kafka
     sa.Column("action", sa.String(16), nullable=False),  # trigger | resolve
-    sa.Column("status", sa.String(16), nullable=False),  # pending | sent | failed
+    sa.Column("status", sa.String(16), nullable=False),  # pending | sent | failed | skipped
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("next_attempt_at", UTCDateTime(), nullable=False),
@@ -86,7 +86,7 @@ class OutboxStore:
                  .values(next_attempt_at=now + lease, attempts=o.c.attempts + 1)
                  .returning(o.c.id, o.c.incident_id, o.c.target, o.c.action, o.c.attempts, o.c.created_at))
         with self.engine.begin() as conn:
-            rows = conn.execute(claim).all()
+            rows = list(conn.execute(claim).all())
         rows.sort(key=lambda r: (r.created_at, r.id))
         return [OutboxItem(r.id, r.incident_id, r.target, r.action, r.attempts, r.created_at) for r in rows]
 
@@ -98,6 +98,10 @@ class OutboxStore:
 
     def give_up(self, item_id: str, error: str) -> None:
         self._set(item_id, status="failed", last_error=error[:2000])
+
+    def skip(self, item_id: str, reason: str) -> None:
+        """Not to be sent, and not an error (a trigger for an incident that is over unpaged)."""
+        self._set(item_id, status="skipped", last_error=reason[:2000])
 
     def _set(self, item_id: str, **values: Any) -> None:
         with self.engine.begin() as conn:

@@ -96,6 +96,10 @@ incidents = sa.Table(
     sa.Index("ix_incidents_scope_status", "scope", "status"),
     sa.Index("ix_incidents_opened_at", "opened_at"),
     sa.Index("ix_incidents_scope_accepting", "scope", "accepting_until"),
+    # Incidents whose first page is held by auto-pause (migration 0006): what the ticker asks for.
+    sa.Index("ix_incidents_held", "status", "page_due_at",
+             sqlite_where=sa.text("page_due_at IS NOT NULL AND last_notified_at IS NULL"),
+             postgresql_where=sa.text("page_due_at IS NOT NULL AND last_notified_at IS NULL")),
 )
 
 incident_services = sa.Table(
@@ -115,7 +119,12 @@ memberships = sa.Table(
     sa.Column("parameters_version", sa.Integer, nullable=False),
     sa.Column("notify", sa.Boolean, nullable=False),
     sa.Column("decided_at", UTCDateTime(), nullable=False),
+    # The template the decision used (migration 0006; NULL for duplicates and resolves,
+    # whose decisions name none): what alert family statistics count.
+    sa.Column("template_id", sa.String(64)),
     sa.Index("ix_memberships_incident", "incident_id"),
+    sa.Index("ix_memberships_template", "template_id", "incident_id", "notify", "decided_at",
+             sqlite_where=sa.text("template_id IS NOT NULL"), postgresql_where=sa.text("template_id IS NOT NULL")),
 )
 
 signals = sa.Table(

@@ -359,7 +359,7 @@ class SqlStore:
 _EVENT_COLUMNS = ("id", "kind", "source", "occurred_at", "received_at", "service", "host", "severity",
                   "status", "title", "fingerprint", "document")
 _MEMBERSHIP_COLUMNS = ("event_id", "incident_id", "action", "rule", "evidence", "parameters_version",
-                       "notify", "decided_at")
+                       "notify", "decided_at", "template_id")
 _SIGNAL_COLUMNS = ("key", "incident_id", "status", "first_seen", "last_seen", "count")
 _BULK_COLUMNS = {"events": _EVENT_COLUMNS, "memberships": _MEMBERSHIP_COLUMNS, "signals": _SIGNAL_COLUMNS}
 
@@ -385,7 +385,7 @@ def _membership_values(d: Decision, decided_at: Any) -> tuple[Any, ...]:
     # "constants"), compactly and five times faster: the evidence is most of a row.
     evidence = pydantic_core.to_json(d.evidence, inf_nan_mode="constants").decode()
     return (d.event_id, d.incident_id, d.action.value, d.rule, evidence, d.parameters_version, d.notify,
-            decided_at)
+            decided_at, d.evidence.get("template"))
 
 
 class _BulkInsert:

@@ -1,0 +1,203 @@
+"""Alert families, fitted periodically: the same problem worded many ways, found by HDBSCAN.
+
+``fit_and_store`` is one fit: it reads how every alert template has been used (one
+aggregate over ``memberships.template_id``), takes the texts and their stored MiniLM
+embeddings, clusters them (``models.families.fit_families``), keeps the ids of the
+families the previous fit found (``TemplateFamilies.aligned``), counts per family the
+events, incidents, pages and last decision, and writes all of it as a new version
+(``triage.store.families``). ``triage serve`` / ``triage consume`` run it every
+``TRIAGE_FAMILIES_INTERVAL_S`` in a thread (``FamiliesJob``); ``triage families fit``
+runs it once. Of several replicas one fits at a time (a lease row), and a replica whose
+neighbour fitted recently skips its turn.
+
+``FamiliesCache`` hands the newest fitted families to the correlator: the consumer asks
+the store for the newest version at most every few seconds, never per event, and loads
+a document only when the version changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import sqlalchemy as sa
+
+from triage.models.embedder import Embedder, default_embedder
+from triage.models.families import TemplateFamilies, fit_families
+from triage.store.families import (
+    FamilyStats, FamilyStore, TemplateUse, alert_template_texts, stored_vectors, template_usage,
+)
+from triage.store.leases import claim, release
+
+log = logging.getLogger(__name__)
+
+FIT_LEASE = "families.fit"
+LEASE_TTL = timedelta(minutes=10)
+MAX_TEMPLATES = 5000      # the most used alert templates, when a deployment has more
+
+
+@dataclass(frozen=True)
+class FitResult:
+    version: int
+    fitted_at: datetime
+    templates: int        # alert templates clustered
+    outliers: int         # of which in no family
+    seconds: float
+    stats: list[FamilyStats]
+
+    @property
+    def families(self) -> int:
+        return len(self.stats)
+
+
+def family_stats(families: TemplateFamilies, usage: Iterable[TemplateUse],
+                 texts: dict[str, str]) -> list[FamilyStats]:
+    """Per family: its templates, the events decided on them, the incidents those joined,
+    the pages they caused, the last decision's time. Most events first, then by id."""
+    events: Counter[int] = Counter()
+    pages: Counter[int] = Counter()
+    incidents: dict[int, set[str]] = {}
+    last_seen: dict[int, datetime] = {}
+    by_text: Counter[str] = Counter()
+    for use in usage:
+        text = texts.get(use.template_id)
+        family = families.members.get(text) if text is not None else None
+        if text is None or family is None:
+            continue
+        events[family] += use.events
+        pages[family] += use.pages
+        incidents.setdefault(family, set()).update(use.incidents)
+        by_text[text] += use.events
+        if use.last_seen is not None and (family not in last_seen or use.last_seen > last_seen[family]):
+            last_seen[family] = use.last_seen
+    out = []
+    for family in families.family_ids:
+        members = families.texts(family)
+        out.append(FamilyStats(
+            family=family, size=len(members), events=events[family], incidents=len(incidents.get(family, ())),
+            pages=pages[family], last_seen=last_seen.get(family),
+            templates=sorted(((text, by_text[text]) for text in members), key=lambda p: (-p[1], p[0]))))
+    return sorted(out, key=lambda s: (-s.events, s.family))
+
+
+def fit_and_store(engine: sa.Engine, *, now: datetime | None = None, holder: str = "triage",
+                  interval_s: float = 0.0, force: bool = False, embedder: Embedder | None = None,
+                  min_cluster_size: int = 2, max_templates: int = MAX_TEMPLATES) -> FitResult | None:
+    """Fit the alert families and store them as a new version. Returns ``None`` when it did
+    not fit: another process holds the lease, a fit younger than ``0.9 * interval_s``
+    exists (unless ``force``), or no alert template has been decided yet."""
+    started = time.perf_counter()
+    now = now or datetime.now(timezone.utc)
+    store = FamilyStore(engine)
+    if not force:
+        if not claim(engine, FIT_LEASE, holder, now, LEASE_TTL):
+            return None
+    try:
+        latest = store.latest()
+        if not force and latest is not None and interval_s > 0 and \
+                (now - latest.fitted_at).total_seconds() < 0.9 * interval_s:
+            return None
+        embedder = embedder if embedder is not None else default_embedder()
+        with engine.connect() as conn:
+            usage = template_usage(conn, "A")
+            texts = alert_template_texts(conn, usage, embedder.name)
+            weight: Counter[str] = Counter()
+            for use in usage.values():
+                if use.template_id in texts:
+                    weight[texts[use.template_id]] += use.events
+            chosen = sorted(weight, key=lambda text: (-weight[text], text))[:max_templates]
+            vectors = _vectors(conn, chosen, embedder)
+        if not chosen:
+            return None
+        previous = store.document(latest.version) if latest is not None else None
+        next_id = latest.next_id if latest is not None else 0
+        families = fit_families(chosen, vectors, min_cluster_size=min_cluster_size).aligned(previous, next_id)
+        stats = family_stats(families, usage.values(), texts)
+        next_id = max([next_id, *(f + 1 for f in families.family_ids)])
+        version = store.save(families, stats, fitted_at=now, fitted_by=holder, templates=len(chosen),
+                             next_id=next_id)
+    finally:
+        if not force:
+            release(engine, FIT_LEASE, holder, datetime.now(timezone.utc))
+    result = FitResult(version=version, fitted_at=now, templates=len(chosen),
+                       outliers=len(chosen) - len(families.members), seconds=time.perf_counter() - started,
+                       stats=stats)
+    log.info("alert families v%d: %d templates, %d families, %d outliers, %.1f s", version, result.templates,
+             result.families, result.outliers, result.seconds)
+    return result
+
+
+def _vectors(conn: sa.Connection, texts: list[str], embedder: Embedder) -> np.ndarray:
+    """Embeddings of ``texts``: the process's cache, else the store, else the model."""
+    if not texts:
+        return np.zeros((0, max(embedder.dim, 1)), dtype=np.float32)
+    found: dict[str, np.ndarray] = {}
+    for text in texts:
+        vector = embedder.cached(text)
+        if vector is not None:
+            found[text] = vector
+    missing = [text for text in texts if text not in found]
+    for text, values in stored_vectors(conn, missing, embedder.name).items():
+        if len(values) == embedder.dim:
+            found[text] = np.asarray(values, dtype=np.float32)
+    missing = [text for text in texts if text not in found]
+    if missing:
+        found.update(zip(missing, embedder.embed(missing)))
+    return np.stack([found[text] for text in texts])
+
+
+class FamiliesJob:
+    """``fit_and_store`` every ``interval_s`` until ``stop``, the first time after
+    ``first_delay_s`` (not while the process is still starting)."""
+
+    def __init__(self, engine: sa.Engine, interval_s: float, *, holder: str, first_delay_s: float = 60.0) -> None:
+        self.engine = engine
+        self.interval_s = interval_s
+        self.holder = holder
+        self.first_delay_s = min(first_delay_s, interval_s)
+
+    def run_once(self) -> FitResult | None:
+        return fit_and_store(self.engine, holder=self.holder, interval_s=self.interval_s)
+
+    def run(self, stop: threading.Event) -> None:
+        delay = self.first_delay_s
+        while not stop.wait(delay):
+            delay = self.interval_s
+            try:
+                self.run_once()
+            except (sa.exc.SQLAlchemyError, ValueError) as exc:   # the next turn tries again
+                log.warning("fitting alert families failed, next try in %.0f s: %s", self.interval_s, exc)
+
+
+class FamiliesCache:
+    """The newest fitted families, as the correlator takes them: ``cache()`` asks the store
+    for the newest version at most every ``ttl_s`` seconds and loads its document only
+    when it changed; ``None`` before the first fit."""
+
+    def __init__(self, engine: sa.Engine, ttl_s: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.store = FamilyStore(engine)
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._checked: float | None = None
+        self._version: int | None = None
+        self._families: TemplateFamilies | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> TemplateFamilies | None:
+        now = self.clock()
+        with self._lock:
+            if self._checked is not None and now - self._checked < self.ttl_s:
+                return self._families
+            self._checked = now
+            version = self.store.latest_version()
+            if version != self._version:
+                families = self.store.document(version) if version is not None else None
+                self._version, self._families = version, families
+            return self._families
