@@ -17,10 +17,11 @@ released messages go back to the front of their queues and are tried again after
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
 import time
-from collections import Counter, defaultdict, deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -124,6 +125,50 @@ class _Fetched:
     time: datetime | None  # latest event time in it; None when it was dead-lettered
 
 
+class _Pending:
+    """One partition's fetched messages, oldest offset first, that also knows the latest
+    event time among them in O(1): the release step asks for it on every poll, and
+    with tens of thousands of messages waiting a scan per poll was most of the
+    consumer's time. (A monotonic deque: the classic sliding-window maximum.)"""
+
+    def __init__(self) -> None:
+        self._items: deque[_Fetched] = deque()
+        self._latest: deque[_Fetched] = deque()   # times strictly decreasing
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def __getitem__(self, index: int) -> _Fetched:
+        return self._items[index]
+
+    def append(self, item: _Fetched) -> None:
+        self._items.append(item)
+        if item.time is not None:
+            while self._latest and self._latest[-1].time <= item.time:  # type: ignore[operator]
+                self._latest.pop()
+            self._latest.append(item)
+
+    def popleft(self) -> _Fetched:
+        item = self._items.popleft()
+        if self._latest and self._latest[0] is item:
+            self._latest.popleft()
+        return item
+
+    def put_back(self, items: list[_Fetched]) -> None:
+        """Return released items to the front (their batch failed), in their order."""
+        rest = list(self._items)
+        self._items.clear()
+        self._latest.clear()
+        for item in [*items, *rest]:
+            self.append(item)
+
+    def latest(self) -> datetime | None:
+        return self._latest[0].time if self._latest else None
+
+
 class BatchConsumer:
     """Consumes alerts, logs and traces *aligned in event time*.
 
@@ -143,7 +188,7 @@ class BatchConsumer:
         self.decoder = decoder
         self.observer = observer
         self.totals = ConsumerTotals()
-        self._pending: dict[TopicPartition, deque[_Fetched]] = defaultdict(deque)
+        self._pending: dict[TopicPartition, _Pending] = defaultdict(_Pending)
         self._waiting_since: dict[TopicPartition, float] = {}
         self._released_last = False
         self._consumer = KafkaConsumer(
@@ -207,7 +252,7 @@ class BatchConsumer:
             self.totals.handler_failures += 1
             log.exception("storing a batch of %d events failed; it will be retried", len(events))
             for tp, items in released.items():
-                self._pending[tp].extendleft(reversed(items))
+                self._pending[tp].put_back(items)
             time.sleep(self.config.retry_backoff_s)
             return 0
         self._commit(released)
@@ -240,13 +285,18 @@ class BatchConsumer:
             self.totals.dead_lettered += dead_total
 
     def _release(self) -> dict[TopicPartition, list[_Fetched]]:
-        """Take from the pending queues what no other topic can still precede,
-        oldest first, at most ``max_poll_records`` events: one store transaction."""
+        """Take from the pending queues what no other topic can still precede, oldest
+        first, at most ``max_poll_records`` messages: one store transaction.
+
+        A partition's queue is taken from its front while the front is not later than
+        the watermark of its partition number (the least of how far each topic's
+        partition is read); across queues the earliest front goes first (a k-way merge),
+        so the work is proportional to what is released, not to what waits."""
         by_number: dict[int, list[TopicPartition]] = defaultdict(list)
         for tp in self._consumer.assignment():
             by_number[tp.partition].append(tp)
-        due: list[tuple[datetime, TopicPartition]] = []
         now = time.monotonic()
+        limits: dict[TopicPartition, datetime] = {}
         for tps in by_number.values():
             if not any(self._pending.get(tp) for tp in tps):
                 for tp in tps:  # nothing is held back, so nobody is waiting
@@ -254,17 +304,27 @@ class BatchConsumer:
                 continue
             watermark = min(self._read_up_to(tp, now) for tp in tps)
             for tp in tps:
-                for item in self._pending[tp]:
-                    if item.time is not None and item.time > watermark:
-                        break
-                    due.append((item.time or _START_OF_TIME, tp))
-        if len(due) > self.config.max_poll_records:
-            cutoff = sorted(t for t, _ in due)[self.config.max_poll_records - 1]
-        else:
-            cutoff = _END_OF_TIME
+                if self._pending.get(tp):
+                    limits[tp] = watermark
+        heads: list[tuple[datetime, int, TopicPartition]] = []
+        order = {tp: i for i, tp in enumerate(sorted(limits, key=lambda tp: (tp.topic, tp.partition)))}
+
+        def push(tp: TopicPartition) -> None:
+            queue = self._pending[tp]
+            if queue:
+                head = queue[0].time or _START_OF_TIME
+                if head <= limits[tp]:
+                    heapq.heappush(heads, (head, order[tp], tp))
+
+        for tp in limits:
+            push(tp)
         released: dict[TopicPartition, list[_Fetched]] = {}
-        for tp, count in Counter(tp for t, tp in due if t <= cutoff).items():
-            released[tp] = [self._pending[tp].popleft() for _ in range(count)]
+        budget = self.config.max_poll_records
+        while heads and budget > 0:
+            _, _, tp = heapq.heappop(heads)
+            released.setdefault(tp, []).append(self._pending[tp].popleft())
+            budget -= 1
+            push(tp)
         return released
 
     def _read_up_to(self, tp: TopicPartition, now: float) -> datetime:
@@ -276,10 +336,10 @@ class BatchConsumer:
         max.task.idle.ms, with KIP-695's distinction): a little patience there keeps the
         order when a producer writes one topic a moment after another, at that much latency.
         """
-        times = [item.time for item in self._pending[tp] if item.time is not None]
-        if times:
+        latest = self._pending[tp].latest()
+        if latest is not None:
             self._waiting_since.pop(tp, None)
-            return max(times)
+            return latest
         since = self._waiting_since.setdefault(tp, now)
         high = self._consumer.highwater(tp)
         position = self._position(tp)
@@ -362,7 +422,7 @@ class _DropRevoked(ConsumerRebalanceListener):
     """Messages fetched but not yet stored from a partition we lose are the new owner's:
     their offsets were never committed, so it reads them again."""
 
-    def __init__(self, pending: dict[TopicPartition, deque[_Fetched]]) -> None:
+    def __init__(self, pending: dict[TopicPartition, _Pending]) -> None:
         self._pending = pending
 
     def on_partitions_revoked(self, revoked: Any) -> None:
