@@ -31,7 +31,7 @@ Time is always passed in, never read.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,6 +58,11 @@ _PRUNE_SLACK = 3600.0       # keep incidents this long past their window (late e
 
 def _seconds(later: datetime, earlier: datetime) -> float:
     return round((later - earlier).total_seconds(), 3)
+
+
+def _rank(e: Evidence) -> tuple[bool, float, float, str]:
+    """Precedent first, then score, then the older incident (then the id, for ties)."""
+    return (e.gap_from == "template", e.score, e.incident_age_s, e.incident_id)
 
 
 def node_of(event: Event) -> str:
@@ -160,28 +165,41 @@ class Correlator:
                     # resolve never reached us. That one is over; this one is decided afresh.
                     self._lost_resolve(signal, incident)
                 elif event.status is Status.resolved and signal.status is Status.firing:
-                    return self._resolve(event, now, signal, incident)
+                    return self._resolve(event, now, signal, incident, template)
                 elif event.status is signal.status and (incident.is_open or signal.status is Status.resolved):
-                    return self._duplicate(event, now, signal, incident, reason="same fingerprint, same status")
+                    return self._duplicate(event, now, signal, incident, template,
+                                           reason="same fingerprint, same status")
             elif (_seconds(now, signal.last_seen) <= p.dedup_window and incident.is_open
                   and incident.accepts(now)):
-                return self._duplicate(event, now, signal, incident, reason="identical text")
+                return self._duplicate(event, now, signal, incident, template, reason="identical text")
 
         node = node_of(event)
         self._learn(models, event, now)
         vector = self._vector(template.text)
         identity = identity_values(event.labels, event.host)
-        evidence = self._candidates(scope, models, node, template, vector, identity, now)
-        eligible = [e for e in evidence if e.eligible]
+        candidates = self._candidates(scope, models, node, template, vector, now)
+        score = self._scorer(models, node, template, vector, identity, now)
         # An incident that has already shown this template on this service takes
-        # precedence; among equals the best score, then the older incident.
-        best = max(eligible, key=lambda e: (e.gap_from == "template", e.score,
-                                            -self.state.incidents[e.incident_id].opened_at.timestamp(),
-                                            e.incident_id), default=None)
+        # precedence; among equals the best score, then the older incident. So when such
+        # precedents exist and the best of them reaches the threshold, it is the decision
+        # whatever the others score, and only they are scored: in a repetitive stream
+        # that is most events. (An event older than a precedent's opening is not a
+        # repeat of it: the general rule decides.)
+        footprint = footprint_key(node, template.id)
+        precedents = [i for i in candidates if footprint in i.footprint]
+        best: Evidence | None = None
+        evidence: list[Evidence] = []
+        if precedents and all(i.opened_at <= now for i in precedents):
+            best = max((score(i) for i in precedents), key=_rank)
+            if best.score < p.threshold:
+                best = None
+        if best is None:
+            evidence = [score(i) for i in candidates]
+            best = max((e for e in evidence if e.eligible), key=_rank, default=None)
         common: dict[str, Any] = {
             "scope": scope, "service": node, "template": template.id,
             "threshold": p.threshold, "weights": p.weights, "parameters_version": self.parameters_version,
-            "candidates": len(evidence), "window_s": p.window,
+            "candidates": len(candidates), "window_s": p.window,
         }
         if best is not None and best.score >= p.threshold:
             target = self.state.incidents[best.incident_id]
@@ -207,17 +225,6 @@ class Correlator:
             details["best_candidate"] = rejected.as_dict()
         rule = "new_incident" if kind == INCIDENT else "noise_group"
         return self._join(event, now, key, new, node, template, identity, Action.opened, rule, details)
-
-    def due_pages(self, now: datetime) -> list[str]:
-        """Incidents whose first page, held by ``auto_pause``, is due at ``now`` and not
-        sent: for a ticker between events. Marks them notified."""
-        due = []
-        for incident in self.state.incidents.values():
-            if (incident.kind == INCIDENT and incident.is_open and incident.last_notified_at is None
-                    and incident.page_due_at is not None and incident.page_due_at <= now):
-                incident.last_notified_at, incident.dirty = now, True
-                due.append(incident.id)
-        return sorted(due)
 
     # -- candidates ----------------------------------------------------------------
 
@@ -253,7 +260,9 @@ class Correlator:
             models.dirty = True
 
     def _candidates(self, scope: str, models: ScopeModels, node: str, template: Template,
-                    vector: np.ndarray, identity: frozenset[str], now: datetime) -> list[Evidence]:
+                    vector: np.ndarray, now: datetime) -> list[IncidentState]:
+        """The incidents accepting events at ``now`` that may fit: on the event's node or a
+        graph neighbour (a dict look-up), or near its template (the centroid index)."""
         p = self.parameters
         index = self._scope_index(scope)
         self._since_prune += 1
@@ -280,19 +289,22 @@ class Correlator:
             if len(index.candidates) > 65536:
                 index.candidates.clear()
             index.candidates[(node, template.id)] = (stamp, candidates)
-        out = []
         incidents = self.state.incidents
+        return [i for i in map(incidents.get, candidates) if i is not None and i.accepts(now)]
+
+    def _scorer(self, models: ScopeModels, node: str, template: Template, vector: np.ndarray,
+                identity: frozenset[str], now: datetime) -> Callable[[IncidentState], Evidence]:
+        """``score_candidate`` for this event, as a function of the incident."""
+        p = self.parameters
         family = self.families.family_of(template.text, vector) if self.families is not None else None
         families = self._families_of if self.families is not None else None
-        for incident_id in candidates:
-            incident = incidents.get(incident_id)
-            if incident is None or not incident.accepts(now):
-                continue
-            out.append(score_candidate(
+
+        def score(incident: IncidentState) -> Evidence:
+            return score_candidate(
                 incident, node=node, template_id=template.id, vector=vector, identity=identity, now=now,
                 graph=models.graph, params=p, similarity=self._similarity, family=family,
-                incident_families=families, distance=self._distance))
-        return out
+                incident_families=families, distance=self._distance)
+        return score
 
     def _distance(self, incident: IncidentState, node: str) -> tuple[int, str] | None:
         """``graph.distance`` from ``node`` to the incident's nodes, cached until the scope's
@@ -463,11 +475,13 @@ class Correlator:
         if firing:
             if incident.kind == NOISE:
                 incident.kind, incident.title = INCIDENT, event.title
-            if incident.page_due_at is None:
-                incident.page_due_at = now + timedelta(seconds=self.parameters.auto_pause)
             if not incident.is_open:  # a flapping alert re-fires into its resolved incident
                 incident.status, incident.resolved_at = "open", None
                 evidence["reopened"] = True
+                if incident.transient:   # it never paged: its pause starts again
+                    incident.transient, incident.page_due_at = False, None
+            if incident.page_due_at is None:
+                incident.page_due_at = now + timedelta(seconds=self.parameters.auto_pause)
             incident.firing.add(key)
         if is_alert:
             incident.alert_count += 1
@@ -479,10 +493,11 @@ class Correlator:
         return self._decide(event, action, incident, rule, evidence, notify)
 
     def _duplicate(self, event: Event, now: datetime, signal: SignalState,
-                   incident: IncidentState, reason: str) -> Decision:
+                   incident: IncidentState, template: Template, reason: str) -> Decision:
         self._touch(event, now, incident)
         incident.suppressed_count += 1
-        evidence = {"dedup_key": signal.key, "reason": reason, "first_seen": signal.first_seen.isoformat(),
+        evidence = {"dedup_key": signal.key, "template": template.id, "reason": reason,
+                    "first_seen": signal.first_seen.isoformat(),
                     "seen_before": signal.count, "since_last_s": _seconds(now, signal.last_seen)}
         signal.count += 1
         signal.last_seen = max(signal.last_seen, now)
@@ -490,12 +505,14 @@ class Correlator:
         notify = event.kind is EventKind.alert and self._due(incident, now, new_alert=False)
         return self._decide(event, Action.suppressed, incident, "duplicate", evidence, notify)
 
-    def _resolve(self, event: Event, now: datetime, signal: SignalState, incident: IncidentState) -> Decision:
+    def _resolve(self, event: Event, now: datetime, signal: SignalState, incident: IncidentState,
+                 template: Template) -> Decision:
         incident.alert_count += 1
         signal.status, signal.last_seen, signal.dirty = Status.resolved, now, True
         signal.count += 1
         incident.firing.discard(signal.key)
-        evidence: dict[str, Any] = {"dedup_key": signal.key, "still_firing": len(incident.firing)}
+        evidence: dict[str, Any] = {"dedup_key": signal.key, "template": template.id,
+                                    "still_firing": len(incident.firing)}
         if not incident.firing and incident.is_open:
             incident.status, incident.resolved_at = "resolved", now
             evidence["incident_resolved"] = True

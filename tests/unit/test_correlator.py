@@ -254,15 +254,22 @@ def test_transient_alert_within_auto_pause_pages_nobody() -> None:
     assert d[1].evidence["transient"] is True and "nobody paged" in explain(d[1].rule, d[1].evidence)
 
 
-def test_alert_still_firing_after_auto_pause_pages_on_its_next_event_or_the_ticker() -> None:
+def test_alert_still_firing_after_auto_pause_pages_on_its_next_event() -> None:
+    # (With no next event, the store's ticker sends it: tests/integration/test_auto_pause.py.)
     c = correlator(auto_pause=120)
     d = run(c, [(0, {"fingerprint": "a"}), (60, {"fingerprint": "b"}), (130, {"fingerprint": "a"})])
     assert [x.notify for x in d] == [False, False, True]
-    c2 = correlator(auto_pause=120)
-    [opened] = run(c2, [(0, {"fingerprint": "a"})])
-    assert c2.due_pages(T0 + timedelta(seconds=119)) == []
-    assert c2.due_pages(T0 + timedelta(seconds=120)) == [opened.incident_id]
-    assert c2.due_pages(T0 + timedelta(seconds=121)) == []  # marked sent
+
+
+def test_a_transient_incident_that_fires_again_gets_a_new_pause() -> None:
+    c = correlator(auto_pause=120)
+    d = run(c, [(0, {"fingerprint": "a"}), (30, {"fingerprint": "a", "status": "resolved"}),
+                (60, {"fingerprint": "a"}), (170, {"fingerprint": "b"}), (190, {"fingerprint": "b"})])
+    assert d[2].incident_id == d[0].incident_id and d[2].evidence.get("reopened") is True
+    incident = c.state.incidents[d[0].incident_id]
+    assert not incident.transient
+    assert incident.page_due_at == T0 + timedelta(seconds=180)   # 60 + 120, not the old 0 + 120
+    assert [x.notify for x in d] == [False, False, False, False, True]
 
 
 # -- scope ---------------------------------------------------------------------------

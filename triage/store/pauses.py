@@ -6,7 +6,7 @@ nothing there ever finds its page due. ``release_held_pages`` is the ticker's ha
 wall-clock time it finds the incidents still holding their first page past its due
 time, marks them notified and enqueues their trigger in the outbox, in ONE transaction
 that first takes the lock of their scopes, the same lock a batch takes
-(``SqlStore._lock_scopes``). So of several replicas' tickers one enqueues the page, and
+(``SqlStore.lock_scopes``). So of several replicas' tickers one enqueues the page, and
 a batch deciding the same scope either ran before (and then already paged or resolved
 the incident, which the ticker sees) or runs after (and sees it notified).
 
@@ -60,7 +60,7 @@ def release_held_pages(store: SqlStore, targets: Sequence[str], now: datetime, *
         return []
     released: list[HeldPage] = []
     with store.engine.begin() as conn:
-        store._lock_scopes(conn, scopes)
+        store.lock_scopes(conn, scopes)
         # Under the lock: what a batch committed meanwhile (a resolve, a page) is seen here.
         rows = conn.execute(sa.select(i.c.id, i.c.page_due_at).where(_held(now), i.c.scope.in_(scopes))
                             .order_by(i.c.page_due_at, i.c.id).limit(limit)).all()

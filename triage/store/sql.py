@@ -118,7 +118,7 @@ class SqlStore:
             default_embedder().warm()
             self._embedder_warm = True
         with self.engine.begin() as conn:
-            self._lock_scopes(conn, sorted({scope_of(e) for e in unique}))
+            self.lock_scopes(conn, sorted({scope_of(e) for e in unique}))
             stored = self._existing_ids(conn, [e.id for e in unique])
             new = [e for e in unique if e.id not in stored]
             if not new:
@@ -141,7 +141,7 @@ class SqlStore:
             notified=sum(d.notify for d in decisions),
         )
 
-    def _lock_scopes(self, conn: sa.Connection, keys: list[str]) -> None:
+    def lock_scopes(self, conn: sa.Connection, keys: list[str]) -> None:
         conn.execute(self._insert(t.scopes).on_conflict_do_nothing(), [{"key": k} for k in keys])
         if conn.dialect.name == "postgresql":
             for chunk in _chunks(keys):
