@@ -107,7 +107,7 @@ class FamilyPublic(BaseModel):
     id: int
     size: int = Field(description="templates in the family")
     examples: list[str] = Field(description="up to five of its template texts, most events first")
-    events: int = Field(description="alert events decided on its templates (duplicates not counted)")
+    events: int = Field(description="alert events decided on its templates (duplicates and resolves included)")
     incidents: int = Field(description="incidents those events are in")
     pages: int = Field(description="pages those events caused")
     last_seen: datetime | None = Field(description="when triage last decided one of its alerts")
