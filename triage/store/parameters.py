@@ -44,12 +44,17 @@ class UnknownVersion(LookupError):
 class ParameterStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        self._latest = DEFAULTS   # versions never change once written: cached by number
 
     def current(self) -> ParameterVersion:
+        """The newest version. Asked before every batch, so it reads one number and
+        parses the values only when that number moved."""
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(parameter_versions)
-                               .order_by(parameter_versions.c.version.desc()).limit(1)).first()
-        return _version(row) if row else DEFAULTS
+            number = conn.scalar(sa.select(sa.func.max(parameter_versions.c.version))) or 0
+        latest = self._latest
+        if latest.version != number:
+            latest = self._latest = self.get(number)
+        return latest
 
     def get(self, version: int) -> ParameterVersion:
         if version == 0:

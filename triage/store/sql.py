@@ -88,6 +88,7 @@ class SqlStore:
         self._embeddings_stored: set[str] = set()
         self._embedder_warm = False
         self._bulk_inserts: dict[tuple[str, bool], _BulkInsert] = {}
+        self._upserts: dict[tuple[str, tuple[str, ...]], Any] = {}
 
     @classmethod
     def from_url(cls, url: str, *, migrate: bool = True) -> "SqlStore":
@@ -237,10 +238,7 @@ class SqlStore:
         dirty = state.dirty_incidents()
         if dirty:
             rows = [_incident_row(i) for i in dirty]
-            stmt = self._insert(t.incidents)
-            conn.execute(stmt.on_conflict_do_update(
-                index_elements=[t.incidents.c.id],
-                set_={c: getattr(stmt.excluded, c) for c in rows[0] if c != "id"}), rows)
+            conn.execute(self._upsert(t.incidents, list(rows[0])), rows)
             links = [{"incident_id": i.id, "service": s} for i in dirty for s in sorted(i.services)]
             if links:
                 conn.execute(self._insert(t.incident_services).on_conflict_do_nothing(), links)
@@ -256,10 +254,19 @@ class SqlStore:
                 m.version += 1
                 rows.append({"scope": scope, "version": m.version, "templater": m.templater.snapshot(),
                              "graph": m.graph.snapshot(), "updated_at": received_at})
-            stmt = self._insert(t.correlation_models)
-            conn.execute(stmt.on_conflict_do_update(
-                index_elements=[t.correlation_models.c.scope],
-                set_={c: getattr(stmt.excluded, c) for c in rows[0] if c != "scope"}), rows)
+            conn.execute(self._upsert(t.correlation_models, list(rows[0])), rows)
+
+    def _upsert(self, table: sa.Table, columns: list[str]) -> Any:
+        """INSERT ... ON CONFLICT (primary key) DO UPDATE of ``columns``, built once per
+        table: building it took longer than running it for a small batch."""
+        key = (table.name, tuple(columns))
+        stmt = self._upserts.get(key)
+        if stmt is None:
+            insert = self._insert(table)
+            keys = [c.name for c in table.primary_key.columns]
+            stmt = self._upserts[key] = insert.on_conflict_do_update(
+                index_elements=keys, set_={c: getattr(insert.excluded, c) for c in columns if c not in keys})
+        return stmt
 
     def _bulk(self, dialect: sa.Dialect, table: sa.Table, *, upsert: bool = False) -> _BulkInsert:
         key = (table.name, upsert)
