@@ -26,9 +26,8 @@ from kafka import KafkaProducer
 from triage.broker import EmbeddedBroker
 from triage.correlation.keys import domain_of, scope_for
 from triage.ingest.event import Event
-from triage.pipeline import Pipeline
+from triage.ingest.kafka import Handler
 from triage.service import Runtime
-from triage.store import BatchResult
 from triage.settings import Settings
 
 
@@ -142,15 +141,16 @@ def _produce_live(settings: Settings, count: int, unique_share: float, rate: flo
 
 
 class _Timed:
-    """Wraps the pipeline: after each batch is stored, how long since its events occurred."""
+    """Wraps the consumer's handler (the pipeline): after each batch is stored, how long
+    since its events occurred."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Handler) -> None:
         self.pipeline = pipeline
         self.latencies_ms: list[float] = []
         self.handled = 0
         self.rss_samples: list[tuple[int, float]] = []
 
-    def __call__(self, events: list[Event], edges: list[Any]) -> BatchResult:
+    def __call__(self, events: list[Event], edges: list[Any]) -> Any:
         result = self.pipeline(events, edges)
         now = datetime.now(timezone.utc)
         self.latencies_ms.extend((now - e.occurred_at).total_seconds() * 1000 for e in events)
