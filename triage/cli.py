@@ -165,11 +165,10 @@ def demo(once: bool, broker_port: int, timeout: float, sample: Path | None, **op
               help="share of distinct message templates (1.0 = every text unique)")
 @click.option("--rate", type=float, default=0, help="produce at this many events/s and report latency (0 = as fast "
               "as possible, report throughput)")
-@click.option("--no-kafka", is_flag=True, help="time correlation + store alone on the bundled storm × --copies")
-@click.option("--copies", type=int, default=10, show_default=True, help="with --no-kafka: storm copies")
+@click.option("--no-kafka", is_flag=True, help="time correlation + store alone, on the same events, without a broker")
 @with_options(db_opts)
 @click.option("--json", "as_json", is_flag=True, help="print the figures as one JSON object on the last line")
-def bench(count: int, unique_share: float, rate: float, no_kafka: bool, copies: int, as_json: bool,
+def bench(count: int, unique_share: float, rate: float, no_kafka: bool, as_json: bool,
           **opts: Any) -> None:
     """Speed and memory: events/s end to end, or p50/p99 latency at a fixed rate; peak RSS."""
     import json
@@ -179,7 +178,7 @@ def bench(count: int, unique_share: float, rate: float, no_kafka: bool, copies: 
     settings = build_settings(**opts)
     _logging(settings.model_copy(update={"log_level": "WARNING"}))
     if no_kafka:
-        figures = run_store_bench(settings, copies)
+        figures = run_store_bench(settings, events=count, unique_share=unique_share)
     else:
         figures = run_bench(settings, events=count, unique_share=unique_share, rate=rate or None,
                             progress=not as_json)

@@ -19,7 +19,7 @@ def run(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
 
 
-@pytest.mark.parametrize("command", ["serve", "consume", "api", "broker", "replay", "demo"])
+@pytest.mark.parametrize("command", ["serve", "consume", "api", "broker", "replay", "demo", "bench"])
 def test_every_command_has_help(command: str) -> None:
     result = run(command, "--help")
     assert result.returncode == 0 and "Usage: triage " + command in result.stdout
@@ -82,3 +82,17 @@ def test_eval_commands_work_on_any_directory_in_the_formats(tmp_path: Path) -> N
     rows = json.loads(result.stdout.strip().splitlines()[-1])["rows"]
     tiny = next(r for r in rows if r["system"] == "Tiny")
     assert tiny["lines"] == 3 and tiny["ga_triage"] == 1.0
+
+
+@pytest.mark.integration
+def test_bench_prints_its_figures_as_json_on_the_last_line(tmp_path: Path) -> None:
+    # Both modes, small: through the real broker, and the pipeline alone.
+    through = run("bench", "--events", "3000", "--json", cwd=tmp_path, timeout=240)
+    assert through.returncode == 0, through.stderr[-2000:]
+    figures = json.loads(through.stdout.strip().splitlines()[-1])
+    assert figures["handled"] == 3000 and figures["end_to_end_events_per_s"] > 0
+    assert figures["suppressed"] > 0   # the synthetic alerts repeat their fingerprints
+    alone = run("bench", "--no-kafka", "--events", "3000", "--json", cwd=tmp_path, timeout=240)
+    assert alone.returncode == 0, alone.stderr[-2000:]
+    figures = json.loads(alone.stdout.strip().splitlines()[-1])
+    assert figures["events"] == 3000 and figures["pipeline_events_per_s"] > 0
