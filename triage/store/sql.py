@@ -62,11 +62,6 @@ def create_engine(url: str) -> sa.Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
-            # A checkpoint every 64 MiB of log rather than SQLite's 4 MiB: a batch writes
-            # about that much, so the default checkpointed (random writes into a growing
-            # file, then fsync) after nearly every batch; throughput fell by half between
-            # 50k and 300k stored events, and no longer does.
-            cur.execute("PRAGMA wal_autocheckpoint=16384")
             cur.close()
 
         @sa.event.listens_for(engine, "begin")
