@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.integration.kafka_helpers import running, event_json, produce, read_topic, wait_for
+from tests.integration.kafka_helpers import (
+    event_json, isolated_settings, produce, read_topic, running, wait_for,
+)
 from triage.broker import EmbeddedBroker
+from triage.ingest.event import Event
 from triage.ingest.kafka import DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
 from triage.service import Runtime
 
@@ -63,3 +68,37 @@ def test_poison_message_goes_to_the_dlq_with_its_reason_and_the_next_is_processe
     assert int(headers[1][DLQ_OFFSET]) >= 0
     assert runtime.store.count_events() == 1
     assert runtime.consumer is not None and runtime.consumer.totals.dead_lettered == 2
+
+
+def test_a_failing_store_loses_nothing_and_stores_nothing_twice(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """The handler fails twice (a database outage): the released messages go back to the
+    front of their queues, nothing is committed, and the retries store every event once."""
+    runtime = Runtime.build(isolated_settings(broker.bootstrap_servers, f"sqlite:///{tmp_path / 'f.db'}"))
+    consumer = runtime.make_consumer()
+    pipeline, failures = consumer.handler, []
+
+    def flaky(events: list[Event], edges: list[Any]) -> Any:
+        if len(failures) < 2:
+            failures.append(len(events))
+            raise RuntimeError("database unavailable")
+        return pipeline(events, edges)
+
+    consumer.handler = flaky
+    s = runtime.settings
+    produce(broker.bootstrap_servers, s.topic_alerts,
+            [event_json(id=f"a{i}", fingerprint=f"f{i % 3}", occurred_at=f"2026-03-11T14:{i:02d}:00Z")
+             for i in range(30)])
+    produce(broker.bootstrap_servers, s.topic_logs,
+            [event_json(id=f"l{i}", kind="log", source="otel", severity="error", title=f"timeout {i}",
+                        occurred_at=f"2026-03-11T14:{i:02d}:30Z") for i in range(30)])
+    thread = threading.Thread(target=consumer.run, args=(runtime.stop,))
+    thread.start()
+    try:
+        wait_for(lambda: runtime.store.count_events() == 60, 60, "60 events stored")
+    finally:
+        runtime.stop.set()
+        thread.join(30)
+        runtime.close()
+    assert len(failures) == 2 and failures[0] > 0
+    assert consumer.totals.handler_failures == 2
+    assert len(runtime.store.all_memberships()) == 60   # one decision per event, none twice
