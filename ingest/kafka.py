@@ -306,22 +306,21 @@ class BatchConsumer:
             for tp in tps:
                 if self._pending.get(tp):
                     limits[tp] = watermark
-        heads: list[tuple[datetime, int, TopicPartition]] = []
-        order = {tp: i for i, tp in enumerate(sorted(limits, key=lambda tp: (tp.topic, tp.partition)))}
+        heads: list[tuple[datetime, TopicPartition]] = []   # ties: by topic, then partition
 
         def push(tp: TopicPartition) -> None:
             queue = self._pending[tp]
             if queue:
                 head = queue[0].time or _START_OF_TIME
                 if head <= limits[tp]:
-                    heapq.heappush(heads, (head, order[tp], tp))
+                    heapq.heappush(heads, (head, tp))
 
         for tp in limits:
             push(tp)
         released: dict[TopicPartition, list[_Fetched]] = {}
         budget = self.config.max_poll_records
         while heads and budget > 0:
-            _, _, tp = heapq.heappop(heads)
+            _, tp = heapq.heappop(heads)
             released.setdefault(tp, []).append(self._pending[tp].popleft())
             budget -= 1
             push(tp)
