@@ -49,9 +49,9 @@ def is_loopback(host: str) -> bool:
 def tune_gc() -> None:
     """A batch allocates a few objects per event (the events, their decisions, the rows
     written), all freed when the batch ends; Python's cyclic collector, run every 700
-    allocations, kept re-walking the torch and model objects loaded at start-up, about
-    15 % of `triage bench`. Those are frozen out of its view (``gc.freeze``) and young
-    collections run every 50,000 allocations instead."""
+    allocations, kept re-walking the torch and model objects loaded at start-up. Those are
+    frozen out of its view (``gc.freeze``) and young collections run every 50,000
+    allocations instead."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)

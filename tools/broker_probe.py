@@ -1,0 +1,102 @@
+"""The embedded broker alone, without triage: how fast and how promptly a bare kafka-python
+consumer reads from Tansu. A floor for `triage bench` (docs/benchmarks.md).
+
+    python tools/broker_probe.py latency [--rate 1000] [--fetch-wait-ms 50]
+    python tools/broker_probe.py read [--messages 600000]
+
+latency: a producer process sends 400-byte messages round-robin to 3 topics of 4
+partitions at --rate; the consumer reports p50/p99 from each message's create timestamp
+to the poll that returned it. read: produces --messages, then reports the consumer's
+messages/s per 100,000 read, and stops if a poll stays empty for 10 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+
+from kafka import KafkaConsumer, KafkaProducer
+
+from triage.broker import EmbeddedBroker
+from triage.ingest.kafka import ensure_topics
+
+TOPICS = ["probe-a", "probe-b", "probe-c"]
+_PRODUCE = """
+import sys, time
+from kafka import KafkaProducer
+servers, topics, count, rate = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]), float(sys.argv[4])
+p = KafkaProducer(bootstrap_servers=servers, linger_ms=5)
+t0 = time.time()
+for i in range(count):
+    delay = t0 + i / rate - time.time()
+    if delay > 0:
+        time.sleep(delay)
+    p.send(topics[i % len(topics)], key=b"global", value=b"x" * 400)
+p.flush()
+"""
+
+
+def consumer(servers: str, fetch_wait_ms: int) -> KafkaConsumer:
+    c = KafkaConsumer(*TOPICS, bootstrap_servers=servers, group_id="probe", auto_offset_reset="earliest",
+                      enable_auto_commit=False, max_poll_records=2000, fetch_max_wait_ms=fetch_wait_ms,
+                      session_timeout_ms=6000, heartbeat_interval_ms=1000)
+    while not c.assignment():
+        c.poll(100)
+    return c
+
+
+def latency(servers: str, rate: float, fetch_wait_ms: int, count: int = 5000) -> None:
+    c = consumer(servers, fetch_wait_ms)
+    producer = subprocess.Popen([sys.executable, "-c", _PRODUCE, servers, ",".join(TOPICS), str(count), str(rate)])
+    lags: list[float] = []
+    while len(lags) < count:
+        records = c.poll(timeout_ms=100)
+        now_ms = time.time() * 1000
+        lags += [now_ms - m.timestamp for msgs in records.values() for m in msgs]
+    producer.wait()
+    warm = sorted(lags[count // 5:])
+    print(f"fetch wait {fetch_wait_ms} ms, {rate:.0f} msg/s: p50 {warm[len(warm) // 2]:.1f} ms, "
+          f"p99 {warm[int(len(warm) * 0.99)]:.1f} ms")
+
+
+def read(servers: str, messages: int) -> None:
+    p = KafkaProducer(bootstrap_servers=servers, linger_ms=5, batch_size=512 * 1024)
+    for i in range(messages):
+        p.send(TOPICS[i % len(TOPICS)], key=b"global", value=b"x" * 400)
+    p.flush()
+    c = consumer(servers, 50)
+    n, mark, started, idle_since = 0, 100_000, time.perf_counter(), time.monotonic()
+    while n < messages:
+        got = sum(len(v) for v in c.poll(timeout_ms=1000, max_records=2000).values())
+        n += got
+        if got:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since > 10:
+            print(f"stalled: no message for 10 s after {n} of {messages}")
+            return
+        if n >= mark:
+            now = time.perf_counter()
+            print(f"{n}: {100_000 / (now - started):.0f} msg/s")
+            started, mark = now, mark + 100_000
+    print(f"read all {messages}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["latency", "read"])
+    parser.add_argument("--rate", type=float, default=1000)
+    parser.add_argument("--fetch-wait-ms", type=int, default=50)
+    parser.add_argument("--messages", type=int, default=600_000)
+    args = parser.parse_args()
+    with EmbeddedBroker() as broker:
+        ensure_topics(broker.bootstrap_servers, TOPICS, 4)
+        if args.mode == "latency":
+            latency(broker.bootstrap_servers, args.rate, args.fetch_wait_ms)
+        else:
+            read(broker.bootstrap_servers, args.messages)
+
+
+if __name__ == "__main__":
+    main()
