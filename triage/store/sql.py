@@ -48,9 +48,21 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
         yield items[i:i + size]
 
 
+def json_dumps(value: Any) -> str:
+    """JSON columns' serializer: pydantic-core's encoder writes what ``json.dumps`` writes
+    (NaN and infinities as Python does), compactly and three to four times faster; a batch
+    rewrites every incident it touched, profile included."""
+    return pydantic_core.to_json(value, inf_nan_mode="constants").decode()
+
+
+def json_loads(text: str | bytes) -> Any:
+    return pydantic_core.from_json(text)
+
+
 def create_engine(url: str) -> sa.Engine:
+    json_codec = {"json_serializer": json_dumps, "json_deserializer": json_loads}
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **json_codec)
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -71,7 +83,7 @@ def create_engine(url: str) -> sa.Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return sa.create_engine(url, pool_pre_ping=True)
+    return sa.create_engine(url, pool_pre_ping=True, **json_codec)
 
 
 class SqlStore:
@@ -388,10 +400,7 @@ def _document(e: Event) -> str:
 
 
 def _membership_values(d: Decision, decided_at: Any) -> tuple[Any, ...]:
-    # pydantic-core's encoder writes what json.dumps writes (NaN and infinities too, with
-    # "constants"), compactly and five times faster: the evidence is most of a row.
-    evidence = pydantic_core.to_json(d.evidence, inf_nan_mode="constants").decode()
-    return (d.event_id, d.incident_id, d.action.value, d.rule, evidence, d.parameters_version, d.notify,
+    return (d.event_id, d.incident_id, d.action.value, d.rule, json_dumps(d.evidence), d.parameters_version, d.notify,
             decided_at, d.evidence.get("template"))
 
 
