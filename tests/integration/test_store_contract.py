@@ -120,6 +120,29 @@ def test_decisions_do_not_depend_on_batching_or_on_which_process_decides(store: 
         assert conn.scalar(sa.select(sa.func.count()).select_from(t.template_embeddings)) > 0
 
 
+def test_two_processes_taking_turns_see_each_others_incidents(store: SqlStore, store_url: str) -> None:
+    """Each store keeps the incidents its last batch committed and reuses them only while
+    no other process has written the scope since: two long-lived stores deciding alternate
+    batches must agree with one run in memory, counts included."""
+    from triage.correlation import Correlator
+
+    events = _bundled_storm(600)
+    expected = {d.event_id: d.incident_id for d in Correlator().process_batch(events)}
+    ordered = sorted(events, key=lambda e: (e.occurred_at, e.id))
+    other = SqlStore.from_url(store_url, migrate=False)
+    try:
+        for n, i in enumerate(range(0, len(ordered), 40)):
+            Pipeline(store if n % 2 == 0 else other)(ordered[i:i + 40])
+    finally:
+        other.close()
+    assert store.all_memberships() == expected
+    counts: dict[str, int] = {}
+    for incident_id in expected.values():
+        counts[incident_id] = counts.get(incident_id, 0) + 1
+    page = store.list_incidents(IncidentQuery(limit=1000))
+    assert {i.id: i.event_count for i in page.items} == counts
+
+
 def test_noise_groups_are_listed_apart_from_incidents(store: SqlStore) -> None:
     Pipeline(store)([make_event(0, id="a1", fingerprint="fa"),
                      make_event(5, id="l1", kind="log", source="otel", service="payments", severity="error",

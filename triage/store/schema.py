@@ -143,6 +143,9 @@ signals = sa.Table(
 scopes = sa.Table(
     "scopes", metadata,
     sa.Column("key", sa.String(400), primary_key=True),
+    # Bumped by every transaction holding the scope's lock (migration 0007): the check
+    # that lets a process reuse the incidents it kept from its own last batch.
+    sa.Column("revision", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 # What a correlation scope has learned from its stream (migration 0002): the log

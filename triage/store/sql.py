@@ -16,6 +16,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -86,6 +87,17 @@ def create_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True, **json_codec)
 
 
+@dataclass
+class _KeptIncidents:
+    """A scope's incidents as this process's last batch committed them: every incident of
+    the scope still accepting events at or after ``since``. Valid while the scope's
+    revision is still the one that commit left (no other transaction took its lock)."""
+
+    revision: int
+    since: datetime
+    incidents: list[IncidentState]
+
+
 class SqlStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -95,6 +107,9 @@ class SqlStore:
         # and puts them back after its commit; the row version says whether they are
         # still current or another process has moved the scope on.
         self._models: dict[str, ScopeModels] = {}
+        # Likewise the incidents a batch may touch: reloading them (profiles included)
+        # was a fifth of a small batch's time, and the next batch usually needs the same.
+        self._kept: dict[str, _KeptIncidents] = {}
         self._models_lock = threading.Lock()
         self._embeddings_loaded = False
         self._embeddings_stored: set[str] = set()
@@ -131,12 +146,12 @@ class SqlStore:
             default_embedder().warm()
             self._embedder_warm = True
         with self.engine.begin() as conn:
-            self.lock_scopes(conn, sorted({scope_of(e) for e in unique}))
+            revisions = self.lock_scopes(conn, sorted({scope_of(e) for e in unique}))
             stored = self._existing_ids(conn, [e.id for e in unique])
             new = [e for e in unique if e.id not in stored]
             if not new:
                 return BatchResult(len(events), 0, 0, 0, 0, 0)
-            state = self._load_state(conn, new)
+            state = self._load_state(conn, new, revisions)
             decisions = correlate(new, state)
             self._write(conn, new, decisions, state, received_at)
             embedded = self._write_embeddings(conn, received_at)
@@ -144,8 +159,14 @@ class SqlStore:
                 after_write(conn, decisions, state, received_at)
         # Committed: what was learned is now the scopes' current state.
         state.clear_dirty()
+        since = min(e.occurred_at for e in new)
+        kept = {scope: _KeptIncidents(revision, since, []) for scope, revision in revisions.items()}
+        for incident in state.incidents.values():
+            if incident.scope in kept and _accepting_since(incident, since):
+                kept[incident.scope].incidents.append(incident)
         with self._models_lock:
             self._models.update(state.models)
+            self._kept.update(kept)
         self._embeddings_stored.update(embedded)
         actions = Counter(d.action for d in decisions)
         return BatchResult(
@@ -154,12 +175,20 @@ class SqlStore:
             notified=sum(d.notify for d in decisions),
         )
 
-    def lock_scopes(self, conn: sa.Connection, keys: list[str]) -> None:
-        conn.execute(self._insert(t.scopes).on_conflict_do_nothing(), [{"key": k} for k in keys])
-        if conn.dialect.name == "postgresql":
-            for chunk in _chunks(keys):
-                conn.execute(sa.select(t.scopes.c.key).where(t.scopes.c.key.in_(chunk))
-                             .order_by(t.scopes.c.key).with_for_update())
+    def lock_scopes(self, conn: sa.Connection, keys: list[str]) -> dict[str, int]:
+        """Take the scopes' locks for this transaction (in key order, so two writers
+        cannot deadlock) and bump their revisions; returns each scope's new revision.
+        Whoever writes a scope's incidents must hold its lock."""
+        s = t.scopes
+        conn.execute(self._insert(s).on_conflict_do_nothing(), [{"key": k} for k in keys])
+        revisions: dict[str, int] = {}
+        for chunk in _chunks(keys):
+            query = sa.select(s.c.key, s.c.revision).where(s.c.key.in_(chunk)).order_by(s.c.key)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()
+            revisions.update({row.key: row.revision + 1 for row in conn.execute(query)})
+            conn.execute(sa.update(s).where(s.c.key.in_(chunk)).values(revision=s.c.revision + 1))
+        return revisions
 
     def _existing_ids(self, conn: sa.Connection, ids: list[str]) -> set[str]:
         found: set[str] = set()
@@ -167,11 +196,13 @@ class SqlStore:
             found.update(conn.scalars(sa.select(t.events.c.id).where(t.events.c.id.in_(chunk))))
         return found
 
-    def _load_state(self, conn: sa.Connection, events: list[Event]) -> CorrelationState:
+    def _load_state(self, conn: sa.Connection, events: list[Event], revisions: dict[str, int]) -> CorrelationState:
         """The state these events can touch: their signals, the incidents still accepting
-        events in their scopes (and those the signals name), the scopes' learned models."""
+        events in their scopes (and those the signals name), the scopes' learned models.
+        A scope's incidents come from memory when this process's last batch was the
+        scope's last writer (its revision moved by exactly this transaction's bump)."""
         state = CorrelationState()
-        scopes = sorted({scope_of(e) for e in events})
+        scopes = sorted(revisions)
         state.dedup_keys = {e.id: dedup_key(e) for e in events}
         keys = sorted(set(state.dedup_keys.values()))
         earliest = min(e.occurred_at for e in events)
@@ -180,17 +211,31 @@ class SqlStore:
                 state.signals[row.key] = SignalState(
                     key=row.key, incident_id=row.incident_id, status=Status(row.status),
                     first_seen=row.first_seen, last_seen=row.last_seen, count=row._mapping["count"])
+        stale = []
+        for scope in scopes:
+            with self._models_lock:
+                kept = self._kept.pop(scope, None)   # taken: a failed batch leaves nothing behind
+            if kept is not None and kept.revision == revisions[scope] - 1 and kept.since <= earliest:
+                for incident in sorted(kept.incidents, key=lambda i: i.id):   # the query's order
+                    if _accepting_since(incident, earliest):
+                        state.add_incident(incident)
+            else:
+                stale.append(scope)
         wanted = [sa.and_(t.incidents.c.scope.in_(chunk), t.incidents.c.accepting_until >= earliest)
-                  for chunk in _chunks(scopes)]
-        wanted += [t.incidents.c.id.in_(chunk)
-                   for chunk in _chunks(sorted({s.incident_id for s in state.signals.values()}))]
+                  for chunk in _chunks(stale)]
+        self._add_incidents(conn, state, wanted)
+        named = sorted({s.incident_id for s in state.signals.values()} - set(state.incidents))
+        self._add_incidents(conn, state, [t.incidents.c.id.in_(chunk) for chunk in _chunks(named)])
+        self._load_models(conn, scopes, state)
+        self._load_embeddings(conn)
+        return state
+
+    @staticmethod
+    def _add_incidents(conn: sa.Connection, state: CorrelationState, wanted: list[sa.ColumnElement[bool]]) -> None:
         for cond in wanted:
             for row in conn.execute(sa.select(t.incidents).where(cond).order_by(t.incidents.c.id)):
                 if row.id not in state.incidents:
                     state.add_incident(_incident_state(row))
-        self._load_models(conn, scopes, state)
-        self._load_embeddings(conn)
-        return state
 
     def _load_models(self, conn: sa.Connection, scopes: list[str], state: CorrelationState) -> None:
         versions = {r.scope: r.version for r in conn.execute(
@@ -475,6 +520,10 @@ def _stored_event(r: sa.Row[Any]) -> StoredEvent:
                                 notify=bool(r.notify), decided_at=r.decided_at)
     return StoredEvent(event=Event.model_validate(r.document), received_at=r.received_at,
                        membership=membership)
+
+
+def _accepting_since(incident: IncidentState, since: datetime) -> bool:
+    return incident.accepting_until is not None and incident.accepting_until >= since
 
 
 def _incident_row(i: IncidentState) -> dict[str, Any]:
