@@ -8,7 +8,9 @@ The order of effects for one poll (the whole of "nothing lost, nothing twice"):
 3. release the messages that are due in event time (see ``BatchConsumer``) and
    hand their events to the handler, which stores them (one transaction,
    idempotent by event id) and returns only when they are durable;
-4. commit, per partition, the offset of the first message not yet stored.
+4. commit, per partition, the offset of the first message not yet stored, without
+   waiting for the broker's answer (Kafka's own advice: asynchronous commits in the
+   loop, a synchronous one at close); a commit that fails only means redelivery.
 
 A crash between any two steps redelivers the batch; the handler's idempotency
 makes the repeat harmless. If the handler raises, nothing is committed: the
@@ -29,7 +31,7 @@ from typing import Any, Protocol
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.structs import OffsetAndMetadata, TopicPartition
@@ -191,6 +193,8 @@ class BatchConsumer:
         self._pending: dict[TopicPartition, _Pending] = defaultdict(_Pending)
         self._waiting_since: dict[TopicPartition, float] = {}
         self._released_last = False
+        # Per partition, the offset after the last message stored: what close() commits.
+        self._stored: dict[TopicPartition, OffsetAndMetadata] = {}
         self._consumer = KafkaConsumer(
             bootstrap_servers=config.bootstrap_servers,
             group_id=config.group_id,
@@ -204,7 +208,7 @@ class BatchConsumer:
             # The broker may hold an empty fetch this long: it bounds the latency of a quiet stream.
             fetch_max_wait_ms=config.fetch_max_wait_ms,
         )
-        self._consumer.subscribe(config.topics, listener=_DropRevoked(self._pending))
+        self._consumer.subscribe(config.topics, listener=_DropRevoked(self._pending, self._stored))
         self._producer = KafkaProducer(bootstrap_servers=config.bootstrap_servers, client_id=config.client_id,
                                        acks="all", linger_ms=5)
 
@@ -354,12 +358,10 @@ class BatchConsumer:
             queue = self._pending.get(tp)
             next_offset = queue[0].offset if queue else items[-1].offset + 1
             offsets[tp] = OffsetAndMetadata(next_offset, "", -1)
+        self._stored.update(offsets)
         with tracer.start_as_current_span("ingest.commit"):
-            try:
-                self._consumer.commit(offsets=offsets)
-            except CommitFailedError:
-                # The group rebalanced under us; the new owner redelivers, and the store dedups.
-                log.warning("offset commit failed after a rebalance; the batch will be redelivered")
+            # Waiting for the answer cost 1-5 ms per batch, which every event behind it waited too.
+            self._consumer.commit_async(offsets=offsets, callback=_log_failed_commit)
 
     def _dead_letter(self, msg: Any, reason: str) -> None:
         log.warning("dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
@@ -410,23 +412,38 @@ class BatchConsumer:
             self._producer.flush()
             self._producer.close()
         finally:
-            self._consumer.close()
+            try:
+                if self._stored:
+                    self._consumer.commit(offsets=dict(self._stored))
+            except KafkaError as exc:
+                log.warning("final offset commit failed (%s); the last batches will be redelivered", exc)
+            finally:
+                self._consumer.close(autocommit=False)
 
 
 _START_OF_TIME = datetime.min.replace(tzinfo=timezone.utc)
 _END_OF_TIME = datetime.max.replace(tzinfo=timezone.utc)
 
 
+def _log_failed_commit(offsets: dict[TopicPartition, OffsetAndMetadata], response: Any) -> None:
+    if isinstance(response, Exception):
+        # A rebalance, usually: the new owner redelivers, and the store dedups.
+        log.warning("offset commit failed (%s); those batches will be redelivered", response)
+
+
 class _DropRevoked(ConsumerRebalanceListener):
     """Messages fetched but not yet stored from a partition we lose are the new owner's:
     their offsets were never committed, so it reads them again."""
 
-    def __init__(self, pending: dict[TopicPartition, _Pending]) -> None:
+    def __init__(self, pending: dict[TopicPartition, _Pending],
+                 stored: dict[TopicPartition, OffsetAndMetadata]) -> None:
         self._pending = pending
+        self._stored = stored
 
     def on_partitions_revoked(self, revoked: Any) -> None:
         for tp in revoked:
             self._pending.pop(tp, None)
+            self._stored.pop(tp, None)
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         pass
