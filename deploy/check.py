@@ -29,6 +29,7 @@ SHARED_ENV = {
     "TRIAGE_DATABASE_URL": "postgresql://triage:triage@postgres:5432/triage",
     "TRIAGE_KAFKA_GROUP_ID": "triage",
     "TRIAGE_METRICS_PORT": "9464",
+    "TRIAGE_KAFKA_FETCH_MAX_WAIT_MS": "500",
 }
 TORCH_PIN = "torch==2.13.0"
 

@@ -86,9 +86,9 @@ class ConsumerConfig:
     max_poll_records: int = 2_000
     poll_timeout_ms: int = 500
     retry_backoff_s: float = 1.0
-    max_idle_ms: int = 20
+    max_idle_ms: int = 5
     max_lag_wait_ms: int = 5_000
-    fetch_max_wait_ms: int = 50
+    fetch_max_wait_ms: int = 10
     max_pending: int = 100_000  # fetched, not yet due: bounds memory when topics drift apart
     client_id: str = "triage"
 

@@ -28,8 +28,13 @@ class Settings(BaseSettings):
     kafka_heartbeat_interval_ms: int = Field(3_000, ge=100)
     kafka_max_poll_records: int = Field(2_000, ge=1)
     kafka_poll_timeout_ms: int = Field(500, ge=1)
-    kafka_fetch_max_wait_ms: int = Field(50, ge=1, description="how long the broker may hold an empty fetch")
-    kafka_max_idle_ms: int = Field(20, ge=0, description="how long a caught-up partition with nothing "
+    # Tansu (the embedded broker) holds a fetch for its whole wait even when data arrives,
+    # so this is its latency floor; Apache Kafka answers as soon as data arrives, and
+    # there the wait only sets how often an idle consumer asks (deploy/ uses 500).
+    kafka_fetch_max_wait_ms: int = Field(10, ge=1, description="how long the broker may hold an empty fetch")
+    # Kafka Streams' max.task.idle.ms defaults to 0; a little patience keeps the event-time
+    # order when a producer writes one topic a moment after another (one 5 ms linger).
+    kafka_max_idle_ms: int = Field(5, ge=0, description="how long a caught-up partition with nothing "
                                    "fetched may hold back the same partition of the other topics")
     kafka_max_lag_wait_ms: int = Field(5_000, ge=0, description="the same, for a partition the broker "
                                        "holds unread records for")
