@@ -149,3 +149,17 @@ def test_noise_groups_are_listed_apart_from_incidents(store: SqlStore) -> None:
                                 title="stray error")])
     assert [i.kind for i in store.list_incidents(IncidentQuery(kind="noise")).items] == ["noise"]
     assert store.list_incidents(IncidentQuery(kind="incident")).total == 1
+
+
+def test_service_edges_fold_across_batches(store: SqlStore) -> None:
+    from triage.store.graph import load_edges, record_edges
+
+    with store.engine.begin() as conn:
+        record_edges(conn, [("frontend", "cart", T0 + timedelta(seconds=5)), ("frontend", "cart", T0),
+                            ("cart", "cart", T0), ("cart", "redis", T0)])
+    with store.engine.begin() as conn:
+        record_edges(conn, [("frontend", "cart", T0 + timedelta(seconds=60)), ("checkout", "payment", T0)])
+    edges = {(e.caller, e.callee): e for e in load_edges(store.engine)}
+    assert sorted(edges) == [("cart", "redis"), ("checkout", "payment"), ("frontend", "cart")]
+    fc = edges["frontend", "cart"]
+    assert (fc.count, fc.first_seen, fc.last_seen) == (3, T0, T0 + timedelta(seconds=60))

@@ -29,6 +29,16 @@ class Edge:
     count: int
 
 
+_c = service_edges.c
+# Built once: a batch with spans runs these (statement construction cost more than running them).
+_EDGES_NAMED = sa.select(service_edges).where(
+    sa.tuple_(_c.caller, _c.callee).in_(sa.bindparam("keys", expanding=True)))
+_ADD_EDGE = sa.insert(service_edges)
+_UPDATE_EDGE = sa.update(service_edges).where(
+    _c.caller == sa.bindparam("b_caller"), _c.callee == sa.bindparam("b_callee")).values(
+    first_seen=sa.bindparam("b_first_seen"), last_seen=sa.bindparam("b_last_seen"), count=sa.bindparam("b_count"))
+
+
 def record_edges(conn: sa.Connection, observed: Iterable[tuple[str, str, datetime]]) -> None:
     """Fold a batch's observations into the graph, inside the batch's transaction."""
     folded: dict[tuple[str, str], list[datetime]] = {}
@@ -37,19 +47,20 @@ def record_edges(conn: sa.Connection, observed: Iterable[tuple[str, str, datetim
             folded.setdefault((caller, callee), []).append(at)
     if not folded:
         return
-    keys = list(folded)
-    existing = {(r.caller, r.callee): r for r in conn.execute(sa.select(service_edges).where(
-        sa.tuple_(service_edges.c.caller, service_edges.c.callee).in_(keys)))}
+    existing = {(r.caller, r.callee): r for r in conn.execute(_EDGES_NAMED, {"keys": list(folded)})}
+    added, updated = [], []
     for (caller, callee), times in folded.items():
         row = existing.get((caller, callee))
         if row is None:
-            conn.execute(sa.insert(service_edges).values(caller=caller, callee=callee, first_seen=min(times),
-                                                         last_seen=max(times), count=len(times)))
+            added.append({"caller": caller, "callee": callee, "first_seen": min(times), "last_seen": max(times),
+                          "count": len(times)})
         else:
-            conn.execute(sa.update(service_edges)
-                         .where(service_edges.c.caller == caller, service_edges.c.callee == callee)
-                         .values(first_seen=min(row.first_seen, *times), last_seen=max(row.last_seen, *times),
-                                 count=row._mapping["count"] + len(times)))
+            updated.append({"b_caller": caller, "b_callee": callee, "b_first_seen": min(row.first_seen, *times),
+                            "b_last_seen": max(row.last_seen, *times), "b_count": row._mapping["count"] + len(times)})
+    if added:
+        conn.execute(_ADD_EDGE, added)
+    if updated:
+        conn.execute(_UPDATE_EDGE, updated)
 
 
 def load_edges(engine: sa.Engine) -> list[Edge]:

@@ -41,6 +41,9 @@ class UnknownVersion(LookupError):
     pass
 
 
+_NEWEST = sa.select(sa.func.max(parameter_versions.c.version))   # built once: asked per batch
+
+
 class ParameterStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -50,7 +53,7 @@ class ParameterStore:
         """The newest version. Asked before every batch, so it reads one number and
         parses the values only when that number moved."""
         with self.engine.connect() as conn:
-            number = conn.scalar(sa.select(sa.func.max(parameter_versions.c.version))) or 0
+            number = conn.scalar(_NEWEST) or 0
         latest = self._latest
         if latest.version != number:
             latest = self._latest = self.get(number)

@@ -49,6 +49,22 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
         yield items[i:i + size]
 
 
+def _in(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    """``column IN (:keys)``, the list bound at execution: the statements every batch runs
+    are built once, since building one (and its cache key) cost more than running it."""
+    return column.in_(sa.bindparam("keys", expanding=True))
+
+
+# The statements each batch runs, with ``keys`` bound to a chunk of keys.
+_SCOPE_REVISIONS = sa.select(t.scopes.c.key, t.scopes.c.revision).where(_in(t.scopes.c.key)).order_by(t.scopes.c.key)
+_SCOPE_REVISIONS_LOCKED = _SCOPE_REVISIONS.with_for_update()   # PostgreSQL's row locks, in key order
+_BUMP_REVISIONS = sa.update(t.scopes).where(_in(t.scopes.c.key)).values(revision=t.scopes.c.revision + 1)
+_STORED_IDS = sa.select(t.events.c.id).where(_in(t.events.c.id))
+_SIGNALS = sa.select(t.signals).where(_in(t.signals.c.key))
+_MODEL_VERSIONS = sa.select(t.correlation_models.c.scope, t.correlation_models.c.version) \
+    .where(_in(t.correlation_models.c.scope))
+
+
 def json_dumps(value: Any) -> str:
     """JSON columns' serializer: pydantic-core's encoder writes what ``json.dumps`` writes
     (NaN and infinities as Python does), compactly and three to four times faster; a batch
@@ -102,6 +118,8 @@ class SqlStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._add_scopes = self._insert(t.scopes).on_conflict_do_nothing()
+        self._add_services = self._insert(t.incident_services).on_conflict_do_nothing()
         # The learned models of the scopes this process decided last, as committed: a
         # batch takes them out (so a failed batch leaves nothing half-learned behind)
         # and puts them back after its commit; the row version says whether they are
@@ -179,21 +197,18 @@ class SqlStore:
         """Take the scopes' locks for this transaction (in key order, so two writers
         cannot deadlock) and bump their revisions; returns each scope's new revision.
         Whoever writes a scope's incidents must hold its lock."""
-        s = t.scopes
-        conn.execute(self._insert(s).on_conflict_do_nothing(), [{"key": k} for k in keys])
+        conn.execute(self._add_scopes, [{"key": k} for k in keys])
         revisions: dict[str, int] = {}
+        query = _SCOPE_REVISIONS_LOCKED if conn.dialect.name == "postgresql" else _SCOPE_REVISIONS
         for chunk in _chunks(keys):
-            query = sa.select(s.c.key, s.c.revision).where(s.c.key.in_(chunk)).order_by(s.c.key)
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update()
-            revisions.update({row.key: row.revision + 1 for row in conn.execute(query)})
-            conn.execute(sa.update(s).where(s.c.key.in_(chunk)).values(revision=s.c.revision + 1))
+            revisions.update({row.key: row.revision + 1 for row in conn.execute(query, {"keys": chunk})})
+            conn.execute(_BUMP_REVISIONS, {"keys": chunk})
         return revisions
 
     def _existing_ids(self, conn: sa.Connection, ids: list[str]) -> set[str]:
         found: set[str] = set()
         for chunk in _chunks(ids):
-            found.update(conn.scalars(sa.select(t.events.c.id).where(t.events.c.id.in_(chunk))))
+            found.update(conn.scalars(_STORED_IDS, {"keys": chunk}))
         return found
 
     def _load_state(self, conn: sa.Connection, events: list[Event], revisions: dict[str, int]) -> CorrelationState:
@@ -207,7 +222,7 @@ class SqlStore:
         keys = sorted(set(state.dedup_keys.values()))
         earliest = min(e.occurred_at for e in events)
         for chunk in _chunks(keys):
-            for row in conn.execute(sa.select(t.signals).where(t.signals.c.key.in_(chunk))):
+            for row in conn.execute(_SIGNALS, {"keys": chunk}):
                 state.signals[row.key] = SignalState(
                     key=row.key, incident_id=row.incident_id, status=Status(row.status),
                     first_seen=row.first_seen, last_seen=row.last_seen, count=row._mapping["count"])
@@ -238,9 +253,8 @@ class SqlStore:
                     state.add_incident(_incident_state(row))
 
     def _load_models(self, conn: sa.Connection, scopes: list[str], state: CorrelationState) -> None:
-        versions = {r.scope: r.version for r in conn.execute(
-            sa.select(t.correlation_models.c.scope, t.correlation_models.c.version)
-            .where(t.correlation_models.c.scope.in_(scopes)))}
+        versions = {r.scope: r.version for chunk in _chunks(scopes)
+                    for r in conn.execute(_MODEL_VERSIONS, {"keys": chunk})}
         stale = []
         for scope in scopes:
             with self._models_lock:
@@ -298,7 +312,7 @@ class SqlStore:
             conn.execute(self._upsert(t.incidents, list(rows[0])), rows)
             links = [{"incident_id": i.id, "service": s} for i in dirty for s in sorted(i.services)]
             if links:
-                conn.execute(self._insert(t.incident_services).on_conflict_do_nothing(), links)
+                conn.execute(self._add_services, links)
         sigs = state.dirty_signals()
         if sigs:
             ins = self._bulk(dialect, t.signals, upsert=True)
