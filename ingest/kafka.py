@@ -20,6 +20,7 @@ released messages go back to the front of their queues and are tried again after
 from __future__ import annotations
 
 import heapq
+import math
 import logging
 import threading
 import time
@@ -226,11 +227,11 @@ class BatchConsumer:
         """One poll -> release what is due -> one handler call -> one commit.
         Returns the number of events handled."""
         # Block for new data only when nothing fetched is waiting to be released; when
-        # something waits on a lagging peer, poll briefly.
+        # something waits on a peer, poll until the first peer's patience runs out.
         if not any(self._pending.values()):
             timeout = self.config.poll_timeout_ms
         else:
-            timeout = 0 if self._released_last else min(5, self.config.poll_timeout_ms)
+            timeout = 0 if self._released_last else min(self._patience_left_ms(), self.config.poll_timeout_ms)
         # Drain what the client has already fetched (up to a bound), not just one poll's
         # worth: a partition's records sitting unread in the client's buffer must count
         # as read before the others are released past them.
@@ -329,6 +330,15 @@ class BatchConsumer:
             budget -= 1
             push(tp)
         return released
+
+    def _patience_left_ms(self) -> int:
+        """Until the first empty partition that holds its peers back stops doing so (if
+        it is caught up), at most 5 ms: a fixed poll interval made a held message wait
+        up to one interval past its peer's patience."""
+        now = time.monotonic()
+        left = min((since + self.config.max_idle_ms / 1000 - now for since in self._waiting_since.values()),
+                   default=0.005)
+        return max(0, min(5, math.ceil(left * 1000)))
 
     def _read_up_to(self, tp: TopicPartition, now: float) -> datetime:
         """How far in event time this partition is known to be read.

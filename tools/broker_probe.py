@@ -1,12 +1,13 @@
 """The embedded broker alone, without triage: how fast and how promptly a bare kafka-python
 consumer reads from Tansu. A floor for `triage bench` (docs/benchmarks.md).
 
-    python tools/broker_probe.py latency [--rate 1000] [--fetch-wait-ms 50]
+    python tools/broker_probe.py latency [--rate 1000] [--fetch-wait-ms 50] [--messages 5000]
     python tools/broker_probe.py read [--messages 600000]
 
 latency: a producer process sends 400-byte messages round-robin to 3 topics of 4
 partitions at --rate; the consumer reports p50/p99 from each message's create timestamp
-to the poll that returned it. read: produces --messages, then reports the consumer's
+to the poll that returned it, overall (the first fifth left out) and per quarter of the
+run (whether the broker slows down as its partitions grow). read: produces --messages, then reports the consumer's
 messages/s per 100,000 read, and stops if a poll stays empty for 10 s.
 """
 
@@ -56,9 +57,14 @@ def latency(servers: str, rate: float, fetch_wait_ms: int, count: int = 5000) ->
         now_ms = time.time() * 1000
         lags += [now_ms - m.timestamp for msgs in records.values() for m in msgs]
     producer.wait()
-    warm = sorted(lags[count // 5:])
-    print(f"fetch wait {fetch_wait_ms} ms, {rate:.0f} msg/s: p50 {warm[len(warm) // 2]:.1f} ms, "
-          f"p99 {warm[int(len(warm) * 0.99)]:.1f} ms")
+    def p50_p99(values: list[float]) -> str:
+        ordered = sorted(values)
+        return f"p50 {ordered[len(ordered) // 2]:.1f} ms, p99 {ordered[int(len(ordered) * 0.99)]:.1f} ms"
+
+    print(f"fetch wait {fetch_wait_ms} ms, {rate:.0f} msg/s: {p50_p99(lags[count // 5:])}")
+    quarter = len(lags) // 4
+    for k in range(4):
+        print(f"  quarter {k + 1}: {p50_p99(lags[k * quarter:(k + 1) * quarter])}")
 
 
 def read(servers: str, messages: int) -> None:
@@ -88,14 +94,14 @@ def main() -> None:
     parser.add_argument("mode", choices=["latency", "read"])
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--fetch-wait-ms", type=int, default=50)
-    parser.add_argument("--messages", type=int, default=600_000)
+    parser.add_argument("--messages", type=int, help="how many to send (default: 5,000 for latency, 600,000 for read)")
     args = parser.parse_args()
     with EmbeddedBroker() as broker:
         ensure_topics(broker.bootstrap_servers, TOPICS, 4)
         if args.mode == "latency":
-            latency(broker.bootstrap_servers, args.rate, args.fetch_wait_ms)
+            latency(broker.bootstrap_servers, args.rate, args.fetch_wait_ms, args.messages or 5000)
         else:
-            read(broker.bootstrap_servers, args.messages)
+            read(broker.bootstrap_servers, args.messages or 600_000)
 
 
 if __name__ == "__main__":
