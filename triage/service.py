@@ -54,8 +54,9 @@ def tune_gc() -> None:
     allocations instead. Not rarer: a young collection's pause grows with what it walks,
     and there is real cyclic garbage to walk (kafka-python leaves an exception, its
     traceback and the polling frames, locals included, behind each poll that waits out
-    its timeout). At 50,000 a collection paused the consumer 16-28 ms, most of the p99
-    latency at 1k events/s; at 10,000 it pauses about 5 ms, with the same throughput."""
+    its timeout). At 50,000 a collection paused the consumer for tens of milliseconds,
+    most of the p99 latency at 1k events/s; at 10,000 the pauses are several times
+    shorter, with the same throughput (docs/benchmarks.md)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 100)
