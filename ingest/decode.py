@@ -51,7 +51,7 @@ def decode_event(value: bytes | None) -> Event:
         raise NotJSON("empty message (tombstone)")
     try:
         # pydantic-core's parser (what validation uses anyway): the bytes as they come,
-        # NaN and infinities accepted as json.loads accepts them, under half its time.
+        # NaN and infinities accepted as json.loads accepts them, and faster.
         data = pydantic_core.from_json(value)
     except ValueError as exc:
         raise NotJSON(f"not valid UTF-8 JSON: {exc}") from None

@@ -334,11 +334,12 @@ class BatchConsumer:
     def _patience_left_ms(self) -> int:
         """Until the first empty partition that holds its peers back stops doing so (if
         it is caught up), at most 5 ms: a fixed poll interval made a held message wait
-        up to one interval past its peer's patience."""
+        up to one interval past its peer's patience. A deadline already past belongs to a
+        lagging partition (a caught-up one would have been let go): 5 ms, not a spin."""
         now = time.monotonic()
-        left = min((since + self.config.max_idle_ms / 1000 - now for since in self._waiting_since.values()),
-                   default=0.005)
-        return max(0, min(5, math.ceil(left * 1000)))
+        ahead = [left for since in self._waiting_since.values()
+                 if (left := since + self.config.max_idle_ms / 1000 - now) > 0]
+        return min(5, math.ceil(min(ahead, default=0.005) * 1000))
 
     def _read_up_to(self, tp: TopicPartition, now: float) -> datetime:
         """How far in event time this partition is known to be read.
@@ -370,7 +371,7 @@ class BatchConsumer:
             offsets[tp] = OffsetAndMetadata(next_offset, "", -1)
         self._stored.update(offsets)
         with tracer.start_as_current_span("ingest.commit"):
-            # Waiting for the answer cost 1-5 ms per batch, which every event behind it waited too.
+            # Waiting for the broker's answer held up every event behind the batch.
             self._consumer.commit_async(offsets=offsets, callback=_log_failed_commit)
 
     def _dead_letter(self, msg: Any, reason: str) -> None:
