@@ -128,7 +128,7 @@ class SqlStore:
         # Likewise the incidents a batch may touch: reloading them (profiles included)
         # was a fifth of a small batch's time, and the next batch usually needs the same.
         self._kept: dict[str, _KeptIncidents] = {}
-        self._models_lock = threading.Lock()
+        self._kept_lock = threading.Lock()   # guards both: one store may serve several threads
         self._embeddings_loaded = False
         self._embeddings_stored: set[str] = set()
         self._embedder_warm = False
@@ -169,7 +169,8 @@ class SqlStore:
             new = [e for e in unique if e.id not in stored]
             if not new:
                 return BatchResult(len(events), 0, 0, 0, 0, 0)
-            state = self._load_state(conn, new, revisions)
+            earliest = min(e.occurred_at for e in new)
+            state = self._load_state(conn, new, revisions, earliest)
             decisions = correlate(new, state)
             self._write(conn, new, decisions, state, received_at)
             embedded = self._write_embeddings(conn, received_at)
@@ -177,12 +178,11 @@ class SqlStore:
                 after_write(conn, decisions, state, received_at)
         # Committed: what was learned is now the scopes' current state.
         state.clear_dirty()
-        since = min(e.occurred_at for e in new)
-        kept = {scope: _KeptIncidents(revision, since, []) for scope, revision in revisions.items()}
+        kept = {scope: _KeptIncidents(revision, earliest, []) for scope, revision in revisions.items()}
         for incident in state.incidents.values():
-            if incident.scope in kept and _accepting_since(incident, since):
+            if incident.scope in kept and _accepting_since(incident, earliest):
                 kept[incident.scope].incidents.append(incident)
-        with self._models_lock:
+        with self._kept_lock:
             self._models.update(state.models)
             self._kept.update(kept)
         self._embeddings_stored.update(embedded)
@@ -211,7 +211,8 @@ class SqlStore:
             found.update(conn.scalars(_STORED_IDS, {"keys": chunk}))
         return found
 
-    def _load_state(self, conn: sa.Connection, events: list[Event], revisions: dict[str, int]) -> CorrelationState:
+    def _load_state(self, conn: sa.Connection, events: list[Event], revisions: dict[str, int],
+                    earliest: datetime) -> CorrelationState:
         """The state these events can touch: their signals, the incidents still accepting
         events in their scopes (and those the signals name), the scopes' learned models.
         A scope's incidents come from memory when this process's last batch was the
@@ -220,7 +221,6 @@ class SqlStore:
         scopes = sorted(revisions)
         state.dedup_keys = {e.id: dedup_key(e) for e in events}
         keys = sorted(set(state.dedup_keys.values()))
-        earliest = min(e.occurred_at for e in events)
         for chunk in _chunks(keys):
             for row in conn.execute(_SIGNALS, {"keys": chunk}):
                 state.signals[row.key] = SignalState(
@@ -228,7 +228,7 @@ class SqlStore:
                     first_seen=row.first_seen, last_seen=row.last_seen, count=row._mapping["count"])
         stale = []
         for scope in scopes:
-            with self._models_lock:
+            with self._kept_lock:
                 kept = self._kept.pop(scope, None)   # taken: a failed batch leaves nothing behind
             if kept is not None and kept.revision == revisions[scope] - 1 and kept.since <= earliest:
                 for incident in sorted(kept.incidents, key=lambda i: i.id):   # the query's order
@@ -257,7 +257,7 @@ class SqlStore:
                     for r in conn.execute(_MODEL_VERSIONS, {"keys": chunk})}
         stale = []
         for scope in scopes:
-            with self._models_lock:
+            with self._kept_lock:
                 cached = self._models.pop(scope, None)
             if scope not in versions:
                 state.models[scope] = ScopeModels()
