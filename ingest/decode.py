@@ -45,17 +45,21 @@ def event_from_dict(data: Any, *, default_id_basis: bytes | None = None) -> Even
         raise InvalidEvent(reason, field) from None
 
 
+def parse_json(value: bytes | str) -> Any:
+    """UTF-8 JSON as it comes off the wire, by pydantic-core's parser (what validation
+    uses anyway): NaN and infinities accepted as ``json.loads`` accepts them, at about
+    twice its speed, which a consumer decoding every message feels."""
+    try:
+        return pydantic_core.from_json(value)
+    except ValueError as exc:
+        raise NotJSON(f"not valid UTF-8 JSON: {exc}") from None
+
+
 def decode_event(value: bytes | None) -> Event:
     """Decode one Kafka message value (UTF-8 JSON object) into an Event."""
     if value is None:
         raise NotJSON("empty message (tombstone)")
-    try:
-        # pydantic-core's parser (what validation uses anyway): the bytes as they come,
-        # NaN and infinities accepted as json.loads accepts them, and faster.
-        data = pydantic_core.from_json(value)
-    except ValueError as exc:
-        raise NotJSON(f"not valid UTF-8 JSON: {exc}") from None
-    return event_from_dict(data, default_id_basis=value)
+    return event_from_dict(parse_json(value), default_id_basis=value)
 
 
-__all__ = ["DecodeError", "decode_event", "event_from_dict", "describe_validation_error"]
+__all__ = ["DecodeError", "decode_event", "event_from_dict", "describe_validation_error", "parse_json"]

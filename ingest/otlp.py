@@ -34,7 +34,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from pydantic import ValidationError
 
-from triage.ingest.decode import describe_validation_error, event_from_dict
+from triage.ingest.decode import describe_validation_error, event_from_dict, parse_json
 from triage.ingest.errors import DecodeError, InvalidEvent, NotJSON
 from triage.ingest.event import Event, EventKind, LabelValue, Severity, normalize_severity
 
@@ -128,10 +128,7 @@ def _parse(value: bytes, encoding: OtlpEncoding, message: Message, top: str) -> 
         return
     if encoding != "otlp_json":
         raise ValueError(f"unknown OTLP encoding {encoding!r}")
-    try:
-        doc = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise NotJSON(f"not valid UTF-8 JSON: {exc}") from None
+    doc = parse_json(value)
     if not isinstance(doc, dict) or not isinstance(doc.get(top), list):
         raise NotOTLP(f"OTLP JSON {signal} must be an object with a {top} list", top)
     _normalize_json_ids(doc, top)
@@ -461,13 +458,13 @@ def decode_kafka_value(topic_kind: TopicKind, value: bytes | None) -> tuple[list
         raise NotOTLP("empty message")
     if value.lstrip()[:1] in (b"{", b"["):
         try:
-            doc = json.loads(value)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            doc = parse_json(value)
+        except NotJSON:
             # A protobuf request starts with b"\n" (field 1) and a length byte that
             # may be "{" (123): only that shape gets a second chance as protobuf.
             # Anything else starting with "{" or "[" is no OTLP message: broken JSON.
             if value[:1] != b"\n" or topic_kind == "alerts":
-                raise NotJSON(f"not valid UTF-8 JSON: {exc}") from None
+                raise
             doc = None
     else:
         doc = None
