@@ -56,9 +56,6 @@ def _in(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
 
 
 # The statements each batch runs, with ``keys`` bound to a chunk of keys.
-_SCOPE_REVISIONS = sa.select(t.scopes.c.key, t.scopes.c.revision).where(_in(t.scopes.c.key)).order_by(t.scopes.c.key)
-_SCOPE_REVISIONS_LOCKED = _SCOPE_REVISIONS.with_for_update()   # PostgreSQL's row locks, in key order
-_BUMP_REVISIONS = sa.update(t.scopes).where(_in(t.scopes.c.key)).values(revision=t.scopes.c.revision + 1)
 _STORED_IDS = sa.select(t.events.c.id).where(_in(t.events.c.id))
 _SIGNALS = sa.select(t.signals).where(_in(t.signals.c.key))
 _MODEL_VERSIONS = sa.select(t.correlation_models.c.scope, t.correlation_models.c.version) \
@@ -118,7 +115,13 @@ class SqlStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        self._add_scopes = self._insert(t.scopes).on_conflict_do_nothing()
+        # Creates a scope's row or bumps its revision, and returns the new revision: one
+        # statement, whose update takes the row lock on PostgreSQL (and the write lock
+        # on SQLite) where a select for update, an insert and an update took three trips.
+        add = self._insert(t.scopes)
+        self._bump_scopes = add.on_conflict_do_update(
+            index_elements=[t.scopes.c.key], set_={"revision": t.scopes.c.revision + 1},
+        ).returning(t.scopes.c.key, t.scopes.c.revision, sort_by_parameter_order=True)
         self._add_services = self._insert(t.incident_services).on_conflict_do_nothing()
         # The learned models of the scopes this process decided last, as committed: a
         # batch takes them out (so a failed batch leaves nothing half-learned behind)
@@ -197,13 +200,8 @@ class SqlStore:
         """Take the scopes' locks for this transaction (in key order, so two writers
         cannot deadlock) and bump their revisions; returns each scope's new revision.
         Whoever writes a scope's incidents must hold its lock."""
-        conn.execute(self._add_scopes, [{"key": k} for k in keys])
-        revisions: dict[str, int] = {}
-        query = _SCOPE_REVISIONS_LOCKED if conn.dialect.name == "postgresql" else _SCOPE_REVISIONS
-        for chunk in _chunks(keys):
-            revisions.update({row.key: row.revision + 1 for row in conn.execute(query, {"keys": chunk})})
-            conn.execute(_BUMP_REVISIONS, {"keys": chunk})
-        return revisions
+        rows = conn.execute(self._bump_scopes, [{"key": k, "revision": 1} for k in sorted(set(keys))])
+        return {row.key: row.revision for row in rows}
 
     def _existing_ids(self, conn: sa.Connection, ids: list[str]) -> set[str]:
         found: set[str] = set()
