@@ -45,14 +45,29 @@ def event_from_dict(data: Any, *, default_id_basis: bytes | None = None) -> Even
         raise InvalidEvent(reason, field) from None
 
 
+# RFC 8259 lets a parser ignore a byte order mark; some Windows tools write one.
+_BOM = b"\xef\xbb\xbf"
+
+
 def parse_json(value: bytes | str) -> Any:
     """UTF-8 JSON as it comes off the wire, by pydantic-core's parser (what validation
     uses anyway): NaN and infinities accepted as ``json.loads`` accepts them, at about
-    twice its speed, which a consumer decoding every message feels."""
+    twice its speed, which a consumer decoding every message feels. A leading byte
+    order mark is ignored, as ``json.loads`` and the webhook intake ignore it."""
+    if isinstance(value, bytes):
+        value = value.removeprefix(_BOM)
+    else:
+        value = value.removeprefix("\ufeff")
     try:
         return pydantic_core.from_json(value)
     except ValueError as exc:
         raise NotJSON(f"not valid UTF-8 JSON: {exc}") from None
+
+
+def looks_like_json(value: bytes) -> bool:
+    """Whether ``value`` starts like a JSON object or array (after a byte order mark and
+    whitespace): what tells JSON from protobuf on a topic that may carry either."""
+    return value.removeprefix(_BOM).lstrip()[:1] in (b"{", b"[")
 
 
 def decode_event(value: bytes | None) -> Event:
@@ -62,4 +77,5 @@ def decode_event(value: bytes | None) -> Event:
     return event_from_dict(parse_json(value), default_id_basis=value)
 
 
-__all__ = ["DecodeError", "decode_event", "event_from_dict", "describe_validation_error", "parse_json"]
+__all__ = ["DecodeError", "decode_event", "event_from_dict", "describe_validation_error", "looks_like_json",
+           "parse_json"]

@@ -34,7 +34,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from pydantic import ValidationError
 
-from triage.ingest.decode import describe_validation_error, event_from_dict, parse_json
+from triage.ingest.decode import describe_validation_error, event_from_dict, looks_like_json, parse_json
 from triage.ingest.errors import DecodeError, InvalidEvent, NotJSON
 from triage.ingest.event import Event, EventKind, LabelValue, Severity, normalize_severity
 
@@ -456,7 +456,7 @@ def decode_kafka_value(topic_kind: TopicKind, value: bytes | None) -> tuple[list
         raise NotJSON("empty message (tombstone)")
     if not value:
         raise NotOTLP("empty message")
-    if value.lstrip()[:1] in (b"{", b"["):
+    if looks_like_json(value):
         try:
             doc = parse_json(value)
         except NotJSON:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import pytest
@@ -8,6 +9,7 @@ from pydantic import ValidationError
 from triage.ingest.decode import decode_event, event_from_dict
 from triage.ingest.errors import InvalidEvent, NotJSON
 from triage.ingest.event import Event, Severity, normalize_severity
+from triage.ingest.otlp import decode_kafka_value
 
 BASE = {"id": "x1", "kind": "alert", "source": "grafana", "occurred_at": "2026-03-11T14:00:00.123Z",
         "severity": "critical", "title": "CPU high"}
@@ -63,6 +65,12 @@ def test_decode_rejects_non_json_and_non_objects() -> None:
         decode_event(None)
     with pytest.raises(InvalidEvent, match="expected a JSON object"):
         decode_event(b"[1, 2]")
+
+
+def test_decode_ignores_a_byte_order_mark() -> None:
+    line = b"\xef\xbb\xbf" + json.dumps({**BASE, "id": "bom-1"}).encode()
+    assert decode_event(line).id == "bom-1"
+    assert decode_kafka_value("alerts", line)[0][0].id == "bom-1"
 
 
 def test_missing_required_field_is_named() -> None:
