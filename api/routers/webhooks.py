@@ -18,7 +18,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from triage.api.auth import IngestAccess, authorize, bearer_token
-from triage.ingest.errors import InvalidEvent
+from triage.ingest.decode import parse_json
+from triage.ingest.errors import InvalidEvent, NotJSON
 from triage.ingest.event import Event
 from triage.ingest.webhooks import (
     from_alertmanager, from_datadog, from_generic, from_grafana, from_pagerduty_event, from_pagerduty_webhook,
@@ -53,11 +54,10 @@ def _unprocessable(msg: str, loc: list[str | int], kind: str = "value_error") ->
 
 
 async def json_body(request: Request) -> Any:
-    raw = await request.body()
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _unprocessable(f"malformed JSON: {exc}", [], "json_invalid") from None
+        return parse_json(await request.body())
+    except NotJSON as exc:
+        raise _unprocessable(f"malformed JSON: {exc.reason}", [], "json_invalid") from None
 
 
 def field_path(field: str | None) -> list[str | int]:
