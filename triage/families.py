@@ -6,8 +6,8 @@ embeddings, clusters them (``models.families.fit_families``), keeps the ids of t
 families the previous fit found (``TemplateFamilies.aligned``), counts per family the
 events, incidents, pages and last decision, and writes all of it as a new version
 (``triage.store.families``). ``triage serve`` / ``triage consume`` run it every
-``TRIAGE_FAMILIES_INTERVAL_S`` in a thread (``FamiliesJob``); ``triage families fit``
-runs it once. Of several replicas one fits at a time (a lease row), and a replica whose
+``TRIAGE_FAMILIES_INTERVAL_S`` (``FamiliesJob``: a thread that waits, and each fit in a
+process of its own); ``triage families fit`` runs it once. Of several replicas one fits at a time (a lease row), and a replica whose
 neighbour fitted recently skips its turn.
 
 ``FamiliesCache`` hands the newest fitted families to the correlator: the consumer asks
@@ -18,12 +18,14 @@ a document only when the version changed.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -154,25 +156,70 @@ def _vectors(conn: sa.Connection, texts: list[str], embedder: Embedder) -> np.nd
 
 class FamiliesJob:
     """``fit_and_store`` every ``interval_s`` until ``stop``, the first time after
-    ``first_delay_s`` (not while the process is still starting)."""
+    ``first_delay_s`` (not while the process is still starting).
 
-    def __init__(self, engine: sa.Engine, interval_s: float, *, holder: str, first_delay_s: float = 60.0) -> None:
-        self.engine = engine
+    Each fit runs in a child process: beside the consumer's thread, its seconds of Python
+    and HDBSCAN would hold the interpreter lock, and the store's ``executemany``, which
+    gives the lock up around every row and must wait to take it back, ran many times
+    slower for the whole fit (``python tools/gil_convoy.py`` shows the effect). The child
+    connects to ``database_url`` itself; a stop ends it."""
+
+    def __init__(self, database_url: str, interval_s: float, *, holder: str, first_delay_s: float = 60.0) -> None:
+        self.database_url = database_url
         self.interval_s = interval_s
         self.holder = holder
         self.first_delay_s = min(first_delay_s, interval_s)
 
-    def run_once(self) -> FitResult | None:
-        return fit_and_store(self.engine, holder=self.holder, interval_s=self.interval_s)
+    def run_once(self, stop: threading.Event | None = None) -> FitResult | None:
+        """One fit in a child process; ``None`` if it did not fit or ``stop`` was set
+        first. Raises ``RuntimeError`` with the child's error if the fit failed."""
+        context = multiprocessing.get_context("spawn")   # no copy of the consumer's threads and sockets
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(target=_fit_in_child, name="triage-families-fit", daemon=True,
+                                args=(self.database_url, self.holder, self.interval_s, send))
+        child.start()
+        send.close()
+        try:
+            while not receive.poll(0.2):
+                if stop is not None and stop.is_set():
+                    return None
+                if not child.is_alive():
+                    raise RuntimeError(f"the fitting process exited with code {child.exitcode}")
+            try:
+                failed, outcome = receive.recv()
+            except EOFError:   # it died before answering
+                child.join()
+                raise RuntimeError(f"the fitting process exited with code {child.exitcode}") from None
+        finally:
+            if child.is_alive() and stop is not None and stop.is_set():
+                child.terminate()   # its lease expires after LEASE_TTL; nothing half-written commits
+            child.join()
+            receive.close()
+        if failed:
+            raise RuntimeError(outcome)
+        return outcome
 
     def run(self, stop: threading.Event) -> None:
         delay = self.first_delay_s
         while not stop.wait(delay):
             delay = self.interval_s
             try:
-                self.run_once()
-            except (sa.exc.SQLAlchemyError, ValueError) as exc:   # the next turn tries again
+                self.run_once(stop)
+            except RuntimeError as exc:   # the next turn tries again
                 log.warning("fitting alert families failed, next try in %.0f s: %s", self.interval_s, exc)
+
+
+def _fit_in_child(database_url: str, holder: str, interval_s: float, send: Any) -> None:
+    from triage.store.sql import create_engine
+
+    engine = create_engine(database_url)
+    try:
+        send.send((False, fit_and_store(engine, holder=holder, interval_s=interval_s)))
+    except Exception as exc:   # noqa: BLE001 - reported to the parent, which logs it and tries again later
+        send.send((True, f"{type(exc).__name__}: {exc}"))
+    finally:
+        engine.dispose()
+        send.close()
 
 
 class FamiliesCache:

@@ -178,7 +178,7 @@ class Runtime:
             self._spawn("pause-ticker",
                         lambda: run_every(self.stop, s.auto_pause_tick_s, tick, name="pause ticker"))
         if s.families_interval_s:
-            job = FamiliesJob(self.store.engine, s.families_interval_s,
+            job = FamiliesJob(s.database_url, s.families_interval_s,
                               holder=f"{socket.gethostname()}:{os.getpid()}")
             self._spawn("families", lambda: job.run(self.stop))
 

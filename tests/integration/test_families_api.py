@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -12,7 +13,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import make_event
 from triage.api import create_app
 from triage.cli import cli
-from triage.families import FIT_LEASE, FamiliesCache, fit_and_store
+from triage.families import FIT_LEASE, FamiliesCache, FamiliesJob, fit_and_store
 from triage.ingest.event import Event
 from triage.pipeline import Pipeline
 from triage.store import SqlStore
@@ -162,3 +163,17 @@ def test_cli_fits_once_and_prints_a_summary(store: SqlStore, store_url: str) -> 
     assert lines[1].split() == ["id", "size", "events", "incidents", "pages", "last", "seen", "example"]
     assert len(lines) == 4
 
+
+
+def test_the_periodic_fit_runs_in_a_process_of_its_own(store: SqlStore, store_url: str) -> None:
+    Pipeline(store)(FIRST_BATCH)
+    result = FamiliesJob(store_url, 300, holder="replica-1").run_once()
+    assert result is not None and result.version == 1 and result.families == 2 and result.templates == 7
+    assert FamiliesCache(store.engine)() is not None          # stored where the consumers read it
+    assert FamiliesJob(store_url, 300, holder="replica-2").run_once() is None   # fresh enough: skipped
+
+
+def test_a_failed_fit_is_reported_not_fatal(tmp_path: Path) -> None:
+    missing = f"sqlite:///{tmp_path / 'no-such-dir' / 'triage.db'}"
+    with pytest.raises(RuntimeError, match="OperationalError"):
+        FamiliesJob(missing, 300, holder="replica-1").run_once()
