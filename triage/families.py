@@ -7,8 +7,8 @@ families the previous fit found (``TemplateFamilies.aligned``), counts per famil
 events, incidents, pages and last decision, and writes all of it as a new version
 (``triage.store.families``). ``triage serve`` / ``triage consume`` run it every
 ``TRIAGE_FAMILIES_INTERVAL_S`` (``FamiliesJob``: a thread that waits, and each fit in a
-process of its own); ``triage families fit`` runs it once. Of several replicas one fits at a time (a lease row), and a replica whose
-neighbour fitted recently skips its turn.
+process of its own); ``triage families fit`` runs it once. Of several replicas one fits
+at a time (a lease row), and a replica whose neighbour fitted recently skips its turn.
 
 ``FamiliesCache`` hands the newest fitted families to the correlator: the consumer asks
 the store for the newest version at most every few seconds, never per event, and loads
@@ -180,11 +180,9 @@ class FamiliesJob:
         child.start()
         send.close()
         try:
-            while not receive.poll(0.2):
+            while not receive.poll(0.2):   # readable on an answer, or at EOF when the child is gone
                 if stop is not None and stop.is_set():
                     return None
-                if not child.is_alive():
-                    raise RuntimeError(f"the fitting process exited with code {child.exitcode}")
             try:
                 failed, outcome = receive.recv()
             except EOFError:   # it died before answering

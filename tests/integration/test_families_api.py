@@ -164,7 +164,6 @@ def test_cli_fits_once_and_prints_a_summary(store: SqlStore, store_url: str) -> 
     assert len(lines) == 4
 
 
-
 def test_the_periodic_fit_runs_in_a_process_of_its_own(store: SqlStore, store_url: str) -> None:
     Pipeline(store)(FIRST_BATCH)
     result = FamiliesJob(store_url, 300, holder="replica-1").run_once()
