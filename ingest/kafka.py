@@ -226,24 +226,35 @@ class BatchConsumer:
     def poll_once(self) -> int:
         """One poll -> release what is due -> one handler call -> one commit.
         Returns the number of events handled."""
+        # Three calls and no locals, on purpose: a kafka-python poll that waits out its
+        # timeout leaves its frames, and through them every caller's frame, in a reference
+        # cycle. A batch held in this frame would then live until the next cyclic
+        # collection instead of being freed when it is stored, and the collections came
+        # more often and took longer (docs/benchmarks.md, "Fifth session").
+        self._fetch(self._poll_timeout_ms())
+        return self._handle(self._release())
+
+    def _poll_timeout_ms(self) -> int:
         # Block for new data only when nothing fetched is waiting to be released; when
         # something waits on a peer, poll until the first peer's patience runs out.
         if not any(self._pending.values()):
-            timeout = self.config.poll_timeout_ms
-        else:
-            timeout = 0 if self._released_last else min(self._patience_left_ms(), self.config.poll_timeout_ms)
-        # Drain what the client has already fetched (up to a bound), not just one poll's
-        # worth: a partition's records sitting unread in the client's buffer must count
-        # as read before the others are released past them.
+            return self.config.poll_timeout_ms
+        return 0 if self._released_last else min(self._patience_left_ms(), self.config.poll_timeout_ms)
+
+    def _fetch(self, timeout_ms: int) -> None:
+        """Drain what the client has already fetched (up to a bound), not just one poll's
+        worth: a partition's records sitting unread in the client's buffer must count as
+        read before the others are released past them."""
         while sum(len(q) for q in self._pending.values()) < self.config.max_pending:
-            records = self._consumer.poll(timeout_ms=timeout, max_records=self.config.max_poll_records)
+            records = self._consumer.poll(timeout_ms=timeout_ms, max_records=self.config.max_poll_records)
             self._note_assignment()
             if not records:
-                break
+                return
             with tracer.start_as_current_span("ingest.decode"):
                 self._decode_and_dead_letter(records)
-            timeout = 0
-        released = self._release()
+            timeout_ms = 0
+
+    def _handle(self, released: dict[TopicPartition, list[_Fetched]]) -> int:
         self._released_last = bool(released)
         if not released:
             self._report_lag()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,3 +105,37 @@ def test_a_failing_store_loses_nothing_and_stores_nothing_twice(broker: Embedded
     assert len(failures) == 2 and failures[0] > 0
     assert consumer.totals.handler_failures == 2
     assert len(runtime.store.all_memberships()) == 60   # one decision per event, none twice
+
+
+def test_a_stored_batch_is_freed_when_stored_not_by_the_cyclic_collector(
+        broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """kafka-python leaves the frames of a poll that waits out its timeout in a reference
+    cycle; the consumer must hold no batch in them, or every batch outlives its commit
+    until the next cyclic collection (more and longer GC pauses at 1k events/s)."""
+    runtime = Runtime.build(isolated_settings(broker.bootstrap_servers, f"sqlite:///{tmp_path / 'g.db'}",
+                                              kafka_poll_timeout_ms=50))
+    consumer = runtime.make_consumer()
+    pipeline, stored = consumer.handler, []
+
+    def remember(events: list[Event], edges: list[Any]) -> Any:
+        stored.extend(weakref.ref(e) for e in events)
+        return pipeline(events, edges)
+
+    consumer.handler = remember
+    try:
+        while not consumer.totals.assigned:
+            consumer.poll_once()
+        produce(broker.bootstrap_servers, runtime.settings.topic_logs,
+                [event_json(id=f"l{i}", kind="log", source="otel", severity="error", title=f"timeout {i}")
+                 for i in range(5)])
+        gc.disable()
+        deadline = time.monotonic() + 30
+        while len(stored) < 5 and time.monotonic() < deadline:
+            consumer.poll_once()
+        consumer.poll_once()   # and one poll that waits out its timeout
+        alive = [ref() for ref in stored if ref() is not None]
+    finally:
+        gc.enable()
+        runtime.close()
+    assert len(stored) == 5
+    assert alive == []
