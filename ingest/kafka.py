@@ -252,6 +252,8 @@ class BatchConsumer:
                 return
             with tracer.start_as_current_span("ingest.decode"):
                 self._decode_and_dead_letter(records)
+            if sum(len(r) for r in records.values()) < self.config.max_poll_records:
+                return   # the client's buffer is empty: another poll would only wait
             timeout_ms = 0
 
     def _handle(self, released: dict[TopicPartition, list[_Fetched]]) -> int:
