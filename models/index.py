@@ -11,6 +11,7 @@ Results are ordered by score, then key, so that ties never depend on insertion o
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -19,10 +20,19 @@ try:  # faiss is in the `ml` extra
     import faiss
 except ImportError:  # pragma: no cover - exercised only without the extra
     faiss = None  # type: ignore[assignment]
-else:
-    # One query at a time over a few hundred vectors: OpenMP's thread start-up costs
-    # ~25x the search itself (300 us against 12 us on two cores).
-    faiss.omp_set_num_threads(1)
+
+_omp = threading.local()
+
+
+def _one_openmp_thread() -> None:
+    """One query at a time over a few hundred vectors: OpenMP's thread start-up costs
+    ~25x the search itself (300 us against 12 us on two cores), and its idle worker
+    spins, burning a whole core beside the consumer at 1k events/s. OpenMP's thread count
+    is a per-thread setting (a new thread starts from the process default, the number of
+    cores), so it is set in each thread that searches, not once at import."""
+    if not getattr(_omp, "single", False):
+        faiss.omp_set_num_threads(1)
+        _omp.single = True
 
 __all__ = ["CentroidIndex"]
 
@@ -92,6 +102,7 @@ class CentroidIndex:
             return []
         q = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         if self._index is not None:
+            _one_openmp_thread()
             _, scores, idents = self._index.range_search(q, float(radius))
             found = [(self._keys[int(i)], float(s)) for s, i in zip(scores, idents)]
         else:
@@ -109,6 +120,7 @@ class CentroidIndex:
         q = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         k = min(k, len(self._ids))
         if self._index is not None:
+            _one_openmp_thread()
             scores, idents = self._index.search(q, k)
             found = [(self._keys[int(i)], float(s)) for s, i in zip(scores[0], idents[0]) if i >= 0]
         else:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,29 @@ BACKENDS = [False] + ([True] if index_module.faiss is not None else [])
 def unit(*xs: float) -> np.ndarray:
     v = np.array(xs, dtype=np.float32)
     return v / np.linalg.norm(v)
+
+
+
+@pytest.mark.skipif(index_module.faiss is None or (os.cpu_count() or 1) < 2 or not os.path.isdir("/proc/self/task"),
+                    reason="needs faiss, two cores and Linux's /proc")
+def test_a_search_from_a_new_thread_starts_no_openmp_workers() -> None:
+    """The consumer searches from a thread of its own; an OpenMP worker started there
+    spins beside it, a whole core at 1k events/s (docs/benchmarks.md, fifth session)."""
+    ix = CentroidIndex(3)
+    for i in range(50):
+        ix.upsert(f"inc-{i}", unit(1, i, 0))
+    before = len(os.listdir("/proc/self/task"))
+    grown: list[int] = []
+
+    def search() -> None:
+        ix.within(unit(1, 0, 0), 0.2)
+        ix.search(unit(1, 0, 0), 3)
+        grown.append(len(os.listdir("/proc/self/task")) - before)
+
+    thread = threading.Thread(target=search)
+    thread.start()
+    thread.join()
+    assert grown == [1]   # the searching thread itself, nothing else
 
 
 @pytest.mark.parametrize("use_faiss", BACKENDS)
