@@ -52,6 +52,9 @@ class IncidentState:
     # identity label values (pods, nodes, instances) -> epoch seconds last seen
     labels: dict[str, float] = field(default_factory=dict)
     centroid: list[float] | None = None       # mean of the templates' embeddings, normalised
+    # Services the store has already linked to the incident (its incident_services rows):
+    # a batch writes only the new links, not every link of every incident it touched.
+    linked_services: set[str] = field(default_factory=set, repr=False)
 
     @property
     def is_open(self) -> bool:
@@ -138,6 +141,8 @@ class CorrelationState:
 
     def clear_dirty(self) -> None:
         for inc in self.incidents.values():
+            if inc.dirty:
+                inc.linked_services = set(inc.services)
             inc.dirty = False
         for sig in self.signals.values():
             sig.dirty = False

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
+import triage.pipeline as pipeline_module
 from tests.conftest import T0, make_event
+from triage.ingest.otlp import ServiceEdge
 from triage.pipeline import Pipeline
 from triage.store import IncidentQuery, SqlStore
 
@@ -48,6 +52,28 @@ def test_state_carries_across_batches(store: SqlStore) -> None:
     assert (first.opened, second.suppressed, third.attached) == (1, 1, 1)
     [incident] = store.list_incidents(IncidentQuery()).items
     assert incident.status == "resolved" and incident.resolved_at == T0 + timedelta(seconds=700)
+
+
+def test_a_service_joining_later_is_linked_even_after_a_failed_batch(
+        store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch writes only the service links its incidents did not have; a batch that
+    failed after writing them (rolled back) must not count as having written them."""
+    pipeline = Pipeline(store)
+    pipeline([make_event(0, id="a1", fingerprint="fa")], [ServiceEdge("checkout", "payments", T0)])
+    joining = [make_event(10, id="p1", service="payments", fingerprint="fp",
+                          labels={"alertname": "HighErrorRate", "service": "payments"})]
+
+    def outage(*_: object) -> None:
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(pipeline_module, "record_edges", outage)   # fails after the links are written
+    with pytest.raises(RuntimeError):
+        pipeline(joining)
+    monkeypatch.undo()
+    pipeline(joining)
+    [incident] = store.list_incidents(IncidentQuery(service="payments")).items
+    assert incident.services == ["checkout", "payments"]
+    assert store.list_incidents(IncidentQuery(service="checkout")).items == [incident]
 
 
 def test_incident_filters_and_pagination(store: SqlStore) -> None:

@@ -308,7 +308,7 @@ class SqlStore:
         if dirty:
             rows = [_incident_row(i) for i in dirty]
             conn.execute(self._upsert(t.incidents, list(rows[0])), rows)
-            links = [{"incident_id": i.id, "service": s} for i in dirty for s in sorted(i.services)]
+            links = [{"incident_id": i.id, "service": s} for i in dirty for s in sorted(i.services - i.linked_services)]
             if links:
                 conn.execute(self._add_services, links)
         sigs = state.dirty_signals()
@@ -559,6 +559,7 @@ def _incident_state(r: sa.Row[Any]) -> IncidentState:
         kind=r.kind or "incident", accepting_until=r.accepting_until, page_due_at=r.page_due_at,
         transient=bool(r.transient), centroid=list(r.centroid) if r.centroid is not None else None)
     incident.set_profile(r.profile)
+    incident.linked_services = set(incident.services)   # written with the row, in one transaction
     return incident
 
 
