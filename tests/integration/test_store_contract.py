@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pytest
+import sqlalchemy as sa
 
 import triage.pipeline as pipeline_module
 from tests.conftest import T0, make_event
 from triage.ingest.otlp import ServiceEdge
 from triage.pipeline import Pipeline
 from triage.store import IncidentQuery, SqlStore
+from triage.store.migrate import upgrade
 
 
 def test_batch_is_stored_with_memberships_and_incidents(store: SqlStore) -> None:
@@ -189,3 +192,22 @@ def test_service_edges_fold_across_batches(store: SqlStore) -> None:
     assert sorted(edges) == [("cart", "redis"), ("checkout", "payment"), ("frontend", "cart")]
     fc = edges["frontend", "cart"]
     assert (fc.count, fc.first_seen, fc.last_seen) == (3, T0, T0 + timedelta(seconds=60))
+
+
+def test_centroids_stored_as_json_are_carried_over_as_float32(store_url: str) -> None:
+    """Migration 0008 moves incidents.centroid (a JSON array) to float32 bytes."""
+    store = SqlStore.from_url(store_url, migrate=False)
+    try:
+        upgrade(store.engine, "0007")
+        with store.engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO incidents (id, scope, title, status, severity, opened_at, last_event_at, event_count,"
+                " alert_count, suppressed_count, services, firing, centroid) VALUES ('inc-1', 'global', 't', 'open',"
+                " 'critical', :t, :t, 1, 1, 0, '[\"checkout\"]', '[]', :c)"),
+                {"t": T0, "c": "[0.6, 0.8, 0.0]"})
+        upgrade(store.engine)
+        with store.engine.connect() as conn:
+            stored = conn.execute(sa.text("SELECT centroid_f32 FROM incidents WHERE id = 'inc-1'")).scalar_one()
+    finally:
+        store.close()
+    assert np.frombuffer(stored, dtype="<f4").tolist() == np.array([0.6, 0.8, 0.0], dtype=np.float32).tolist()

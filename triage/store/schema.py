@@ -92,7 +92,8 @@ incidents = sa.Table(
     sa.Column("page_due_at", UTCDateTime()),       # first page held until then (auto-pause)
     sa.Column("transient", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("profile", JSONType),                # nodes, footprint, templates, labels
-    sa.Column("centroid", JSONType),               # normalised mean template embedding
+    # Normalised mean template embedding, float32 little-endian (migration 0008).
+    sa.Column("centroid_f32", sa.LargeBinary),
     sa.Index("ix_incidents_scope_status", "scope", "status"),
     sa.Index("ix_incidents_opened_at", "opened_at"),
     sa.Index("ix_incidents_scope_accepting", "scope", "accepting_until"),

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
 import pydantic_core
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -546,7 +547,8 @@ def _incident_row(i: IncidentState) -> dict[str, Any]:
         "alert_count": i.alert_count, "suppressed_count": i.suppressed_count,
         "services": sorted(i.services), "firing": sorted(i.firing),
         "kind": i.kind, "accepting_until": i.accepting_until, "page_due_at": i.page_due_at,
-        "transient": i.transient, "profile": i.profile(), "centroid": i.centroid,
+        "transient": i.transient, "profile": i.profile(),
+        "centroid_f32": None if i.centroid is None else np.asarray(i.centroid, dtype="<f4").tobytes(),
     }
 
 
@@ -557,7 +559,7 @@ def _incident_state(r: sa.Row[Any]) -> IncidentState:
         services=set(r.services), firing=set(r.firing), event_count=r.event_count,
         alert_count=r.alert_count, suppressed_count=r.suppressed_count, last_notified_at=r.last_notified_at,
         kind=r.kind or "incident", accepting_until=r.accepting_until, page_due_at=r.page_due_at,
-        transient=bool(r.transient), centroid=list(r.centroid) if r.centroid is not None else None)
+        transient=bool(r.transient), centroid=None if r.centroid_f32 is None else np.frombuffer(r.centroid_f32, dtype="<f4").tolist())
     incident.set_profile(r.profile)
     incident.linked_services = set(incident.services)   # written with the row, in one transaction
     return incident
