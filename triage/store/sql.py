@@ -309,7 +309,8 @@ class SqlStore:
         if dirty:
             rows = [_incident_row(i) for i in dirty]
             conn.execute(self._upsert(t.incidents, list(rows[0])), rows)
-            links = [{"incident_id": i.id, "service": s} for i in dirty for s in sorted(i.services - i.linked_services)]
+            links = [{"incident_id": i.id, "service": s}
+                     for i in dirty for s in sorted(i.services - i.linked_services)]
             if links:
                 conn.execute(self._add_services, links)
         sigs = state.dirty_signals()
@@ -559,7 +560,8 @@ def _incident_state(r: sa.Row[Any]) -> IncidentState:
         services=set(r.services), firing=set(r.firing), event_count=r.event_count,
         alert_count=r.alert_count, suppressed_count=r.suppressed_count, last_notified_at=r.last_notified_at,
         kind=r.kind or "incident", accepting_until=r.accepting_until, page_due_at=r.page_due_at,
-        transient=bool(r.transient), centroid=None if r.centroid_f32 is None else np.frombuffer(r.centroid_f32, dtype="<f4").tolist())
+        transient=bool(r.transient),
+        centroid=None if r.centroid_f32 is None else np.frombuffer(r.centroid_f32, dtype="<f4").tolist())
     incident.set_profile(r.profile)
     incident.linked_services = set(incident.services)   # written with the row, in one transaction
     return incident
