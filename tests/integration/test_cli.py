@@ -96,3 +96,15 @@ def test_bench_prints_its_figures_as_json_on_the_last_line(tmp_path: Path) -> No
     assert alone.returncode == 0, alone.stderr[-2000:]
     figures = json.loads(alone.stdout.strip().splitlines()[-1])
     assert figures["events"] == 3000 and figures["pipeline_events_per_s"] > 0
+
+
+@pytest.mark.integration
+def test_bench_at_a_fixed_rate_reports_latency_and_the_share_spent_in_triage(tmp_path: Path) -> None:
+    result = run("bench", "--events", "600", "--rate", "300", "--json", cwd=tmp_path, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["handled"] == 600
+    assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+    # Per event, decoded -> stored is part of occurred -> stored, so every percentile is too.
+    assert 0 < figures["in_triage_p50_ms"] <= figures["p50_ms"]
+    assert figures["in_triage_p50_ms"] <= figures["in_triage_p99_ms"] <= figures["p99_ms"]
