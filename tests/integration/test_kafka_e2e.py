@@ -136,6 +136,7 @@ def test_a_stored_batch_is_freed_when_stored_not_by_the_cyclic_collector(
         alive = [ref() for ref in stored if ref() is not None]
     finally:
         gc.enable()
+        consumer.close()   # run() would, on its way out; this test drives poll_once itself
         runtime.close()
     assert len(stored) == 5
     assert alive == []
