@@ -6,7 +6,8 @@ Revision ID: 0008
 Revises: 0007
 """
 
-import json
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -21,29 +22,23 @@ _incidents = sa.table("incidents", sa.column("id", sa.String), sa.column("centro
                       sa.column("centroid_f32", sa.LargeBinary))
 
 
-def _as_list(value: object) -> list[float]:
-    return json.loads(value) if isinstance(value, (str, bytes)) else list(value)  # type: ignore[call-overload]
+def _copy(source: str, target: str, convert: Callable[[Any], Any]) -> None:
+    """Fill column ``target`` from ``source``, row by row: a few hundred open incidents."""
+    conn = op.get_bind()
+    column = _incidents.c[source]
+    for ident, value in conn.execute(sa.select(_incidents.c.id, column).where(column.is_not(None))).all():
+        conn.execute(_incidents.update().where(_incidents.c.id == ident).values({target: convert(value)}))
 
 
 def upgrade() -> None:
     op.add_column("incidents", sa.Column("centroid_f32", sa.LargeBinary))
-    conn = op.get_bind()
-    rows = conn.execute(sa.select(_incidents.c.id, _incidents.c.centroid)
-                        .where(_incidents.c.centroid.is_not(None))).all()
-    for row in rows:
-        vector = np.asarray(_as_list(row.centroid), dtype="<f4").tobytes()
-        conn.execute(_incidents.update().where(_incidents.c.id == row.id).values(centroid_f32=vector))
+    _copy("centroid", "centroid_f32", lambda vector: np.asarray(vector, dtype="<f4").tobytes())
     with op.batch_alter_table("incidents") as batch:
         batch.drop_column("centroid")
 
 
 def downgrade() -> None:
     op.add_column("incidents", sa.Column("centroid", sa.JSON))
-    conn = op.get_bind()
-    rows = conn.execute(sa.select(_incidents.c.id, _incidents.c.centroid_f32)
-                        .where(_incidents.c.centroid_f32.is_not(None))).all()
-    for row in rows:
-        vector = [float(x) for x in np.frombuffer(row.centroid_f32, dtype="<f4")]
-        conn.execute(_incidents.update().where(_incidents.c.id == row.id).values(centroid=vector))
+    _copy("centroid_f32", "centroid", lambda raw: np.frombuffer(raw, dtype="<f4").tolist())
     with op.batch_alter_table("incidents") as batch:
         batch.drop_column("centroid_f32")
