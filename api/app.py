@@ -13,6 +13,7 @@ from triage.api.routers.webhooks import EventSink
 from triage.store import SqlStore
 from triage.store.feedback import FeedbackStore
 from triage.store.keys import ApiKeyStore
+from triage.suggestions import SuggestionService
 
 DEFAULT_MAX_BODY = 1024 * 1024
 
@@ -31,6 +32,7 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
     app.state.sink = sink
     app.state.key_gate = KeyGate(ApiKeyStore(store.engine))
     app.state.feedback = FeedbackStore(store.engine)
+    app.state.suggestions = SuggestionService(store)
     app.state.pagerduty_secrets = list(pagerduty_secrets or [])
     for module in (health, incidents, events, families, stats, metrics, models, webhooks):
         app.include_router(module.router)

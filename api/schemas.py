@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from triage.correlation.explain import explain
 from triage.ingest.event import Event
@@ -71,9 +71,49 @@ class EventPublic(BaseModel):
                    membership=MembershipPublic.of(s.membership) if s.membership else None)
 
 
+class SimilarIncidentPublic(BaseModel):
+    incident_id: str
+    title: str
+    similarity: float = Field(description="cosine of the two incidents' template centroids")
+    services: list[str]
+    responder: str | None
+    remediation: str | None
+    resolved_at: datetime | None
+
+
+class ResponderSuggestion(BaseModel):
+    responder: str
+    score: float = Field(description="summed similarity of the past incidents this responder resolved")
+
+
+class RemediationSuggestion(BaseModel):
+    remediation: str
+    from_incident: str
+    similarity: float
+
+
 class IncidentDetail(IncidentPublic):
     events: list[EventPublic]
     events_total: int
+    similar_past_incidents: list[SimilarIncidentPublic]
+    suggested_responders: list[ResponderSuggestion]
+    suggested_remediations: list[RemediationSuggestion]
+
+
+class ResolutionIn(BaseModel):
+    """Who resolved an incident and how: what the recommender learns from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    responder: str = Field(min_length=1, max_length=300)
+    note: str | None = Field(None, max_length=10_000, description="what fixed it")
+    resolved_at: AwareDatetime | None = Field(None, description="when (RFC 3339); default now")
+
+
+class ResolutionAccepted(BaseModel):
+    incident_id: str
+    responder: str
+    note: str | None
 
 
 class NoiseBucketPublic(BaseModel):

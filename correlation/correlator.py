@@ -45,7 +45,7 @@ from triage.correlation.templating import Template, Templater
 from triage.ingest.event import Event, EventKind, Status
 from triage.models.embedder import Embedder, default_embedder
 from triage.models.families import TemplateFamilies
-from triage.models.index import CentroidIndex
+from triage.models.index import CentroidIndex, centroid_of
 from triage.models.parameters import CorrelationParameters
 from triage.models.topology import ServiceGraph, host_node
 
@@ -402,10 +402,7 @@ class Correlator:
                 index.by_node_version += 1
 
     def _update_centroid(self, incident: IncidentState) -> None:
-        vectors = np.stack([self._vector(t) for t in incident.templates.values()])
-        mean = vectors.mean(axis=0)
-        norm = float(np.linalg.norm(mean))
-        centroid = np.round(mean / (norm or 1.0), 5).astype(np.float32)
+        centroid = centroid_of(np.stack([self._vector(t) for t in incident.templates.values()]))
         incident.centroid = [float(x) for x in centroid]
         self._scope_index(incident.scope).centroids.upsert(incident.id, centroid)
 

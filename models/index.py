@@ -34,7 +34,15 @@ def _one_openmp_thread() -> None:
         faiss.omp_set_num_threads(1)
         _omp.single = True
 
-__all__ = ["CentroidIndex"]
+__all__ = ["CentroidIndex", "centroid_of"]
+
+
+def centroid_of(vectors: np.ndarray) -> np.ndarray:
+    """The unit-length mean of unit vectors (an incident's template centroid), rounded to
+    5 decimals so that it round-trips through JSON and float32 storage unchanged."""
+    mean = np.asarray(vectors).mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    return np.round(mean / (norm or 1.0), 5).astype(np.float32)
 
 
 class CentroidIndex:

@@ -64,6 +64,13 @@ class CorrelationParameters(BaseModel):
       neighbours, the centroid index proposes every incident whose template centroid has
       at least this cosine with the event's template (how events without a service, or
       on services the graph does not relate, find their incident).
+
+    Suggestions (``models.recommender``: responders and remediations from similar past
+    incidents, on pages and ``GET /incidents/{id}``):
+
+    * ``suggest_neighbours``: how many similar past incidents to consult and show.
+    * ``suggest_min_similarity``: the least cosine between two incidents' template
+      centroids for the older one to count as similar.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -93,6 +100,9 @@ class CorrelationParameters(BaseModel):
     max_hops: int = Field(2, ge=0, le=6)
     require_topology: bool = True
     centroid_radius: float = Field(0.5, ge=0, le=1)
+    # suggestions
+    suggest_neighbours: int = Field(5, ge=1, le=50)
+    suggest_min_similarity: float = Field(0.5, ge=0, le=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> "CorrelationParameters":

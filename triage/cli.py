@@ -209,6 +209,21 @@ def eval_alerts(dirs: tuple[Path, ...], as_json: bool) -> None:
         click.echo(json.dumps({"rows": rows}))
 
 
+@eval_group.command(name="suggest")
+@click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="also print all rows as one JSON object on the last line")
+def eval_suggest(dirs: tuple[Path, ...], as_json: bool) -> None:
+    """Suggested responders and similar past incidents vs no-model baselines, on DIR's events and incidents.jsonl."""
+    import json
+
+    from triage.evaluation.suggestions import evaluate_suggestions, format_suggestions_table
+
+    rows = [row for d in dirs for row in evaluate_suggestions(d)]
+    click.echo(format_suggestions_table(rows), err=as_json)
+    if as_json:
+        click.echo(json.dumps({"rows": rows}))
+
+
 @eval_group.command(name="logs")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="also print all rows as one JSON object on the last line")

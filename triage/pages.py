@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from triage.correlation.explain import explain
+from triage.models.recommender import Suggestions
 from triage.store import IncidentRecord, StoredEvent
 
 _PD_SEVERITY = {"critical": "critical", "error": "error", "warning": "warning", "info": "info", "debug": "info"}
@@ -13,8 +14,10 @@ MAX_TITLES = 20
 MAX_REASONS = 10
 
 
-def incident_document(incident: IncidentRecord, events: list[StoredEvent], api_url: str) -> dict[str, Any]:
-    """The enriched page: what on-call needs to decide, and why these alerts are together."""
+def incident_document(incident: IncidentRecord, events: list[StoredEvent], api_url: str,
+                      suggestions: Suggestions | None = None) -> dict[str, Any]:
+    """The enriched page: what on-call needs to decide, why these alerts are together, and
+    who resolved similar incidents before and how."""
     alert_titles = Counter(s.event.title for s in events if s.event.kind.value == "alert")
     reasons = Counter(explain(s.membership.rule, s.membership.evidence) for s in events
                       if s.membership is not None and s.membership.action == "attached")
@@ -33,9 +36,7 @@ def incident_document(incident: IncidentRecord, events: list[StoredEvent], api_u
         "firing_alerts": incident.firing_alerts,
         "grouped_alert_titles": [t for t, _ in alert_titles.most_common(MAX_TITLES)],
         "why_grouped": [r for r, _ in reasons.most_common(MAX_REASONS)],
-        "similar_past_incidents": [],
-        "suggested_responders": [],
-        "suggested_remediations": [],
+        **(suggestions or Suggestions.none()).document(),
         "url": f"{api_url}/incidents/{incident.id}",
     }
 

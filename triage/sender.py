@@ -22,6 +22,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from triage.pages import incident_document, pagerduty_event
+from triage.suggestions import SuggestionService
 from triage.store import SqlStore
 from triage.store.outbox import OutboxItem, OutboxStore
 
@@ -103,6 +104,7 @@ class OutboxSender:
                  backoff: timedelta = timedelta(seconds=1), max_backoff: timedelta = timedelta(minutes=5),
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.store = store
+        self.suggestions = SuggestionService(store)
         self.outbox = OutboxStore(store.engine)
         self.targets = {t.name: t for t in targets}
         self.api_url = api_url
@@ -137,7 +139,7 @@ class OutboxSender:
             self.outbox.skip(item.id, "transient: resolved before its page was due")
             return
         document = incident_document(incident, self.store.incident_events(item.incident_id, limit=500),
-                                     self.api_url)
+                                     self.api_url, self.suggestions.for_incident(incident.id))
         try:
             target.send(item, document)
         except DeliveryError as exc:

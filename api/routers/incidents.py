@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import AwareDatetime
 
-from triage.api.auth import ReadAccess
-from triage.api.deps import StoreDep
-from triage.api.schemas import EventPublic, IncidentDetail, IncidentPage, IncidentPublic
+from triage.api.auth import IngestAccess, ReadAccess
+from triage.api.deps import FeedbackDep, StoreDep, SuggestionsDep
+from triage.api.schemas import (
+    EventPublic, IncidentDetail, IncidentPage, IncidentPublic, ResolutionAccepted, ResolutionIn,
+)
+from triage.store.feedback import API_RESOLUTION
 from triage.store import IncidentQuery
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
@@ -36,14 +40,34 @@ def list_incidents(
 def get_incident(
     incident_id: str,
     store: StoreDep,
+    suggestions: SuggestionsDep,
     _: ReadAccess,
     limit: Annotated[int, Query(ge=1, le=5000, description="events to include")] = 1000,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> IncidentDetail:
-    """One incident with its events, each with the reason it joined."""
+    """One incident with its events, each with the reason it joined, and what similar past
+    incidents suggest: who resolved them and what fixed them."""
     record = store.get_incident(incident_id)
     if record is None:
         raise HTTPException(404, f"no incident {incident_id!r}")
     events = store.incident_events(incident_id, limit=limit, offset=offset)
     return IncidentDetail(**IncidentPublic.of(record).model_dump(),
-                          events=[EventPublic.of(e) for e in events], events_total=record.event_count)
+                          events=[EventPublic.of(e) for e in events], events_total=record.event_count,
+                          **suggestions.for_incident(incident_id).document())
+
+
+@router.post("/{incident_id}/resolution", response_model=ResolutionAccepted, status_code=201,
+             responses={404: {"description": "no such incident"}})
+def record_resolution(incident_id: str, body: ResolutionIn, store: StoreDep, feedback: FeedbackDep,
+                      _: IngestAccess) -> ResolutionAccepted:
+    """Who resolved an incident and what fixed it, for teams not on PagerDuty (whose
+    webhooks say the same): similar incidents later get this responder and this note
+    suggested. A later resolution of the same incident replaces it."""
+    if store.get_incident(incident_id) is None:
+        raise HTTPException(404, f"no incident {incident_id!r}")
+    now = datetime.now(timezone.utc)
+    at = body.resolved_at or now
+    feedback.add(id=f"{API_RESOLUTION}:{incident_id}:{at.isoformat()}", source="api", event_type=API_RESOLUTION,
+                 occurred_at=at, received_at=now, document=body.model_dump(mode="json"), incident_id=incident_id,
+                 actor=body.responder)
+    return ResolutionAccepted(incident_id=incident_id, responder=body.responder, note=body.note)

@@ -6,8 +6,6 @@ is refused (422 naming the field) and nothing of it is stored.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import re
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -134,10 +132,5 @@ async def pagerduty_webhook(request: Request,
     if not verify_pagerduty_signature(raw, x_pagerduty_signature, secrets):
         raise HTTPException(401, "missing or wrong X-PagerDuty-Signature")
     feedback = translate(from_pagerduty_webhook, await json_body(request))
-    document = json.loads(json.dumps(dataclasses.asdict(feedback), default=str))
-    new = request.app.state.feedback.add(
-        id=feedback.event_id, source="pagerduty", event_type=feedback.event_type,
-        occurred_at=feedback.occurred_at, received_at=datetime.now(timezone.utc), document=document,
-        external_incident_id=feedback.incident_id, incident_id=feedback.incident_key,
-        actor=feedback.agent.email or feedback.agent.name if feedback.agent else None)
+    new = request.app.state.feedback.add_pagerduty(feedback, datetime.now(timezone.utc))
     return FeedbackAccepted(status="ok", event_id=feedback.event_id, new=new)

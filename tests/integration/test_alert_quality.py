@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import skip_or_fail
 from triage.evaluation.alerts import evaluate_alerts
+from triage.evaluation.suggestions import evaluate_suggestions
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 WEEK = SHARED / "data" / "alerts" / "boutique-week"
@@ -55,3 +56,16 @@ def test_triage_row_is_well_formed(week_rows: list[dict[str, Any]]) -> None:
         for key in ("precision", "recall", "f1", "compression"):
             assert 0.0 <= row[key] <= 1.0
         assert -1.0 <= row["ari"] <= 1.0
+
+
+def test_suggestions_beat_the_no_model_baselines_on_the_week() -> None:
+    """Who resolved it and what fixed it, from similar past incidents, against the
+    responder who resolved most so far and the latest incidents on the same services."""
+    if not (WEEK / "incidents.jsonl").is_file():
+        skip_or_fail(f"labeled alert data set not found at {WEEK} (shared/data is not part of this checkout)")
+    rows = {r["engine"]: r for r in evaluate_suggestions(WEEK)}
+    triage, baseline = rows["triage"], rows["baseline"]
+    assert triage["incidents"] == baseline["incidents"] > 50 and triage["recurring"] > 20
+    assert triage["responder_at_1"] > baseline["responder_at_1"]
+    assert triage["same_problem_at_1"] > baseline["same_problem_at_1"]
+    assert triage["same_problem_at_3"] > baseline["same_problem_at_3"]

@@ -70,6 +70,33 @@ def test_eval_commands_work_on_any_directory_in_the_formats(tmp_path: Path) -> N
     assert {(r["engine"], r["scope"]) for r in rows} >= {("triage", "all"), ("alertmanager", "alerts")}
     assert all(r["events"] == 3 for r in rows if r["scope"] == "all")
 
+    # The same directory with an incidents.jsonl: a problem that recurs, and one that does not.
+    recurring = tmp_path / "suggest"
+    recurring.mkdir()
+    redis, dns = "Redis connection refused: redis-cart:6379", "DNS lookup of productcatalogservice failed"
+    cases = [("INC-1", "P1", "amara", "cartservice", redis, "2026-03-11T00"),
+             ("INC-2", "P2", "lea", "frontend", dns, "2026-03-11T02"),
+             ("INC-3", "P1", "amara", "cartservice", redis, "2026-03-12T00")]
+    lines, incidents = [], []
+    for i, (truth, problem, responder, service, title, hour) in enumerate(cases):
+        lines.append(json.dumps({
+            "id": f"s{i}", "kind": "alert", "source": "alertmanager", "occurred_at": f"{hour}:01:00Z",
+            "service": service, "severity": "critical", "status": "firing", "title": title,
+            "labels": {"alertname": "Down", "service": service}, "fingerprint": f"s{i}", "truth_incident": truth}))
+        incidents.append(json.dumps({"id": truth, "problem_id": problem, "started_at": f"{hour}:00:00Z",
+                                     "resolved_at": f"{hour}:30:00Z", "responder": responder,
+                                     "resolution_note": f"fixed {problem}"}))
+    (recurring / "events.jsonl").write_text("\n".join(lines) + "\n")
+    (recurring / "incidents.jsonl").write_text("\n".join(incidents) + "\n")
+    result = run("eval", "suggest", str(recurring), "--json", timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {r["engine"]: r for r in json.loads(result.stdout.strip().splitlines()[-1])["rows"]}
+    # INC-2 is like nothing before it: no suggestion. INC-3 gets INC-1's responder and note.
+    assert rows["triage"]["incidents"] == 2 and rows["triage"]["coverage"] == 0.5
+    assert rows["triage"]["responder_at_1"] == 0.5
+    assert rows["triage"]["recurring"] == 1 and rows["triage"]["same_problem_at_1"] == 1.0
+    assert "responder@1" in result.stderr   # the table
+
     logs = tmp_path / "logs" / "Tiny"
     logs.mkdir(parents=True)
     (logs / "Tiny_2k.log_structured.csv").write_text(

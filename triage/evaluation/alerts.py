@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from triage.correlation.correlator import Correlator
 from triage.correlation.keys import dedup_key
-from triage.evaluation.metrics import adjusted_rand_index, pairwise_scores
+from triage.evaluation.metrics import adjusted_rand_index, format_table, pairwise_scores
 from triage.ingest.decode import event_from_dict
 from triage.ingest.errors import InvalidEvent
 from triage.ingest.event import Event, EventKind, Status
@@ -283,18 +283,4 @@ _COLUMNS: tuple[tuple[str, str, str], ...] = (
 
 def format_alerts_table(rows: list[dict[str, Any]]) -> str:
     """An aligned plain-text table of ``evaluate_alerts`` rows."""
-    headers = [header for _, header, _ in _COLUMNS]
-    cells = [
-        [format(row[key], fmt) if fmt != "s" else str(row[key]) for key, _, fmt in _COLUMNS]
-        for row in rows
-    ]
-    widths = [max([len(h), *(len(r[c]) for r in cells)]) for c, h in enumerate(headers)]
-
-    def line(values: list[str]) -> str:
-        return "  ".join(
-            v.ljust(w) if fmt == "s" else v.rjust(w)
-            for v, w, (_, _, fmt) in zip(values, widths, _COLUMNS, strict=True)
-        ).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), rule, *(line(r) for r in cells)])
+    return format_table(rows, _COLUMNS)

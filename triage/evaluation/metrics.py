@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Hashable, Sequence
+from typing import Any
 
-__all__ = ["adjusted_rand_index", "grouping_accuracy", "pairwise_scores"]
+__all__ = ["adjusted_rand_index", "format_table", "grouping_accuracy", "pairwise_scores"]
 
 
 def _pairs(count: int) -> int:
@@ -98,3 +99,18 @@ def adjusted_rand_index(truth: Sequence[Hashable], pred: Sequence[Hashable]) -> 
     if maximum == expected:
         return 1.0
     return (index - expected) / (maximum - expected)
+
+
+def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]]) -> str:
+    """An aligned plain-text table: ``columns`` are (row key, header, format spec), with
+    ``"s"`` for text (left-aligned); everything else is a number (right-aligned)."""
+    headers = [header for _, header, _ in columns]
+    cells = [[format(row[key], fmt) if fmt != "s" else str(row[key]) for key, _, fmt in columns] for row in rows]
+    widths = [max([len(h), *(len(r[c]) for r in cells)]) for c, h in enumerate(headers)]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.ljust(w) if fmt == "s" else v.rjust(w)
+                         for v, w, (_, _, fmt) in zip(values, widths, columns, strict=True)).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule, *(line(r) for r in cells)])

@@ -30,6 +30,7 @@ from triage.correlation.decision import Action
 from triage.correlation.state import ScopeModels
 from triage.correlation.templating import Templater
 from triage.models.embedder import default_embedder
+from triage.models.recommender import IncidentProfile
 from triage.models.topology import ServiceGraph
 from triage.ingest.event import Event, Severity, Status
 from triage.store import schema as t
@@ -372,6 +373,17 @@ class SqlStore:
                                 .order_by(t.incidents.c.opened_at.desc(), t.incidents.c.id)
                                 .limit(query.limit).offset(query.offset))
             return Page(items=[_incident_record(r) for r in rows], total=int(total))
+
+    def incident_profiles(self, ids: Iterable[str]) -> list[IncidentProfile]:
+        """What the recommender compares incidents by: template centroid, services, title."""
+        cols = (t.incidents.c.id, t.incidents.c.title, t.incidents.c.services, t.incidents.c.centroid_f32)
+        out = []
+        with self.engine.connect() as conn:
+            for chunk in _chunks(sorted(set(ids))):
+                for r in conn.execute(sa.select(*cols).where(t.incidents.c.id.in_(chunk))):
+                    vector = None if r.centroid_f32 is None else np.frombuffer(r.centroid_f32, dtype="<f4")
+                    out.append(IncidentProfile(r.id, vector, tuple(r.services), r.title))
+        return out
 
     def get_incident(self, incident_id: str) -> IncidentRecord | None:
         with self.engine.connect() as conn:
