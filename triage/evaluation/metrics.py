@@ -103,9 +103,11 @@ def adjusted_rand_index(truth: Sequence[Hashable], pred: Sequence[Hashable]) -> 
 
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str, str]]) -> str:
     """An aligned plain-text table: ``columns`` are (row key, header, format spec), with
-    ``"s"`` for text (left-aligned); everything else is a number (right-aligned)."""
+    ``"s"`` for text (left-aligned); everything else is a number (right-aligned), ``None``
+    shown as "-"."""
     headers = [header for _, header, _ in columns]
-    cells = [[format(row[key], fmt) if fmt != "s" else str(row[key]) for key, _, fmt in columns] for row in rows]
+    cells = [["-" if row[key] is None else format(row[key], fmt) if fmt != "s" else str(row[key])
+              for key, _, fmt in columns] for row in rows]
     widths = [max([len(h), *(len(r[c]) for r in cells)]) for c, h in enumerate(headers)]
 
     def line(values: list[str]) -> str:

@@ -173,8 +173,8 @@ def _recent_on_services(learned: list[TruthIncident], profiles: dict[str, Incide
 
 
 def _row(dataset: str, engine: str, s: Counter[str]) -> dict[str, Any]:
-    def share(key: str, of: str) -> float:
-        return s[key] / s[of] if s[of] else 0.0
+    def share(key: str, of: str) -> float | None:
+        return s[key] / s[of] if s[of] else None   # nothing to score: no figure, not a zero
     return {"dataset": dataset, "engine": engine, "incidents": s["incidents"],
             "coverage": share("covered", "incidents"),
             "responder_at_1": share("responder@1", "incidents"), "responder_at_3": share("responder@3", "incidents"),
