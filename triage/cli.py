@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from pathlib import Path
@@ -171,8 +172,6 @@ def demo(once: bool, broker_port: int, timeout: float, sample: Path | None, **op
 def bench(count: int, unique_share: float, rate: float, no_kafka: bool, as_json: bool,
           **opts: Any) -> None:
     """Speed and memory: events/s end to end, or p50/p99 latency at a fixed rate; peak RSS."""
-    import json
-
     from triage.bench import run_bench, run_store_bench
 
     settings = build_settings(**opts)
@@ -194,49 +193,48 @@ def eval_group() -> None:
     """Measure grouping quality on labeled data (offline, in event-time order)."""
 
 
+_EVAL_JSON = click.option("--json", "as_json", is_flag=True,
+                          help="also print all rows as one JSON object on the last line")
+
+
+def _echo_rows(rows: list[dict[str, Any]], table: str, as_json: bool) -> None:
+    """The table for people (on stderr with --json), the rows as JSON on the last line."""
+    click.echo(table, err=as_json)
+    if as_json:
+        click.echo(json.dumps({"rows": rows}))
+
+
 @eval_group.command(name="alerts")
 @click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="also print all rows as one JSON object on the last line")
+@_EVAL_JSON
 def eval_alerts(dirs: tuple[Path, ...], as_json: bool) -> None:
     """Triage vs fingerprint dedup vs Alertmanager group_by on DIR/events.jsonl[.gz] with truth_incident."""
-    import json
-
     from triage.evaluation.alerts import evaluate_alerts, format_alerts_table
 
     rows = [row for d in dirs for row in evaluate_alerts(d)]
-    click.echo(format_alerts_table(rows), err=as_json)
-    if as_json:
-        click.echo(json.dumps({"rows": rows}))
+    _echo_rows(rows, format_alerts_table(rows), as_json)
 
 
 @eval_group.command(name="suggest")
 @click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="also print all rows as one JSON object on the last line")
+@_EVAL_JSON
 def eval_suggest(dirs: tuple[Path, ...], as_json: bool) -> None:
     """Suggested responders and similar past incidents vs no-model baselines, on DIR's events and incidents.jsonl."""
-    import json
-
     from triage.evaluation.suggestions import evaluate_suggestions, format_suggestions_table
 
     rows = [row for d in dirs for row in evaluate_suggestions(d)]
-    click.echo(format_suggestions_table(rows), err=as_json)
-    if as_json:
-        click.echo(json.dumps({"rows": rows}))
+    _echo_rows(rows, format_suggestions_table(rows), as_json)
 
 
 @eval_group.command(name="logs")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="also print all rows as one JSON object on the last line")
+@_EVAL_JSON
 def eval_logs(directory: Path, as_json: bool) -> None:
     """Template grouping accuracy of triage vs Drain3 on loghub-style *_2k.log_structured*.csv files."""
-    import json
-
     from triage.evaluation.loghub import evaluate_logs, format_logs_table
 
     rows = evaluate_logs(directory)
-    click.echo(format_logs_table(rows), err=as_json)
-    if as_json:
-        click.echo(json.dumps({"rows": rows}))
+    _echo_rows(rows, format_logs_table(rows), as_json)
 
 
 @cli.group()
