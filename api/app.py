@@ -20,9 +20,11 @@ DEFAULT_MAX_BODY = 1024 * 1024
 
 def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]] | None = None,
                registry: CollectorRegistry | None = None, sink: EventSink | None = None,
-               pagerduty_secrets: list[str] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY) -> FastAPI:
+               pagerduty_secrets: list[str] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY,
+               page_targets: list[str] | None = None) -> FastAPI:
     """The API over ``store``. ``sink`` takes events accepted by the webhooks (Kafka in
-    production); without one the webhooks answer 503."""
+    production); without one the webhooks answer 503. ``page_targets`` are where pages go
+    (the outbox's targets): a merge resolves the pages of the incidents merged away."""
     app = FastAPI(title="triage", version=__version__,
                   description="Alert correlation and triage: incidents with their evidence, noise statistics, "
                               "webhook intake.")
@@ -34,6 +36,7 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
     app.state.feedback = FeedbackStore(store.engine)
     app.state.suggestions = SuggestionService(store)
     app.state.pagerduty_secrets = list(pagerduty_secrets or [])
+    app.state.page_targets = list(page_targets or [])
     for module in (health, incidents, events, families, stats, metrics, models, webhooks):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)

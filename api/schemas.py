@@ -29,6 +29,7 @@ class IncidentPublic(BaseModel):
     alert_count: int
     suppressed_count: int
     firing_alerts: int
+    merged_into: str | None = Field(None, description="status 'merged': the incident it was merged into")
 
     @classmethod
     def of(cls, record: IncidentRecord) -> "IncidentPublic":
@@ -108,6 +109,16 @@ class ResolutionIn(BaseModel):
     responder: str = Field(min_length=1, max_length=300)
     note: str | None = Field(None, max_length=10_000, description="what fixed it")
     resolved_at: AwareDatetime | None = Field(None, description="when (RFC 3339); default now")
+
+
+class MergeIn(BaseModel):
+    """Incidents a responder says are one problem: they move into the incident named in the path."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    incidents: list[str] = Field(min_length=1, max_length=100, description="ids of the incidents to merge in")
+    author: str = Field(min_length=1, max_length=200)
+    reason: str = Field("", max_length=2000)
 
 
 class ResolutionAccepted(BaseModel):

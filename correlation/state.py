@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 from triage.correlation.templating import Templater
 from triage.ingest.event import Severity, Status
 from triage.models.topology import ServiceGraph
@@ -62,6 +64,49 @@ class IncidentState:
 
     def accepts(self, now: datetime) -> bool:
         return self.accepting_until is not None and now <= self.accepting_until
+
+    def absorb(self, other: "IncidentState") -> None:
+        """Take ``other`` in, as a responder's merge does: its events, alerts, services and
+        profile become this incident's. The centroid becomes the mean of the two weighted
+        by their templates (exact when they share none; the correlator recomputes it from
+        the templates when the next new one joins)."""
+        if other.scope != self.scope:
+            raise ValueError(f"{other.id} is in scope {other.scope!r}, {self.id} in {self.scope!r}")
+        mine, theirs = len(self.templates), len(other.templates)
+        if other.centroid is not None and (self.centroid is None or mine == 0):
+            self.centroid = list(other.centroid)
+        elif other.centroid is not None and self.centroid is not None and theirs:
+            mixed = np.asarray(self.centroid) * mine + np.asarray(other.centroid) * theirs
+            self.centroid = [float(x) for x in np.round(mixed / (np.linalg.norm(mixed) or 1.0), 5)]
+        self.opened_at = min(self.opened_at, other.opened_at)
+        self.last_event_at = max(self.last_event_at, other.last_event_at)
+        self.event_count += other.event_count
+        self.alert_count += other.alert_count
+        self.suppressed_count += other.suppressed_count
+        self.services |= other.services
+        self.firing |= other.firing
+        if other.severity.rank > self.severity.rank:
+            self.severity = other.severity
+        if other.kind == INCIDENT and self.kind != INCIDENT:
+            self.kind, self.title = INCIDENT, other.title   # as when an alert joins a noise group
+        if other.is_open and not self.is_open:
+            self.status, self.resolved_at = "open", None
+        elif not self.is_open and other.resolved_at is not None and self.resolved_at is not None:
+            self.resolved_at = max(self.resolved_at, other.resolved_at)
+        if other.accepting_until is not None:
+            self.accepting_until = max(self.accepting_until or other.accepting_until, other.accepting_until)
+        if other.last_notified_at is not None:
+            self.last_notified_at = max(self.last_notified_at or other.last_notified_at, other.last_notified_at)
+        if other.page_due_at is not None:
+            self.page_due_at = min(self.page_due_at or other.page_due_at, other.page_due_at)
+        self.transient = self.transient and other.transient
+        for mine_, theirs_ in ((self.nodes, other.nodes), (self.footprint, other.footprint),
+                               (self.labels, other.labels)):
+            for key, seen in theirs_.items():
+                mine_[key] = max(seen, mine_.get(key, seen))
+        for template_id, text in other.templates.items():
+            self.templates.setdefault(template_id, text)
+        self.dirty = True
 
     def profile(self) -> dict[str, Any]:
         return {"nodes": self.nodes, "footprint": self.footprint, "templates": self.templates,

@@ -3,16 +3,16 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import AwareDatetime
 
 from triage.api.auth import IngestAccess, ReadAccess
 from triage.api.deps import FeedbackDep, StoreDep, SuggestionsDep
 from triage.api.schemas import (
-    EventPublic, IncidentDetail, IncidentPage, IncidentPublic, ResolutionAccepted, ResolutionIn,
+    EventPublic, IncidentDetail, IncidentPage, IncidentPublic, MergeIn, ResolutionAccepted, ResolutionIn,
 )
 from triage.store.feedback import API_RESOLUTION
-from triage.store import IncidentQuery
+from triage.store import IncidentQuery, MergeConflict
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/incidents", tags=["incidents"])
 def list_incidents(
     store: StoreDep,
     _: ReadAccess,
-    status: Literal["open", "resolved"] | None = None,
+    status: Literal["open", "resolved", "merged"] | None = None,
     service: str | None = None,
     since: Annotated[AwareDatetime | None, Query(description="active at or after (RFC 3339)")] = None,
     until: Annotated[AwareDatetime | None, Query(description="opened at or before (RFC 3339)")] = None,
@@ -71,3 +71,20 @@ def record_resolution(incident_id: str, body: ResolutionIn, store: StoreDep, fee
                  occurred_at=at, received_at=now, document=body.model_dump(mode="json"), incident_id=incident_id,
                  actor=body.responder)
     return ResolutionAccepted(incident_id=incident_id, responder=body.responder, note=body.note)
+
+
+@router.post("/{incident_id}/merge", response_model=IncidentPublic,
+             responses={404: {"description": "no such incident"}, 409: {"description": "cannot be merged as asked"}})
+def merge_incidents(incident_id: str, body: MergeIn, request: Request, store: StoreDep,
+                    _: IngestAccess) -> IncidentPublic:
+    """Merge other incidents into this one: their events and alerts move here, later events
+    of the same alerts join here, and their pages are resolved. Each merged incident stays
+    readable with status ``merged`` and ``merged_into``. Recorded as feedback, with who and why."""
+    try:
+        record = store.merge_incidents(incident_id, body.incidents, author=body.author, reason=body.reason,
+                                       page_targets=request.app.state.page_targets)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except MergeConflict as exc:
+        raise HTTPException(409, str(exc)) from None
+    return IncidentPublic.of(record)

@@ -1,11 +1,12 @@
 """The store: events, incidents, memberships with their evidence. SQLite or PostgreSQL."""
 
 from triage.store.records import (
-    BatchResult, IncidentQuery, IncidentRecord, Membership, NoiseBucket, NoiseStats, Page, StoredEvent,
+    BatchResult, IncidentQuery, IncidentRecord, Membership, MergeConflict, NoiseBucket, NoiseStats, Page,
+    StoredEvent,
 )
 from triage.store.sql import SqlStore
 
 __all__ = [
-    "BatchResult", "IncidentQuery", "IncidentRecord", "Membership", "NoiseBucket", "NoiseStats",
+    "BatchResult", "IncidentQuery", "IncidentRecord", "Membership", "MergeConflict", "NoiseBucket", "NoiseStats",
     "Page", "SqlStore", "StoredEvent",
 ]

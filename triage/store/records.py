@@ -9,6 +9,10 @@ from typing import Any
 from triage.ingest.event import Event
 
 
+class MergeConflict(ValueError):
+    """A merge that cannot be done as asked (it says why)."""
+
+
 @dataclass(frozen=True)
 class Membership:
     event_id: str
@@ -46,6 +50,7 @@ class IncidentRecord:
     firing_alerts: int
     kind: str = "incident"      # "incident" (had a firing alert) | "noise" (pages nobody)
     transient: bool = False     # resolved before its first page was due (auto-pause)
+    merged_into: str | None = None   # status "merged": a responder merged it into that incident
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,9 @@ incidents = sa.Table(
     sa.Column("profile", JSONType),                # nodes, footprint, templates, labels
     # Normalised mean template embedding, float32 little-endian (migration 0008).
     sa.Column("centroid_f32", sa.LargeBinary),
+    # Set when a responder merged this incident into another (migration 0009); its
+    # events, signals and counts moved there, and it takes no more events.
+    sa.Column("merged_into", sa.String(64)),
     sa.Index("ix_incidents_scope_status", "scope", "status"),
     sa.Index("ix_incidents_opened_at", "opened_at"),
     sa.Index("ix_incidents_scope_accepting", "scope", "accepting_until"),

@@ -34,8 +34,10 @@ from triage.models.recommender import IncidentProfile
 from triage.models.topology import ServiceGraph
 from triage.ingest.event import Event, Severity, Status
 from triage.store import schema as t
+from triage.store.feedback import feedback
+from triage.store.outbox import Owed, enqueue
 from triage.store.records import (
-    BatchResult, IncidentQuery, IncidentRecord, Membership, NoiseBucket, NoiseStats, Page, StoredEvent,
+    BatchResult, MergeConflict, IncidentQuery, IncidentRecord, Membership, NoiseBucket, NoiseStats, Page, StoredEvent,
 )
 
 Correlate = Callable[[list[Event], CorrelationState], list[Decision]]
@@ -374,6 +376,66 @@ class SqlStore:
                                 .limit(query.limit).offset(query.offset))
             return Page(items=[_incident_record(r) for r in rows], total=int(total))
 
+    def merge_incidents(self, target_id: str, source_ids: Sequence[str], *, author: str, reason: str,
+                        page_targets: Sequence[str] = (), now: datetime | None = None) -> IncidentRecord:
+        """A responder's merge: the sources' events, signals and profiles move into the
+        target, which the next batch then treats as one incident; the sources keep their
+        rows (status ``merged``, ``merged_into`` the target, taking no more events), and a
+        source that paged gets its page resolved. Under the scope's lock, like a batch,
+        so it never interleaves with one and every consumer reloads the scope after it.
+        Unknown ids raise ``LookupError``; ids from two scopes, a repeated id or one
+        merged before raise ``MergeConflict``."""
+        now = now or datetime.now(timezone.utc)
+        wanted = [target_id, *source_ids]
+        if not source_ids or len(set(wanted)) != len(wanted):
+            raise MergeConflict("name one or more other incidents to merge, each once")
+        select = sa.select(t.incidents).where(t.incidents.c.id.in_(wanted))
+        with self.engine.begin() as conn:
+            scopes = sorted({r.scope for r in conn.execute(select)})
+            self.lock_scopes(conn, scopes)
+            rows = {r.id: r for r in conn.execute(select)}   # again, under the lock
+            missing = [i for i in wanted if i not in rows]
+            if missing:
+                raise LookupError(f"no incident {missing[0]!r}")
+            if len(scopes) > 1:
+                raise MergeConflict(f"incidents of different correlation scopes ({', '.join(scopes)}) "
+                                    "are never grouped")
+            for i in wanted:
+                if rows[i].merged_into:
+                    raise MergeConflict(f"{i} was already merged into {rows[i].merged_into}")
+            target = _incident_state(rows[target_id])
+            for source_id in source_ids:
+                target.absorb(_incident_state(rows[source_id]))
+            conn.execute(t.incidents.update().where(t.incidents.c.id == target_id).values(_incident_row(target)))
+            links = [{"incident_id": target_id, "service": s} for s in sorted(target.services - target.linked_services)]
+            if links:
+                conn.execute(self._add_services, links)
+            conn.execute(t.incidents.update().where(t.incidents.c.id.in_(source_ids)).values(
+                status="merged", merged_into=target_id, accepting_until=None, page_due_at=None, firing=[]))
+            # Each source's opening decision now says who merged it and why (the original
+            # decision kept inside), so the target counts as one incident opened.
+            m = t.memberships
+            opened = conn.execute(sa.select(m.c.event_id, m.c.incident_id, m.c.rule, m.c.evidence)
+                                  .where(m.c.incident_id.in_(source_ids), m.c.action == "opened")).all()
+            if opened:
+                conn.execute(m.update().where(m.c.event_id == sa.bindparam("b_event")).values(
+                    action="attached", rule="merged", evidence=sa.bindparam("b_evidence", type_=m.c.evidence.type)), [
+                    {"b_event": r.event_id, "b_evidence": {
+                        "merged_from": r.incident_id, "merged_by": author, "reason": reason,
+                        "merged_at": now.isoformat(), "original": {"rule": r.rule, "evidence": r.evidence}}}
+                    for r in opened])
+            conn.execute(m.update().where(m.c.incident_id.in_(source_ids)).values(incident_id=target_id))
+            conn.execute(t.signals.update().where(t.signals.c.incident_id.in_(source_ids)).values(incident_id=target_id))
+            enqueue(conn, [Owed(i, "resolve", f"merged-into-{target_id}") for i in source_ids
+                           if rows[i].last_notified_at is not None], page_targets, now)
+            conn.execute(sa.insert(feedback).values(
+                id=f"triage.merge:{target_id}:{now.isoformat()}", source="api", event_type="triage.merge",
+                incident_id=target_id, occurred_at=now, received_at=now, actor=author,
+                document={"into": target_id, "merged": list(source_ids), "reason": reason}))
+        record = self.get_incident(target_id)
+        assert record is not None
+        return record
+
     def incident_profiles(self, ids: Iterable[str]) -> list[IncidentProfile]:
         """What the recommender compares incidents by: template centroid, services, title."""
         cols = (t.incidents.c.id, t.incidents.c.title, t.incidents.c.services, t.incidents.c.centroid_f32)
@@ -589,4 +651,4 @@ def _incident_record(r: sa.Row[Any]) -> IncidentRecord:
         opened_at=r.opened_at, last_event_at=r.last_event_at, resolved_at=r.resolved_at,
         last_notified_at=r.last_notified_at, event_count=r.event_count, alert_count=r.alert_count,
         suppressed_count=r.suppressed_count, services=list(r.services), firing_alerts=len(r.firing),
-        kind=r.kind or "incident", transient=bool(r.transient))
+        kind=r.kind or "incident", transient=bool(r.transient), merged_into=r.merged_into)
