@@ -121,6 +121,16 @@ class MergeIn(BaseModel):
     reason: str = Field("", max_length=2000)
 
 
+class SplitIn(BaseModel):
+    """Events a responder says are another problem: they leave for a new incident."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[str] = Field(min_length=1, max_length=10_000, description="ids of the events to split off")
+    author: str = Field(min_length=1, max_length=200)
+    reason: str = Field("", max_length=2000)
+
+
 class ResolutionAccepted(BaseModel):
     incident_id: str
     responder: str

@@ -42,7 +42,7 @@ from triage.correlation.keys import dedup_key, incident_id_for, scope_of
 from triage.correlation.scoring import GLOBAL_NODE, Evidence, footprint_key, identity_values, score_candidate
 from triage.correlation.state import INCIDENT, NOISE, CorrelationState, IncidentState, ScopeModels, SignalState
 from triage.correlation.templating import Template, Templater
-from triage.ingest.event import Event, EventKind, Status
+from triage.ingest.event import Event, EventKind, Severity, Status
 from triage.models.embedder import Embedder, default_embedder
 from triage.models.families import TemplateFamilies
 from triage.models.index import CentroidIndex, centroid_of
@@ -225,6 +225,46 @@ class Correlator:
             details["best_candidate"] = rejected.as_dict()
         rule = "new_incident" if kind == INCIDENT else "noise_group"
         return self._join(event, now, key, new, node, template, identity, Action.opened, rule, details)
+
+    def rebuild(self, incident: IncidentState, held: Iterable[tuple[Event, str, str | None]]) -> None:
+        """Recompute an incident's counts, firing alerts, services and profile from the
+        events it holds, given as (event, the rule that placed it, its template id), the
+        way each joined: what a split leaves of an incident, and what it makes of the new
+        one. ``incident.templates`` must name every template's text beforehand. One that
+        holds alerts is open while one of them fires, else resolved at its last event (a
+        group of logs and spans keeps its status); id, title, kind and paging stay the
+        caller's to set."""
+        texts = dict(incident.templates)
+        ordered = sorted(held, key=lambda h: (h[0].occurred_at, h[0].id))
+        if not ordered:
+            raise ValueError(f"incident {incident.id} would hold no events")
+        incident.opened_at = incident.last_event_at = ordered[0][0].occurred_at
+        incident.event_count = incident.alert_count = incident.suppressed_count = 0
+        incident.severity, incident.services, incident.firing = Severity.debug, set(), set()
+        incident.nodes, incident.footprint, incident.templates, incident.labels = {}, {}, {}, {}
+        incident.centroid = None
+        self._scope_index(incident.scope).centroids.remove(incident.id)
+        for event, rule, template_id in ordered:
+            now, key = event.occurred_at, dedup_key(event)
+            if rule == "duplicate":
+                incident.suppressed_count += 1
+            elif rule == "alert_resolved":
+                incident.alert_count += 1
+                incident.firing.discard(key)
+            else:
+                if event.kind is EventKind.alert:
+                    incident.alert_count += 1
+                    if event.status is Status.firing:
+                        incident.firing.add(key)
+                if template_id in texts:
+                    self._profile(incident, node_of(event), Template(template_id, texts[template_id]),
+                                  identity_values(event.labels, event.host), now)
+            self._touch(event, now, incident)
+        if incident.alert_count:
+            firing = bool(incident.firing)
+            incident.status = "open" if firing else "resolved"
+            incident.resolved_at = None if firing else incident.last_event_at
+            incident.accepting_until = self._accepting_until(incident)
 
     # -- candidates ----------------------------------------------------------------
 

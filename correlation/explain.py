@@ -116,12 +116,14 @@ def explain(rule: str, evidence: Mapping[str, Any]) -> str:
                     f"{evidence.get('gap_s', 0):.0f} s ago (window {evidence.get('window_s', 0):.0f} s) "
                     "or it was past its maximum age")
         return f"{what}: no open incident accepts this event"
-    if rule == "merged":   # a responder's merge (POST /incidents/{id}/merge)
+    if rule in ("merged", "split"):   # a responder's merge or split (POST /incidents/{id}/merge, /split)
         original = evidence.get("original") or {}
         before = explain(str(original.get("rule", "")), original.get("evidence") or {}) if original else ""
-        return (f"merged by {evidence.get('merged_by', 'a responder')} from {evidence.get('merged_from')}"
-                + (f": {evidence['reason']}" if evidence.get("reason") else "")
-                + (f" (it had {before})" if before else ""))
+        how = (f"merged by {evidence.get('merged_by', 'a responder')} from {evidence.get('merged_from')}"
+               if rule == "merged" else
+               f"split by {evidence.get('split_by', 'a responder')} from {evidence.get('split_from')}")
+        return (how + (f": {evidence['reason']}" if evidence.get("reason") else "")
+                + (f" (before: {before})" if before else ""))
     if rule == "same_scope_within_window":  # the baseline's rule, in stored decisions
         return (f"joined because: {_scope(evidence)}, {evidence.get('gap_s', 0):.0f} s after the incident's "
                 f"last event (window {evidence.get('window_s', 0):.0f} s)")

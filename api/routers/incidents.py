@@ -9,10 +9,11 @@ from pydantic import AwareDatetime
 from triage.api.auth import IngestAccess, ReadAccess
 from triage.api.deps import FeedbackDep, StoreDep, SuggestionsDep
 from triage.api.schemas import (
-    EventPublic, IncidentDetail, IncidentPage, IncidentPublic, MergeIn, ResolutionAccepted, ResolutionIn,
+    EventPublic, IncidentDetail, IncidentPage, IncidentPublic, MergeIn, ResolutionAccepted, ResolutionIn, SplitIn,
 )
 from triage.store.feedback import API_RESOLUTION
-from triage.store import IncidentQuery, MergeConflict
+from triage.store.parameters import ParameterStore
+from triage.store import IncidentConflict, IncidentQuery
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
@@ -85,6 +86,23 @@ def merge_incidents(incident_id: str, body: MergeIn, request: Request, store: St
                                        page_targets=request.app.state.page_targets)
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from None
-    except MergeConflict as exc:
+    except IncidentConflict as exc:
+        raise HTTPException(409, str(exc)) from None
+    return IncidentPublic.of(record)
+
+
+@router.post("/{incident_id}/split", response_model=IncidentPublic, status_code=201,
+             responses={404: {"description": "no such incident"}, 409: {"description": "cannot be split as asked"}})
+def split_incident(incident_id: str, body: SplitIn, store: StoreDep, _: IngestAccess) -> IncidentPublic:
+    """Split events off into a new incident (returned): both are recomputed from the events
+    they then hold, later repeats of a moved alert follow it, and the new incident pages on
+    its next alert. Recorded as feedback, with who and why."""
+    parameters = ParameterStore(store.engine).current().parameters
+    try:
+        record = store.split_incident(incident_id, body.events, author=body.author, reason=body.reason,
+                                      parameters=parameters)
+    except LookupError as exc:
+        raise HTTPException(404, str(exc)) from None
+    except IncidentConflict as exc:
         raise HTTPException(409, str(exc)) from None
     return IncidentPublic.of(record)

@@ -61,7 +61,7 @@ def test_merge_moves_events_resolves_the_merged_page_and_later_events_follow(
     events = {e["event"]["id"]: e["membership"] for e in client.get(f"/incidents/{a}").json()["events"]}
     assert set(events) == {"a1", "b1", "b2"}
     assert events["b1"]["rule"] == "merged" and events["b1"]["action"] == "attached"
-    assert events["b1"]["explanation"].startswith(f"merged by dana from {b}: one outage (it had opened")
+    assert events["b1"]["explanation"].startswith(f"merged by dana from {b}: one outage (before: opened")
     assert events["b2"]["incident_id"] == a
     assert client.get("/stats/noise").json()["total"]["incidents"] == 1   # what dashboards count
     with store.engine.connect() as conn:
@@ -101,3 +101,45 @@ def test_merges_that_make_no_sense_are_refused_and_change_nothing(
     assert merge(a, {"incidents": [b]})[0] == 200
     status, detail = merge(b, {"incidents": [a]})
     assert status == 409 and detail == f"{b} was already merged into {a}"
+
+
+def test_a_split_undoes_a_wrong_merge_and_later_events_follow_the_split_alert(
+        client: TestClient, store: SqlStore, pipeline: Pipeline, ids: dict[str, str]) -> None:
+    a, b = ids["a"], ids["b"]
+    client.post(f"/incidents/{a}/merge", json={"incidents": [b], "author": "dana"})
+    r = client.post(f"/incidents/{a}/split", json={"events": ["b2", "b1"], "author": "lee", "reason": "not redis"})
+    assert r.status_code == 201, r.text
+    new = r.json()
+    assert new["id"] not in (a, b) and new["status"] == "open" and new["services"] == ["frontend"]
+    assert (new["event_count"], new["alert_count"], new["firing_alerts"]) == (2, 1, 1)
+    assert new["title"] == "Checkout latency above SLO"
+    left = client.get(f"/incidents/{a}").json()
+    assert [e["event"]["id"] for e in left["events"]] == ["a1"] and left["services"] == ["cartservice"]
+    assert (left["event_count"], left["firing_alerts"]) == (1, 1)
+    assert client.get("/incidents", params={"service": "frontend"}).json()["total"] == 2   # b (merged) and new
+    moved = {e["event"]["id"]: e["membership"] for e in client.get(f"/incidents/{new['id']}").json()["events"]}
+    assert moved["b1"]["rule"] == "split" and moved["b1"]["action"] == "opened"
+    assert moved["b1"]["explanation"].startswith(f"split by lee from {a}: not redis (before: merged by dana")
+    assert client.get("/stats/noise").json()["total"]["incidents"] == 2
+
+    pipeline([make_event(60, id="b-res", fingerprint="fb", service="frontend", status="resolved",
+                         title="Checkout latency above SLO", labels={"alertname": "CheckoutLatency"})])
+    assert client.get(f"/incidents/{new['id']}").json()["status"] == "resolved"
+    assert client.get(f"/incidents/{a}").json()["status"] == "open"
+
+
+def test_splits_that_make_no_sense_are_refused_and_change_nothing(
+        client: TestClient, ids: dict[str, str]) -> None:
+    a, b = ids["a"], ids["b"]
+
+    def split(incident: str, events: list[str]) -> tuple[int, str]:
+        r = client.post(f"/incidents/{incident}/split", json={"events": events, "author": "lee"})
+        return r.status_code, str(r.json().get("detail", ""))
+
+    assert split("nope", ["b1"]) == (404, "no incident 'nope'")
+    assert split(b, ["a1"]) == (409, f"event 'a1' is not in incident {b}")
+    assert split(b, ["b1", "b2"]) == (409, "a split must leave the incident at least one event")
+    assert split(b, [])[0] == 422
+    assert client.get(f"/incidents/{b}").json()["event_count"] == 2
+    client.post(f"/incidents/{a}/merge", json={"incidents": [b], "author": "dana"})
+    assert split(b, ["b1"]) == (409, f"{b} was merged into {a}")

@@ -45,3 +45,32 @@ def test_an_open_incident_absorbed_reopens_a_resolved_one_and_scopes_must_match(
     assert a.is_open and a.resolved_at is None and not a.transient
     with pytest.raises(ValueError, match="scope"):
         a.absorb(incident("c", 1, scope="domain:eu"))
+
+
+def test_rebuilding_an_incident_from_its_own_events_reproduces_it() -> None:
+    """What a split computes for each side is what the correlator built event by event."""
+    from tests.conftest import make_event
+    from tests.unit.test_correlator import correlator, log, span
+
+    c = correlator()
+    events = [
+        make_event(0, fingerprint="f1", labels={"alertname": "HighErrorRate", "pod": "checkout-1"}),
+        make_event(5, **log(title="connection refused to cart after 30 ms")),
+        make_event(9, **span("frontend", "checkout")),
+        make_event(12, fingerprint="f1", labels={"alertname": "HighErrorRate", "pod": "checkout-1"}),
+        make_event(20, fingerprint="f2", title="Latency high", labels={"alertname": "Latency"}),
+        make_event(30, fingerprint="f1", status="resolved", labels={"alertname": "HighErrorRate", "pod": "checkout-1"}),
+    ]
+    decisions = c.process_batch(events)
+    [incident_id] = {d.incident_id for d in decisions}
+    live = c.state.incidents[incident_id]
+    held = [(e, d.rule, d.evidence.get("template") if d.rule not in ("duplicate", "alert_resolved") else None)
+            for e, d in zip(events, decisions, strict=True)]
+    again = IncidentState(id=incident_id, scope=live.scope, title=live.title, opened_at=T0, last_event_at=T0,
+                          severity=Severity.info, templates=dict(live.templates))
+    correlator().rebuild(again, held)
+    for field in ("opened_at", "last_event_at", "event_count", "alert_count", "suppressed_count", "severity",
+                  "services", "firing", "nodes", "footprint", "templates", "labels", "centroid", "status",
+                  "accepting_until"):
+        assert getattr(again, field) == getattr(live, field), field
+    assert live.suppressed_count == 1 and live.firing == {"alertmanager:f2"} and live.is_open

@@ -1,12 +1,12 @@
 """The store: events, incidents, memberships with their evidence. SQLite or PostgreSQL."""
 
 from triage.store.records import (
-    BatchResult, IncidentQuery, IncidentRecord, Membership, MergeConflict, NoiseBucket, NoiseStats, Page,
+    BatchResult, IncidentQuery, IncidentRecord, Membership, IncidentConflict, NoiseBucket, NoiseStats, Page,
     StoredEvent,
 )
 from triage.store.sql import SqlStore
 
 __all__ = [
-    "BatchResult", "IncidentQuery", "IncidentRecord", "Membership", "MergeConflict", "NoiseBucket", "NoiseStats",
+    "BatchResult", "IncidentQuery", "IncidentRecord", "Membership", "IncidentConflict", "NoiseBucket", "NoiseStats",
     "Page", "SqlStore", "StoredEvent",
 ]

@@ -9,8 +9,8 @@ from typing import Any
 from triage.ingest.event import Event
 
 
-class MergeConflict(ValueError):
-    """A merge that cannot be done as asked (it says why)."""
+class IncidentConflict(ValueError):
+    """A merge or split that cannot be done as asked (it says why)."""
 
 
 @dataclass(frozen=True)
