@@ -143,3 +143,17 @@ def test_splits_that_make_no_sense_are_refused_and_change_nothing(
     assert client.get(f"/incidents/{b}").json()["event_count"] == 2
     client.post(f"/incidents/{a}/merge", json={"incidents": [b], "author": "dana"})
     assert split(b, ["b1"]) == (409, f"{b} was merged into {a}")
+
+
+def test_merging_a_paged_incident_into_one_that_never_paged_moves_the_page(
+        client: TestClient, store: SqlStore, pipeline: Pipeline, ids: dict[str, str]) -> None:
+    pipeline([make_event(30, id="n1", kind="log", source="otel", service="paymentservice", severity="error",
+                         title="card declined by issuer")])
+    noise = store.get_event("n1")
+    assert noise is not None and noise.membership is not None
+    quiet, b = noise.membership.incident_id, ids["b"]
+    r = client.post(f"/incidents/{quiet}/merge", json={"incidents": [b], "author": "dana"})
+    assert r.status_code == 200 and r.json()["title"] == "Checkout latency above SLO"   # now an incident
+    with store.engine.connect() as conn:
+        owed = set(conn.execute(sa.select(outbox.c.incident_id, outbox.c.action)).all())
+    assert {(b, "resolve"), (quiet, "trigger")} <= owed

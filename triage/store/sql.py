@@ -386,7 +386,8 @@ class SqlStore:
         source that paged gets its page resolved. Under the scope's lock, like a batch,
         so it never interleaves with one and every consumer reloads the scope after it.
         Unknown ids raise ``LookupError``; ids from two scopes, a repeated id or one
-        merged before raise ``IncidentConflict``."""
+        merged before raise ``IncidentConflict``. If only sources had paged, the target
+        pages now in their place."""
         now = now or datetime.now(timezone.utc)
         wanted = [target_id, *source_ids]
         if not source_ids or len(set(wanted)) != len(wanted):
@@ -428,8 +429,11 @@ class SqlStore:
                     for r in opened])
             conn.execute(m.update().where(m.c.incident_id.in_(source_ids)).values(incident_id=target_id))
             conn.execute(t.signals.update().where(t.signals.c.incident_id.in_(source_ids)).values(incident_id=target_id))
-            enqueue(conn, [Owed(i, "resolve", f"merged-into-{target_id}") for i in source_ids
-                           if rows[i].last_notified_at is not None], page_targets, now)
+            paged = [i for i in source_ids if rows[i].last_notified_at is not None]
+            enqueue(conn, [Owed(i, "resolve", f"merged-into-{target_id}") for i in paged], page_targets, now)
+            if paged and rows[target_id].last_notified_at is None:
+                # The page moves with the alerts: the incident they now belong to pages.
+                enqueue(conn, [Owed(target_id, "trigger", f"merged-from-{paged[0]}")], page_targets, now)
             conn.execute(sa.insert(feedback).values(
                 id=f"triage.merge:{target_id}:{now.isoformat()}", source="api", event_type="triage.merge",
                 incident_id=target_id, occurred_at=now, received_at=now, actor=author,
