@@ -15,6 +15,7 @@ from triage.ingest.event import Event
 from triage.ingest.otlp import ServiceEdge
 from triage.models.families import TemplateFamilies
 from triage.models.parameters import CorrelationParameters
+from triage.models.topology import ServiceGraph
 from triage.store import BatchResult, SqlStore
 from triage.store.graph import record_edges
 from triage.store.outbox import Owed, enqueue
@@ -43,8 +44,12 @@ class Pipeline:
     def __init__(self, store: SqlStore, metrics: Metrics | None = None,
                  parameters: CorrelationParameters | None = None, parameters_version: int = 0,
                  page_targets: Sequence[str] = (),
-                 families: Callable[[], TemplateFamilies | None] | None = None) -> None:
+                 families: Callable[[], TemplateFamilies | None] | None = None,
+                 topology: ServiceGraph | None = None) -> None:
         self.store = store
+        # Declared service dependencies (TRIAGE_TOPOLOGY_FILE): each scope's graph takes
+        # them in next to the calls it learns from traces.
+        self.topology = topology
         # The newest fitted alert families (``triage.families.FamiliesCache``), or none.
         self.families = families
         self.metrics = metrics
@@ -112,5 +117,6 @@ class Pipeline:
                     models.dirty = True
         with tracer.start_as_current_span("correlation.process_batch"):
             correlator = Correlator(self.parameters, parameters_version=self._in_force.version, state=state,
-                                    families=self.families() if self.families is not None else None)
+                                    families=self.families() if self.families is not None else None,
+                                    topology=self.topology)
             return correlator.process_batch(events)

@@ -23,6 +23,7 @@ from triage.api import create_app
 from triage.families import FamiliesCache, FamiliesJob
 from triage.ingest.kafka import BatchConsumer, BrokerProbe, ConsumerConfig, decoder_for, ensure_topics
 from triage.models.embedder import default_embedder
+from triage.models.topology import ServiceGraph
 from triage.pipeline import Pipeline
 from triage.sender import KafkaTarget, OutboxSender, PagerDutyTarget, Target, WebhookTarget
 from triage.settings import Settings
@@ -102,8 +103,9 @@ class Runtime:
         tune_gc()
         extra = [s.topic_incidents] if s.topic_incidents else []
         ensure_topics(s.kafka_bootstrap_servers, [*s.topics, s.topic_dlq, *extra], s.topic_partitions)
+        topology = ServiceGraph.from_topology(s.topology_file) if s.topology_file else None
         pipeline = Pipeline(self.store, self.metrics, page_targets=s.page_targets,
-                            families=FamiliesCache(self.store.engine))
+                            families=FamiliesCache(self.store.engine), topology=topology)
         decoder = decoder_for({s.topic_alerts: "alerts", s.topic_logs: "logs", s.topic_traces: "traces"})
         self.consumer = BatchConsumer(consumer_config(s), pipeline, decoder=decoder, observer=self.metrics)
         return self.consumer

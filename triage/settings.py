@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, FilePath, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,6 +41,10 @@ class Settings(BaseSettings):
 
     # Store
     database_url: str = "sqlite:///triage.db"
+
+    # Correlation: declared service dependencies, next to those learned from traces
+    topology_file: FilePath | None = Field(None, description="a topology.json export or a services.yaml "
+                                       "catalog (depends_on) of declared service dependencies")
 
     # API
     api_host: str = "127.0.0.1"
