@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +199,15 @@ _EVAL_JSON = click.option("--json", "as_json", is_flag=True,
                           help="also print all rows as one JSON object on the last line")
 
 
+@contextmanager
+def _data_errors() -> Iterator[None]:
+    """A directory not in the expected format is the user's to fix: one line, exit 1."""
+    try:
+        yield
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _echo_rows(rows: list[dict[str, Any]], table: str, as_json: bool) -> None:
     """The table for people (on stderr with --json), the rows as JSON on the last line."""
     click.echo(table, err=as_json)
@@ -211,7 +222,8 @@ def eval_alerts(dirs: tuple[Path, ...], as_json: bool) -> None:
     """Triage vs fingerprint dedup vs Alertmanager group_by on DIR/events.jsonl[.gz] with truth_incident."""
     from triage.evaluation.alerts import evaluate_alerts, format_alerts_table
 
-    rows = [row for d in dirs for row in evaluate_alerts(d)]
+    with _data_errors():
+        rows = [row for d in dirs for row in evaluate_alerts(d)]
     _echo_rows(rows, format_alerts_table(rows), as_json)
 
 
@@ -222,7 +234,8 @@ def eval_suggest(dirs: tuple[Path, ...], as_json: bool) -> None:
     """Suggested responders and similar past incidents vs no-model baselines, on DIR's events and incidents.jsonl."""
     from triage.evaluation.suggestions import evaluate_suggestions, format_suggestions_table
 
-    rows = [row for d in dirs for row in evaluate_suggestions(d)]
+    with _data_errors():
+        rows = [row for d in dirs for row in evaluate_suggestions(d)]
     _echo_rows(rows, format_suggestions_table(rows), as_json)
 
 
@@ -233,7 +246,8 @@ def eval_logs(directory: Path, as_json: bool) -> None:
     """Template grouping accuracy of triage vs Drain3 on loghub-style *_2k.log_structured*.csv files."""
     from triage.evaluation.loghub import evaluate_logs, format_logs_table
 
-    rows = evaluate_logs(directory)
+    with _data_errors():
+        rows = evaluate_logs(directory)
     _echo_rows(rows, format_logs_table(rows), as_json)
 
 

@@ -135,3 +135,10 @@ def test_bench_at_a_fixed_rate_reports_latency_and_the_share_spent_in_triage(tmp
     # Per event, decoded -> stored is part of occurred -> stored, so every percentile is too.
     assert 0 < figures["in_triage_p50_ms"] <= figures["p50_ms"]
     assert figures["in_triage_p50_ms"] <= figures["in_triage_p99_ms"] <= figures["p99_ms"]
+
+
+@pytest.mark.parametrize("kind", ["alerts", "suggest", "logs"])
+def test_eval_on_a_directory_in_no_known_format_says_what_is_missing(tmp_path: Path, kind: str) -> None:
+    result = run("eval", kind, str(tmp_path), timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith("Error: ") and ("found" in result.stderr or "no " in result.stderr)
