@@ -79,10 +79,14 @@ class Pipeline:
             if self.page_targets:
                 self._owe_pages(conn, decisions, state, now)
 
-        self._in_force = self._fixed or self._versions.current()
+        def in_force(conn: sa.Connection) -> None:
+            # Read in the batch's transaction, after it took its scopes' locks: no extra
+            # connection per batch, and a change committed before the lock is seen.
+            self._in_force = self._fixed or self._versions.current(conn)
+
         with tracer.start_as_current_span("store.apply") as span:
             result = self.store.apply(events, lambda new, state: self._correlate(new, state, edges),
-                                      after_write=after_write)
+                                      after_write=after_write, before_correlate=in_force)
             if not events and observed:  # only healthy spans: nothing to correlate, a graph to update
                 with self.store.engine.begin() as conn:
                     record_edges(conn, observed)

@@ -49,10 +49,13 @@ class ParameterStore:
         self.engine = engine
         self._latest = DEFAULTS   # versions never change once written: cached by number
 
-    def current(self) -> ParameterVersion:
-        """The newest version. Asked before every batch, so it reads one number and
-        parses the values only when that number moved."""
-        with self.engine.connect() as conn:
+    def current(self, conn: sa.Connection | None = None) -> ParameterVersion:
+        """The newest version. Asked by every batch, inside its transaction (``conn``), so
+        it reads one number and parses the values only when that number moved."""
+        if conn is None:
+            with self.engine.connect() as own:
+                number = own.scalar(_NEWEST) or 0
+        else:
             number = conn.scalar(_NEWEST) or 0
         latest = self._latest
         if latest.version != number:

@@ -162,7 +162,8 @@ class SqlStore:
     # -- writing -----------------------------------------------------------------
 
     def apply(self, events: Sequence[Event], correlate: Correlate, *,
-              received_at: datetime | None = None, after_write: AfterWrite | None = None) -> BatchResult:
+              received_at: datetime | None = None, after_write: AfterWrite | None = None,
+              before_correlate: Callable[[sa.Connection], None] | None = None) -> BatchResult:
         received_at = received_at or datetime.now(timezone.utc)
         unique = list({e.id: e for e in events}.values())
         if not unique:
@@ -179,6 +180,8 @@ class SqlStore:
             if not new:
                 return BatchResult(len(events), 0, 0, 0, 0, 0)
             earliest = min(e.occurred_at for e in new)
+            if before_correlate is not None:
+                before_correlate(conn)
             state = self._load_state(conn, new, revisions, earliest)
             decisions = correlate(new, state)
             self._write(conn, new, decisions, state, received_at)
