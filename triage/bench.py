@@ -203,6 +203,12 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
+def _quarters(values: list[float]) -> list[float]:
+    """p99 of each quarter of the run (after the warm-up), in the order events were stored."""
+    n = len(values)
+    return [round(_percentile(values[i * n // 4:(i + 1) * n // 4], 0.99), 1) for i in range(4)] if n >= 4 else []
+
+
 def run_bench(settings: Settings, *, events: int, unique_share: float, rate: float | None,
               progress: bool = True) -> dict[str, Any]:
     """End to end through a real broker: produce, then consume (throughput), or produce at a
@@ -243,7 +249,9 @@ def run_bench(settings: Settings, *, events: int, unique_share: float, rate: flo
             figures.update(rate=rate, p50_ms=round(_percentile(warm, 0.5), 1),
                            p99_ms=round(_percentile(warm, 0.99), 1), max_ms=round(max(warm, default=0), 1),
                            in_triage_p50_ms=round(_percentile(inside, 0.5), 1),
-                           in_triage_p99_ms=round(_percentile(inside, 0.99), 1))
+                           in_triage_p99_ms=round(_percentile(inside, 0.99), 1),
+                           # Whether the run slows down as it goes (the broker, the store).
+                           p99_ms_per_quarter=_quarters(warm), in_triage_p99_ms_per_quarter=_quarters(inside))
         else:
             produced, produce_s = produce_events(
                 settings, synthetic_events(events, unique_share, start=now - timedelta(hours=1),

@@ -135,6 +135,9 @@ def test_bench_at_a_fixed_rate_reports_latency_and_the_share_spent_in_triage(tmp
     # Per event, decoded -> stored is part of occurred -> stored, so every percentile is too.
     assert 0 < figures["in_triage_p50_ms"] <= figures["p50_ms"]
     assert figures["in_triage_p50_ms"] <= figures["in_triage_p99_ms"] <= figures["p99_ms"]
+    quarters = figures["p99_ms_per_quarter"]
+    assert len(quarters) == len(figures["in_triage_p99_ms_per_quarter"]) == 4
+    assert 0 < min(quarters) and max(quarters) <= figures["max_ms"]
 
 
 @pytest.mark.parametrize("kind", ["alerts", "suggest", "logs"])
