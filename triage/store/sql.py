@@ -234,11 +234,13 @@ class SqlStore:
                 state.signals[row.key] = SignalState(
                     key=row.key, incident_id=row.incident_id, status=Status(row.status),
                     first_seen=row.first_seen, last_seen=row.last_seen, count=row._mapping["count"])
-        stale = []
+        stale, unmoved = [], set()
         for scope in scopes:
             with self._kept_lock:
                 kept = self._kept.pop(scope, None)   # taken: a failed batch leaves nothing behind
-            if kept is not None and kept.revision == revisions[scope] - 1 and kept.since <= earliest:
+            if kept is not None and kept.revision == revisions[scope] - 1:
+                unmoved.add(scope)   # nobody else has written the scope since our last batch
+            if scope in unmoved and kept is not None and kept.since <= earliest:
                 for incident in sorted(kept.incidents, key=lambda i: i.id):   # the query's order
                     if _accepting_since(incident, earliest):
                         state.add_incident(incident)
@@ -249,7 +251,7 @@ class SqlStore:
         self._add_incidents(conn, state, wanted)
         named = sorted({s.incident_id for s in state.signals.values()} - set(state.incidents))
         self._add_incidents(conn, state, [t.incidents.c.id.in_(chunk) for chunk in _chunks(named)])
-        self._load_models(conn, scopes, state)
+        self._load_models(conn, scopes, state, unmoved)
         self._load_embeddings(conn)
         return state
 
@@ -260,13 +262,25 @@ class SqlStore:
                 if row.id not in state.incidents:
                     state.add_incident(_incident_state(row))
 
-    def _load_models(self, conn: sa.Connection, scopes: list[str], state: CorrelationState) -> None:
-        versions = {r.scope: r.version for chunk in _chunks(scopes)
+    def _load_models(self, conn: sa.Connection, scopes: list[str], state: CorrelationState,
+                     unmoved: set[str]) -> None:
+        """The scopes' learned models: this process's own copy when the scope has not moved
+        since its last batch committed them (no question asked), else when the row's
+        version says the copy is still current, else from the row."""
+        cached_models: dict[str, ScopeModels] = {}
+        with self._kept_lock:
+            for scope in scopes:
+                cached = self._models.pop(scope, None)
+                if cached is not None:
+                    cached_models[scope] = cached
+        for scope in sorted(unmoved & set(cached_models)):
+            state.models[scope] = cached_models.pop(scope)
+        asking = [s for s in scopes if s not in state.models]
+        versions = {r.scope: r.version for chunk in _chunks(asking)
                     for r in conn.execute(_MODEL_VERSIONS, {"keys": chunk})}
         stale = []
-        for scope in scopes:
-            with self._kept_lock:
-                cached = self._models.pop(scope, None)
+        for scope in asking:
+            cached = cached_models.get(scope)
             if scope not in versions:
                 state.models[scope] = ScopeModels()
             elif cached is not None and cached.version == versions[scope]:
