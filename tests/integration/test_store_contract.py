@@ -211,3 +211,13 @@ def test_centroids_stored_as_json_are_carried_over_as_float32(store_url: str) ->
     finally:
         store.close()
     assert np.frombuffer(stored, dtype="<f4").tolist() == np.array([0.6, 0.8, 0.0], dtype=np.float32).tolist()
+
+
+def test_postgresql_plans_each_lookup_with_its_own_values(pg_database: str) -> None:
+    """A generic plan fixed while the tables were small scanned them whole as they grew."""
+    store = SqlStore.from_url(pg_database, migrate=False)
+    try:
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
+    finally:
+        store.close()
