@@ -27,19 +27,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from triage.correlation import CorrelationState, Decision, IncidentState, SignalState, dedup_key, scope_of
 from triage.correlation.decision import Action
-from triage.correlation.keys import incident_id_for
-from triage.correlation.state import INCIDENT, NOISE, ScopeModels
+from triage.correlation.state import ScopeModels
 from triage.correlation.templating import Templater
 from triage.models.embedder import default_embedder
 from triage.models.parameters import CorrelationParameters
 from triage.models.recommender import IncidentProfile
 from triage.models.topology import ServiceGraph
-from triage.ingest.event import Event, EventKind, Severity, Status
+from triage.ingest.event import Event, Severity, Status
 from triage.store import schema as t
-from triage.store.feedback import feedback
-from triage.store.outbox import Owed, enqueue
 from triage.store.records import (
-    BatchResult, IncidentConflict, IncidentQuery, IncidentRecord, Membership, NoiseBucket, NoiseStats, Page, StoredEvent,
+    BatchResult, IncidentQuery, IncidentRecord, Membership, NoiseBucket, NoiseStats, Page, StoredEvent,
 )
 
 Correlate = Callable[[list[Event], CorrelationState], list[Decision]]
@@ -219,6 +216,12 @@ class SqlStore:
             notified=sum(d.notify for d in decisions),
         )
 
+    def link_services(self, conn: sa.Connection, incident_id: str, services: Iterable[str]) -> None:
+        """Add incident -> service links (``incident_services``) the store does not hold yet."""
+        rows = [{"incident_id": incident_id, "service": s} for s in sorted(set(services))]
+        if rows:
+            conn.execute(self._add_services, rows)
+
     def lock_scopes(self, conn: sa.Connection, keys: list[str]) -> dict[str, int]:
         """Take the scopes' locks for this transaction (in key order, so two writers
         cannot deadlock) and bump their revisions; returns each scope's new revision.
@@ -265,7 +268,7 @@ class SqlStore:
         named = sorted({s.incident_id for s in state.signals.values()} - set(state.incidents))
         self._add_incidents(conn, state, [t.incidents.c.id.in_(chunk) for chunk in _chunks(named)])
         self._load_models(conn, scopes, state, unmoved)
-        self._load_embeddings(conn)
+        self.load_embeddings(conn)
         return state
 
     @staticmethod
@@ -307,7 +310,7 @@ class SqlStore:
                     templater=Templater.from_snapshot(row.templater),
                     graph=ServiceGraph.from_snapshot(row.graph), version=row.version)
 
-    def _load_embeddings(self, conn: sa.Connection) -> None:
+    def load_embeddings(self, conn: sa.Connection) -> None:
         """Template embeddings computed by any process, into this process's cache (once)."""
         if self._embeddings_loaded:
             return
@@ -411,146 +414,19 @@ class SqlStore:
 
     def merge_incidents(self, target_id: str, source_ids: Sequence[str], *, author: str, reason: str,
                         page_targets: Sequence[str] = (), now: datetime | None = None) -> IncidentRecord:
-        """A responder's merge: the sources' events, signals and profiles move into the
-        target, which the next batch then treats as one incident; the sources keep their
-        rows (status ``merged``, ``merged_into`` the target, taking no more events), and a
-        source that paged gets its page resolved. Under the scope's lock, like a batch,
-        so it never interleaves with one and every consumer reloads the scope after it.
-        Unknown ids raise ``LookupError``; ids from two scopes, a repeated id or one
-        merged before raise ``IncidentConflict``. If only sources had paged, the target
-        pages now in their place."""
-        now = now or datetime.now(timezone.utc)
-        wanted = [target_id, *source_ids]
-        if not source_ids or len(set(wanted)) != len(wanted):
-            raise IncidentConflict("name one or more other incidents to merge, each once")
-        select = sa.select(t.incidents).where(t.incidents.c.id.in_(wanted))
-        with self.engine.begin() as conn:
-            scopes = sorted({r.scope for r in conn.execute(select)})
-            self.lock_scopes(conn, scopes)
-            rows = {r.id: r for r in conn.execute(select)}   # again, under the lock
-            missing = [i for i in wanted if i not in rows]
-            if missing:
-                raise LookupError(f"no incident {missing[0]!r}")
-            if len(scopes) > 1:
-                raise IncidentConflict(f"incidents of different correlation scopes ({', '.join(scopes)}) "
-                                    "are never grouped")
-            for i in wanted:
-                if rows[i].merged_into:
-                    raise IncidentConflict(f"{i} was already merged into {rows[i].merged_into}")
-            target = _incident_state(rows[target_id])
-            for source_id in source_ids:
-                target.absorb(_incident_state(rows[source_id]))
-            conn.execute(t.incidents.update().where(t.incidents.c.id == target_id).values(_incident_row(target)))
-            links = [{"incident_id": target_id, "service": s} for s in sorted(target.services - target.linked_services)]
-            if links:
-                conn.execute(self._add_services, links)
-            conn.execute(t.incidents.update().where(t.incidents.c.id.in_(source_ids)).values(
-                status="merged", merged_into=target_id, accepting_until=None, page_due_at=None, firing=[]))
-            # Each source's opening decision now says who merged it and why (the original
-            # decision kept inside), so the target counts as one incident opened.
-            m = t.memberships
-            opened = conn.execute(sa.select(m.c.event_id, m.c.incident_id, m.c.rule, m.c.evidence)
-                                  .where(m.c.incident_id.in_(source_ids), m.c.action == "opened")).all()
-            if opened:
-                conn.execute(m.update().where(m.c.event_id == sa.bindparam("b_event")).values(
-                    action="attached", rule="merged", evidence=sa.bindparam("b_evidence", type_=m.c.evidence.type)), [
-                    {"b_event": r.event_id, "b_evidence": {
-                        "merged_from": r.incident_id, "merged_by": author, "reason": reason,
-                        "merged_at": now.isoformat(), "original": {"rule": r.rule, "evidence": r.evidence}}}
-                    for r in opened])
-            conn.execute(m.update().where(m.c.incident_id.in_(source_ids)).values(incident_id=target_id))
-            conn.execute(t.signals.update().where(t.signals.c.incident_id.in_(source_ids)).values(incident_id=target_id))
-            paged = [i for i in source_ids if rows[i].last_notified_at is not None]
-            enqueue(conn, [Owed(i, "resolve", f"merged-into-{target_id}") for i in paged], page_targets, now)
-            if paged and rows[target_id].last_notified_at is None:
-                # The page moves with the alerts: the incident they now belong to pages.
-                enqueue(conn, [Owed(target_id, "trigger", f"merged-from-{paged[0]}")], page_targets, now)
-            conn.execute(sa.insert(feedback).values(
-                id=f"triage.merge:{target_id}:{now.isoformat()}", source="api", event_type="triage.merge",
-                incident_id=target_id, occurred_at=now, received_at=now, actor=author,
-                document={"into": target_id, "merged": list(source_ids), "reason": reason}))
-        record = self.get_incident(target_id)
-        assert record is not None
-        return record
+        """A responder's merge (``triage.store.corrections.merge_incidents``)."""
+        from triage.store.corrections import merge_incidents
+
+        return merge_incidents(self, target_id, source_ids, author=author, reason=reason,
+                               page_targets=page_targets, now=now)
 
     def split_incident(self, incident_id: str, event_ids: Sequence[str], *, author: str, reason: str,
                        parameters: CorrelationParameters, now: datetime | None = None) -> IncidentRecord:
-        """A responder's split: ``event_ids`` leave the incident for a new one, and both are
-        recomputed from the events they then hold, as the correlator built them
-        (``Correlator.rebuild``); later repeats of a moved alert follow it. The new incident
-        pages on its next alert, not at once: someone is already looking at it. Under the
-        scope's lock, like a batch. An unknown incident raises ``LookupError``; events
-        not in it, or all of its events, raise ``IncidentConflict``."""
-        from triage.correlation.correlator import Correlator
+        """A responder's split (``triage.store.corrections.split_incident``)."""
+        from triage.store.corrections import split_incident
 
-        now = now or datetime.now(timezone.utc)
-        wanted = set(event_ids)
-        select = sa.select(t.incidents).where(t.incidents.c.id == incident_id)
-        with self.engine.begin() as conn:
-            first = conn.execute(select).first()
-            if first is None:
-                raise LookupError(f"no incident {incident_id!r}")
-            self.lock_scopes(conn, [first.scope])
-            row = conn.execute(select).one()
-            if row.merged_into:
-                raise IncidentConflict(f"{incident_id} was merged into {row.merged_into}")
-            m = t.memberships
-            held = [(Event.model_validate(r.document), r.rule, r.template_id, r.evidence) for r in conn.execute(
-                sa.select(t.events.c.document, m.c.rule, m.c.template_id, m.c.evidence)
-                .select_from(t.events.join(m, m.c.event_id == t.events.c.id)).where(m.c.incident_id == incident_id))]
-            present = {h[0].id for h in held}
-            if not wanted or wanted - present:
-                missing = sorted(wanted - present)
-                raise IncidentConflict(f"event {missing[0]!r} is not in incident {incident_id}" if missing
-                                       else "name one or more events to split off")
-            if wanted == present:
-                raise IncidentConflict("a split must leave the incident at least one event")
-            kept = [h for h in held if h[0].id not in wanted]
-            moved = sorted((h for h in held if h[0].id in wanted), key=lambda h: (h[0].occurred_at, h[0].id))
-            self._load_embeddings(conn)   # the templates' vectors, without loading the model
-            correlator = Correlator(parameters)
-            original = _incident_state(row)
-            opener = moved[0][0]
-            new = IncidentState(
-                id=incident_id_for(f"split:{incident_id}:{opener.id}"), scope=original.scope, title=opener.title,
-                opened_at=opener.occurred_at, last_event_at=opener.occurred_at, severity=opener.severity,
-                kind=INCIDENT if any(e.kind is EventKind.alert and e.status is Status.firing for e, *_ in moved)
-                else NOISE, templates=dict(original.templates),
-                status="open" if original.is_open else "resolved")
-            for incident, events in ((original, kept), (new, moved)):
-                correlator.rebuild(incident, [(e, rule, template) for e, rule, template, _ in events])
-            if not new.is_open and new.resolved_at is None:
-                new.resolved_at = new.last_event_at
-            conn.execute(t.incidents.update().where(t.incidents.c.id == incident_id).values(_incident_row(original)))
-            links = t.incident_services.c
-            conn.execute(t.incident_services.delete().where(
-                links.incident_id == incident_id, links.service.not_in(sorted(original.services))))
-            conn.execute(t.incidents.insert().values(_incident_row(new)))
-            if new.services:
-                conn.execute(self._add_services, [{"incident_id": new.id, "service": s} for s in sorted(new.services)])
-            conn.execute(m.update().where(m.c.event_id.in_(sorted(wanted))).values(incident_id=new.id))
-            conn.execute(m.update().where(m.c.event_id == opener.id).values(
-                action="opened", rule="split", evidence={
-                    "split_from": incident_id, "split_by": author, "reason": reason, "split_at": now.isoformat(),
-                    "original": {"rule": moved[0][1], "evidence": moved[0][3]}}))
-            # A signal follows the latest of its events: where its next repeat belongs.
-            latest: dict[str, tuple[datetime, str]] = {}
-            for owner, events in ((incident_id, kept), (new.id, moved)):
-                for e, *_ in events:
-                    key = dedup_key(e)
-                    if key not in latest or latest[key][0] <= e.occurred_at:
-                        latest[key] = (e.occurred_at, owner)
-            follow = sorted(k for k, (_, owner) in latest.items() if owner == new.id)
-            for chunk in _chunks(follow):
-                conn.execute(t.signals.update().where(t.signals.c.key.in_(chunk), t.signals.c.incident_id == incident_id)
-                             .values(incident_id=new.id))
-            conn.execute(sa.insert(feedback).values(
-                id=f"triage.split:{incident_id}:{now.isoformat()}", source="api", event_type="triage.split",
-                incident_id=incident_id, occurred_at=now, received_at=now, actor=author,
-                document={"from": incident_id, "into": new.id, "events": sorted(wanted), "reason": reason}))
-        record = self.get_incident(new.id)
-        assert record is not None
-        return record
+        return split_incident(self, incident_id, event_ids, author=author, reason=reason,
+                              parameters=parameters, now=now)
 
     def incident_profiles(self, ids: Iterable[str]) -> list[IncidentProfile]:
         """What the recommender compares incidents by: template centroid, services, title."""
