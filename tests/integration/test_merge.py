@@ -93,6 +93,7 @@ def test_merges_that_make_no_sense_are_refused_and_change_nothing(
 
     assert merge("nope", {"incidents": [b]}) == (404, "no incident 'nope'")
     assert merge(a, {"incidents": ["nope"]}) == (404, "no incident 'nope'")
+    assert merge("nope", {"incidents": ["nope2"]}) == (404, "no incident 'nope'")
     assert merge(a, {"incidents": [a]})[0] == 409
     assert merge(a, {"incidents": [b, b]})[0] == 409
     assert merge(a, {"incidents": []})[0] == 422

@@ -45,14 +45,15 @@ def merge_incidents(store: SqlStore, target_id: str, source_ids: Sequence[str], 
     select = sa.select(t.incidents).where(t.incidents.c.id.in_(wanted))
     with store.engine.begin() as conn:
         scopes = sorted({r.scope for r in conn.execute(select)})
-        store.lock_scopes(conn, scopes)
+        if scopes:
+            store.lock_scopes(conn, scopes)
         rows = {r.id: r for r in conn.execute(select)}   # again, under the lock
         missing = [i for i in wanted if i not in rows]
         if missing:
             raise LookupError(f"no incident {missing[0]!r}")
         if len(scopes) > 1:
             raise IncidentConflict(f"incidents of different correlation scopes ({', '.join(scopes)}) "
-                                "are never grouped")
+                                   "are never grouped")
         for i in wanted:
             if rows[i].merged_into:
                 raise IncidentConflict(f"{i} was already merged into {rows[i].merged_into}")
@@ -89,6 +90,7 @@ def merge_incidents(store: SqlStore, target_id: str, source_ids: Sequence[str], 
     record = store.get_incident(target_id)
     assert record is not None
     return record
+
 
 def split_incident(store: SqlStore, incident_id: str, event_ids: Sequence[str], *, author: str, reason: str,
                    parameters: CorrelationParameters, now: datetime | None = None) -> IncidentRecord:
