@@ -188,10 +188,12 @@ def test_service_edges_fold_across_batches(store: SqlStore) -> None:
                             ("cart", "cart", T0), ("cart", "redis", T0)])
     with store.engine.begin() as conn:
         record_edges(conn, [("frontend", "cart", T0 + timedelta(seconds=60)), ("checkout", "payment", T0)])
+    with store.engine.begin() as conn:   # a late span, older than anything seen
+        record_edges(conn, [("frontend", "cart", T0 - timedelta(seconds=10))])
     edges = {(e.caller, e.callee): e for e in load_edges(store.engine)}
     assert sorted(edges) == [("cart", "redis"), ("checkout", "payment"), ("frontend", "cart")]
     fc = edges["frontend", "cart"]
-    assert (fc.count, fc.first_seen, fc.last_seen) == (3, T0, T0 + timedelta(seconds=60))
+    assert (fc.count, fc.first_seen, fc.last_seen) == (4, T0 - timedelta(seconds=10), T0 + timedelta(seconds=60))
 
 
 def test_centroids_stored_as_json_are_carried_over_as_float32(store_url: str) -> None:

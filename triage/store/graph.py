@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from triage.store.schema import UTCDateTime, metadata
 
@@ -30,37 +32,38 @@ class Edge:
 
 
 _c = service_edges.c
-# Built once: a batch with spans runs these (statement construction cost more than running them).
-_EDGES_NAMED = sa.select(service_edges).where(
-    sa.tuple_(_c.caller, _c.callee).in_(sa.bindparam("keys", expanding=True)))
-_ADD_EDGE = sa.insert(service_edges)
-_UPDATE_EDGE = sa.update(service_edges).where(
-    _c.caller == sa.bindparam("b_caller"), _c.callee == sa.bindparam("b_callee")).values(
-    first_seen=sa.bindparam("b_first_seen"), last_seen=sa.bindparam("b_last_seen"), count=sa.bindparam("b_count"))
+_UPSERTS: dict[str, Any] = {}
+
+
+def _upsert_edges(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE widening the seen span and adding the count: one
+    statement per batch, where a select, an update and an insert took three round trips.
+    Built once per dialect (statement construction cost more than running it)."""
+    stmt = _UPSERTS.get(dialect)
+    if stmt is None:
+        pg = dialect == "postgresql"
+        insert = (postgresql.insert if pg else sqlite.insert)(service_edges)
+        # SQLite's two-argument min/max are scalar; its datetimes are fixed-width text.
+        lo, hi = (sa.func.least, sa.func.greatest) if pg else (sa.func.min, sa.func.max)
+        stmt = _UPSERTS[dialect] = insert.on_conflict_do_update(
+            index_elements=[_c.caller, _c.callee],
+            set_={"first_seen": lo(_c.first_seen, insert.excluded.first_seen),
+                  "last_seen": hi(_c.last_seen, insert.excluded.last_seen),
+                  "count": _c.count + insert.excluded.count})
+    return stmt
 
 
 def record_edges(conn: sa.Connection, observed: Iterable[tuple[str, str, datetime]]) -> None:
-    """Fold a batch's observations into the graph, inside the batch's transaction."""
+    """Fold a batch's observations into the graph, inside the batch's transaction. Rows go
+    in key order, so two writers touching the same edges lock them in the same order."""
     folded: dict[tuple[str, str], list[datetime]] = {}
     for caller, callee, at in observed:
         if caller and callee and caller != callee:
             folded.setdefault((caller, callee), []).append(at)
-    if not folded:
-        return
-    existing = {(r.caller, r.callee): r for r in conn.execute(_EDGES_NAMED, {"keys": list(folded)})}
-    added, updated = [], []
-    for (caller, callee), times in folded.items():
-        row = existing.get((caller, callee))
-        if row is None:
-            added.append({"caller": caller, "callee": callee, "first_seen": min(times), "last_seen": max(times),
-                          "count": len(times)})
-        else:
-            updated.append({"b_caller": caller, "b_callee": callee, "b_first_seen": min(row.first_seen, *times),
-                            "b_last_seen": max(row.last_seen, *times), "b_count": row._mapping["count"] + len(times)})
-    if added:
-        conn.execute(_ADD_EDGE, added)
-    if updated:
-        conn.execute(_UPDATE_EDGE, updated)
+    if folded:
+        conn.execute(_upsert_edges(conn.dialect.name), [
+            {"caller": caller, "callee": callee, "first_seen": min(times), "last_seen": max(times),
+             "count": len(times)} for (caller, callee), times in sorted(folded.items())])
 
 
 def load_edges(engine: sa.Engine) -> list[Edge]:
