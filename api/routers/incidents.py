@@ -11,9 +11,9 @@ from triage.api.deps import FeedbackDep, StoreDep, SuggestionsDep
 from triage.api.schemas import (
     EventPublic, IncidentDetail, IncidentPage, IncidentPublic, MergeIn, ResolutionAccepted, ResolutionIn, SplitIn,
 )
+from triage.store import IncidentConflict, IncidentQuery
 from triage.store.feedback import API_RESOLUTION
 from triage.store.parameters import ParameterStore
-from triage.store import IncidentConflict, IncidentQuery
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
