@@ -12,7 +12,6 @@ from triage.api.schemas import (
     EventPublic, IncidentDetail, IncidentPage, IncidentPublic, MergeIn, ResolutionAccepted, ResolutionIn, SplitIn,
 )
 from triage.store import IncidentConflict, IncidentQuery
-from triage.store.feedback import API_RESOLUTION
 from triage.store.parameters import ParameterStore
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
@@ -67,10 +66,8 @@ def record_resolution(incident_id: str, body: ResolutionIn, store: StoreDep, fee
     if store.get_incident(incident_id) is None:
         raise HTTPException(404, f"no incident {incident_id!r}")
     now = datetime.now(timezone.utc)
-    at = body.resolved_at or now
-    feedback.add(id=f"{API_RESOLUTION}:{incident_id}:{at.isoformat()}", source="api", event_type=API_RESOLUTION,
-                 occurred_at=at, received_at=now, document=body.model_dump(mode="json"), incident_id=incident_id,
-                 actor=body.responder)
+    feedback.add_resolution(incident_id, responder=body.responder, note=body.note,
+                            resolved_at=body.resolved_at or now, received_at=now)
     return ResolutionAccepted(incident_id=incident_id, responder=body.responder, note=body.note)
 
 

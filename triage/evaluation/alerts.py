@@ -93,7 +93,7 @@ def load_labeled_events(dir: Path) -> tuple[list[Event], list[str]]:
 # -- engines ---------------------------------------------------------------------------
 
 
-def _time_order(events: list[Event]) -> list[int]:
+def time_order(events: list[Event]) -> list[int]:
     """Indices of ``events`` in event-time order.
 
     Engines are stateful streams and must see events in time order, but they answer in
@@ -111,7 +111,7 @@ def triage_engine(parameters: CorrelationParameters | None = None) -> Engine:
         # process_batch answers in its own (stable) time order; the same stable sort of the
         # indices maps each decision back to its event, even if two events share an id.
         groups = [""] * len(events)
-        for index, decision in zip(_time_order(events), decisions, strict=True):
+        for index, decision in zip(time_order(events), decisions, strict=True):
             groups[index] = decision.incident_id
         return groups
 
@@ -136,7 +136,7 @@ def fingerprint_engine(events: list[Event]) -> list[str]:
     groups = [""] * len(events)
     episodes: dict[str, int] = {}   # fingerprint -> number of episodes opened so far
     firing: set[str] = set()        # fingerprints whose current episode is still open
-    for index in _time_order(events):
+    for index in time_order(events):
         event = events[index]
         key = _fingerprint_key(event)
         if key is None:
@@ -186,7 +186,7 @@ def alertmanager_engine(
     def run(events: list[Event]) -> list[str]:
         groups = [""] * len(events)
         live: dict[tuple[str, str | None], _AggregationGroup] = {}
-        for index in _time_order(events):
+        for index in time_order(events):
             event = events[index]
             now = event.occurred_at
             key = (_alertname(event), event.service or event.host)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from triage.correlation.correlator import Correlator
-from triage.evaluation.alerts import _time_order, load_labeled_events
+from triage.evaluation.alerts import time_order, load_labeled_events
 from triage.evaluation.metrics import format_table
 from triage.ingest.event import Event
 from triage.models.embedder import default_embedder
@@ -98,7 +98,7 @@ def _profiles(events: list[Event], truth: list[str], parameters: CorrelationPara
     members: dict[str, list[int]] = defaultdict(list)       # triage incident -> event indices, in time
     votes: dict[str, Counter[str]] = defaultdict(Counter)   # truth incident -> triage incidents
     template_of: dict[int, str] = {}
-    for index, decision in zip(_time_order(events), decisions, strict=True):
+    for index, decision in zip(time_order(events), decisions, strict=True):
         members[decision.incident_id].append(index)
         votes[truth[index]][decision.incident_id] += 1
         template_of[index] = decision.evidence.get("template", "")

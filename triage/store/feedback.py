@@ -55,6 +55,15 @@ class FeedbackStore:
                         received_at=received_at, document=json.loads(json.dumps(dataclasses.asdict(fb), default=str)),
                         external_incident_id=fb.incident_id, incident_id=fb.incident_key, actor=agent)
 
+    def add_resolution(self, incident_id: str, *, responder: str, note: str | None, resolved_at: datetime,
+                       received_at: datetime) -> bool:
+        """Who resolved an incident and what fixed it, said through triage's own API. The
+        same incident, responder time and all, posted twice is stored once."""
+        return self.add(id=f"{API_RESOLUTION}:{incident_id}:{resolved_at.isoformat()}", source="api",
+                        event_type=API_RESOLUTION, occurred_at=resolved_at, received_at=received_at,
+                        document={"responder": responder, "note": note, "resolved_at": resolved_at.isoformat()},
+                        incident_id=incident_id, actor=responder)
+
     def for_incident(self, incident_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(feedback).where(feedback.c.incident_id == incident_id)
