@@ -90,7 +90,8 @@ class ConsumerConfig:
     max_idle_ms: int = 5
     max_lag_wait_ms: int = 5_000
     fetch_max_wait_ms: int = 10
-    max_pending: int = 100_000  # fetched, not yet due: bounds memory when topics drift apart
+    max_pending: int = 50_000  # fetched, not yet due (twice this at most): bounds memory when topics drift apart
+    lag_report_interval_s: float = 1.0
     client_id: str = "triage"
 
 
@@ -194,6 +195,7 @@ class BatchConsumer:
         self._pending: dict[TopicPartition, _Pending] = defaultdict(_Pending)
         self._waiting_since: dict[TopicPartition, float] = {}
         self._released_last = False
+        self._lag_reported_at = -math.inf
         # Per partition, the offset after the last message stored: what close() commits.
         self._stored: dict[TopicPartition, OffsetAndMetadata] = {}
         self._consumer = KafkaConsumer(
@@ -244,16 +246,25 @@ class BatchConsumer:
     def _fetch(self, timeout_ms: int) -> None:
         """Drain what the client has already fetched (up to a bound), not just one poll's
         worth: a partition's records sitting unread in the client's buffer must count as
-        read before the others are released past them."""
-        while sum(len(q) for q in self._pending.values()) < self.config.max_pending:
+        read before the others are released past them. Past ``max_pending`` (up to twice
+        it) it still fetches one poll's worth while the last release was empty: a topic
+        read ahead in event time may fill the bound while another, lagging, holds every
+        release back, and only a fetch brings the lagging one's records (without it the
+        loop spun, asking every partition its position, until ``max_lag_wait_ms`` ran
+        out: 1M events went at 2,000/s)."""
+        while True:
+            waiting = sum(len(q) for q in self._pending.values())
+            over = waiting >= self.config.max_pending
+            if (over and self._released_last) or waiting >= 2 * self.config.max_pending:
+                return
             records = self._consumer.poll(timeout_ms=timeout_ms, max_records=self.config.max_poll_records)
             self._note_assignment()
             if not records:
                 return
             with tracer.start_as_current_span("ingest.decode"):
                 self._decode_and_dead_letter(records)
-            if sum(len(r) for r in records.values()) < self.config.max_poll_records:
-                return   # the client's buffer is empty: another poll would only wait
+            if over or sum(len(r) for r in records.values()) < self.config.max_poll_records:
+                return   # one poll past the bound; or the client's buffer is empty
             timeout_ms = 0
 
     def _handle(self, released: dict[TopicPartition, list[_Fetched]]) -> int:
@@ -428,7 +439,12 @@ class BatchConsumer:
         return position
 
     def _report_lag(self) -> None:
-        if self.observer:
+        # lag() asks the client for every partition's position, which kafka-python 3
+        # validates per call: after every batch (or every empty poll) it became most of
+        # the loop's time. A gauge scraped every few seconds needs it once a second.
+        now = time.monotonic()
+        if self.observer and now - self._lag_reported_at >= self.config.lag_report_interval_s:
+            self._lag_reported_at = now
             self.observer.lag(self.lag())
 
     def close(self) -> None:

@@ -59,7 +59,15 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_store_bench(settings: Settings, *, events: int, unique_share: float) -> dict[str, Any]:
+def _past_stream(events: int, unique_share: float, spacing_ms: float) -> Iterator[tuple[str, str, bytes]]:
+    """The throughput runs' events: ``spacing_ms`` apart in event time, the last an hour ago."""
+    spacing = timedelta(milliseconds=spacing_ms)
+    start = datetime.now(timezone.utc) - timedelta(hours=1) - spacing * events
+    return synthetic_events(events, unique_share, start=start, spacing=spacing)
+
+
+def run_store_bench(settings: Settings, *, events: int, unique_share: float,
+                    spacing_ms: float = 10.0) -> dict[str, Any]:
     """The pipeline alone (correlation + one store transaction per batch), no Kafka: the same
     synthetic events as ``run_bench``, decoded up front, in batches of
     ``kafka_max_poll_records``. Separates what triage costs from what the broker costs."""
@@ -72,8 +80,7 @@ def run_store_bench(settings: Settings, *, events: int, unique_share: float) -> 
     default_embedder().embed(["triage start-up"])
     tune_gc()
     batch_size = settings.kafka_max_poll_records
-    start = datetime.now(timezone.utc) - timedelta(hours=1)
-    stream = synthetic_events(events, unique_share, start=start, spacing=timedelta(milliseconds=10))
+    stream = _past_stream(events, unique_share, spacing_ms)
     with tempfile.TemporaryDirectory(prefix="triage-bench-") as tmp:
         url = settings.database_url if "database_url" in settings.model_fields_set \
             else f"sqlite:///{Path(tmp) / 'bench.db'}"
@@ -96,7 +103,7 @@ def run_store_bench(settings: Settings, *, events: int, unique_share: float) -> 
                     rss.append(round(current_rss_mib(), 1))
                     window_s, window_n = 0.0, 0
         store.close()
-    return {"events": done, "unique_share": unique_share, "database": url.split(":", 1)[0], "batch": batch_size,
+    return {"events": done, "unique_share": unique_share, "spacing_ms": spacing_ms, "database": url.split(":", 1)[0], "batch": batch_size,
             "pipeline_events_per_s": round(done / seconds), "pipeline_events_per_s_per_100k": rates,
             "rss_mib_per_100k": rss, "peak_rss_mib": round(peak_rss_mib(), 1)}
 
@@ -210,7 +217,7 @@ def _quarters(values: list[float]) -> list[float]:
 
 
 def run_bench(settings: Settings, *, events: int, unique_share: float, rate: float | None,
-              progress: bool = True) -> dict[str, Any]:
+              spacing_ms: float = 10.0, progress: bool = True) -> dict[str, Any]:
     """End to end through a real broker: produce, then consume (throughput), or produce at a
     fixed rate while consuming (latency)."""
     with tempfile.TemporaryDirectory(prefix="triage-bench-") as tmp, EmbeddedBroker() as broker:
@@ -226,8 +233,7 @@ def run_bench(settings: Settings, *, events: int, unique_share: float, rate: flo
         consumer.decoder = timed.decoding(consumer.decoder)
         while not consumer.totals.assigned:  # group join is start-up, not throughput
             consumer.poll_once()
-        now = datetime.now(timezone.utc)
-        figures: dict[str, Any] = {"events": events, "unique_share": unique_share,
+        figures: dict[str, Any] = {"events": events, "unique_share": unique_share, "spacing_ms": spacing_ms,
                                    "database": database_url.split(":", 1)[0]}
         if rate:
             thread = threading.Thread(target=consumer.run, args=(runtime.stop,))
@@ -253,9 +259,7 @@ def run_bench(settings: Settings, *, events: int, unique_share: float, rate: flo
                            # Whether the run slows down as it goes (the broker, the store).
                            p99_ms_per_quarter=_quarters(warm), in_triage_p99_ms_per_quarter=_quarters(inside))
         else:
-            produced, produce_s = produce_events(
-                settings, synthetic_events(events, unique_share, start=now - timedelta(hours=1),
-                                           spacing=timedelta(milliseconds=10)))
+            produced, produce_s = produce_events(settings, _past_stream(events, unique_share, spacing_ms))
             started = time.perf_counter()
             thread = threading.Thread(target=consumer.run, args=(runtime.stop,))
             thread.start()

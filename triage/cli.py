@@ -169,9 +169,12 @@ def demo(once: bool, broker_port: int, timeout: float, sample: Path | None, **op
 @click.option("--rate", type=float, default=0, help="produce at this many events/s and report latency (0 = as fast "
               "as possible, report throughput)")
 @click.option("--no-kafka", is_flag=True, help="time correlation + store alone, on the same events, without a broker")
+@click.option("--spacing-ms", type=float, default=10.0, show_default=True,
+              help="event time between two events (throughput runs): 100 makes 1M events span 28 h, "
+                   "past max_incident_age, so incidents close and the window rolls")
 @with_options(db_opts)
 @click.option("--json", "as_json", is_flag=True, help="print the figures as one JSON object on the last line")
-def bench(count: int, unique_share: float, rate: float, no_kafka: bool, as_json: bool,
+def bench(count: int, unique_share: float, rate: float, no_kafka: bool, spacing_ms: float, as_json: bool,
           **opts: Any) -> None:
     """Speed and memory: events/s end to end, or p50/p99 latency at a fixed rate; peak RSS."""
     from triage.bench import run_bench, run_store_bench
@@ -179,10 +182,10 @@ def bench(count: int, unique_share: float, rate: float, no_kafka: bool, as_json:
     settings = build_settings(**opts)
     _logging(settings.model_copy(update={"log_level": "WARNING"}))
     if no_kafka:
-        figures = run_store_bench(settings, events=count, unique_share=unique_share)
+        figures = run_store_bench(settings, events=count, unique_share=unique_share, spacing_ms=spacing_ms)
     else:
         figures = run_bench(settings, events=count, unique_share=unique_share, rate=rate or None,
-                            progress=not as_json)
+                            spacing_ms=spacing_ms, progress=not as_json)
     width = max(len(k) for k in figures)
     for key, value in figures.items():
         click.echo(f"{key:<{width}}  {value}", err=as_json)

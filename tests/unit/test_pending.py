@@ -37,3 +37,34 @@ def test_put_back_restores_order_and_latest() -> None:
     queue.put_back(taken)
     assert [queue[i].offset for i in range(len(queue))] == [0, 1, 2, 3, 4]
     assert queue.latest() == T0 + timedelta(seconds=9)
+
+
+class _Gauge:
+    def __init__(self) -> None:
+        self.values: list[int] = []
+
+    def batch_decoded(self, topic: str, ok: int, dead: int) -> None:
+        pass
+
+    def lag(self, messages: int) -> None:
+        self.values.append(messages)
+
+
+def test_lag_is_reported_at_most_once_per_interval(monkeypatch) -> None:
+    # lag() asks the client for each partition's position; after every batch it was most
+    # of the consumer loop's time. The gauge is refreshed once per interval instead.
+    from triage.ingest.kafka import BatchConsumer, ConsumerConfig
+
+    clock = [1000.0]
+    monkeypatch.setattr("triage.ingest.kafka.time.monotonic", lambda: clock[0])
+    consumer = BatchConsumer.__new__(BatchConsumer)   # no broker: only the throttle is under test
+    consumer.config = ConsumerConfig(bootstrap_servers="-", group_id="-", topics=[], dlq_topic="-",
+                                     lag_report_interval_s=1.0)
+    consumer.observer = gauge = _Gauge()
+    consumer._lag_reported_at = float("-inf")
+    lags = iter(range(100))
+    monkeypatch.setattr(consumer, "lag", lambda: next(lags))
+    for step in (0.0, 0.3, 0.6, 1.0, 1.2, 2.5):
+        clock[0] = 1000.0 + step
+        consumer._report_lag()
+    assert gauge.values == [0, 1, 2]   # at 0.0, 1.0 and 2.5 s
