@@ -103,7 +103,8 @@ def run_store_bench(settings: Settings, *, events: int, unique_share: float,
                     rss.append(round(current_rss_mib(), 1))
                     window_s, window_n = 0.0, 0
         store.close()
-    return {"events": done, "unique_share": unique_share, "spacing_ms": spacing_ms, "database": url.split(":", 1)[0], "batch": batch_size,
+    return {"events": done, "unique_share": unique_share, "spacing_ms": spacing_ms,
+            "database": url.split(":", 1)[0], "batch": batch_size,
             "pipeline_events_per_s": round(done / seconds), "pipeline_events_per_s_per_100k": rates,
             "rss_mib_per_100k": rss, "peak_rss_mib": round(peak_rss_mib(), 1)}
 
