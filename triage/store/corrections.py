@@ -23,7 +23,7 @@ from triage.store import schema as t
 from triage.store.feedback import feedback
 from triage.store.outbox import Owed, enqueue
 from triage.store.records import IncidentConflict, IncidentRecord
-from triage.store.sql import SqlStore, _chunks, _incident_row, _incident_state
+from triage.store.sql import SqlStore, chunks, incident_row, incident_state
 
 __all__ = ["merge_incidents", "split_incident"]
 
@@ -57,10 +57,10 @@ def merge_incidents(store: SqlStore, target_id: str, source_ids: Sequence[str], 
         for i in wanted:
             if rows[i].merged_into:
                 raise IncidentConflict(f"{i} was already merged into {rows[i].merged_into}")
-        target = _incident_state(rows[target_id])
+        target = incident_state(rows[target_id])
         for source_id in source_ids:
-            target.absorb(_incident_state(rows[source_id]))
-        conn.execute(t.incidents.update().where(t.incidents.c.id == target_id).values(_incident_row(target)))
+            target.absorb(incident_state(rows[source_id]))
+        conn.execute(t.incidents.update().where(t.incidents.c.id == target_id).values(incident_row(target)))
         store.link_services(conn, target_id, target.services - target.linked_services)
         conn.execute(t.incidents.update().where(t.incidents.c.id.in_(source_ids)).values(
             status="merged", merged_into=target_id, accepting_until=None, page_due_at=None, firing=[]))
@@ -128,7 +128,7 @@ def split_incident(store: SqlStore, incident_id: str, event_ids: Sequence[str], 
         moved = sorted((h for h in held if h[0].id in wanted), key=lambda h: (h[0].occurred_at, h[0].id))
         store.load_embeddings(conn)   # the templates' vectors, without loading the model
         correlator = Correlator(parameters)
-        original = _incident_state(row)
+        original = incident_state(row)
         opener = moved[0][0]
         new = IncidentState(
             id=incident_id_for(f"split:{incident_id}:{opener.id}"), scope=original.scope, title=opener.title,
@@ -140,11 +140,11 @@ def split_incident(store: SqlStore, incident_id: str, event_ids: Sequence[str], 
             correlator.rebuild(incident, [(e, rule, template) for e, rule, template, _ in events])
         if not new.is_open and new.resolved_at is None:
             new.resolved_at = new.last_event_at
-        conn.execute(t.incidents.update().where(t.incidents.c.id == incident_id).values(_incident_row(original)))
+        conn.execute(t.incidents.update().where(t.incidents.c.id == incident_id).values(incident_row(original)))
         links = t.incident_services.c
         conn.execute(t.incident_services.delete().where(
             links.incident_id == incident_id, links.service.not_in(sorted(original.services))))
-        conn.execute(t.incidents.insert().values(_incident_row(new)))
+        conn.execute(t.incidents.insert().values(incident_row(new)))
         store.link_services(conn, new.id, new.services)
         conn.execute(m.update().where(m.c.event_id.in_(sorted(wanted))).values(incident_id=new.id))
         conn.execute(m.update().where(m.c.event_id == opener.id).values(
@@ -159,7 +159,7 @@ def split_incident(store: SqlStore, incident_id: str, event_ids: Sequence[str], 
                 if key not in latest or latest[key][0] <= e.occurred_at:
                     latest[key] = (e.occurred_at, owner)
         follow = sorted(k for k, (_, owner) in latest.items() if owner == new.id)
-        for chunk in _chunks(follow):
+        for chunk in chunks(follow):
             conn.execute(t.signals.update().where(t.signals.c.key.in_(chunk), t.signals.c.incident_id == incident_id)
                          .values(incident_id=new.id))
         conn.execute(sa.insert(feedback).values(

@@ -22,10 +22,9 @@ from triage.correlation.templating import alert_template_id
 from triage.models.families import TemplateFamilies
 from triage.store import schema as t
 from triage.store.schema import JSONType, UTCDateTime, metadata
-from triage.store.sql import _embedding_key
+from triage.store.sql import chunks, embedding_key
 
 KEEP_VERSIONS = 3
-_CHUNK = 500
 
 template_families = sa.Table(
     "template_families", metadata,
@@ -123,7 +122,7 @@ def alert_template_texts(conn: sa.Connection, usage: Mapping[str, TemplateUse], 
     by_incident: dict[str, list[str]] = {}
     for tid, incident in missing.items():
         by_incident.setdefault(incident, []).append(tid)
-    for chunk in _chunks(sorted(by_incident)):
+    for chunk in chunks(sorted(by_incident)):
         for row in conn.execute(sa.select(t.incidents.c.id, t.incidents.c.profile)
                                 .where(t.incidents.c.id.in_(chunk))):
             known = (row.profile or {}).get("templates") or {}
@@ -135,10 +134,10 @@ def alert_template_texts(conn: sa.Connection, usage: Mapping[str, TemplateUse], 
 
 def stored_vectors(conn: sa.Connection, texts: Iterable[str], model: str) -> dict[str, list[float]]:
     """The stored embeddings of ``texts`` under ``model`` (those that have one)."""
-    keys = {_embedding_key(model, text): text for text in texts}
+    keys = {embedding_key(model, text): text for text in texts}
     e = t.template_embeddings
     out: dict[str, list[float]] = {}
-    for chunk in _chunks(sorted(keys)):
+    for chunk in chunks(sorted(keys)):
         for row in conn.execute(sa.select(e.c.key, e.c.vector).where(e.c.key.in_(chunk))):
             out[keys[row.key]] = list(row.vector)
     return out
@@ -206,8 +205,3 @@ class FamilyStore:
             conn.execute(sa.delete(s).where(s.c.version <= version - KEEP_VERSIONS))
             conn.execute(sa.delete(f).where(f.c.version <= version - KEEP_VERSIONS))
         return version
-
-
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]

@@ -47,7 +47,7 @@ AfterWrite = Callable[[sa.Connection, list[Decision], CorrelationState, datetime
 _CHUNK = 500
 
 
-def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
 
@@ -231,7 +231,7 @@ class SqlStore:
 
     def _existing_ids(self, conn: sa.Connection, ids: list[str]) -> set[str]:
         found: set[str] = set()
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             found.update(conn.scalars(_STORED_IDS, {"keys": chunk}))
         return found
 
@@ -245,7 +245,7 @@ class SqlStore:
         scopes = sorted(revisions)
         state.dedup_keys = {e.id: dedup_key(e) for e in events}
         keys = sorted(set(state.dedup_keys.values()))
-        for chunk in _chunks(keys):
+        for chunk in chunks(keys):
             for row in conn.execute(_SIGNALS, {"keys": chunk}):
                 state.signals[row.key] = SignalState(
                     key=row.key, incident_id=row.incident_id, status=Status(row.status),
@@ -263,10 +263,10 @@ class SqlStore:
             else:
                 stale.append(scope)
         wanted = [sa.and_(t.incidents.c.scope.in_(chunk), t.incidents.c.accepting_until >= earliest)
-                  for chunk in _chunks(stale)]
+                  for chunk in chunks(stale)]
         self._add_incidents(conn, state, wanted)
         named = sorted({s.incident_id for s in state.signals.values()} - set(state.incidents))
-        self._add_incidents(conn, state, [t.incidents.c.id.in_(chunk) for chunk in _chunks(named)])
+        self._add_incidents(conn, state, [t.incidents.c.id.in_(chunk) for chunk in chunks(named)])
         self._load_models(conn, scopes, state, unmoved)
         self.load_embeddings(conn)
         return state
@@ -276,7 +276,7 @@ class SqlStore:
         for cond in wanted:
             for row in conn.execute(sa.select(t.incidents).where(cond).order_by(t.incidents.c.id)):
                 if row.id not in state.incidents:
-                    state.add_incident(_incident_state(row))
+                    state.add_incident(incident_state(row))
 
     def _load_models(self, conn: sa.Connection, scopes: list[str], state: CorrelationState,
                      unmoved: set[str]) -> None:
@@ -292,7 +292,7 @@ class SqlStore:
         for scope in sorted(unmoved & set(cached_models)):
             state.models[scope] = cached_models.pop(scope)
         asking = [s for s in scopes if s not in state.models]
-        versions = {r.scope: r.version for chunk in _chunks(asking)
+        versions = {r.scope: r.version for chunk in chunks(asking)
                     for r in conn.execute(_MODEL_VERSIONS, {"keys": chunk})}
         stale = []
         for scope in asking:
@@ -327,7 +327,7 @@ class SqlStore:
         if len(embedder) <= len(self._embeddings_stored):
             return []
         rows: list[dict[str, Any]] = [
-            {"key": _embedding_key(embedder.name, text), "model": embedder.name, "text": text,
+            {"key": embedding_key(embedder.name, text), "model": embedder.name, "text": text,
              "vector": [float(x) for x in vector], "created_at": now}
             for text, vector in embedder.items() if text not in self._embeddings_stored]
         if rows:
@@ -346,7 +346,7 @@ class SqlStore:
         ins.run(conn, [ins.row(_membership_values(d, received_at)) for d in decisions])
         dirty = state.dirty_incidents()
         if dirty:
-            rows = [_incident_row(i) for i in dirty]
+            rows = [incident_row(i) for i in dirty]
             conn.execute(self._upsert(t.incidents, list(rows[0])), rows)
             links = [{"incident_id": i.id, "service": s}
                      for i in dirty for s in sorted(i.services - i.linked_services)]
@@ -433,7 +433,7 @@ class SqlStore:
         cols = (t.incidents.c.id, t.incidents.c.title, t.incidents.c.services, t.incidents.c.centroid_f32)
         out = []
         with self.engine.connect() as conn:
-            for chunk in _chunks(sorted(set(ids))):
+            for chunk in chunks(sorted(set(ids))):
                 for r in conn.execute(sa.select(*cols).where(t.incidents.c.id.in_(chunk))):
                     vector = None if r.centroid_f32 is None else np.frombuffer(r.centroid_f32, dtype="<f4")
                     out.append(IncidentProfile(r.id, vector, tuple(r.services), r.title))
@@ -617,7 +617,7 @@ def _accepting_since(incident: IncidentState, since: datetime) -> bool:
     return incident.accepting_until is not None and incident.accepting_until >= since
 
 
-def _incident_row(i: IncidentState) -> dict[str, Any]:
+def incident_row(i: IncidentState) -> dict[str, Any]:
     return {
         "id": i.id, "scope": i.scope, "title": i.title, "status": i.status, "severity": i.severity.value,
         "opened_at": i.opened_at, "last_event_at": i.last_event_at, "resolved_at": i.resolved_at,
@@ -630,7 +630,7 @@ def _incident_row(i: IncidentState) -> dict[str, Any]:
     }
 
 
-def _incident_state(r: sa.Row[Any]) -> IncidentState:
+def incident_state(r: sa.Row[Any]) -> IncidentState:
     incident = IncidentState(
         id=r.id, scope=r.scope, title=r.title, opened_at=r.opened_at, last_event_at=r.last_event_at,
         severity=Severity(r.severity), status=r.status, resolved_at=r.resolved_at,
@@ -644,7 +644,7 @@ def _incident_state(r: sa.Row[Any]) -> IncidentState:
     return incident
 
 
-def _embedding_key(model: str, text: str) -> str:
+def embedding_key(model: str, text: str) -> str:
     return hashlib.blake2b(f"{model}\x00{text}".encode(), digest_size=16).hexdigest()
 
 
