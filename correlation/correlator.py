@@ -116,8 +116,20 @@ class Correlator:
         # _accepting_until runs for every event: its windows as timedeltas, once
         self._windows = (timedelta(seconds=p.max_incident_age), timedelta(seconds=p.window),
                          timedelta(seconds=p.reopen_window), timedelta(seconds=p.lone_window))
-        for incident in self.state.incidents.values():
-            if incident.accepting_until is not None:
+        self._index_new(self.state)
+
+    def adopt(self, state: CorrelationState) -> None:
+        """Decide the next batch on ``state``, keeping this correlator's indexes and caches:
+        rebuilding them cost small batches more than deciding their events. Only for a
+        state whose incidents and models are the ones this correlator last decided on, as
+        committed (``state.reused`` names every scope the caller will decide); for anything
+        else, a new correlator."""
+        self.state = state
+        self._index_new(state)
+
+    def _index_new(self, state: CorrelationState) -> None:
+        for incident in state.incidents.values():
+            if incident.accepting_until is not None and incident.id not in self._scope_index(incident.scope).members:
                 self._index(incident)
 
     # -- the seam ------------------------------------------------------------------
@@ -428,18 +440,21 @@ class Correlator:
             stale = [i for i in index.members
                      if (inc := self.state.incidents.get(i)) is None
                      or inc.accepting_until is None or inc.accepting_until < horizon]
+            if not stale:
+                continue
             for incident_id in stale:
                 index.members.discard(incident_id)
                 index.centroids.remove(incident_id)
                 self._matrices.pop(incident_id, None)
-                incident = self.state.incidents.get(incident_id)
-                for node in (incident.nodes if incident else ()):
-                    members = index.by_node.get(node)
-                    if members is not None:
-                        members.discard(incident_id)
-                        if not members:
-                            del index.by_node[node]
-                index.by_node_version += 1
+                self._incident_families.pop(incident_id, None)
+            # By node, not by the incident's nodes: an adopted state may no longer hold it.
+            gone = set(stale)
+            for node in list(index.by_node):
+                members = index.by_node[node]
+                members -= gone
+                if not members:
+                    del index.by_node[node]
+            index.by_node_version += 1
 
     def _update_centroid(self, incident: IncidentState) -> None:
         centroid = centroid_of(np.stack([self._vector(t) for t in incident.templates.values()]))

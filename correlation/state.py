@@ -155,6 +155,10 @@ class CorrelationState:
     # computed them already (the store does, to load their signals): hashing an event's
     # key is a JSON dump and a digest, not worth doing twice per event.
     dedup_keys: dict[str, str] = field(default_factory=dict, repr=False)
+    # Scopes whose incidents and models are this process's own copies from its last
+    # committed batch, nobody having written them since: a correlator that decided that
+    # batch may keep its indexes of them (``Correlator.adopt``).
+    reused: set[str] = field(default_factory=set, repr=False)
     _open_by_scope: dict[str, str] = field(default_factory=dict, repr=False)
 
     def add_incident(self, incident: IncidentState) -> None:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from opentelemetry import trace
 
 from triage.correlation import CorrelationState, Correlator, Decision
+from triage.correlation.keys import scope_of
 from triage.ingest.event import Event
 from triage.ingest.otlp import ServiceEdge
 from triage.models.families import TemplateFamilies
@@ -61,6 +62,7 @@ class Pipeline:
         self._versions = ParameterStore(store.engine)
         self.page_targets = list(page_targets)
         self._in_force = self._fixed or DEFAULTS
+        self._correlator: Correlator | None = None
 
     @property
     def parameters(self) -> CorrelationParameters:
@@ -120,7 +122,19 @@ class Pipeline:
                 if models.graph.learn_call(edge.caller, edge.callee, edge.observed_at.timestamp()):
                     models.dirty = True
         with tracer.start_as_current_span("correlation.process_batch"):
-            correlator = Correlator(self.parameters, parameters_version=self._in_force.version, state=state,
-                                    families=self.families() if self.families is not None else None,
-                                    topology=self.topology)
-            return correlator.process_batch(events)
+            return self._correlator_for(events, state).process_batch(events)
+
+    def _correlator_for(self, events: list[Event], state: CorrelationState) -> Correlator:
+        """The last batch's correlator, its indexes kept, when nothing it learned from
+        has changed since: the same parameters and families, and every scope of the batch
+        this process's own since its last batch (the store says which, ``state.reused``);
+        else a new one."""
+        families = self.families() if self.families is not None else None
+        kept, version = self._correlator, self._in_force.version
+        if kept is not None and kept.parameters_version == version and kept.parameters is self.parameters \
+                and kept.families is families and {scope_of(e) for e in events} <= state.reused:
+            kept.adopt(state)
+            return kept
+        self._correlator = Correlator(self.parameters, parameters_version=version, state=state,
+                                      families=families, topology=self.topology)
+        return self._correlator

@@ -73,7 +73,9 @@ def test_a_service_joining_later_is_linked_even_after_a_failed_batch(
     with pytest.raises(RuntimeError):
         pipeline(joining)
     monkeypatch.undo()
+    failed = pipeline._correlator
     pipeline(joining)
+    assert pipeline._correlator is not failed   # its indexes held what the failed batch did
     [incident] = store.list_incidents(IncidentQuery(service="payments")).items
     assert incident.services == ["checkout", "payments"]
     assert store.list_incidents(IncidentQuery(service="checkout")).items == [incident]
@@ -133,8 +135,12 @@ def test_decisions_do_not_depend_on_batching_or_on_which_process_decides(store: 
     events = _bundled_storm(900)
     expected = {d.event_id: d.incident_id for d in Correlator().process_batch(events)}
     ordered = sorted(events, key=lambda e: (e.occurred_at, e.id))
+    pipeline = Pipeline(store)
+    correlators = set()
     for i in range(0, 450, 50):                     # this process, batches of 50
-        Pipeline(store)(ordered[i:i + 50])
+        pipeline(ordered[i:i + 50])
+        correlators.add(id(pipeline._correlator))
+    assert len(correlators) == 1                     # its correlator kept its indexes throughout
     for i in range(450, len(ordered), 150):         # "another process": a new store object per batch
         other = SqlStore.from_url(store_url, migrate=False)
         Pipeline(other)(ordered[i:i + 150])
@@ -159,9 +165,14 @@ def test_two_processes_taking_turns_see_each_others_incidents(store: SqlStore, s
     expected = {d.event_id: d.incident_id for d in Correlator().process_batch(events)}
     ordered = sorted(events, key=lambda e: (e.occurred_at, e.id))
     other = SqlStore.from_url(store_url, migrate=False)
+    pipelines = [Pipeline(store), Pipeline(other)]   # long-lived: each must see the other's writes
+    correlators = []
     try:
         for n, i in enumerate(range(0, len(ordered), 40)):
-            Pipeline(store if n % 2 == 0 else other)(ordered[i:i + 40])
+            pipelines[n % 2](ordered[i:i + 40])
+            correlators.append(pipelines[n % 2]._correlator)
+        # The other wrote the scope in between, so no correlator's indexes were kept.
+        assert len({id(c) for c in correlators}) == len(correlators)
     finally:
         other.close()
     assert store.all_memberships() == expected

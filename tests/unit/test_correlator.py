@@ -290,3 +290,18 @@ def test_every_event_lands_in_exactly_one_group() -> None:
     decisions = c.process_batch(events)
     assert sorted(d.event_id for d in decisions) == sorted(e.id for e in events)
     assert all(d.incident_id in c.state.incidents for d in decisions)
+
+
+def test_a_kept_correlator_forgets_incidents_its_new_state_no_longer_holds() -> None:
+    """``adopt`` keeps the indexes across batches; an incident the next state leaves out
+    (no longer accepting events) must leave them too, or they would grow for ever."""
+    from triage.correlation.state import CorrelationState
+
+    c = correlator()
+    [opened] = run(c, [(0, {"fingerprint": "fp1"})])
+    index = c._scopes[scope_of(make_event(0))]
+    assert opened.incident_id in index.by_node["checkout"]
+    c.adopt(CorrelationState())
+    c._prune(T0 + timedelta(days=1))
+    assert opened.incident_id not in index.members
+    assert all(opened.incident_id not in ids for ids in index.by_node.values())

@@ -260,6 +260,7 @@ class SqlStore:
                 for incident in sorted(kept.incidents, key=lambda i: i.id):   # the query's order
                     if _accepting_since(incident, earliest):
                         state.add_incident(incident)
+                state.reused.add(scope)
             else:
                 stale.append(scope)
         wanted = [sa.and_(t.incidents.c.scope.in_(chunk), t.incidents.c.accepting_until >= earliest)
@@ -291,6 +292,7 @@ class SqlStore:
                     cached_models[scope] = cached
         for scope in sorted(unmoved & set(cached_models)):
             state.models[scope] = cached_models.pop(scope)
+        state.reused &= set(state.models)   # incidents and models both this process's own
         asking = [s for s in scopes if s not in state.models]
         versions = {r.scope: r.version for chunk in chunks(asking)
                     for r in conn.execute(_MODEL_VERSIONS, {"keys": chunk})}
