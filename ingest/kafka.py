@@ -246,26 +246,39 @@ class BatchConsumer:
     def _fetch(self, timeout_ms: int) -> None:
         """Drain what the client has already fetched (up to a bound), not just one poll's
         worth: a partition's records sitting unread in the client's buffer must count as
-        read before the others are released past them. Past ``max_pending`` (up to twice
-        it) it still fetches one poll's worth while the last release was empty: a topic
-        read ahead in event time may fill the bound while another, lagging, holds every
-        release back, and only a fetch brings the lagging one's records (without it the
-        loop spun, asking every partition its position, until ``max_lag_wait_ms`` ran
-        out: 1M events went at 2,000/s)."""
+        read before the others are released past them.
+
+        Past ``max_pending`` the partitions holding fetched messages are paused (Kafka
+        Streams' way) and only the others, the empty ones, fetch: a topic read ahead in
+        event time fills the bound while another, lagging, holds every release back,
+        and only the lagging one's records let them go. Without it the loop stopped
+        fetching and spun until ``max_lag_wait_ms`` ran out (1M events at 2,000/s)."""
+        self._pause_over_bound()
         while True:
-            waiting = sum(len(q) for q in self._pending.values())
-            over = waiting >= self.config.max_pending
-            if (over and self._released_last) or waiting >= 2 * self.config.max_pending:
-                return
+            _restore_parked(self._consumer)
             records = self._consumer.poll(timeout_ms=timeout_ms, max_records=self.config.max_poll_records)
             self._note_assignment()
             if not records:
                 return
             with tracer.start_as_current_span("ingest.decode"):
                 self._decode_and_dead_letter(records)
-            if over or sum(len(r) for r in records.values()) < self.config.max_poll_records:
-                return   # one poll past the bound; or the client's buffer is empty
+            if self._pause_over_bound() or sum(len(r) for r in records.values()) < self.config.max_poll_records:
+                return   # over the bound; or the client's buffer is empty
             timeout_ms = 0
+
+    def _pause_over_bound(self) -> bool:
+        """Pause the partitions holding fetched messages while more than ``max_pending``
+        wait, resume them below it (and any whose queue has emptied: an empty paused
+        partition would hold its peers back). Returns whether the bound is reached."""
+        over = sum(len(q) for q in self._pending.values()) >= self.config.max_pending
+        assigned = self._consumer.assignment()
+        holding = {tp for tp in assigned if self._pending.get(tp)} if over else set()
+        paused = set(self._consumer.paused())   # the client's own record: a rebalance unpauses
+        if paused - holding:
+            self._consumer.resume(*sorted(paused - holding))
+        if holding - paused:
+            self._consumer.pause(*sorted(holding - paused))
+        return over
 
     def _handle(self, released: dict[TopicPartition, list[_Fetched]]) -> int:
         self._released_last = bool(released)
@@ -459,6 +472,18 @@ class BatchConsumer:
                 log.warning("final offset commit failed (%s); the last batches will be redelivered", exc)
             finally:
                 self._consumer.close(autocommit=False)
+
+
+def _restore_parked(consumer: KafkaConsumer) -> None:
+    """Work around kafka-python 3.0.12: records fetched for a partition while it was paused
+    are parked and handed back after ``resume()`` only when the fetcher's in-line slot is
+    None, but a drained slot stays a (falsy) object, and a partition with parked records is
+    never fetched again: a resumed partition stalled for good. Emptying a drained slot
+    lets the next poll take the parked records."""
+    fetcher = getattr(consumer, "_fetcher", None)
+    slot = getattr(fetcher, "_next_partition_records", None)
+    if slot is not None and not slot:
+        fetcher._next_partition_records = None  # type: ignore[union-attr]
 
 
 _START_OF_TIME = datetime.min.replace(tzinfo=timezone.utc)
