@@ -195,6 +195,7 @@ class BatchConsumer:
         self._pending: dict[TopicPartition, _Pending] = defaultdict(_Pending)
         self._waiting_since: dict[TopicPartition, float] = {}
         self._released_last = False
+        self._pausing = False   # some partition paused by _pause_over_bound
         self._lag_reported_at = -math.inf
         # Per partition, the offset after the last message stored: what close() commits.
         self._stored: dict[TopicPartition, OffsetAndMetadata] = {}
@@ -271,6 +272,8 @@ class BatchConsumer:
         wait, resume them below it (and any whose queue has emptied: an empty paused
         partition would hold its peers back). Returns whether the bound is reached."""
         over = sum(len(q) for q in self._pending.values()) >= self.config.max_pending
+        if not over and not self._pausing:
+            return False   # the usual case, asked before every poll: no question to the client
         assigned = self._consumer.assignment()
         holding = {tp for tp in assigned if self._pending.get(tp)} if over else set()
         paused = set(self._consumer.paused())   # the client's own record: a rebalance unpauses
@@ -278,6 +281,7 @@ class BatchConsumer:
             self._consumer.resume(*sorted(paused - holding))
         if holding - paused:
             self._consumer.pause(*sorted(holding - paused))
+        self._pausing = bool(holding)
         return over
 
     def _handle(self, released: dict[TopicPartition, list[_Fetched]]) -> int:
