@@ -90,7 +90,7 @@ class ConsumerConfig:
     max_idle_ms: int = 5
     max_lag_wait_ms: int = 5_000
     fetch_max_wait_ms: int = 10
-    max_pending: int = 50_000  # fetched, not yet due (twice this at most): bounds memory when topics drift
+    max_pending: int = 50_000  # fetched, not yet due: past it the partitions holding them are paused
     lag_report_interval_s: float = 1.0
     client_id: str = "triage"
 

@@ -5,7 +5,6 @@ records for good without ``ingest/kafka.py``'s work-around)."""
 
 from __future__ import annotations
 
-import itertools
 import time
 import uuid
 from datetime import timedelta
@@ -14,6 +13,7 @@ from kafka import KafkaConsumer
 
 from tests.conftest import T0
 from tests.integration.kafka_helpers import event_json, produce
+from tests.unit.test_consumer_bound import assert_in_event_time
 from triage.broker import EmbeddedBroker
 from triage.ingest.event import Event
 from triage.ingest.kafka import BatchConsumer, ConsumerConfig, ensure_topics
@@ -48,6 +48,5 @@ def test_a_topic_an_hour_ahead_is_paused_and_resumed_and_nothing_is_stranded(bro
         consumer.close()
     handled = [e for batch in batches for e in batch]
     assert len(handled) == 2 * count, f"{len(handled)} of {2 * count} events handled: a partition stranded"
-    for before, after in itertools.pairwise(batches):   # released in event time, batch after batch
-        assert max(e.occurred_at for e in before) <= min(e.occurred_at for e in after)
+    assert_in_event_time(batches)
     assert pauses, "the bound was never reached: the test tests nothing"

@@ -87,6 +87,12 @@ class NoProducer:
         pass
 
 
+def assert_in_event_time(batches: list[list[Event]]) -> None:
+    """Batch after batch in event-time order (within a batch the pipeline orders them)."""
+    for before, after in itertools.pairwise(batches):
+        assert max(e.occurred_at for e in before) <= min(e.occurred_at for e in after)
+
+
 def at_seconds(topic: str, value: bytes | None) -> Decoded:
     assert value is not None
     seconds = int(value)
@@ -95,8 +101,7 @@ def at_seconds(topic: str, value: bytes | None) -> Decoded:
 
 def consume(monkeypatch: pytest.MonkeyPatch, client: ScriptedClient, polls: int,
             **config: Any) -> list[Event]:
-    """The events handled in ``polls`` polls, checked to come batch after batch in
-    event-time order (within a batch the pipeline orders them itself)."""
+    """The events handled in ``polls`` polls, checked to come in event-time order."""
     monkeypatch.setattr(kafka_module, "KafkaConsumer", lambda **_: client)
     monkeypatch.setattr(kafka_module, "KafkaProducer", NoProducer)
     batches: list[list[Event]] = []
@@ -106,8 +111,7 @@ def consume(monkeypatch: pytest.MonkeyPatch, client: ScriptedClient, polls: int,
         lambda events, edges: batches.append(events), decoder=at_seconds)
     for _ in range(polls):
         consumer.poll_once()
-    for before, after in itertools.pairwise(batches):
-        assert max(e.occurred_at for e in before) <= min(e.occurred_at for e in after)
+    assert_in_event_time(batches)
     return sorted((e for batch in batches for e in batch), key=lambda e: e.occurred_at)
 
 
