@@ -35,6 +35,7 @@ from triage.models.recommender import IncidentProfile
 from triage.models.topology import ServiceGraph
 from triage.ingest.event import Event, Severity, Status
 from triage.store import schema as t
+from triage.store.checkpoint import SAFETY_NET_PAGES, WalCheckpointer
 from triage.store.records import (
     BatchResult, IncidentQuery, IncidentRecord, Membership, NoiseBucket, NoiseStats, Page, StoredEvent,
 )
@@ -91,6 +92,7 @@ def create_engine(url: str) -> sa.Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}")   # see triage/store/checkpoint.py
             cur.close()
 
         @sa.event.listens_for(engine, "begin")
@@ -153,6 +155,9 @@ class SqlStore:
         self._embedder_warm = False
         self._bulk_inserts: dict[tuple[str, bool], _BulkInsert] = {}
         self._upserts: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._checkpointer = (WalCheckpointer(engine).start()
+                              if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
+                              else None)
 
     @classmethod
     def from_url(cls, url: str, *, migrate: bool = True) -> "SqlStore":
@@ -163,6 +168,8 @@ class SqlStore:
         return cls(engine)
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
 
     def ping(self) -> None:

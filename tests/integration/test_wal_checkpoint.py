@@ -1,0 +1,55 @@
+"""SQLite's WAL is checkpointed by the store's background thread, not inside commits."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+import time
+from pathlib import Path
+
+from tests.conftest import make_event
+from triage.pipeline import Pipeline
+from triage.store import SqlStore
+from triage.store.checkpoint import SAFETY_NET_PAGES
+
+
+def _events_in_database_file(path: Path) -> int:
+    """Rows the database file itself holds, ignoring the log: what checkpoints copied
+    (-1 before the table itself is copied)."""
+    with closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as conn:
+        try:
+            return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+        except sqlite3.OperationalError:
+            return -1
+
+
+def _wait_for(path: Path, count: int) -> int:
+    deadline = time.monotonic() + 10
+    while (found := _events_in_database_file(path)) != count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
+
+
+def test_the_log_reaches_the_database_file_without_a_commit_checkpointing(tmp_path: Path) -> None:
+    path = tmp_path / "triage.db"
+    store = SqlStore.from_url(f"sqlite:///{path}")
+    try:
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == SAFETY_NET_PAGES
+        # The schema, then a batch: a few pages each, far below the commit's own
+        # threshold, so only the thread copies them into the file.
+        assert _wait_for(path, 0) == 0
+        Pipeline(store)([make_event(i, id=f"w{i}", fingerprint=f"f{i}") for i in range(50)])
+        assert _wait_for(path, 50) == 50
+    finally:
+        store.close()
+    assert store._checkpointer is not None and not store._checkpointer.running
+
+
+def test_an_in_memory_database_has_no_checkpointer() -> None:
+    store = SqlStore.from_url("sqlite://")
+    try:
+        assert store._checkpointer is None   # no log to checkpoint
+        assert store.count_events() == 0
+    finally:
+        store.close()
