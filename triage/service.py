@@ -71,7 +71,7 @@ def consumer_config(settings: Settings) -> ConsumerConfig:
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         max_poll_records=settings.kafka_max_poll_records, poll_timeout_ms=settings.kafka_poll_timeout_ms,
         max_idle_ms=settings.kafka_max_idle_ms, max_lag_wait_ms=settings.kafka_max_lag_wait_ms,
-        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms)
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms, commit_interval_ms=settings.kafka_commit_interval_ms)
 
 
 @dataclass

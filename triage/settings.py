@@ -38,6 +38,9 @@ class Settings(BaseSettings):
                                    "fetched may hold back the same partition of the other topics")
     kafka_max_lag_wait_ms: int = Field(5_000, ge=0, description="the same, for a partition the broker "
                                        "holds unread records for")
+    kafka_commit_interval_ms: int = Field(1_000, ge=0, description="how often stored offsets are committed "
+                                          "(a crash or rebalance redelivers at most this much; the store skips "
+                                          "what it holds)")
 
     # Store
     database_url: str = "sqlite:///triage.db"
