@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from triage.models.parameters import CorrelationParameters
+from triage.store.driver import NEWEST_PARAMETERS, driver_rows
 from triage.store.schema import JSONType, UTCDateTime, metadata
 
 parameter_versions = sa.Table(
@@ -56,7 +57,7 @@ class ParameterStore:
             with self.engine.connect() as own:
                 number = own.scalar(_NEWEST) or 0
         else:
-            number = conn.scalar(_NEWEST) or 0
+            number = driver_rows(conn, NEWEST_PARAMETERS)[0][0] or 0   # triage/store/driver.py
         latest = self._latest
         if latest.version != number:
             latest = self._latest = self.get(number)

@@ -36,6 +36,7 @@ from triage.models.topology import ServiceGraph
 from triage.ingest.event import Event, Severity, Status
 from triage.store import schema as t
 from triage.store.checkpoint import SAFETY_NET_PAGES, WalCheckpointer
+from triage.store.driver import BatchReads, driver_rows
 from triage.store.records import (
     BatchResult, IncidentQuery, IncidentRecord, Membership, NoiseBucket, NoiseStats, Page, StoredEvent,
 )
@@ -59,9 +60,6 @@ def _in(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
     return column.in_(sa.bindparam("keys", expanding=True))
 
 
-# The statements each batch runs, with ``keys`` bound to a chunk of keys.
-_STORED_IDS = sa.select(t.events.c.id).where(_in(t.events.c.id))
-_SIGNALS = sa.select(t.signals).where(_in(t.signals.c.key))
 _MODEL_VERSIONS = sa.select(t.correlation_models.c.scope, t.correlation_models.c.version) \
     .where(_in(t.correlation_models.c.scope))
 
@@ -97,7 +95,7 @@ def create_engine(url: str) -> sa.Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _sqlite_begin(conn: sa.Connection) -> None:
-            conn.exec_driver_sql("BEGIN")
+            driver_rows(conn, "BEGIN")
 
         return engine
     if url.startswith("postgresql://"):
@@ -133,13 +131,7 @@ class SqlStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        # Creates a scope's row or bumps its revision, and returns the new revision: one
-        # statement, whose update takes the row lock on PostgreSQL (and the write lock
-        # on SQLite) where a select for update, an insert and an update took three trips.
-        add = self._insert(t.scopes)
-        self._bump_scopes = add.on_conflict_do_update(
-            index_elements=[t.scopes.c.key], set_={"revision": t.scopes.c.revision + 1},
-        ).returning(t.scopes.c.key, t.scopes.c.revision, sort_by_parameter_order=True)
+        self._reads = BatchReads(engine.dialect)
         self._add_services = self._insert(t.incident_services).on_conflict_do_nothing()
         # The learned models of the scopes this process decided last, as committed: a
         # batch takes them out (so a failed batch leaves nothing half-learned behind)
@@ -233,13 +225,12 @@ class SqlStore:
         """Take the scopes' locks for this transaction (in key order, so two writers
         cannot deadlock) and bump their revisions; returns each scope's new revision.
         Whoever writes a scope's incidents must hold its lock."""
-        rows = conn.execute(self._bump_scopes, [{"key": k, "revision": 1} for k in sorted(set(keys))])
-        return {row.key: row.revision for row in rows}
+        return self._reads.bump_scopes(conn, sorted(set(keys)))
 
     def _existing_ids(self, conn: sa.Connection, ids: list[str]) -> set[str]:
         found: set[str] = set()
         for chunk in chunks(ids):
-            found.update(conn.scalars(_STORED_IDS, {"keys": chunk}))
+            found.update(self._reads.stored_ids(conn, chunk))
         return found
 
     def _load_state(self, conn: sa.Connection, events: list[Event], revisions: dict[str, int],
@@ -253,10 +244,9 @@ class SqlStore:
         state.dedup_keys = {e.id: dedup_key(e) for e in events}
         keys = sorted(set(state.dedup_keys.values()))
         for chunk in chunks(keys):
-            for row in conn.execute(_SIGNALS, {"keys": chunk}):
-                state.signals[row.key] = SignalState(
-                    key=row.key, incident_id=row.incident_id, status=Status(row.status),
-                    first_seen=row.first_seen, last_seen=row.last_seen, count=row._mapping["count"])
+            for key, incident_id, status, first_seen, last_seen, count in self._reads.signals(conn, chunk):
+                state.signals[key] = SignalState(key=key, incident_id=incident_id, status=Status(status),
+                                                 first_seen=first_seen, last_seen=last_seen, count=count)
         stale, unmoved = [], set()
         for scope in scopes:
             with self._kept_lock:
@@ -578,8 +568,12 @@ class _BulkInsert:
         return tuple(out)
 
     def run(self, conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
-        if rows:
-            conn.exec_driver_sql(self.sql, rows)
+        if rows:   # on the transaction's DBAPI cursor: see triage/store/driver.py
+            cursor = conn.connection.cursor()
+            try:
+                cursor.executemany(self.sql, rows)
+            finally:
+                cursor.close()
 
 
 def _last_value_cached(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
