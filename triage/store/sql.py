@@ -335,9 +335,10 @@ class SqlStore:
 
     def _write(self, conn: sa.Connection, events: list[Event], decisions: list[Decision],
                state: CorrelationState, received_at: datetime) -> None:
-        # The two big inserts (one row per event) and the signal upsert (about one per
-        # event) bypass SQLAlchemy's per-row parameter processing, which cost more
-        # than correlation itself: rows are tuples, JSON is serialized once.
+        # The two big inserts (one row per event), the signal upsert (about one per
+        # event) and the incident upsert (their profiles are large) bypass SQLAlchemy's
+        # per-row parameter processing, which cost more than correlation itself: rows
+        # are tuples, JSON is serialized once.
         dialect = conn.dialect
         ins = self._bulk(dialect, t.events)
         ins.run(conn, [ins.row(_event_values(e, received_at)) for e in events])
@@ -345,8 +346,8 @@ class SqlStore:
         ins.run(conn, [ins.row(_membership_values(d, received_at)) for d in decisions])
         dirty = state.dirty_incidents()
         if dirty:
-            rows = [incident_row(i) for i in dirty]
-            conn.execute(self._upsert(t.incidents, list(rows[0])), rows)
+            ins = self._bulk(dialect, t.incidents, upsert=True)
+            ins.run(conn, [ins.row(_incident_values(i)) for i in dirty])
             links = [{"incident_id": i.id, "service": s}
                      for i in dirty for s in sorted(i.services - i.linked_services)]
             if links:
@@ -504,7 +505,11 @@ _EVENT_COLUMNS = ("id", "kind", "source", "occurred_at", "received_at", "service
 _MEMBERSHIP_COLUMNS = ("event_id", "incident_id", "action", "rule", "evidence", "parameters_version",
                        "notify", "decided_at", "template_id")
 _SIGNAL_COLUMNS = ("key", "incident_id", "status", "first_seen", "last_seen", "count")
-_BULK_COLUMNS = {"events": _EVENT_COLUMNS, "memberships": _MEMBERSHIP_COLUMNS, "signals": _SIGNAL_COLUMNS}
+# What ``incident_row`` writes: every column but ``merged_into``, which only a merge sets.
+_INCIDENT_COLUMNS = tuple(c.name for c in t.incidents.columns if c.name != "merged_into")
+_INCIDENT_JSON = frozenset(c.name for c in t.incidents.columns if isinstance(c.type, sa.JSON))
+_BULK_COLUMNS = {"events": _EVENT_COLUMNS, "memberships": _MEMBERSHIP_COLUMNS, "signals": _SIGNAL_COLUMNS,
+                 "incidents": _INCIDENT_COLUMNS}
 
 
 def _event_values(e: Event, received_at: Any) -> tuple[Any, ...]:
@@ -521,6 +526,11 @@ def _document(e: Event) -> str:
     if e.raw is None and all(type(v) is not float or math.isfinite(v) for v in e.labels.values()):
         return e.model_dump_json()
     return json.dumps(e.model_dump(mode="json"))
+
+
+def _incident_values(i: IncidentState) -> tuple[Any, ...]:
+    row = incident_row(i)
+    return tuple(json_dumps(row[c]) if c in _INCIDENT_JSON else row[c] for c in _INCIDENT_COLUMNS)
 
 
 def _membership_values(d: Decision, decided_at: Any) -> tuple[Any, ...]:
