@@ -8,6 +8,7 @@ from the consumer decoding the event to that commit is reported too (``in_triage
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import multiprocessing
@@ -164,6 +165,11 @@ def produce_events(settings: Settings, events: Iterable[tuple[str, str, bytes]],
 
 def _produce_live(settings: Settings, count: int, unique_share: float, rate: float) -> None:
     """The latency run's producer (in its own process): events stamped as they are sent."""
+    # The load generator must not pause: with the modules it imports (about 130,000
+    # objects) in view, each full collection of its own stopped sending for about 100 ms,
+    # once or twice a run, and the events stamped meanwhile counted the pause as triage's
+    # latency (docs/benchmarks.md, "Ninth session").
+    gc.freeze()
     produce_events(settings, synthetic_events(count, unique_share, start=None, spacing=timedelta(0)), rate=rate)
 
 
