@@ -13,7 +13,8 @@ PostgreSQL. Everything else the store does stays in SQLAlchemy Core.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,14 +22,21 @@ import sqlalchemy as sa
 from triage.store import schema as t
 
 
-def driver_rows(conn: sa.Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    """``sql`` run in ``conn``'s transaction, which must have begun; its rows as tuples."""
+@contextmanager
+def driver_cursor(conn: sa.Connection) -> Iterator[Any]:
+    """A DBAPI cursor in ``conn``'s transaction, which must have begun."""
     cursor = conn.connection.cursor()
     try:
-        cursor.execute(sql, params)
-        return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
+        yield cursor
     finally:
         cursor.close()
+
+
+def driver_rows(conn: sa.Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """``sql`` run in ``conn``'s transaction; its rows as tuples."""
+    with driver_cursor(conn) as cursor:
+        cursor.execute(sql, params)
+        return [tuple(row) for row in cursor.fetchall()] if cursor.description else []
 
 
 NEWEST_PARAMETERS = "SELECT max(version) FROM parameter_versions"

@@ -36,7 +36,7 @@ from triage.models.topology import ServiceGraph
 from triage.ingest.event import Event, Severity, Status
 from triage.store import schema as t
 from triage.store.checkpoint import SAFETY_NET_PAGES, WalCheckpointer
-from triage.store.driver import BatchReads, driver_rows
+from triage.store.driver import BatchReads, driver_cursor, driver_rows
 from triage.store.records import (
     BatchResult, IncidentQuery, IncidentRecord, Membership, NoiseBucket, NoiseStats, Page, StoredEvent,
 )
@@ -578,12 +578,9 @@ class _BulkInsert:
         return tuple(out)
 
     def run(self, conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
-        if rows:   # on the transaction's DBAPI cursor: see triage/store/driver.py
-            cursor = conn.connection.cursor()
-            try:
+        if rows:
+            with driver_cursor(conn) as cursor:   # see triage/store/driver.py
                 cursor.executemany(self.sql, rows)
-            finally:
-                cursor.close()
 
 
 def _last_value_cached(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
