@@ -1,4 +1,4 @@
-"""The reads every batch makes, sent straight to the database driver.
+"""The statements every batch runs before it writes, sent straight to the database driver.
 
 A batch of a few events (a quiet stream, or 1,000 events/s arriving ten at a time) runs
 the same handful of statements each time: lock its scopes, look up which events are
