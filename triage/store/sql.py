@@ -228,10 +228,7 @@ class SqlStore:
         return self._reads.bump_scopes(conn, sorted(set(keys)))
 
     def _existing_ids(self, conn: sa.Connection, ids: list[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in chunks(ids):
-            found.update(self._reads.stored_ids(conn, chunk))
-        return found
+        return set(self._reads.stored_ids(conn, ids))   # the list is one parameter: no chunks
 
     def _load_state(self, conn: sa.Connection, events: list[Event], revisions: dict[str, int],
                     earliest: datetime) -> CorrelationState:
@@ -243,10 +240,9 @@ class SqlStore:
         scopes = sorted(revisions)
         state.dedup_keys = {e.id: dedup_key(e) for e in events}
         keys = sorted(set(state.dedup_keys.values()))
-        for chunk in chunks(keys):
-            for key, incident_id, status, first_seen, last_seen, count in self._reads.signals(conn, chunk):
-                state.signals[key] = SignalState(key=key, incident_id=incident_id, status=Status(status),
-                                                 first_seen=first_seen, last_seen=last_seen, count=count)
+        for key, incident_id, status, first_seen, last_seen, count in self._reads.signals(conn, keys):
+            state.signals[key] = SignalState(key=key, incident_id=incident_id, status=Status(status),
+                                             first_seen=first_seen, last_seen=last_seen, count=count)
         stale, unmoved = [], set()
         for scope in scopes:
             with self._kept_lock:
