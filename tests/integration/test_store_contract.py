@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -234,3 +235,54 @@ def test_postgresql_plans_each_lookup_with_its_own_values(pg_database: str) -> N
             assert conn.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"
     finally:
         store.close()
+
+
+def _table_rows(store: SqlStore, table: sa.Table, skip: set[str]) -> list[tuple[object, ...]]:
+    columns = [c for c in table.c if c.name not in skip]
+    with store.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.select(*columns).order_by(*table.primary_key.columns))]
+
+
+def test_a_large_batch_stores_what_small_batches_store(store_url: str, tmp_path: Path) -> None:
+    """On PostgreSQL a batch of _COPY_MIN_ROWS events or more is written by COPY (and its
+    signal upsert through a staging table): the rows must be the ones small batches write."""
+    from triage.store import schema as t
+    from triage.store.sql import _COPY_MIN_ROWS
+
+    events = _bundled_storm(2 * _COPY_MIN_ROWS + 40)
+    ordered = sorted(events, key=lambda e: (e.occurred_at, e.id))
+    large = SqlStore.from_url(store_url)
+    small = SqlStore.from_url(f"sqlite:///{tmp_path / 'small.db'}")
+    try:
+        Pipeline(large)(ordered[:_COPY_MIN_ROWS + 20])           # signals inserted by COPY
+        Pipeline(large)(ordered[_COPY_MIN_ROWS + 20:])           # and updated through the stage
+        for i in range(0, len(ordered), 10):
+            Pipeline(small)(ordered[i:i + 10])
+        for table, skip in ((t.events, {"received_at"}), (t.memberships, {"decided_at"}), (t.signals, set())):
+            got, want = _table_rows(large, table, skip), _table_rows(small, table, skip)
+            assert len(got) == len(want) > 0 and got == want, table.name
+    finally:
+        large.close()
+        small.close()
+
+
+def test_a_large_batch_after_a_failed_one_on_the_same_connection(
+        store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The staging table is created inside the batch's transaction; a batch rolled back
+    takes it with it, and the next large batch must create it again."""
+    from triage.store.sql import _COPY_MIN_ROWS
+
+    ordered = sorted(_bundled_storm(2 * _COPY_MIN_ROWS), key=lambda e: (e.occurred_at, e.id))
+    pipeline = Pipeline(store)
+
+    def outage(*_: object) -> None:
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(pipeline_module, "record_edges", outage)   # fails after the COPYs
+    with pytest.raises(RuntimeError):
+        pipeline(ordered[:_COPY_MIN_ROWS])
+    monkeypatch.undo()
+    assert store.count_events() == 0
+    pipeline(ordered[:_COPY_MIN_ROWS])
+    pipeline(ordered[_COPY_MIN_ROWS:])
+    assert store.count_events() == len(ordered)

@@ -193,8 +193,7 @@ class SqlStore:
                 before_correlate(conn)
             state = self._load_state(conn, new, revisions, earliest)
             decisions = correlate(new, state)
-            with _pipelined(conn):   # writes only: a select's rows would not be there yet
-                self._write(conn, new, decisions, state, received_at)
+            self._write(conn, new, decisions, state, received_at)
             embedded = self._write_embeddings(conn, received_at)
             if after_write is not None:
                 after_write(conn, decisions, state, received_at)
@@ -336,10 +335,31 @@ class SqlStore:
         # per-row parameter processing, which cost more than correlation itself: rows
         # are tuples, JSON is serialized once.
         dialect = conn.dialect
-        ins = self._bulk(dialect, t.events)
-        ins.run(conn, [ins.row(_event_values(e, received_at)) for e in events])
-        ins = self._bulk(dialect, t.memberships)
-        ins.run(conn, [ins.row(_membership_values(d, received_at)) for d in decisions])
+        events_in = self._bulk(dialect, t.events)
+        event_rows = [events_in.row(_event_values(e, received_at)) for e in events]
+        memberships_in = self._bulk(dialect, t.memberships)
+        membership_rows = [memberships_in.row(_membership_values(d, received_at)) for d in decisions]
+        # A large batch's two per-event inserts go by COPY, which cannot run in psycopg's
+        # pipeline mode: before it. A small one's are pipelined with the rest (COPY would
+        # add two round trips per table where it saves little).
+        signals_in = self._bulk(dialect, t.signals, upsert=True)
+        signal_rows = [signals_in.row((s.key, s.incident_id, s.status.value, s.first_seen, s.last_seen, s.count))
+                       for s in state.dirty_signals()]
+        copy = dialect.name == "postgresql" and len(event_rows) >= _COPY_MIN_ROWS
+        if copy:
+            events_in.copy(conn, event_rows)
+            memberships_in.copy(conn, membership_rows)
+            signals_in.copy(conn, signal_rows)
+        with _pipelined(conn):   # writes only: a select's rows would not be there yet
+            if not copy:
+                events_in.run(conn, event_rows)
+                memberships_in.run(conn, membership_rows)
+                signals_in.run(conn, signal_rows)
+            self._write_state(conn, state, received_at)
+
+    def _write_state(self, conn: sa.Connection, state: CorrelationState, received_at: datetime) -> None:
+        """What the batch changed of the incidents and the learned models."""
+        dialect = conn.dialect
         dirty = state.dirty_incidents()
         if dirty:
             ins = self._bulk(dialect, t.incidents, upsert=True)
@@ -348,11 +368,6 @@ class SqlStore:
                      for i in dirty for s in sorted(i.services - i.linked_services)]
             if links:
                 conn.execute(self._add_services, links)
-        sigs = state.dirty_signals()
-        if sigs:
-            ins = self._bulk(dialect, t.signals, upsert=True)
-            ins.run(conn, [ins.row((s.key, s.incident_id, s.status.value, s.first_seen, s.last_seen, s.count))
-                           for s in sigs])
         models = state.dirty_models()
         if models:
             rows = []
@@ -534,6 +549,10 @@ def _membership_values(d: Decision, decided_at: Any) -> tuple[Any, ...]:
             decided_at, d.evidence.get("template"))
 
 
+# From this many events a batch's inserts go by COPY on PostgreSQL (see ``_write``).
+_COPY_MIN_ROWS = 100
+
+
 class _BulkInsert:
     """An INSERT of many rows (or an upsert on the primary key) run as one driver
     ``executemany``: SQLAlchemy's per-row parameter processing (a dict per row, a type
@@ -543,7 +562,7 @@ class _BulkInsert:
     datetimes, SQLite's datetime text, booleans) is looked up once, so values are stored
     exactly as ``conn.execute(table.insert(), rows)`` would store them. JSON columns
     take text already serialized (cast to JSONB on PostgreSQL). psycopg 3 pipelines an
-    ``executemany``; sqlite3 runs it in C."""
+    ``executemany``; sqlite3 runs it in C. On PostgreSQL a large batch goes by ``copy``."""
 
     def __init__(self, dialect: sa.Dialect, table: sa.Table, columns: Sequence[str], *,
                  upsert: bool = False) -> None:
@@ -560,12 +579,26 @@ class _BulkInsert:
             process = column.type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 self._processors.append((i, _last_value_cached(process)))
-        self.sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
-                    f"VALUES ({', '.join(marks)})")
+        names = ", ".join(quote(c) for c in columns)
+        self.sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join(marks)})"
+        conflict = ""
         if upsert:
             keys = [c.name for c in table.primary_key.columns]
             updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in keys)
-            self.sql += f" ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {updates}"
+            conflict = f" ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {updates}"
+            self.sql += conflict
+        # PostgreSQL's COPY (see ``copy``): straight into the table, or for an upsert into
+        # a temporary table of this connection, emptied at every commit, then merged.
+        self._stage: tuple[str, str] | None = None
+        self.copy_sql: str | None = None
+        if dialect.name == "postgresql":
+            target = quote(table.name)
+            if upsert:
+                stage = quote(f"triage_stage_{table.name}")
+                self._stage = (f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (LIKE {target}) ON COMMIT DELETE ROWS",
+                               f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage}{conflict}")
+                target = stage
+            self.copy_sql = f"COPY {target} ({names}) FROM STDIN"
 
     def row(self, values: Sequence[Any]) -> tuple[Any, ...]:
         out = list(values)
@@ -577,6 +610,24 @@ class _BulkInsert:
         if rows:
             with driver_cursor(conn) as cursor:   # see triage/store/driver.py
                 cursor.executemany(self.sql, rows)
+
+    def copy(self, conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
+        """The same rows by PostgreSQL's COPY, for large batches: psycopg's ``executemany``
+        costs several times more Python per row than COPY's ``write_row``, and an upsert
+        merges all its rows in one statement. (COPY cannot run in psycopg's pipeline mode.)"""
+        if self.copy_sql is None:
+            raise ValueError("COPY is PostgreSQL's")
+        if not rows:
+            return
+        with driver_cursor(conn) as cursor:
+            if self._stage is not None:
+                # Every time: a transaction rolled back takes the table's creation with it.
+                cursor.execute(self._stage[0])
+            with cursor.copy(self.copy_sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            if self._stage is not None:
+                cursor.execute(self._stage[1])
 
 
 def _last_value_cached(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
