@@ -339,19 +339,19 @@ class SqlStore:
         event_rows = [events_in.row(_event_values(e, received_at)) for e in events]
         memberships_in = self._bulk(dialect, t.memberships)
         membership_rows = [memberships_in.row(_membership_values(d, received_at)) for d in decisions]
-        # A large batch's two per-event inserts go by COPY, which cannot run in psycopg's
-        # pipeline mode: before it. A small one's are pipelined with the rest (COPY would
-        # add two round trips per table where it saves little).
         signals_in = self._bulk(dialect, t.signals, upsert=True)
         signal_rows = [signals_in.row((s.key, s.incident_id, s.status.value, s.first_seen, s.last_seen, s.count))
                        for s in state.dirty_signals()]
-        copy = dialect.name == "postgresql" and len(event_rows) >= _COPY_MIN_ROWS
-        if copy:
+        # A large batch's three per-event writes go by COPY, which cannot run in psycopg's
+        # pipeline mode: before it. A small one's are pipelined with the rest (COPY would
+        # add two round trips per table where it saves little).
+        by_copy = dialect.name == "postgresql" and len(event_rows) >= _COPY_MIN_ROWS
+        if by_copy:
             events_in.copy(conn, event_rows)
             memberships_in.copy(conn, membership_rows)
             signals_in.copy(conn, signal_rows)
         with _pipelined(conn):   # writes only: a select's rows would not be there yet
-            if not copy:
+            if not by_copy:
                 events_in.run(conn, event_rows)
                 memberships_in.run(conn, membership_rows)
                 signals_in.run(conn, signal_rows)
