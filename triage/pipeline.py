@@ -81,10 +81,11 @@ class Pipeline:
             if self.page_targets:
                 self._owe_pages(conn, decisions, state, now)
 
-        def in_force(conn: sa.Connection) -> None:
-            # Read in the batch's transaction, after it took its scopes' locks: no extra
-            # connection per batch, and a change committed before the lock is seen.
-            self._in_force = self._fixed or self._versions.current(conn)
+        def in_force(conn: sa.Connection, newest: int) -> None:
+            # ``newest`` was read in the batch's transaction, after it took its scopes'
+            # locks: no extra connection per batch, and a change committed before the lock
+            # is seen.
+            self._in_force = self._fixed or self._versions.numbered(newest)
 
         with tracer.start_as_current_span("store.apply") as span:
             result = self.store.apply(events, lambda new, state: self._correlate(new, state, edges),

@@ -286,3 +286,24 @@ def test_a_large_batch_after_a_failed_one_on_the_same_connection(
     pipeline(ordered[:_COPY_MIN_ROWS])
     pipeline(ordered[_COPY_MIN_ROWS:])
     assert store.count_events() == len(ordered)
+
+
+def test_a_batch_opens_with_its_locks_stored_ids_signals_and_parameters(store: SqlStore) -> None:
+    """``BatchReads.opening`` (one round trip on PostgreSQL) reads what the separate
+    statements read, in the same transaction, after bumping the scopes."""
+    from triage.models.parameters import CorrelationParameters
+    from triage.store.parameters import ParameterStore
+
+    first = [make_event(0, id="a1", fingerprint="fa"), make_event(5, id="a2", fingerprint="fb")]
+    Pipeline(store)(first)
+    ParameterStore(store.engine).put(CorrelationParameters(threshold=0.6), author="sre", reason="test")
+    keys = ["alertmanager:fa", "alertmanager:fb", "alertmanager:unknown"]
+    with store.engine.begin() as conn:
+        opened = store._reads.opening(conn, ["domain:x", "global"], ["a1", "a2", "a3"], keys)
+        assert opened.revisions == {"domain:x": 1, "global": 2}
+        assert opened.stored == {"a1", "a2"}
+        assert opened.newest_parameters == 1
+        assert sorted(opened.signals) == sorted(store._reads.signals(conn, keys))
+        assert [s[0] for s in sorted(opened.signals)] == ["alertmanager:fa", "alertmanager:fb"]
+        assert sorted(opened.signals)[0][3] == T0     # aware UTC datetimes, as the separate read gives
+        conn.rollback()

@@ -13,7 +13,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from triage.models.parameters import CorrelationParameters
-from triage.store.driver import NEWEST_PARAMETERS, driver_rows
 from triage.store.schema import JSONType, UTCDateTime, metadata
 
 parameter_versions = sa.Table(
@@ -50,14 +49,15 @@ class ParameterStore:
         self.engine = engine
         self._latest = DEFAULTS   # versions never change once written: cached by number
 
-    def current(self, conn: sa.Connection | None = None) -> ParameterVersion:
-        """The newest version. Asked by every batch, inside its transaction (``conn``), so
-        it reads one number and parses the values only when that number moved."""
-        if conn is None:
-            with self.engine.connect() as own:
-                number = own.scalar(_NEWEST) or 0
-        else:
-            number = driver_rows(conn, NEWEST_PARAMETERS)[0][0] or 0   # triage/store/driver.py
+    def current(self) -> ParameterVersion:
+        """The newest version."""
+        with self.engine.connect() as conn:
+            return self.numbered(conn.scalar(_NEWEST) or 0)
+
+    def numbered(self, number: int) -> ParameterVersion:
+        """Version ``number``, known to be the newest. Every batch asks (its transaction
+        reads the number with its first statements, ``BatchReads.opening``), so the values
+        are parsed only when the number moved."""
         latest = self._latest
         if latest.version != number:
             latest = self._latest = self.get(number)

@@ -36,7 +36,7 @@ from triage.models.topology import ServiceGraph
 from triage.ingest.event import Event, Severity, Status
 from triage.store import schema as t
 from triage.store.checkpoint import SAFETY_NET_PAGES, WalCheckpointer
-from triage.store.driver import BatchReads, driver_cursor, driver_rows
+from triage.store.driver import BatchReads, Opening, driver_cursor, driver_rows
 from triage.store.records import (
     BatchResult, IncidentQuery, IncidentRecord, Membership, NoiseBucket, NoiseStats, Page, StoredEvent,
 )
@@ -172,7 +172,7 @@ class SqlStore:
 
     def apply(self, events: Sequence[Event], correlate: Correlate, *,
               received_at: datetime | None = None, after_write: AfterWrite | None = None,
-              before_correlate: Callable[[sa.Connection], None] | None = None) -> BatchResult:
+              before_correlate: Callable[[sa.Connection, int], None] | None = None) -> BatchResult:
         received_at = received_at or datetime.now(timezone.utc)
         unique = list({e.id: e for e in events}.values())
         if not unique:
@@ -182,16 +182,17 @@ class SqlStore:
             # not inside the first batch's transaction where every other writer waits.
             default_embedder().warm()
             self._embedder_warm = True
+        keys = {e.id: dedup_key(e) for e in unique}
         with self.engine.begin() as conn:
-            revisions = self.lock_scopes(conn, sorted({scope_of(e) for e in unique}))
-            stored = self._existing_ids(conn, [e.id for e in unique])
-            new = [e for e in unique if e.id not in stored]
+            opening = self._reads.opening(conn, sorted({scope_of(e) for e in unique}), list(keys),
+                                          sorted(set(keys.values())))
+            new = [e for e in unique if e.id not in opening.stored]
             if not new:
                 return BatchResult(len(events), 0, 0, 0, 0, 0)
             earliest = min(e.occurred_at for e in new)
             if before_correlate is not None:
-                before_correlate(conn)
-            state = self._load_state(conn, new, revisions, earliest)
+                before_correlate(conn, opening.newest_parameters)
+            state = self._load_state(conn, new, keys, opening, earliest)
             decisions = correlate(new, state)
             self._write(conn, new, decisions, state, received_at)
             embedded = self._write_embeddings(conn, received_at)
@@ -199,7 +200,7 @@ class SqlStore:
                 after_write(conn, decisions, state, received_at)
         # Committed: what was learned is now the scopes' current state.
         state.clear_dirty()
-        kept = {scope: _KeptIncidents(revision, earliest, []) for scope, revision in revisions.items()}
+        kept = {scope: _KeptIncidents(revision, earliest, []) for scope, revision in opening.revisions.items()}
         for incident in state.incidents.values():
             if incident.scope in kept and _accepting_since(incident, earliest):
                 kept[incident.scope].incidents.append(incident)
@@ -226,22 +227,22 @@ class SqlStore:
         Whoever writes a scope's incidents must hold its lock."""
         return self._reads.bump_scopes(conn, sorted(set(keys)))
 
-    def _existing_ids(self, conn: sa.Connection, ids: list[str]) -> set[str]:
-        return set(self._reads.stored_ids(conn, ids))   # the list is one parameter: no chunks
-
-    def _load_state(self, conn: sa.Connection, events: list[Event], revisions: dict[str, int],
+    def _load_state(self, conn: sa.Connection, events: list[Event], keys: dict[str, str], opening: Opening,
                     earliest: datetime) -> CorrelationState:
-        """The state these events can touch: their signals, the incidents still accepting
-        events in their scopes (and those the signals name), the scopes' learned models.
-        A scope's incidents come from memory when this process's last batch was the
-        scope's last writer (its revision moved by exactly this transaction's bump)."""
+        """The state these events can touch: their signals (``keys``: event id → dedup key;
+        read by ``opening``), the incidents still accepting events in their scopes (and
+        those the signals name), the scopes' learned models. A scope's incidents come from
+        memory when this process's last batch was the scope's last writer (its revision
+        moved by exactly this transaction's bump)."""
         state = CorrelationState()
+        revisions = opening.revisions
         scopes = sorted(revisions)
-        state.dedup_keys = {e.id: dedup_key(e) for e in events}
-        keys = sorted(set(state.dedup_keys.values()))
-        for key, incident_id, status, first_seen, last_seen, count in self._reads.signals(conn, keys):
-            state.signals[key] = SignalState(key=key, incident_id=incident_id, status=Status(status),
-                                             first_seen=first_seen, last_seen=last_seen, count=count)
+        state.dedup_keys = {e.id: keys[e.id] for e in events}
+        wanted_keys = set(state.dedup_keys.values())
+        for key, incident_id, status, first_seen, last_seen, count in opening.signals:
+            if key in wanted_keys:
+                state.signals[key] = SignalState(key=key, incident_id=incident_id, status=Status(status),
+                                                 first_seen=first_seen, last_seen=last_seen, count=count)
         stale, unmoved = [], set()
         for scope in scopes:
             with self._kept_lock:
