@@ -94,7 +94,7 @@ class BatchReads:
                            self.signals(conn, signal_keys), int(driver_rows(conn, NEWEST_PARAMETERS)[0][0] or 0))
         raw = conn.connection.driver_connection
         statements: list[tuple[str, tuple[Any, ...]]] = [(self._bump_scope, (k,)) for k in scopes]
-        statements += [(self._stored_ids, (list(ids),)), (self._signals, (list(signal_keys),)),
+        statements += [(self._stored_ids, (self._keys(ids),)), (self._signals, (self._keys(signal_keys),)),
                        (NEWEST_PARAMETERS, ())]
         cursors = [raw.cursor() for _ in statements]   # type: ignore[union-attr]
         try:

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from triage.models.parameters import CorrelationParameters
+from triage.store.driver import NEWEST_PARAMETERS
 from triage.store.schema import JSONType, UTCDateTime, metadata
 
 parameter_versions = sa.Table(
@@ -41,9 +42,6 @@ class UnknownVersion(LookupError):
     pass
 
 
-_NEWEST = sa.select(sa.func.max(parameter_versions.c.version))   # built once: asked per batch
-
-
 class ParameterStore:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -52,7 +50,7 @@ class ParameterStore:
     def current(self) -> ParameterVersion:
         """The newest version."""
         with self.engine.connect() as conn:
-            return self.numbered(conn.scalar(_NEWEST) or 0)
+            return self.numbered(conn.exec_driver_sql(NEWEST_PARAMETERS).scalar() or 0)
 
     def numbered(self, number: int) -> ParameterVersion:
         """Version ``number``, known to be the newest. Every batch asks (its transaction
