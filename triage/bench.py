@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from kafka import KafkaProducer
+from kafka.partitioner.default import murmur2
 
 from triage.broker import EmbeddedBroker
-from triage.correlation.keys import domain_of, scope_for
+from triage.correlation.keys import DOMAIN_LABEL, domain_of, scope_for
 from triage.ingest.event import Event
-from triage.ingest.kafka import Decoded, Decoder, Handler
+from triage.ingest.kafka import Decoded, Decoder, Handler, ensure_topics
 from triage.service import Runtime
 from triage.settings import Settings
 
@@ -60,11 +61,12 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _past_stream(events: int, unique_share: float, spacing_ms: float) -> Iterator[tuple[str, str, bytes]]:
+def _past_stream(events: int, unique_share: float, spacing_ms: float,
+                 domains: list[str] | None = None) -> Iterator[tuple[str, str, bytes]]:
     """The throughput runs' events: ``spacing_ms`` apart in event time, the last an hour ago."""
     spacing = timedelta(milliseconds=spacing_ms)
     start = datetime.now(timezone.utc) - timedelta(hours=1) - spacing * events
-    return synthetic_events(events, unique_share, start=start, spacing=spacing)
+    return synthetic_events(events, unique_share, start=start, spacing=spacing, domains=domains)
 
 
 def run_store_bench(settings: Settings, *, events: int, unique_share: float,
@@ -116,11 +118,12 @@ _KINDS = ["alert"] * 10 + ["log"] * 60 + ["span"] * 30
 
 
 def synthetic_events(count: int, unique_share: float, *, start: datetime | None, spacing: timedelta,
-                     seed: int = 7) -> Iterator[tuple[str, str, bytes]]:
+                     seed: int = 7, domains: list[str] | None = None) -> Iterator[tuple[str, str, bytes]]:
     """``count`` events drawn from ``max(1, count * unique_share)`` message templates, with
     numbers, ids and durations varying inside each template (what a template miner masks).
     Yields (kind, scope key, JSON). Deterministic for a seed, except that ``start=None``
-    stamps each event with the time it is generated (live traffic, for latency)."""
+    stamps each event with the time it is generated (live traffic, for latency). With
+    ``domains``, event i belongs to correlation domain ``domains[i % len(domains)]``."""
     rng = random.Random(seed)
     templates = max(1, int(count * unique_share))
     for i in range(count):
@@ -136,6 +139,8 @@ def synthetic_events(count: int, unique_share: float, *, start: datetime | None,
                      f"(request {rng.getrandbits(64):016x})",
             "labels": {"template": str(t)},
         }
+        if domains:
+            doc["labels"][DOMAIN_LABEL] = domains[i % len(domains)]
         if kind == "alert":
             doc["fingerprint"] = f"fp-{t}-{rng.randrange(3)}"
             doc["title"] = f"Alert{t} on {service}"
@@ -223,16 +228,22 @@ def _quarters(values: list[float]) -> list[float]:
     return [round(_percentile(values[i * n // 4:(i + 1) * n // 4], 0.99), 1) for i in range(4)] if n >= 4 else []
 
 
+def _against(settings: Settings, broker: EmbeddedBroker, tmp: Path) -> Settings:
+    """The run's settings: its own broker, and its own SQLite file unless a database was named."""
+    database_url = settings.database_url if "database_url" in settings.model_fields_set \
+        else f"sqlite:///{tmp / 'bench.db'}"
+    return settings.model_copy(update={
+        "kafka_bootstrap_servers": broker.bootstrap_servers, "database_url": database_url,
+        "kafka_session_timeout_ms": 6000, "kafka_heartbeat_interval_ms": 1000, "topic_incidents": None})
+
+
 def run_bench(settings: Settings, *, events: int, unique_share: float, rate: float | None,
               spacing_ms: float = 10.0, progress: bool = True) -> dict[str, Any]:
     """End to end through a real broker: produce, then consume (throughput), or produce at a
     fixed rate while consuming (latency)."""
     with tempfile.TemporaryDirectory(prefix="triage-bench-") as tmp, EmbeddedBroker() as broker:
-        database_url = settings.database_url if "database_url" in settings.model_fields_set \
-            else f"sqlite:///{Path(tmp) / 'bench.db'}"
-        settings = settings.model_copy(update={
-            "kafka_bootstrap_servers": broker.bootstrap_servers, "database_url": database_url,
-            "kafka_session_timeout_ms": 6000, "kafka_heartbeat_interval_ms": 1000, "topic_incidents": None})
+        settings = _against(settings, broker, Path(tmp))
+        database_url = settings.database_url
         runtime = Runtime.build(settings)
         consumer = runtime.make_consumer()
         timed = _Timed(consumer.handler)
@@ -283,3 +294,90 @@ def run_bench(settings: Settings, *, events: int, unique_share: float, rate: flo
                        rss_mib_per_100k=[round(r, 1) for _, r in timed.rss_samples])
         runtime.close()
     return figures
+
+
+def domains_for_members(members: int, partitions: int) -> list[str]:
+    """One correlation domain per member, named so that the range assignor gives each to a
+    different member: domain i is keyed to partition ``i * partitions // members``, the
+    first of member i's range (the default partitioner: murmur2 of the scope key)."""
+    wanted = [i * partitions // members for i in range(members)]
+    found: dict[int, str] = {}
+    for n in range(10_000):
+        name = f"bench-{n}"
+        partition = (murmur2(scope_for(name).encode()) & 0x7FFFFFFF) % partitions
+        if partition in wanted and partition not in found:
+            found[partition] = name
+            if len(found) == members:
+                return [found[p] for p in wanted]
+    raise ValueError(f"no domain names found for {members} members over {partitions} partitions")
+
+
+def _member(settings: Settings, ready: Any, go: Any, done: Any, report: Any) -> None:
+    """One group member of ``run_group_bench`` (its own process, as in production)."""
+    runtime = Runtime.build(settings)
+    consumer = runtime.make_consumer()   # loads the sentence model: start-up, not throughput
+    ready.put(None)
+    go.wait()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = usage.ru_utime + usage.ru_stime
+    thread = threading.Thread(target=consumer.run, args=(runtime.stop,))
+    thread.start()
+    assigned_at = None
+    while not done.is_set():
+        if assigned_at is None and consumer.totals.assigned:
+            assigned_at = time.time()
+        done.wait(0.01)
+    runtime.stop.set()
+    thread.join(60)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    report.put({"assigned_at": assigned_at, "cpu_s": round(usage.ru_utime + usage.ru_stime - cpu_before, 2), "events": consumer.totals.events, "batches": consumer.totals.batches,
+                "partitions": sorted({tp.partition for tp in consumer.totals.assigned}),
+                "peak_rss_mib": round(peak_rss_mib(), 1)})
+    runtime.close()
+
+
+def run_group_bench(settings: Settings, *, events: int, unique_share: float, members: int,
+                    spacing_ms: float = 10.0) -> dict[str, Any]:
+    """Throughput of ``members`` consumer processes in one group, the scale-out of
+    docs/architecture.md: the events are spread over one correlation domain per member, each
+    domain keyed to a different member's partitions. All events are produced first; the
+    clock runs from the first member holding partitions to the last event stored, so the
+    group's join and any rebalance count against the figure."""
+    from triage.store import SqlStore
+
+    domains = domains_for_members(members, settings.topic_partitions)
+    with tempfile.TemporaryDirectory(prefix="triage-bench-") as tmp, EmbeddedBroker() as broker:
+        settings = _against(settings, broker, Path(tmp))
+        ensure_topics(settings.kafka_bootstrap_servers, [*settings.topics, settings.topic_dlq],
+                      settings.topic_partitions)
+        store = SqlStore.from_url(settings.database_url)   # migrates once, before the members start
+        produced, produce_s = produce_events(settings, _past_stream(events, unique_share, spacing_ms, domains))
+        context = multiprocessing.get_context("spawn")
+        ready, report = context.Queue(), context.Queue()
+        go, done = context.Event(), context.Event()
+        procs = [context.Process(target=_member, args=(settings, ready, go, done, report), daemon=True)
+                 for _ in range(members)]
+        for proc in procs:
+            proc.start()
+        for _ in procs:
+            ready.get(timeout=300)
+        go.set()
+        while (stored := store.count_events()) < produced and all(p.is_alive() for p in procs):
+            time.sleep(0.05)
+        finished = time.time()
+        done.set()
+        reports = [report.get(timeout=120) for _ in procs]
+        for proc in procs:
+            proc.join(30)
+        stats = store.noise_stats().total
+        store.close()
+    if stored < produced:
+        raise RuntimeError(f"a member died: {stored} of {produced} events stored")
+    started = min(r["assigned_at"] for r in reports if r["assigned_at"] is not None)
+    return {"events": events, "unique_share": unique_share, "spacing_ms": spacing_ms,
+            "database": settings.database_url.split(":", 1)[0], "members": members, "domains": domains,
+            "produce_events_per_s": round(produced / produce_s),
+            "end_to_end_events_per_s": round(produced / (finished - started)),
+            "consume_seconds": round(finished - started, 2), "incidents": stats.incidents,
+            "suppressed": stats.suppressed,
+            "per_member": [{k: r[k] for k in ("partitions", "events", "batches", "cpu_s", "peak_rss_mib")} for r in reports]}

@@ -172,16 +172,27 @@ def demo(once: bool, broker_port: int, timeout: float, sample: Path | None, **op
 @click.option("--spacing-ms", type=float, default=10.0, show_default=True,
               help="event time between two events (throughput runs): 100 makes 1M events span 28 h, "
                    "past max_incident_age, so incidents close and the window rolls")
+@click.option("--members", type=click.IntRange(min=1), default=1, show_default=True,
+              help="consumer processes in one group (throughput runs), the events spread over one "
+                   "correlation domain per member")
 @with_options(db_opts)
 @click.option("--json", "as_json", is_flag=True, help="print the figures as one JSON object on the last line")
-def bench(count: int, unique_share: float, rate: float, no_kafka: bool, spacing_ms: float, as_json: bool,
-          **opts: Any) -> None:
+def bench(count: int, unique_share: float, rate: float, no_kafka: bool, spacing_ms: float, members: int,
+          as_json: bool, **opts: Any) -> None:
     """Speed and memory: events/s end to end, or p50/p99 latency at a fixed rate; peak RSS."""
-    from triage.bench import run_bench, run_store_bench
+    from triage.bench import run_bench, run_group_bench, run_store_bench
 
     settings = build_settings(**opts)
     _logging(settings.model_copy(update={"log_level": "WARNING"}))
-    if no_kafka:
+    if members > 1 and (rate or no_kafka):
+        raise click.UsageError("--members is for throughput runs through the broker (no --rate, no --no-kafka)")
+    if members > settings.topic_partitions:
+        raise click.UsageError(f"--members {members} needs as many partitions; TRIAGE_TOPIC_PARTITIONS "
+                               f"is {settings.topic_partitions}")
+    if members > 1:
+        figures = run_group_bench(settings, events=count, unique_share=unique_share, members=members,
+                                  spacing_ms=spacing_ms)
+    elif no_kafka:
         figures = run_store_bench(settings, events=count, unique_share=unique_share, spacing_ms=spacing_ms)
     else:
         figures = run_bench(settings, events=count, unique_share=unique_share, rate=rate or None,

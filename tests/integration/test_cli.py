@@ -145,3 +145,24 @@ def test_eval_on_a_directory_in_no_known_format_says_what_is_missing(tmp_path: P
     result = run("eval", kind, str(tmp_path), timeout=120)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().startswith("Error: ") and ("found" in result.stderr or "no " in result.stderr)
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--members", "2", "--rate", "100"], "--members is for throughput runs"),
+    (["--members", "2", "--no-kafka"], "--members is for throughput runs"),
+    (["--members", "5"], "needs as many partitions"),
+])
+def test_bench_members_outside_what_it_can_measure_is_a_usage_error(args: list[str], says: str) -> None:
+    result = run("bench", *args)
+    assert result.returncode == 2 and says in result.stderr
+
+
+@pytest.mark.integration
+def test_bench_with_two_members_splits_the_events_between_them(tmp_path: Path) -> None:
+    result = run("bench", "--events", "2000", "--members", "2", "--json", cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    members = figures["per_member"]
+    assert [m["events"] for m in members] == [1000, 1000]   # each holds one domain's partitions
+    assert not set(members[0]["partitions"]) & set(members[1]["partitions"])
+    assert figures["end_to_end_events_per_s"] > 0 and figures["consume_seconds"] > 0
