@@ -6,30 +6,41 @@ import hashlib
 import json
 from typing import Any
 
-from triage.ingest.event import Event, EventKind
+from triage.ingest.event import DOMAIN_LABEL, Event, EventKind
 
 # The scope of every event that names no correlation domain of its own.
 GLOBAL_SCOPE = "global"
-# A label producers may set to split one deployment into independent correlation
-# domains (separate clusters, separate products): events of different domains are
-# never grouped together, and each domain is one Kafka key and one store lock.
-DOMAIN_LABEL = "triage.domain"
+# signals.key is a VARCHAR(400): a longer key (a long fingerprint in a domain) is kept
+# as its hash.
+_KEY_MAX_LENGTH = 400
 
 
 def dedup_key(event: Event) -> str:
-    """The source's own fingerprint when it sends one; otherwise a content hash.
+    """The source's own fingerprint when it sends one; otherwise a content hash; inside
+    the event's correlation domain.
 
     Alerts hash their label set and title (what Alertmanager fingerprints);
     log records and spans hash service, title and body: only exact repeats match.
+    Two domains' sources fingerprint the same label set alike (two clusters, one alert
+    rule), so a domain's keys carry its scope: a repeat in one domain is never taken for
+    a duplicate in another, and two members deciding different domains never write the
+    same signal row. The global scope's keys are left bare.
     """
     if event.fingerprint:
-        return f"{event.source}:{event.fingerprint}"
-    if event.kind is EventKind.alert:
-        basis: Any = [sorted((k, str(v)) for k, v in event.labels.items()), event.title]
+        key = f"{event.source}:{event.fingerprint}"
     else:
-        basis = [event.kind.value, event.service, event.title, event.body]
-    digest = hashlib.blake2b(json.dumps(basis).encode(), digest_size=8).hexdigest()
-    return f"{event.kind.value}:{digest}"
+        if event.kind is EventKind.alert:
+            basis: Any = [sorted((k, str(v)) for k, v in event.labels.items()), event.title]
+        else:
+            basis = [event.kind.value, event.service, event.title, event.body]
+        digest = hashlib.blake2b(json.dumps(basis).encode(), digest_size=8).hexdigest()
+        key = f"{event.kind.value}:{digest}"
+    scope = scope_of(event)
+    if scope != GLOBAL_SCOPE:
+        key = f"{scope}/{key}"
+    if len(key) > _KEY_MAX_LENGTH:
+        key = "hash:" + hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+    return key
 
 
 def scope_for(domain: str | None = None) -> str:

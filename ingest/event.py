@@ -10,6 +10,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 LabelValue = str | int | float | bool
 
+# A label producers may set to split one deployment into independent correlation
+# domains (separate clusters, separate products): events of different domains are
+# never grouped together, and each domain is one Kafka key and one store lock.
+DOMAIN_LABEL = "triage.domain"
+DOMAIN_MAX_LENGTH = 100
+
 
 class EventKind(str, Enum):
     alert = "alert"
@@ -90,20 +96,23 @@ class Event(BaseModel):
     kind: EventKind
     source: str = Field(min_length=1, max_length=100)
     occurred_at: AwareDatetime
-    service: str | None = None
-    host: str | None = None
+    # The bounds are the store's columns: past them PostgreSQL would refuse the batch on
+    # every retry, so they are refused here, where a webhook answers 422 and Kafka
+    # dead-letters the message.
+    service: str | None = Field(None, max_length=200)
+    host: str | None = Field(None, max_length=253)   # a DNS name's longest
     severity: Severity
     severity_raw: str | None = None
     status: Status = Status.firing
     title: str = Field(min_length=1, max_length=10_000)
     body: str = ""
     labels: dict[str, LabelValue] = Field(default_factory=dict)
-    fingerprint: str | None = None
+    fingerprint: str | None = Field(None, max_length=300)
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
     trace_id: str | None = None
     span_id: str | None = None
-    parent_service: str | None = None
+    parent_service: str | None = Field(None, max_length=200)
     raw: dict[str, Any] | None = None
 
     @model_validator(mode="before")
@@ -113,6 +122,13 @@ class Event(BaseModel):
             raw = data["severity"]
             data = {**data, "severity_raw": raw.value if isinstance(raw, Severity) else str(raw)}
         return data
+
+    @field_validator("labels")
+    @classmethod
+    def _domain_fits(cls, v: dict[str, LabelValue]) -> dict[str, LabelValue]:
+        if len(str(v.get(DOMAIN_LABEL, ""))) > DOMAIN_MAX_LENGTH:
+            raise ValueError(f"label {DOMAIN_LABEL} is longer than {DOMAIN_MAX_LENGTH} characters")
+        return v
 
     @field_validator("severity", mode="before")
     @classmethod

@@ -36,6 +36,23 @@ def test_batch_is_stored_with_memberships_and_incidents(store: SqlStore) -> None
     assert [e.event.id for e in store.incident_events(checkout.id)] == ["a1", "a2", "a3"]
 
 
+def test_events_at_every_length_the_model_allows_are_stored(store: SqlStore) -> None:
+    """The event model's bounds and the store's columns agree: an event that validates is
+    one the store can hold (else PostgreSQL refuses its batch on every retry)."""
+    domain = {"triage.domain": "d" * 100}
+    events = [
+        make_event(0, id="i" * 200, source="s" * 100, fingerprint="f" * 300, service="c" * 200, labels=domain),
+        make_event(1, kind="log", source="otel", service=None, host="h" * 253, title="disk full", labels=domain),
+        make_event(2, kind="span", source="otel", service="c" * 200, parent_service="p" * 200,
+                   title="GetCart", body="failed", labels=domain),
+    ]
+    Pipeline(store)(events)
+    assert store.count_events() == 3
+    assert all(store.get_event(e.id).membership is not None for e in events)  # type: ignore[union-attr]
+    again = make_event(60, id="again", source="s" * 100, fingerprint="f" * 300, service="c" * 200, labels=domain)
+    assert Pipeline(store)([again]).suppressed == 1   # its (hashed) key found the first one's signal
+
+
 def test_redelivered_batch_changes_nothing(store: SqlStore) -> None:
     events = [make_event(0, id="a1", fingerprint="fa"), make_event(30, id="a2", fingerprint="fb")]
     Pipeline(store)(events)

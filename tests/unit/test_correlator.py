@@ -283,6 +283,19 @@ def test_every_event_shares_one_scope_unless_it_names_a_domain() -> None:
     assert b.incident_id != a.incident_id and b.evidence["scope"] == "domain:eu"
 
 
+def test_the_same_alert_in_two_domains_is_two_signals_not_a_duplicate() -> None:
+    # Two clusters' Alertmanagers fingerprint the same label set alike; the domain is
+    # what tells them apart, so a repeat in one domain is never a duplicate of the other's.
+    c = correlator()
+    eu, us, eu_again = run(c, [(0, {"fingerprint": "fp", "labels": {"triage.domain": "eu"}}),
+                               (5, {"fingerprint": "fp", "labels": {"triage.domain": "us"}}),
+                               (10, {"fingerprint": "fp", "labels": {"triage.domain": "eu"}})])
+    assert us.action is Action.opened and us.incident_id != eu.incident_id
+    assert us.evidence["scope"] == "domain:us"
+    assert eu_again.action is Action.suppressed and eu_again.incident_id == eu.incident_id
+    assert len(c.state.signals) == 2
+
+
 def test_every_event_lands_in_exactly_one_group() -> None:
     c = correlator()
     events = [make_event(i * 7, fingerprint=f"f{i % 3}", service=["checkout", "cart", None][i % 3],

@@ -79,6 +79,17 @@ def test_missing_required_field_is_named() -> None:
     assert exc.value.field == "title"
 
 
+@pytest.mark.parametrize(("field", "value"), [
+    ("fingerprint", "f" * 301), ("service", "s" * 201), ("parent_service", "p" * 201), ("host", "h" * 254),
+    ("labels", {"triage.domain": "d" * 101}),
+])
+def test_a_field_longer_than_the_store_keeps_is_refused_by_name(field: str, value: object) -> None:
+    # PostgreSQL would refuse such an event's batch on every retry, stalling its partition.
+    with pytest.raises(InvalidEvent) as exc:
+        event_from_dict({**BASE, field: value})
+    assert exc.value.field == field
+
+
 def test_shared_data_shape_validates() -> None:
     line = (b'{"id": "bsevt-1", "kind": "span", "source": "otel", "occurred_at": "2026-03-11T00:03:13.379Z",'
             b' "service": "emailservice", "host": "h1", "severity": "error", "status": "firing",'
