@@ -540,8 +540,10 @@ class Correlator:
             incident.alert_count += 1
         self._profile(incident, node, template, identity, now)
         self._touch(event, now, incident)
+        before = self.state.signals.get(key)   # a signal seen before, decided afresh
         self.state.signals[key] = SignalState(key=key, incident_id=incident.id, status=event.status,
-                                              first_seen=now, last_seen=now, dirty=True)
+                                              first_seen=now, last_seen=now, dirty=True,
+                                              stored=before is not None and before.stored)
         notify = firing and self._due(incident, now, new_alert=True)
         return self._decide(event, action, incident, rule, evidence, notify)
 

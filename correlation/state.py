@@ -131,6 +131,9 @@ class SignalState:
     last_seen: datetime
     count: int = 1
     dirty: bool = False
+    # Read from the store by this batch: written back as an update; one that was not
+    # is new to the store (its key names its scope, whose lock the batch holds).
+    stored: bool = False
 
 
 @dataclass

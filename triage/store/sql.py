@@ -242,7 +242,8 @@ class SqlStore:
         for key, incident_id, status, first_seen, last_seen, count in opening.signals:
             if key in wanted_keys:
                 state.signals[key] = SignalState(key=key, incident_id=incident_id, status=Status(status),
-                                                 first_seen=first_seen, last_seen=last_seen, count=count)
+                                                 first_seen=first_seen, last_seen=last_seen, count=count,
+                                                 stored=True)
         stale, unmoved = [], set()
         for scope in scopes:
             with self._kept_lock:
@@ -341,8 +342,9 @@ class SqlStore:
         memberships_in = self._bulk(dialect, t.memberships)
         membership_rows = [memberships_in.row(_membership_values(d, received_at)) for d in decisions]
         signals_in = self._bulk(dialect, t.signals, upsert=True)
+        dirty_signals = state.dirty_signals()
         signal_rows = [signals_in.row((s.key, s.incident_id, s.status.value, s.first_seen, s.last_seen, s.count))
-                       for s in state.dirty_signals()]
+                       for s in dirty_signals]
         # A large batch's three per-event writes go by COPY, which cannot run in psycopg's
         # pipeline mode: before it. A small one's are pipelined with the rest (COPY would
         # add two round trips per table where it saves little).
@@ -350,7 +352,11 @@ class SqlStore:
         if by_copy:
             events_in.copy(conn, event_rows)
             memberships_in.copy(conn, membership_rows)
-            signals_in.copy(conn, signal_rows)
+            # Signals the batch read are merged through the staging table; the new ones
+            # (most, where every log line differs) cannot conflict and go straight in.
+            new = [row for row, s in zip(signal_rows, dirty_signals) if not s.stored]
+            self._bulk(dialect, t.signals).copy(conn, new)
+            signals_in.copy(conn, [row for row, s in zip(signal_rows, dirty_signals) if s.stored])
         with _pipelined(conn):   # writes only: a select's rows would not be there yet
             if not by_copy:
                 events_in.run(conn, event_rows)
