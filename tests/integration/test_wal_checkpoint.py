@@ -15,11 +15,12 @@ from triage.store.checkpoint import SAFETY_NET_PAGES
 
 def _events_in_database_file(path: Path) -> int:
     """Rows the database file itself holds, ignoring the log: what checkpoints copied
-    (-1 before the table itself is copied)."""
+    (-1 before the table itself is copied, or while a checkpoint is copying pages: the
+    file is read without SQLite's locks, so a read can land between two pages)."""
     with closing(sqlite3.connect(f"file:{path}?immutable=1", uri=True)) as conn:
         try:
             return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
-        except sqlite3.OperationalError:
+        except sqlite3.DatabaseError:   # no such table yet, or "malformed": a torn read
             return -1
 
 

@@ -13,6 +13,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 metadata = sa.MetaData()
 
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+# Written once per event and read back whole, never queried inside: PostgreSQL's json
+# keeps the text as sent, where JSONB parses it on every insert (migration 0010).
+JSONTextType = sa.JSON()
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -66,7 +69,7 @@ events = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("title", sa.Text, nullable=False),
     sa.Column("fingerprint", sa.String(300)),
-    sa.Column("document", JSONType, nullable=False),  # the whole validated Event
+    sa.Column("document", JSONTextType, nullable=False),  # the whole validated Event
     sa.Index("ix_events_occurred_at", "occurred_at"),
 )
 
@@ -119,7 +122,7 @@ memberships = sa.Table(
     sa.Column("incident_id", sa.String(64), nullable=False),
     sa.Column("action", sa.String(16), nullable=False),
     sa.Column("rule", sa.String(64), nullable=False),
-    sa.Column("evidence", JSONType, nullable=False),
+    sa.Column("evidence", JSONTextType, nullable=False),
     sa.Column("parameters_version", sa.Integer, nullable=False),
     sa.Column("notify", sa.Boolean, nullable=False),
     sa.Column("decided_at", UTCDateTime(), nullable=False),

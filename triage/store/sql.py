@@ -568,7 +568,7 @@ class _BulkInsert:
     Rows are tuples in ``columns`` order. Each column's own bind processor (UTC
     datetimes, SQLite's datetime text, booleans) is looked up once, so values are stored
     exactly as ``conn.execute(table.insert(), rows)`` would store them. JSON columns
-    take text already serialized (cast to JSONB on PostgreSQL). psycopg 3 pipelines an
+    take text already serialized (cast to the column's JSON or JSONB on PostgreSQL). psycopg 3 pipelines an
     ``executemany``; sqlite3 runs it in C. On PostgreSQL a large batch goes by ``copy``."""
 
     def __init__(self, dialect: sa.Dialect, table: sa.Table, columns: Sequence[str], *,
@@ -580,7 +580,8 @@ class _BulkInsert:
         for i, name in enumerate(columns):
             column = table.c[name]
             if isinstance(column.type, sa.JSON):
-                marks.append(f"CAST({mark} AS JSONB)" if dialect.name == "postgresql" else mark)
+                kind = column.type.dialect_impl(dialect).compile(dialect=dialect)
+                marks.append(f"CAST({mark} AS {kind})" if dialect.name == "postgresql" else mark)
                 continue
             marks.append(mark)
             process = column.type.dialect_impl(dialect).bind_processor(dialect)
