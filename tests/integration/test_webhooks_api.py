@@ -56,6 +56,10 @@ def test_bad_bodies_get_4xx_naming_the_problem_and_store_nothing(runtime: Runtim
     assert r.status_code == 422
     detail = r.json()["detail"][0]
     assert "apocalyptic" in detail["msg"] and detail["loc"][:3] == ["body", "alerts", 1]
+    too_long = {"kind": "alert", "source": "ci", "occurred_at": "2026-03-11T14:00:00Z", "severity": "critical",
+                "title": "disk full", "fingerprint": "f" * 301}   # longer than the store's column
+    r = api.post("/webhooks/generic", json=too_long)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "fingerprint"
     r = api.post("/webhooks/generic", content=b"x" * (65 * 1024))
     assert r.status_code == 413
     chunked = api.post("/webhooks/generic", content=iter([b"[", b" " * (65 * 1024), b"]"]))
