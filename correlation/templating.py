@@ -72,7 +72,9 @@ def span_text(event: Event) -> str:
     text = event.body or event.title
     status = event.labels.get("status_code")
     if status is not None and str(status) not in text:
-        text = f"{text} {status}"
+        # The title and body hold no NUL (the event model's rule); a label may, and a
+        # template text is cached and stored (PostgreSQL's text cannot hold one).
+        text = f"{text} {str(status).replace(chr(0), chr(0xFFFD))}"
     return mask(text)[:_MAX_TEXT]
 
 

@@ -1,9 +1,11 @@
 """The errors ingest raises, in one place.
 
     IngestError
-    └── DecodeError          the bytes are not an event we accept; ``reason`` says why
-        ├── NotJSON          not UTF-8 JSON at all
-        └── InvalidEvent     JSON, but a field is missing or wrong (``field`` names it)
+    ├── DecodeError          the bytes are not an event we accept; ``reason`` says why
+    │   ├── NotJSON          not UTF-8 JSON at all
+    │   └── InvalidEvent     JSON, but a field is missing or wrong (``field`` names it)
+    └── RefusedEvents        valid events the store cannot hold (a value its database
+                             refuses), raised by a handler; retrying would fail forever
 
 Callers translate at their boundary: the Kafka consumer dead-letters the message
 with the reason in a header, the API answers 422 with the same reason.
@@ -29,3 +31,14 @@ class NotJSON(DecodeError):
 
 class InvalidEvent(DecodeError):
     pass
+
+
+class RefusedEvents(IngestError):
+    """The store refused the values of some event in the batch (PostgreSQL's data
+    exceptions: a NUL character, a number out of range), as opposed to being unavailable.
+    The consumer then stores the batch in halves until each refused message stands alone,
+    and dead-letters those."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -123,6 +123,13 @@ class Event(BaseModel):
             data = {**data, "severity_raw": raw.value if isinstance(raw, Severity) else str(raw)}
         return data
 
+    @field_validator("title", "body")
+    @classmethod
+    def _no_nul(cls, v: str) -> str:
+        # A log line may carry NUL bytes (binary garbage, C strings); PostgreSQL's text
+        # cannot hold one. Shown as U+FFFD, the event keeps its place in an incident.
+        return v.replace("\x00", "\ufffd") if "\x00" in v else v
+
     @field_validator("labels")
     @classmethod
     def _domain_fits(cls, v: dict[str, LabelValue]) -> dict[str, LabelValue]:

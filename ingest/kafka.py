@@ -41,7 +41,7 @@ from opentelemetry import trace
 
 from triage.ingest.decode import decode_event
 from triage.ingest.otlp import ServiceEdge, TopicKind, decode_kafka_value
-from triage.ingest.errors import DecodeError
+from triage.ingest.errors import DecodeError, RefusedEvents
 from triage.ingest.event import Event
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,7 @@ class _Fetched:
     events: list[Event]
     edges: list[ServiceEdge]
     time: datetime | None  # latest event time in it; None when it was dead-lettered
+    message: Any = None    # the record as fetched: dead-lettered whole if the store refuses it
 
 
 class _Pending:
@@ -298,8 +299,11 @@ class BatchConsumer:
         events = [e for items in released.values() for item in items for e in item.events]
         edges = [e for items in released.values() for item in items for e in item.edges]
         try:
-            if events or edges:
-                self.handler(events, edges)
+            try:
+                if events or edges:
+                    self.handler(events, edges)
+            except RefusedEvents:
+                self._store_what_is_accepted(released)
         except Exception:  # noqa: BLE001 - any storage failure means: do not commit, retry
             self.totals.handler_failures += 1
             log.exception("storing a batch of %d events failed; it will be retried", len(events))
@@ -312,6 +316,34 @@ class BatchConsumer:
         self.totals.events += len(events)
         self._report_lag()
         return len(events)
+
+    def _store_what_is_accepted(self, released: dict[TopicPartition, list[_Fetched]]) -> None:
+        """A batch the store refused for its values: store it in halves, oldest first (so
+        in event time), until each refused message stands alone; dead-letter those with
+        the store's reason. A half that fails otherwise (the store went away) raises, and
+        the whole batch is retried: what was stored is skipped then by id."""
+        items = sorted((item for fetched in released.values() for item in fetched),
+                       key=lambda item: item.time or _START_OF_TIME)
+        refused: list[tuple[_Fetched, str]] = []
+
+        def store(part: list[_Fetched]) -> None:
+            events = [e for item in part for e in item.events]
+            edges = [e for item in part for e in item.edges]
+            try:
+                if events or edges:
+                    self.handler(events, edges)
+            except RefusedEvents as exc:
+                if len(part) == 1:
+                    refused.append((part[0], f"the store refused it: {exc.reason}"))
+                    return
+                store(part[:len(part) // 2])
+                store(part[len(part) // 2:])
+
+        store(items)
+        for item, reason in refused:
+            self._dead_letter(item.message, reason)
+        self._producer.flush()   # durable before the offsets are committed
+        self.totals.dead_lettered += len(refused)
 
     def _decode_and_dead_letter(self, records: dict[TopicPartition, list[Any]]) -> None:
         dead_total = 0
@@ -327,7 +359,7 @@ class BatchConsumer:
                     dead += 1
                     continue
                 latest = max([e.occurred_at for e in events] + [e.observed_at for e in edges], default=None)
-                queue.append(_Fetched(msg.offset, events, edges, latest))
+                queue.append(_Fetched(msg.offset, events, edges, latest, msg))
                 ok += len(events)
             dead_total += dead
             if self.observer:

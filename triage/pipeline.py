@@ -91,7 +91,7 @@ class Pipeline:
             result = self.store.apply(events, lambda new, state: self._correlate(new, state, edges),
                                       after_write=after_write, before_correlate=in_force)
             if not events and observed:  # only healthy spans: nothing to correlate, a graph to update
-                with self.store.engine.begin() as conn:
+                with self.store.ingest_transaction() as conn:
                     record_edges(conn, observed)
             span.set_attribute("triage.events.stored", result.stored)
         if self.metrics:

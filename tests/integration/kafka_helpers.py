@@ -98,9 +98,11 @@ def assignment_of(log_path: Path) -> str | None:
 
 
 @contextmanager
-def running(bootstrap: str, database: Path, *, api: bool = True, **settings: Any) -> Iterator[Runtime]:
-    """A triage process in this one: consumer (and API) on its own topics and database."""
-    runtime = Runtime.build(isolated_settings(bootstrap, f"sqlite:///{database}", **settings))
+def running(bootstrap: str, database: Path | str, *, api: bool = True, **settings: Any) -> Iterator[Runtime]:
+    """A triage process in this one: consumer (and API) on its own topics and database
+    (a SQLite file, or a database URL)."""
+    url = database if isinstance(database, str) else f"sqlite:///{database}"
+    runtime = Runtime.build(isolated_settings(bootstrap, url, **settings))
     try:
         runtime.start_consumer()
         if api:

@@ -73,6 +73,32 @@ def test_poison_message_goes_to_the_dlq_with_its_reason_and_the_next_is_processe
     assert runtime.consumer is not None and runtime.consumer.totals.dead_lettered == 2
 
 
+@pytest.mark.postgres
+def test_an_event_postgresql_refuses_goes_to_the_dlq_and_its_batch_is_stored(
+        broker: EmbeddedBroker, pg_url: str) -> None:
+    # A NUL character is valid JSON, and PostgreSQL's text cannot hold one: a batch
+    # retried as it is would be refused forever, and its partition would stall.
+    with running(broker.bootstrap_servers, pg_url, api=False) as runtime:
+        s = runtime.settings
+        refused = event_json(id="nul-fp", fingerprint="f\u0000", occurred_at="2026-03-11T14:00:40Z")
+        produce(broker.bootstrap_servers, s.topic_alerts, [
+            event_json(id="ok-1", fingerprint="f1"), refused,
+            event_json(id="ok-2", fingerprint="f2", occurred_at="2026-03-11T14:01:00Z"),
+        ], key=lambda _: b"global")
+        produce(broker.bootstrap_servers, s.topic_logs, [   # in a log line's text, NUL is shown as U+FFFD
+            event_json(id="nul-log", kind="log", source="otel", severity="error", title="bad\u0000byte",
+                       occurred_at="2026-03-11T14:00:30Z")], key=lambda _: b"global")
+        wait_for(lambda: runtime.store.count_events() == 3, 60, "the three events PostgreSQL accepts")
+        [dead] = read_topic(broker.bootstrap_servers, s.topic_dlq, expected=1)
+        assert dead.value == refused
+        reason = dict(dead.headers)[DLQ_REASON].decode()
+        assert reason.startswith("the store refused it: ") and "NUL" in reason
+        assert runtime.store.get_event("nul-fp") is None
+        log = runtime.store.get_event("nul-log")
+        assert log is not None and log.event.title == "bad\ufffdbyte"
+        assert runtime.consumer is not None and runtime.consumer.totals.dead_lettered == 1
+
+
 def test_a_failing_store_loses_nothing_and_stores_nothing_twice(broker: EmbeddedBroker, tmp_path: Path) -> None:
     """The handler fails twice (a database outage): the released messages go back to the
     front of their queues, nothing is committed, and the retries store every event once."""

@@ -53,6 +53,26 @@ def test_events_at_every_length_the_model_allows_are_stored(store: SqlStore) -> 
     assert Pipeline(store)([again]).suppressed == 1   # its (hashed) key found the first one's signal
 
 
+def test_a_value_the_database_refuses_is_named_as_such_and_nothing_is_stored(store: SqlStore) -> None:
+    """PostgreSQL's text cannot hold NUL (SQLite's can): the refusal comes out as
+    ``RefusedEvents``, which the consumer answers by isolating the message, not by
+    retrying the batch forever. A NUL in a log line's text is shown as U+FFFD instead."""
+    from triage.ingest.errors import RefusedEvents
+
+    line = make_event(0, id="line", kind="log", source="otel", title="bad\x00byte", body="\x00")
+    assert line.title == "bad\ufffdbyte" and line.body == "\ufffd"
+    batch = [line, make_event(1, id="nul", fingerprint="f\x00")]
+    if store.engine.dialect.name == "postgresql":
+        with pytest.raises(RefusedEvents, match="NUL"):
+            Pipeline(store)(batch)
+        assert store.count_events() == 0
+        Pipeline(store)(batch[:1])   # nothing of the refused batch lingers in the process
+        assert store.count_events() == 1
+    else:
+        Pipeline(store)(batch)
+        assert store.count_events() == 2
+
+
 def test_redelivered_batch_changes_nothing(store: SqlStore) -> None:
     events = [make_event(0, id="a1", fingerprint="fa"), make_event(30, id="a2", fingerprint="fb")]
     Pipeline(store)(events)

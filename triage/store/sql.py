@@ -33,6 +33,7 @@ from triage.models.embedder import default_embedder
 from triage.models.parameters import CorrelationParameters
 from triage.models.recommender import IncidentProfile
 from triage.models.topology import ServiceGraph
+from triage.ingest.errors import RefusedEvents
 from triage.ingest.event import Event, Severity, Status
 from triage.store import schema as t
 from triage.store.checkpoint import SAFETY_NET_PAGES, WalCheckpointer
@@ -170,6 +171,21 @@ class SqlStore:
 
     # -- writing -----------------------------------------------------------------
 
+    @contextmanager
+    def ingest_transaction(self) -> Iterator[sa.Connection]:
+        """A transaction that writes what ingest brought. The database's data exceptions
+        (SQLSTATE class 22: a NUL character in text, a value too long or out of range)
+        come out as ``RefusedEvents``: they are about the values, and the same batch would
+        be refused on every retry. They are raised through SQLAlchemy or, on the paths
+        that use the driver's cursor, by the driver itself."""
+        dbapi_error: Any = self.engine.dialect.dbapi.DataError   # type: ignore[union-attr]
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except (sa.exc.DataError, dbapi_error) as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise RefusedEvents(reason) from exc
+
     def apply(self, events: Sequence[Event], correlate: Correlate, *,
               received_at: datetime | None = None, after_write: AfterWrite | None = None,
               before_correlate: Callable[[sa.Connection, int], None] | None = None) -> BatchResult:
@@ -183,7 +199,7 @@ class SqlStore:
             default_embedder().warm()
             self._embedder_warm = True
         keys = {e.id: dedup_key(e) for e in unique}
-        with self.engine.begin() as conn:
+        with self.ingest_transaction() as conn:
             opening = self._reads.opening(conn, sorted({scope_of(e) for e in unique}), list(keys),
                                           sorted(set(keys.values())))
             new = [e for e in unique if e.id not in opening.stored]
