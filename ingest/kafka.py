@@ -88,6 +88,9 @@ class ConsumerConfig:
     max_poll_records: int = 2_000
     poll_timeout_ms: int = 500
     retry_backoff_s: float = 1.0
+    # A batch failing this many times in a row is stored in parts, to find a message that
+    # fails on its own (a poison pill) while the rest of its batch can be stored.
+    isolate_after_failures: int = 3
     max_idle_ms: int = 5
     max_lag_wait_ms: int = 5_000
     fetch_max_wait_ms: int = 10
@@ -198,6 +201,7 @@ class BatchConsumer:
         self._pending: dict[TopicPartition, _Pending] = defaultdict(_Pending)
         self._waiting_since: dict[TopicPartition, float] = {}
         self._released_last = False
+        self._failed_in_a_row = 0   # handler failures since the last batch stored
         self._pausing = False   # some partition paused by _pause_over_bound
         self._lag_reported_at = -math.inf
         # Per partition, the offset after the last message stored: what close() commits.
@@ -303,47 +307,89 @@ class BatchConsumer:
                 if events or edges:
                     self.handler(events, edges)
             except RefusedEvents:
-                self._store_what_is_accepted(released)
+                self._store_in_parts(released, refused_only=True)
+            except Exception:  # noqa: BLE001
+                if self._failed_in_a_row + 1 < self.config.isolate_after_failures:
+                    raise
+                self._store_in_parts(released, refused_only=False)
         except Exception:  # noqa: BLE001 - any storage failure means: do not commit, retry
+            self._failed_in_a_row += 1
             self.totals.handler_failures += 1
             log.exception("storing a batch of %d events failed; it will be retried", len(events))
             for tp, items in released.items():
                 self._pending[tp].put_back(items)
             time.sleep(self.config.retry_backoff_s)
             return 0
+        self._failed_in_a_row = 0
         self._commit(released)
         self.totals.batches += 1
         self.totals.events += len(events)
         self._report_lag()
         return len(events)
 
-    def _store_what_is_accepted(self, released: dict[TopicPartition, list[_Fetched]]) -> None:
-        """A batch the store refused for its values: store it in halves, oldest first (so
-        in event time), until each refused message stands alone; dead-letter those with
-        the store's reason. A half that fails otherwise (the store went away) raises, and
-        the whole batch is retried: what was stored is skipped then by id."""
+    def _store_in_parts(self, released: dict[TopicPartition, list[_Fetched]], *, refused_only: bool) -> None:
+        """Store a failing batch in halves, oldest first (so in event time), until each
+        message that fails stands alone, and dead-letter those with the reason.
+
+        ``refused_only``: the store refused the batch's values (``RefusedEvents``): only
+        messages it refuses are dead-lettered; any other failure raises, and the whole
+        batch is retried. Otherwise the batch has failed ``isolate_after_failures`` times
+        in a row: a message that fails alone is tried once more after the rest, and
+        dead-lettered only if it fails again, the same way, while the store took other
+        parts of the batch. When no part could be stored, the store is down, not the
+        message: raise.
+        What was stored before a raise is skipped by id when the batch is retried."""
         items = sorted((item for fetched in released.values() for item in fetched),
                        key=lambda item: item.time or _START_OF_TIME)
-        refused: list[tuple[_Fetched, str]] = []
+        dead: list[tuple[_Fetched, str]] = []
+        suspects: list[tuple[_Fetched, str]] = []   # (item, how it failed alone)
+        stored_any = False
 
         def store(part: list[_Fetched]) -> None:
-            events = [e for item in part for e in item.events]
-            edges = [e for item in part for e in item.edges]
+            nonlocal stored_any
             try:
-                if events or edges:
-                    self.handler(events, edges)
+                self._store_items(part)
+                stored_any = True
             except RefusedEvents as exc:
-                if len(part) == 1:
-                    refused.append((part[0], f"the store refused it: {exc.reason}"))
-                    return
-                store(part[:len(part) // 2])
-                store(part[len(part) // 2:])
+                if len(part) > 1:
+                    halves(part)
+                else:
+                    dead.append((part[0], f"the store refused it: {exc.reason}"))
+            except Exception as exc:   # noqa: BLE001
+                if refused_only:
+                    raise
+                if len(part) > 1:
+                    halves(part)
+                else:
+                    suspects.append((part[0], _failure(exc)))
+
+        def halves(part: list[_Fetched]) -> None:
+            store(part[:len(part) // 2])
+            store(part[len(part) // 2:])
 
         store(items)
-        for item, reason in refused:
+        if suspects and not stored_any:
+            raise RuntimeError("no part of the batch could be stored")
+        for item, first in suspects:
+            try:
+                self._store_items([item])   # a store that has just come back takes it now
+            except RefusedEvents as exc:
+                dead.append((item, f"the store refused it: {exc.reason}"))
+            except Exception as exc:   # noqa: BLE001
+                if _failure(exc) != first:
+                    raise   # failing differently each time: the store, not this message
+                log.exception("a message failed alone, twice, while the rest of its batch was stored")
+                dead.append((item, f"storing it failed on its own: {first}"))
+        for item, reason in dead:
             self._dead_letter(item.message, reason)
         self._producer.flush()   # durable before the offsets are committed
-        self.totals.dead_lettered += len(refused)
+        self.totals.dead_lettered += len(dead)
+
+    def _store_items(self, items: list[_Fetched]) -> None:
+        events = [e for item in items for e in item.events]
+        edges = [e for item in items for e in item.edges]
+        if events or edges:
+            self.handler(events, edges)
 
     def _decode_and_dead_letter(self, records: dict[TopicPartition, list[Any]]) -> None:
         dead_total = 0
@@ -529,6 +575,10 @@ class BatchConsumer:
                 log.warning("final offset commit failed (%s); the last batches will be redelivered", exc)
             finally:
                 self._consumer.close(autocommit=False)
+
+
+def _failure(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _restore_parked(consumer: KafkaConsumer) -> None:

@@ -1,6 +1,9 @@
 """A batch the store refuses for its values (``RefusedEvents``): the consumer stores the
 rest, in event-time order, and dead-letters exactly the refused messages with the reason;
-a failure of another kind while it does so leaves the whole batch to be retried."""
+a failure of another kind while it does so leaves the whole batch to be retried. A batch
+failing otherwise, again and again, because of one message (a poison pill): that message
+is dead-lettered once it fails alone, twice, while the rest is stored; an outage, even one
+that ends in the middle of that search, dead-letters nothing."""
 
 from __future__ import annotations
 
@@ -83,3 +86,58 @@ def test_another_failure_while_isolating_retries_the_whole_batch(monkeypatch: py
         consumer.poll_once()
     assert len({e.id for batch in store.batches for e in batch}) == 18   # what was stored before is kept once
     assert consumer.totals.dead_lettered == 2
+
+
+class PoisonedHandler:
+    """Raises on any batch holding a poisoned event (a bug that one event triggers)."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[Event]] = []
+
+    def __call__(self, events: list[Event], edges: list[Any]) -> None:
+        if POISON & {e.id for e in events}:
+            raise ValueError("incident would hold no events")
+        self.batches.append(events)
+
+
+class Outage:
+    """The first ``calls`` calls fail as an unreachable database does; then it stores."""
+
+    def __init__(self, calls: int) -> None:
+        self.left = calls
+        self.batches: list[list[Event]] = []
+
+    def __call__(self, events: list[Event], edges: list[Any]) -> None:
+        if self.left > 0:
+            self.left -= 1
+            raise ConnectionError("connection refused")
+        self.batches.append(events)
+
+
+def drain(consumer: BatchConsumer, polls: int = 300) -> None:
+    for _ in range(polls):
+        consumer.poll_once()
+
+
+def test_a_message_failing_on_its_own_is_dead_lettered_after_repeated_failures(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    handler = PoisonedHandler()
+    consumer = consumer_for(monkeypatch, handler)   # type: ignore[arg-type]
+    drain(consumer)
+    stored = {e.id for batch in handler.batches for e in batch}
+    assert len(stored) == 18 and not stored & POISON
+    assert sorted(value for _, value, _ in DeadLetters.sent) == [b"12", b"7"]
+    for _, _, headers in DeadLetters.sent:
+        assert headers[DLQ_REASON] == b"storing it failed on its own: ValueError: incident would hold no events"
+    assert consumer.totals.handler_failures == consumer.config.isolate_after_failures - 1   # then isolated
+    assert consumer._stored[ALERTS].offset == 10 and consumer._stored[LOGS].offset == 10
+
+
+@pytest.mark.parametrize("calls", [*range(1, 16), 30, 60, 200])
+def test_an_outage_dead_letters_nothing_even_if_it_ends_during_the_search(
+        monkeypatch: pytest.MonkeyPatch, calls: int) -> None:
+    handler = Outage(calls)
+    consumer = consumer_for(monkeypatch, handler)   # type: ignore[arg-type]
+    drain(consumer)
+    assert not DeadLetters.sent and consumer.totals.dead_lettered == 0
+    assert len({e.id for batch in handler.batches for e in batch}) == 20
