@@ -16,6 +16,9 @@ The order of effects for one poll (the whole of "nothing lost, nothing twice"):
 A crash between any two steps redelivers the batch; the handler's idempotency
 makes the repeat harmless. If the handler raises, nothing is committed: the
 released messages go back to the front of their queues and are tried again after a pause.
+A batch the store refuses for its values, or one failing again and again, is stored in
+parts instead, and the messages that fail on their own are dead-lettered
+(``BatchConsumer._store_in_parts``): one bad message must not stall its partition.
 """
 
 from __future__ import annotations
