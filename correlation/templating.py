@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from triage.correlation.templates import TemplateMiner, mask
-from triage.ingest.event import Event, EventKind
+from triage.ingest.event import Event, EventKind, without_nul
 
 __all__ = ["Template", "Templater", "alert_template_id", "alert_text", "span_text"]
 
@@ -74,7 +74,7 @@ def span_text(event: Event) -> str:
     if status is not None and str(status) not in text:
         # The title and body hold no NUL (the event model's rule); a label may, and a
         # template text is cached and stored (PostgreSQL's text cannot hold one).
-        text = f"{text} {str(status).replace(chr(0), chr(0xFFFD))}"
+        text = f"{text} {without_nul(str(status))}"
     return mask(text)[:_MAX_TEXT]
 
 

@@ -17,6 +17,11 @@ DOMAIN_LABEL = "triage.domain"
 DOMAIN_MAX_LENGTH = 100
 
 
+def without_nul(text: str) -> str:
+    """``text`` with NUL characters shown as U+FFFD: PostgreSQL's text cannot hold one."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 class EventKind(str, Enum):
     alert = "alert"
     log = "log"
@@ -126,9 +131,9 @@ class Event(BaseModel):
     @field_validator("title", "body")
     @classmethod
     def _no_nul(cls, v: str) -> str:
-        # A log line may carry NUL bytes (binary garbage, C strings); PostgreSQL's text
-        # cannot hold one. Shown as U+FFFD, the event keeps its place in an incident.
-        return v.replace("\x00", "\ufffd") if "\x00" in v else v
+        # A log line may carry NUL bytes (binary garbage, C strings). Shown as U+FFFD,
+        # the event is stored and keeps its place in an incident.
+        return without_nul(v)
 
     @field_validator("labels")
     @classmethod
