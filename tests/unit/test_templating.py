@@ -32,3 +32,14 @@ def test_log_templates_are_learned_and_persist() -> None:
     restored = Templater.from_snapshot(t.snapshot())
     again = restored.template_of(make_event(0, kind="log", source="otel", title="connect to 10.9.9.9 failed"))
     assert again.id in ids and again.text == "connect to <*> failed"
+
+
+def test_no_template_text_holds_a_nul_character() -> None:
+    # Template texts are cached and stored, and PostgreSQL's text cannot hold NUL.
+    log = make_event(0, kind="log", source="otel", title="read \x00\x00 from socket 7")
+    span = make_event(0, kind="span", source="otel", title="GetCart", labels={"status_code": "ERR\x00"})
+    alert = make_event(0, title="disk \x00 full", labels={"alertname": "Disk"})
+    templater = Templater()
+    for event in (log, span, alert):
+        assert "\x00" not in templater.template_of(event).text
+    assert "ERR\ufffd" in span_text(span)
