@@ -303,12 +303,11 @@ class BatchConsumer:
             self._commit_due()
             self._report_lag()
             return 0
-        events = [e for items in released.values() for item in items for e in item.events]
-        edges = [e for items in released.values() for item in items for e in item.edges]
+        items = [item for fetched in released.values() for item in fetched]
+        events = sum(len(item.events) for item in items)
         try:
             try:
-                if events or edges:
-                    self.handler(events, edges)
+                self._store_items(items)
             except RefusedEvents:
                 self._store_in_parts(released, refused_only=True)
             except Exception:  # noqa: BLE001
@@ -318,7 +317,7 @@ class BatchConsumer:
         except Exception:  # noqa: BLE001 - any storage failure means: do not commit, retry
             self._failed_in_a_row += 1
             self.totals.handler_failures += 1
-            log.exception("storing a batch of %d events failed; it will be retried", len(events))
+            log.exception("storing a batch of %d events failed; it will be retried", events)
             for tp, items in released.items():
                 self._pending[tp].put_back(items)
             time.sleep(self.config.retry_backoff_s)
@@ -326,9 +325,9 @@ class BatchConsumer:
         self._failed_in_a_row = 0
         self._commit(released)
         self.totals.batches += 1
-        self.totals.events += len(events)
+        self.totals.events += events
         self._report_lag()
-        return len(events)
+        return events
 
     def _store_in_parts(self, released: dict[TopicPartition, list[_Fetched]], *, refused_only: bool) -> None:
         """Store a failing batch in halves, oldest first (so in event time), until each

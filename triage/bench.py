@@ -330,7 +330,8 @@ def _member(settings: Settings, ready: Any, go: Any, done: Any, report: Any) -> 
     runtime.stop.set()
     thread.join(60)
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    report.put({"assigned_at": assigned_at, "cpu_s": round(usage.ru_utime + usage.ru_stime - cpu_before, 2), "events": consumer.totals.events, "batches": consumer.totals.batches,
+    report.put({"assigned_at": assigned_at, "cpu_s": round(usage.ru_utime + usage.ru_stime - cpu_before, 2),
+                "events": consumer.totals.events, "batches": consumer.totals.batches,
                 "partitions": sorted({tp.partition for tp in consumer.totals.assigned}),
                 "peak_rss_mib": round(peak_rss_mib(), 1)})
     runtime.close()
@@ -366,13 +367,15 @@ def run_group_bench(settings: Settings, *, events: int, unique_share: float, mem
             time.sleep(0.05)
         finished = time.time()
         done.set()
+        if stored < produced:
+            for proc in procs:
+                proc.kill()
+            raise RuntimeError(f"a member died: {stored} of {produced} events stored")
         reports = [report.get(timeout=120) for _ in procs]
         for proc in procs:
             proc.join(30)
         stats = store.noise_stats().total
         store.close()
-    if stored < produced:
-        raise RuntimeError(f"a member died: {stored} of {produced} events stored")
     started = min(r["assigned_at"] for r in reports if r["assigned_at"] is not None)
     return {"events": events, "unique_share": unique_share, "spacing_ms": spacing_ms,
             "database": settings.database_url.split(":", 1)[0], "members": members, "domains": domains,
