@@ -146,7 +146,10 @@ def _mask_tokens(text: str) -> list[str]:
     for raw in text.split():
         token = cache.get(raw)
         if token is None:
-            token = _TOKEN_RE.sub(PARAM, raw) if len(raw) <= _MAX_TOKEN else PARAM
+            # A bare number (most misses: counts, codes, durations) is what the number
+            # pattern masks whole; the alternation would try every pattern first.
+            token = PARAM if len(raw) > _MAX_TOKEN or (raw.isascii() and raw.isdigit()) \
+                else _TOKEN_RE.sub(PARAM, raw)
             if len(cache) >= _TOKEN_CACHE_MAX:
                 cache.clear()
             cache[raw] = token

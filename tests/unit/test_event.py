@@ -104,3 +104,22 @@ def test_event_is_immutable() -> None:
     e = Event.model_validate(BASE)
     with pytest.raises(ValidationError):
         e.title = "changed"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("name", ["service", "host", "fingerprint", "trace_id", "span_id", "parent_service"])
+def test_a_blank_name_or_id_is_none(name: str) -> None:
+    assert getattr(event_from_dict({**BASE, name: ""}), name) is None
+    assert getattr(event_from_dict({**BASE, name: "x"}), name) == "x"
+
+
+def test_nul_in_title_and_body_is_shown_as_replacement_character() -> None:
+    e = event_from_dict({**BASE, "title": "bad\x00byte", "body": "\x00"})
+    assert (e.title, e.body) == ("bad\ufffdbyte", "\ufffd")
+    # the same through the constructor, which webhooks and OTLP decoding use
+    assert Event(**{**BASE, "title": "a\x00"}).title == "a\ufffd"  # type: ignore[arg-type]
+
+
+def test_a_title_of_the_wrong_type_is_refused_naming_it() -> None:
+    with pytest.raises(InvalidEvent) as exc:
+        event_from_dict({**BASE, "title": 12})
+    assert exc.value.field == "title"

@@ -18,6 +18,28 @@ JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 JSONTextType = sa.JSON()
 
 
+# A batch binds each event's instant several times (the event, its signal's first and
+# last sighting), and converting one costs more than looking it up: the texts of the
+# instants bound lately, by value (equal instants have one UTC text).
+_SQLITE_TEXTS: dict[datetime, str] = {}
+_SQLITE_TEXTS_MAX = 1 << 13
+
+
+def _sqlite_text(value: datetime) -> str:
+    text = _SQLITE_TEXTS.get(value)
+    if text is None:
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        if value.tzinfo is timezone.utc:   # what the event model holds: no conversion
+            text = value.isoformat(" ", "microseconds")[:-6]
+        else:
+            text = value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+        if len(_SQLITE_TEXTS) >= _SQLITE_TEXTS_MAX:
+            _SQLITE_TEXTS.clear()
+        _SQLITE_TEXTS[value] = text
+    return text
+
+
 class UTCDateTime(sa.TypeDecorator[datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out, on SQLite as on PostgreSQL."""
 
@@ -39,13 +61,9 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 
         # On SQLite the value ends up as sqlite.DATETIME's text, "YYYY-MM-DD HH:MM:SS.ffffff":
         # what isoformat writes in C, several times faster than the generic %-formatting.
-        # The store binds a few of these per event. Used only if it agrees with SQLAlchemy.
+        # Used only if it agrees with SQLAlchemy.
         def fast(value: datetime | None) -> str | None:
-            if value is None:
-                return None
-            if value.tzinfo is None:
-                raise ValueError("naive datetime given to the store")
-            return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+            return None if value is None else _sqlite_text(value)
 
         sample = datetime(987, 6, 5, 4, 3, 2, 1, tzinfo=timezone.utc)
         return fast if fast(sample) == generic(sample) else generic
