@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from json.encoder import encode_basestring_ascii as _quoted
 from typing import Any
 
 from triage.ingest.event import DOMAIN_LABEL, Event, EventKind
@@ -33,7 +34,7 @@ def dedup_key(event: Event) -> str:
             basis: Any = [sorted((k, str(v)) for k, v in event.labels.items()), event.title]
         else:
             basis = [event.kind.value, event.service, event.title, event.body]
-        digest = hashlib.blake2b(json.dumps(basis).encode(), digest_size=8).hexdigest()
+        digest = hashlib.blake2b(_json(basis).encode(), digest_size=8).hexdigest()
         key = f"{event.kind.value}:{digest}"
     scope = scope_of(event)
     if scope != GLOBAL_SCOPE:
@@ -41,6 +42,15 @@ def dedup_key(event: Event) -> str:
     if len(key) > _KEY_MAX_LENGTH:
         key = "hash:" + hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
     return key
+
+
+def _json(basis: list[Any]) -> str:
+    """``json.dumps(basis)``, the text stored keys were hashed from; a list of strings
+    (every log record's and span's basis) written directly, which costs a third of what
+    ``json.dumps`` spends setting up its encoder for each call."""
+    if all(type(v) is str or v is None for v in basis):
+        return "[" + ", ".join("null" if v is None else _quoted(v) for v in basis) + "]"
+    return json.dumps(basis)
 
 
 def scope_for(domain: str | None = None) -> str:
