@@ -622,7 +622,11 @@ class _BulkInsert:
                 self._stage = (f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (LIKE {target}) ON COMMIT DELETE ROWS",
                                f"INSERT INTO {target} ({names}) SELECT {names} FROM {stage}{conflict}")
                 target = stage
-            self.copy_sql = f"COPY {target} ({names}) FROM STDIN"
+            # COPY's binary format where every column has one: no text to escape on
+            # this side, none to parse on the server's (half the client's CPU per row).
+            self._copy_types = _binary_copy_types(dialect, table, columns)
+            binary = " (FORMAT BINARY)" if self._copy_types is not None else ""
+            self.copy_sql = f"COPY {target} ({names}) FROM STDIN{binary}"
 
     def row(self, values: Sequence[Any]) -> tuple[Any, ...]:
         out = list(values)
@@ -648,10 +652,41 @@ class _BulkInsert:
                 # Every time: a transaction rolled back takes the table's creation with it.
                 cursor.execute(self._stage[0])
             with cursor.copy(self.copy_sql) as copy:
+                if self._copy_types is not None:
+                    copy.set_types(self._copy_types)
                 for row in rows:
                     copy.write_row(row)
             if self._stage is not None:
                 cursor.execute(self._stage[1])
+
+
+def _binary_copy_types(dialect: sa.Dialect, table: sa.Table, columns: Sequence[str]) -> list[str] | None:
+    """The PostgreSQL types psycopg dumps ``columns``' values as in a binary COPY, or None
+    when one has no such type here. A value's binary form must be its column's exactly:
+    character types all take text's; a ``json`` column takes its (already serialized)
+    text as text, where JSONB's binary form would need a version byte."""
+    types: list[str] = []
+    for name in columns:
+        impl = table.c[name].type.dialect_impl(dialect)
+        if isinstance(impl, sa.TypeDecorator):
+            impl = impl.impl_instance
+        if isinstance(impl, postgresql.JSONB):
+            return None
+        if isinstance(impl, (sa.String, sa.JSON)):   # sa.Text is a String
+            types.append("text")
+        elif isinstance(impl, sa.DateTime) and impl.timezone:
+            types.append("timestamptz")
+        elif isinstance(impl, sa.Boolean):
+            types.append("bool")
+        elif isinstance(impl, sa.BigInteger):
+            types.append("int8")
+        elif isinstance(impl, sa.SmallInteger):
+            types.append("int2")
+        elif isinstance(impl, sa.Integer):
+            types.append("int4")
+        else:
+            return None
+    return types
 
 
 def _last_value_cached(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
