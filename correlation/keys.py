@@ -67,9 +67,7 @@ def scope_for(domain: str | None = None) -> str:
 
 
 def scope_of(event: Event) -> str:
-    # ``scope_for(domain_of(event.labels))`` in one call: it runs several times per event.
-    domain = event.labels.get(DOMAIN_LABEL)
-    return GLOBAL_SCOPE if domain is None or domain == "" else f"domain:{domain}"
+    return scope_for(domain_of(event.labels))
 
 
 def domain_of(labels: Any) -> str | None:
