@@ -119,10 +119,12 @@ def test_bench_prints_its_figures_as_json_on_the_last_line(tmp_path: Path) -> No
     figures = json.loads(through.stdout.strip().splitlines()[-1])
     assert figures["handled"] == 3000 and figures["end_to_end_events_per_s"] > 0
     assert figures["suppressed"] > 0   # the synthetic alerts repeat their fingerprints
+    assert figures["cpu_s"] > 0 and figures["cpu_us_per_event"] == pytest.approx(figures["cpu_s"] / 3000 * 1e6, rel=0.02)
     alone = run("bench", "--no-kafka", "--events", "3000", "--json", cwd=tmp_path, timeout=240)
     assert alone.returncode == 0, alone.stderr[-2000:]
     figures = json.loads(alone.stdout.strip().splitlines()[-1])
     assert figures["events"] == 3000 and figures["pipeline_events_per_s"] > 0
+    assert figures["cpu_s"] > 0 and figures["cpu_us_per_event"] == pytest.approx(figures["cpu_s"] / 3000 * 1e6, rel=0.02)
 
 
 @pytest.mark.integration
