@@ -137,7 +137,7 @@ class Event(BaseModel):
         if raw is not None and not data.get("severity_raw"):
             changes["severity_raw"] = raw.value if isinstance(raw, Severity) else str(raw)
         for name in _BLANK_IS_NONE:
-            if data.get(name) == "":
+            if data.get(name) in ("", b""):   # what the str fields would accept as ""
                 changes[name] = None
         for name in ("title", "body"):
             # A log line may carry NUL bytes (binary garbage, C strings). Shown as
