@@ -145,6 +145,8 @@ class Event(BaseModel):
             text = data.get(name)
             if isinstance(text, str) and "\x00" in text:
                 changes[name] = without_nul(text)
+            elif isinstance(text, (bytes, bytearray)) and b"\x00" in text:   # lax str takes bytes
+                changes[name] = bytes(text).replace(b"\x00", "\ufffd".encode())
         return {**data, **changes} if changes else data
 
     @field_validator("labels")

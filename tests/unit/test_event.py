@@ -118,6 +118,7 @@ def test_nul_in_title_and_body_is_shown_as_replacement_character() -> None:
     assert (e.title, e.body) == ("bad\ufffdbyte", "\ufffd")
     # the same through the constructor, which webhooks and OTLP decoding use
     assert Event(**{**BASE, "title": "a\x00"}).title == "a\ufffd"  # type: ignore[arg-type]
+    assert Event.model_validate({**BASE, "body": b"b\x00"}).body == "b\ufffd"   # lax str takes bytes
 
 
 def test_a_title_of_the_wrong_type_is_refused_naming_it() -> None:
