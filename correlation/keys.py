@@ -7,7 +7,7 @@ import json
 from json.encoder import encode_basestring_ascii as _quoted
 from typing import Any
 
-from triage.ingest.event import DOMAIN_LABEL, Event, EventKind
+from triage.ingest.event import Event, EventKind, domain_of
 
 # The scope of every event that names no correlation domain of its own.
 GLOBAL_SCOPE = "global"
@@ -68,12 +68,6 @@ def scope_for(domain: str | None = None) -> str:
 
 def scope_of(event: Event) -> str:
     return scope_for(domain_of(event.labels))
-
-
-def domain_of(labels: Any) -> str | None:
-    """The correlation domain a label set names, if any (works on raw JSON labels too)."""
-    domain = labels.get(DOMAIN_LABEL) if isinstance(labels, dict) else None
-    return str(domain) if domain not in (None, "") else None
 
 
 def incident_id_for(first_event_id: str) -> str:

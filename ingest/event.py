@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from triage.ingest.errors import InvalidEvent
 
 LabelValue = str | int | float | bool
 
@@ -166,3 +169,35 @@ class Event(BaseModel):
     def _to_utc(cls, v: datetime | None) -> datetime | None:
         return v.astimezone(timezone.utc) if v is not None else None
 
+
+def domain_of(labels: Any) -> str | None:
+    """The correlation domain a label set names, if any (works on raw JSON labels too)."""
+    domain = labels.get(DOMAIN_LABEL) if isinstance(labels, dict) else None
+    return str(domain) if domain not in (None, "") else None
+
+
+def domain_named(labels: Any, fallbacks: Sequence[str] = ()) -> str | None:
+    """The correlation domain a label set names (raw JSON labels too): its own
+    ``triage.domain``, else the value of the first of the ``fallbacks`` labels it carries
+    (``TRIAGE_DOMAIN_FROM_LABELS``, e.g. Prometheus's ``cluster`` external label: a
+    Prometheus label name cannot hold the dot of ``triage.domain``, so Alertmanager can
+    never send that one)."""
+    own = domain_of(labels)
+    if own is not None or not fallbacks or not isinstance(labels, dict):
+        return own
+    return next((str(v) for name in fallbacks if (v := labels.get(name)) not in (None, "")), None)
+
+
+def with_domain(event: Event, fallbacks: Sequence[str]) -> Event:
+    """``event`` with the domain ``domain_named`` finds written into its ``triage.domain``
+    label. Applied where events enter (the webhook sink, the Kafka decoder), so the Kafka
+    key, the stored document and every consumer agree on the scope."""
+    if not fallbacks or domain_of(event.labels) is not None:
+        return event
+    domain = domain_named(event.labels, fallbacks)
+    if domain is None:
+        return event
+    if len(domain) > DOMAIN_MAX_LENGTH:
+        raise InvalidEvent(f"the label naming this event's correlation domain (TRIAGE_DOMAIN_FROM_LABELS) is "
+                           f"longer than {DOMAIN_MAX_LENGTH} characters", "labels")
+    return event.model_copy(update={"labels": {**event.labels, DOMAIN_LABEL: domain}})

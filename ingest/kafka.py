@@ -29,7 +29,7 @@ import logging
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -45,7 +45,7 @@ from opentelemetry import trace
 from triage.ingest.decode import decode_event
 from triage.ingest.otlp import ServiceEdge, TopicKind, decode_kafka_value
 from triage.ingest.errors import DecodeError, RefusedEvents
-from triage.ingest.event import Event
+from triage.ingest.event import Event, with_domain
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -67,11 +67,15 @@ def decode_json(topic: str, value: bytes | None) -> Decoded:
     return [decode_event(value)], []
 
 
-def decoder_for(topic_kinds: dict[str, TopicKind]) -> Decoder:
+def decoder_for(topic_kinds: dict[str, TopicKind], domain_labels: Sequence[str] = ()) -> Decoder:
     """Generic JSON on every topic, and OTLP (protobuf or JSON, as the OpenTelemetry
-    Collector's Kafka exporter writes it) on the logs and traces topics."""
+    Collector's Kafka exporter writes it) on the logs and traces topics; each event in
+    the correlation domain its labels name (``with_domain``)."""
     def decode(topic: str, value: bytes | None) -> Decoded:
-        return decode_kafka_value(topic_kinds.get(topic, "alerts"), value)
+        events, edges = decode_kafka_value(topic_kinds.get(topic, "alerts"), value)
+        if domain_labels:
+            events = [with_domain(e, domain_labels) for e in events]
+        return events, edges
     return decode
 
 

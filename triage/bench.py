@@ -27,8 +27,8 @@ from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
 
 from triage.broker import EmbeddedBroker
-from triage.correlation.keys import domain_of, scope_for
-from triage.ingest.event import DOMAIN_LABEL, Event
+from triage.correlation.keys import scope_for
+from triage.ingest.event import DOMAIN_LABEL, Event, domain_of
 from triage.ingest.kafka import Decoded, Decoder, Handler, ensure_topics
 from triage.service import Runtime
 from triage.settings import Settings

@@ -12,7 +12,8 @@ from typing import IO, Any
 from kafka import KafkaProducer
 from tqdm import tqdm
 
-from triage.correlation.keys import domain_of, scope_for
+from triage.correlation.keys import scope_for
+from triage.ingest.event import domain_named
 from triage.settings import Settings
 
 
@@ -46,7 +47,8 @@ def route(value: bytes, settings: Settings) -> tuple[str, bytes]:
         return settings.topic_alerts, scope_for().encode()
     if not isinstance(doc, dict):
         return settings.topic_alerts, scope_for().encode()
-    return topic_for(doc.get("kind"), settings), scope_for(domain_of(doc.get("labels"))).encode()
+    domain = domain_named(doc.get("labels"), settings.domain_labels)
+    return topic_for(doc.get("kind"), settings), scope_for(domain).encode()
 
 
 def replay(path: Path, settings: Settings, *, progress: bool = True, limit: int | None = None) -> ReplayResult:

@@ -106,7 +106,8 @@ class Runtime:
         topology = ServiceGraph.from_topology(s.topology_file) if s.topology_file else None
         pipeline = Pipeline(self.store, self.metrics, page_targets=s.page_targets,
                             families=FamiliesCache(self.store.engine), topology=topology)
-        decoder = decoder_for({s.topic_alerts: "alerts", s.topic_logs: "logs", s.topic_traces: "traces"})
+        decoder = decoder_for({s.topic_alerts: "alerts", s.topic_logs: "logs", s.topic_traces: "traces"},
+                              s.domain_labels)
         self.consumer = BatchConsumer(consumer_config(s), pipeline, decoder=decoder, observer=self.metrics)
         return self.consumer
 

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     topology_file: FilePath | None = Field(None, description="a topology.json export or a services.yaml "
                                        "catalog (depends_on) of declared service dependencies")
 
+    # Correlation domains: the unit of scale-out (docs/architecture.md)
+    domain_from_labels: str = Field("", description="comma-separated label names: an event without a "
+                                    "triage.domain label is correlated in the domain named by the first of "
+                                    "these it carries (e.g. cluster); set it before the first start, the "
+                                    "same for every process")
+
     # API
     api_host: str = "127.0.0.1"
     api_port: int = Field(8080, ge=0, le=65535)
@@ -99,6 +105,10 @@ class Settings(BaseSettings):
     def pagerduty_secrets(self) -> list[str]:
         raw = self.pagerduty_webhook_secrets.get_secret_value() if self.pagerduty_webhook_secrets else ""
         return [part.strip() for part in raw.split(",") if part.strip()]
+
+    @property
+    def domain_labels(self) -> list[str]:
+        return [part.strip() for part in self.domain_from_labels.split(",") if part.strip()]
 
     @property
     def api_url(self) -> str:

@@ -10,7 +10,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from triage.correlation.keys import scope_of
-from triage.ingest.event import Event, EventKind
+from triage.ingest.event import Event, EventKind, with_domain
 from triage.settings import Settings
 
 
@@ -30,7 +30,9 @@ class KafkaEventSink:
         return {EventKind.log: s.topic_logs, EventKind.span: s.topic_traces}.get(event.kind, s.topic_alerts)
 
     def submit(self, events: list[Event]) -> None:
-        """Returns once every event is acknowledged by the broker (acks=all)."""
+        """Returns once every event is acknowledged by the broker (acks=all). Raises
+        ``InvalidEvent`` before sending any when one cannot name its domain."""
+        events = [with_domain(e, self.settings.domain_labels) for e in events]
         try:
             with self._lock:
                 if self._producer is None:

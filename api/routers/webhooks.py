@@ -75,6 +75,8 @@ def translate(fn: Callable[..., Any], payload: Any) -> Any:
 def submit(sink: EventSink, events: list[Event]) -> Accepted:
     try:
         sink.submit(events)
+    except InvalidEvent as exc:
+        raise _unprocessable(exc.reason, field_path(exc.field)) from None
     except Exception as exc:  # noqa: BLE001 - whatever the sink's failure, the caller must retry
         raise HTTPException(503, f"events not accepted, retry: {exc}") from exc
     return Accepted(accepted=len(events), event_ids=[e.id for e in events])

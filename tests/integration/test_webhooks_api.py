@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.kafka_helpers import running, wait_for
+from tests.integration.kafka_helpers import event_json, produce, running, wait_for
 from tests.unit.test_webhooks import ALERTMANAGER, PD_TRIGGER, PD_WEBHOOK_INCIDENT
 from triage.broker import EmbeddedBroker
 from triage.service import Runtime
@@ -116,3 +116,34 @@ def test_pagerduty_webhook_needs_a_valid_signature_and_becomes_feedback(runtime:
     incident_key = PD_WEBHOOK_INCIDENT["event"]["data"]["incident_key"]
     [row] = FeedbackStore(runtime.store.engine).for_incident(incident_key)
     assert row["event_type"] == PD_WEBHOOK_INCIDENT["event"]["event_type"]
+
+
+def test_a_label_named_in_the_settings_sets_the_correlation_domain(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    # Prometheus label names cannot hold the dot of triage.domain: an estate names its
+    # domains by another label (here region), and the webhook's events take it.
+    with running(broker.bootstrap_servers, tmp_path / "d.db", domain_from_labels="cluster, region") as rt, \
+            httpx.Client(base_url=f"http://127.0.0.1:{rt.api_port}", timeout=30) as api:
+        r = api.post("/webhooks/alertmanager", json=ALERTMANAGER)
+        assert r.status_code == 202, r.text
+        ids = r.json()["event_ids"]
+        wait_for(lambda: rt.store.count_events() == 3, 30, "3 events stored")
+        stored = [rt.store.get_event(i) for i in ids]
+        assert [s.event.labels.get("triage.domain") for s in stored if s] == ["eu-1", None, None]
+        first = stored[0]
+        assert first and first.membership
+        incident = rt.store.get_incident(first.membership.incident_id)
+        assert incident and incident.scope == "domain:eu-1"
+
+        too_long = copy.deepcopy(ALERTMANAGER)
+        too_long["alerts"][0]["labels"]["region"] = "r" * 101
+        r = api.post("/webhooks/alertmanager", json=too_long)
+        assert r.status_code == 422 and "correlation domain" in r.json()["detail"][0]["msg"]
+        assert r.json()["detail"][0]["loc"] == ["body", "labels"]
+        assert rt.store.count_events() == 3
+
+        # A producer of its own, straight into Kafka: the consumer names the domain.
+        produce(broker.bootstrap_servers, rt.settings.topic_alerts,
+                [event_json(id="direct-1", labels={"cluster": "us-2", "region": "eu-1"})])
+        wait_for(lambda: rt.store.count_events() == 4, 30, "the produced event stored")
+        direct = rt.store.get_event("direct-1")
+        assert direct and direct.event.labels.get("triage.domain") == "us-2"   # the first named label

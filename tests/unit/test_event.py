@@ -125,3 +125,16 @@ def test_a_title_of_the_wrong_type_is_refused_naming_it() -> None:
     with pytest.raises(InvalidEvent) as exc:
         event_from_dict({**BASE, "title": 12})
     assert exc.value.field == "title"
+
+
+def test_the_domain_is_the_events_own_label_else_the_first_named_label_it_carries() -> None:
+    from triage.ingest.event import domain_named, with_domain
+    own = event_from_dict({**BASE, "labels": {"triage.domain": "shop", "cluster": "eu"}})
+    assert with_domain(own, ["cluster"]) is own
+    e = event_from_dict({**BASE, "labels": {"cluster": "", "region": "eu-1", "zone": "a"}})
+    assert with_domain(e, ["cluster", "region", "zone"]).labels["triage.domain"] == "eu-1"   # blank skipped
+    assert with_domain(e, []) is e and with_domain(e, ["dc"]) is e
+    assert domain_named({"dc": 7}, ["dc"]) == "7" and domain_named("not labels", ["dc"]) is None
+    with pytest.raises(InvalidEvent, match="correlation domain") as exc:
+        with_domain(event_from_dict({**BASE, "labels": {"region": "r" * 101}}), ["region"])
+    assert exc.value.field == "labels"

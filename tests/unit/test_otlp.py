@@ -429,3 +429,17 @@ def test_kafka_bad_values(topic: Any, value: bytes | None, error: type[DecodeErr
     with pytest.raises(error) as exc:
         decode_kafka_value(topic, value)
     assert exc.value.reason
+
+
+def test_the_kafka_decoder_names_the_domain_from_the_configured_labels() -> None:
+    from triage.ingest.errors import DecodeError
+    from triage.ingest.kafka import decoder_for
+    doc = {"kind": "alert", "source": "ci", "occurred_at": "2026-03-11T14:00:00Z", "severity": "critical",
+           "title": "disk full", "labels": {"cluster": "eu"}}
+    events, _ = decoder_for({"alerts": "alerts"}, ["cluster"])("alerts", json.dumps(doc).encode())
+    assert events[0].labels["triage.domain"] == "eu"
+    events, _ = decoder_for({"alerts": "alerts"})("alerts", json.dumps(doc).encode())
+    assert "triage.domain" not in events[0].labels
+    doc["labels"] = {"cluster": "c" * 101}
+    with pytest.raises(DecodeError, match="correlation domain"):   # the consumer dead-letters it
+        decoder_for({"alerts": "alerts"}, ["cluster"])("alerts", json.dumps(doc).encode())
