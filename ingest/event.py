@@ -180,7 +180,7 @@ def domain_named(labels: Any, fallbacks: Sequence[str] = ()) -> str | None:
     """The correlation domain a label set names (raw JSON labels too): its own
     ``triage.domain``, else the value of the first of the ``fallbacks`` labels it carries
     (``TRIAGE_DOMAIN_FROM_LABELS``, e.g. Prometheus's ``cluster`` external label: a
-    Prometheus label name cannot hold the dot of ``triage.domain``, so Alertmanager can
+    classic Prometheus label name cannot hold the dot of ``triage.domain``, so Alertmanager can
     never send that one)."""
     own = domain_of(labels)
     if own is not None or not fallbacks or not isinstance(labels, dict):

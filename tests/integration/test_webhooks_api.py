@@ -119,7 +119,7 @@ def test_pagerduty_webhook_needs_a_valid_signature_and_becomes_feedback(runtime:
 
 
 def test_a_label_named_in_the_settings_sets_the_correlation_domain(broker: EmbeddedBroker, tmp_path: Path) -> None:
-    # Prometheus label names cannot hold the dot of triage.domain: an estate names its
+    # Classic Prometheus label names cannot hold the dot of triage.domain: an estate names its
     # domains by another label (here region), and the webhook's events take it.
     with running(broker.bootstrap_servers, tmp_path / "d.db", domain_from_labels="cluster, region") as rt, \
             httpx.Client(base_url=f"http://127.0.0.1:{rt.api_port}", timeout=30) as api:
