@@ -107,12 +107,22 @@ async def pagerduty_enqueue(request: Request, sink: SinkDep,
     try:
         result = translate(from_pagerduty_event, payload)
     except HTTPException as exc:
-        errors = [d["msg"] for d in exc.detail] if isinstance(exc.detail, list) else [str(exc.detail)]
-        return JSONResponse({"status": "invalid event", "message": "Event object is invalid", "errors": errors},
-                            status_code=422)
+        return _pagerduty_invalid(exc)
     authorize(request, Scope.ingest, bearer_token(authorization) or result.routing_key or None)
-    submit(sink, result.events)
+    try:
+        submit(sink, result.events)
+    except HTTPException as exc:
+        if exc.status_code != 422:   # the broker's 503 stays as it is: the caller retries
+            raise
+        return _pagerduty_invalid(exc)
     return JSONResponse(result.response_body(), status_code=202)
+
+
+def _pagerduty_invalid(exc: HTTPException) -> JSONResponse:
+    """A 422 in the shape the Events API v2 answers an invalid event with."""
+    errors = [d["msg"] for d in exc.detail] if isinstance(exc.detail, list) else [str(exc.detail)]
+    return JSONResponse({"status": "invalid event", "message": "Event object is invalid", "errors": errors},
+                        status_code=422)
 
 
 class FeedbackAccepted(BaseModel):

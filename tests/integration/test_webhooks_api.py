@@ -121,7 +121,8 @@ def test_pagerduty_webhook_needs_a_valid_signature_and_becomes_feedback(runtime:
 def test_a_label_named_in_the_settings_sets_the_correlation_domain(broker: EmbeddedBroker, tmp_path: Path) -> None:
     # Classic Prometheus label names cannot hold the dot of triage.domain: an estate names its
     # domains by another label (here region), and the webhook's events take it.
-    with running(broker.bootstrap_servers, tmp_path / "d.db", domain_from_labels="cluster, region") as rt, \
+    with running(broker.bootstrap_servers, tmp_path / "d.db", domain_from_labels="cluster, region, pagerduty.group") \
+            as rt, \
             httpx.Client(base_url=f"http://127.0.0.1:{rt.api_port}", timeout=30) as api:
         r = api.post("/webhooks/alertmanager", json=ALERTMANAGER)
         assert r.status_code == 202, r.text
@@ -139,6 +140,11 @@ def test_a_label_named_in_the_settings_sets_the_correlation_domain(broker: Embed
         r = api.post("/webhooks/alertmanager", json=too_long)
         assert r.status_code == 422 and "correlation domain" in r.json()["detail"][0]["msg"]
         assert r.json()["detail"][0]["loc"] == ["body", "labels"]
+        pd_event = copy.deepcopy(PD_TRIGGER)
+        pd_event["payload"]["group"] = "g" * 101
+        r = api.post("/v2/enqueue", json=pd_event)   # answered as PagerDuty answers an invalid event
+        assert r.status_code == 422 and r.json()["status"] == "invalid event"
+        assert "correlation domain" in r.json()["errors"][0]
         assert rt.store.count_events() == 3
 
         # A producer of its own, straight into Kafka: the consumer names the domain.
