@@ -182,9 +182,12 @@ def domain_named(labels: Any, fallbacks: Sequence[str] = ()) -> str | None:
     (``TRIAGE_DOMAIN_FROM_LABELS``, e.g. Prometheus's ``cluster`` external label: a
     classic Prometheus label name cannot hold the dot of ``triage.domain``, so Alertmanager can
     never send that one)."""
-    own = domain_of(labels)
-    if own is not None or not fallbacks or not isinstance(labels, dict):
-        return own
+    return domain_of(labels) or _fallback_domain(labels, fallbacks)
+
+
+def _fallback_domain(labels: Any, fallbacks: Sequence[str]) -> str | None:
+    if not isinstance(labels, dict):
+        return None
     return next((str(v) for name in fallbacks if (v := labels.get(name)) not in (None, "")), None)
 
 
@@ -194,7 +197,7 @@ def with_domain(event: Event, fallbacks: Sequence[str]) -> Event:
     key, the stored document and every consumer agree on the scope."""
     if not fallbacks or domain_of(event.labels) is not None:
         return event
-    domain = domain_named(event.labels, fallbacks)
+    domain = _fallback_domain(event.labels, fallbacks)
     if domain is None:
         return event
     if len(domain) > DOMAIN_MAX_LENGTH:
