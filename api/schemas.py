@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -14,8 +15,6 @@ from triage.store.families import FamilyFit, FamilyStats
 
 
 class IncidentPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
     id: str
     title: str
     status: str
@@ -29,11 +28,18 @@ class IncidentPublic(BaseModel):
     alert_count: int
     suppressed_count: int
     firing_alerts: int
+    kind: Literal["incident", "noise"] = Field(
+        description="incident: a firing alert is or was in it, and it pages; noise: logs, spans and "
+                    "resolves that no alert joined, recorded but paging nobody (until an alert joins it)")
+    transient: bool = Field(description="its alerts resolved before its first page was due (auto-pause): "
+                                        "nobody was paged")
+    last_paged_at: datetime | None = Field(
+        description="when it last made a page or page update due; null if it never paged")
     merged_into: str | None = Field(None, description="status 'merged': the incident it was merged into")
 
     @classmethod
     def of(cls, record: IncidentRecord) -> "IncidentPublic":
-        return cls.model_validate(record)
+        return cls.model_validate({**asdict(record), "last_paged_at": record.last_notified_at})
 
 
 class IncidentPage(BaseModel):
@@ -140,14 +146,15 @@ class ResolutionAccepted(BaseModel):
 class NoiseBucketPublic(BaseModel):
     events: int
     duplicates_suppressed: int
-    incidents: int
+    incidents: int = Field(description="incidents these events opened (noise groups an alert joined included)")
+    noise_groups: int = Field(description="groups they opened that no alert joined: recorded, paging nobody")
     pages: int
-    compression: float
+    compression: float = Field(description="1 - incidents/events")
 
     @classmethod
     def of(cls, b: NoiseBucket) -> "NoiseBucketPublic":
         return cls(events=b.events, duplicates_suppressed=b.suppressed, incidents=b.incidents,
-                   pages=b.pages, compression=round(b.compression, 4))
+                   noise_groups=b.noise_groups, pages=b.pages, compression=round(b.compression, 4))
 
 
 class NoiseStatsPublic(BaseModel):

@@ -22,3 +22,13 @@ class Decision:
     evidence: dict[str, Any] = field(default_factory=dict)  # the values that matched
     parameters_version: int = 0
     notify: bool = False                   # this event makes a page (or page update) due
+
+    @property
+    def opens_incident(self) -> bool:
+        """A firing alert opened an incident, or joined a noise group and made it one."""
+        return self.rule == "new_incident" or bool(self.evidence.get("promoted"))
+
+    @property
+    def opens_noise_group(self) -> bool:
+        """A log, a span or a resolve that fit no group opened one that pages nobody."""
+        return self.rule == "noise_group"

@@ -47,6 +47,7 @@ def noise_figures(runtime: Runtime, produced: int, stored: int) -> dict[str, Any
         "events_stored": stored,
         "duplicates_dropped": total.suppressed,
         "incidents_opened": total.incidents,
+        "noise_groups": total.noise_groups,
         "pages": total.pages,
         "compression": round(total.compression, 4),
         "api": runtime.settings.api_url,
@@ -75,7 +76,8 @@ def run_demo(settings: Settings, *, once: bool, broker_port: int, timeout: float
                 figures = noise_figures(runtime, result.produced, stored)
                 click.echo(
                     f"\nprocessed {stored}/{expected} events: {figures['duplicates_dropped']} duplicates dropped, "
-                    f"{figures['incidents_opened']} incidents opened, {figures['pages']} pages, "
+                    f"{figures['incidents_opened']} incidents opened ({figures['noise_groups']} noise groups "
+                    f"beside them), {figures['pages']} pages, "
                     f"compression {figures['compression']:.1%}", err=True)
                 if stored < expected:
                     raise click.ClickException(f"only {stored} of {expected} events were stored in {timeout:.0f} s")

@@ -100,7 +100,8 @@ class Pipeline:
             m.batch_size.observe(len(events))
             m.events_stored.inc(result.stored)
             m.suppressed.inc(result.suppressed)
-            m.incidents_opened.inc(result.opened)
+            m.incidents_opened.inc(result.incidents_opened)
+            m.noise_groups_opened.inc(result.noise_groups_opened)
             m.pages.inc(result.notified)
         return result
 

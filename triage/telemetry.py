@@ -25,7 +25,11 @@ class Metrics:
                                      "New events stored (redeliveries excluded)", registry=r)
         self.suppressed = Counter("triage_events_suppressed_total", "Events suppressed as duplicates",
                                   registry=r)
-        self.incidents_opened = Counter("triage_incidents_opened_total", "Incidents opened", registry=r)
+        self.incidents_opened = Counter("triage_incidents_opened_total",
+                                        "Incidents opened (by a firing alert, or a noise group an alert joined)",
+                                        registry=r)
+        self.noise_groups_opened = Counter("triage_noise_groups_opened_total",
+                                           "Noise groups opened: logs and spans that page nobody", registry=r)
         self.pages = Counter("triage_pages_due_total", "Events that made a page or page update due",
                              registry=r)
         self.consumer_lag = Gauge("triage_consumer_lag_messages",

@@ -22,15 +22,17 @@ def list_incidents(
     store: StoreDep,
     _: ReadAccess,
     status: Literal["open", "resolved", "merged"] | None = None,
+    kind: Annotated[Literal["incident", "noise", "all"], Query(
+        description="incident (the default): groups that page; noise: noise groups, which page nobody; all")] = "incident",
     service: str | None = None,
     since: Annotated[AwareDatetime | None, Query(description="active at or after (RFC 3339)")] = None,
     until: Annotated[AwareDatetime | None, Query(description="opened at or before (RFC 3339)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> IncidentPage:
-    """Incidents, newest first."""
-    page = store.list_incidents(IncidentQuery(status=status, service=service, since=since, until=until,
-                                              limit=limit, offset=offset))
+    """Incidents, newest first; with ``kind``, noise groups instead or as well."""
+    page = store.list_incidents(IncidentQuery(status=status, kind=None if kind == "all" else kind, service=service,
+                                              since=since, until=until, limit=limit, offset=offset))
     next_offset = offset + limit if offset + limit < page.total else None
     return IncidentPage(items=[IncidentPublic.of(i) for i in page.items], total=page.total,
                         limit=limit, offset=offset, next_offset=next_offset)

@@ -27,8 +27,14 @@ def client(store: SqlStore) -> Iterator[TestClient]:
 
 
 def test_incident_list_filter_and_detail_with_reasons(client: TestClient) -> None:
-    body = client.get("/incidents").json()
-    assert body["total"] == 2 and body["next_offset"] is None
+    body = client.get("/incidents").json()   # incidents only: the log's noise group pages nobody
+    assert body["total"] == 1 and body["next_offset"] is None
+    [paging] = body["items"]
+    assert paging["kind"] == "incident" and paging["last_paged_at"] is not None and not paging["transient"]
+    [noise] = client.get("/incidents", params={"kind": "noise"}).json()["items"]
+    assert noise["kind"] == "noise" and noise["services"] == ["payments"] and noise["last_paged_at"] is None
+    assert client.get("/incidents", params={"kind": "all"}).json()["total"] == 2
+    assert client.get(f"/incidents/{noise['id']}").json()["kind"] == "noise"
     only = client.get("/incidents", params={"service": "checkout", "status": "open"}).json()
     assert only["total"] == 1
     incident = only["items"][0]
@@ -41,9 +47,9 @@ def test_incident_list_filter_and_detail_with_reasons(client: TestClient) -> Non
 
 
 def test_paging(client: TestClient) -> None:
-    first = client.get("/incidents", params={"limit": 1}).json()
+    first = client.get("/incidents", params={"kind": "all", "limit": 1}).json()
     assert len(first["items"]) == 1 and first["next_offset"] == 1
-    second = client.get("/incidents", params={"limit": 1, "offset": 1}).json()
+    second = client.get("/incidents", params={"kind": "all", "limit": 1, "offset": 1}).json()
     assert second["items"][0]["id"] != first["items"][0]["id"]
 
 
@@ -58,13 +64,17 @@ def test_bad_query_parameters_get_422_naming_the_field(client: TestClient) -> No
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "since"]
     assert client.get("/incidents", params={"status": "sleeping"}).status_code == 422
     assert client.get("/incidents", params={"limit": 0}).status_code == 422
+    r = client.get("/incidents", params={"kind": "noisy"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "kind"]
 
 
 def test_noise_stats(client: TestClient) -> None:
     stats = client.get("/stats/noise").json()
-    assert stats["total"] == {"events": 4, "duplicates_suppressed": 1, "incidents": 2, "pages": 1,
-                              "compression": 0.5}
-    assert set(stats["by_source"]) == {"alertmanager", "otel"} and "payments" in stats["by_service"]
+    assert stats["total"] == {"events": 4, "duplicates_suppressed": 1, "incidents": 1, "noise_groups": 1,
+                              "pages": 1, "compression": 0.75}
+    assert set(stats["by_source"]) == {"alertmanager", "otel"}
+    assert stats["by_service"]["payments"] == {"events": 1, "duplicates_suppressed": 0, "incidents": 0,
+                                               "noise_groups": 1, "pages": 0, "compression": 1.0}
     narrow = client.get("/stats/noise", params={"since": "2026-03-11T14:00:45Z"}).json()
     assert narrow["total"]["events"] == 2
     assert client.get("/stats/noise", params={"since": "2026-03-12T00:00:00Z",
@@ -76,6 +86,7 @@ def test_health_ready_metrics_openapi(client: TestClient) -> None:
     assert client.get("/readyz").json()["checks"] == {"store": "ok"}
     text = client.get("/metrics").text
     assert "triage_events_stored_total 4.0" in text and "triage_batch_processing_seconds_bucket" in text
+    assert "triage_incidents_opened_total 1.0" in text and "triage_noise_groups_opened_total 1.0" in text
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/incidents", "/incidents/{incident_id}", "/events/{event_id}", "/stats/noise"} <= set(paths)
 

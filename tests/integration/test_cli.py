@@ -42,6 +42,7 @@ def test_demo_once_processes_the_bundled_storm_and_prints_figures(tmp_path: Path
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["events_in"] == figures["events_stored"] == 3170
     assert 0 < figures["incidents_opened"] < 100 and figures["duplicates_dropped"] > 1000
+    assert figures["noise_groups"] > 0   # the storm's logs that no alert joined
     assert figures["compression"] > 0.9
     assert "replay sample_storm.jsonl.gz" in result.stderr  # the progress bar
     assert (tmp_path / "triage-demo.db").exists()

@@ -134,18 +134,25 @@ def test_incident_filters_and_pagination(store: SqlStore) -> None:
 
 
 def test_noise_stats_split_by_source_and_service(store: SqlStore) -> None:
-    Pipeline(store)([
+    first = Pipeline(store)([
         make_event(0, id="a1", fingerprint="fa"), make_event(10, id="a2", fingerprint="fa"),
         make_event(20, id="a3", fingerprint="fb", source="grafana"),
         make_event(30, id="l1", kind="log", source="otel", service="payments", severity="error", title="boom"),
     ])
+    assert (first.opened, first.incidents_opened, first.noise_groups_opened) == (2, 1, 1)
     stats = store.noise_stats()
-    assert (stats.total.events, stats.total.suppressed, stats.total.incidents) == (4, 1, 2)
-    assert stats.total.compression == 0.5
-    assert stats.by_source["alertmanager"].suppressed == 1 and stats.by_source["otel"].incidents == 1
-    assert stats.by_service["checkout"].events == 3
+    assert (stats.total.events, stats.total.suppressed, stats.total.incidents, stats.total.noise_groups) == (4, 1, 1, 1)
+    assert stats.total.compression == 0.75   # the log's noise group pages nobody: not an incident
+    assert stats.by_source["alertmanager"].suppressed == 1 and stats.by_source["otel"].noise_groups == 1
+    assert stats.by_source["otel"].incidents == 0 and stats.by_service["checkout"].events == 3
     windowed = store.noise_stats(since=T0 + timedelta(seconds=15), until=T0 + timedelta(seconds=25))
     assert windowed.total.events == 1
+    # An alert joins the log's group: it is an incident now, opened by the log.
+    result = Pipeline(store)([make_event(40, id="a4", fingerprint="fc", service="payments", title="boom")])
+    assert (result.opened, result.attached, result.incidents_opened, result.noise_groups_opened) == (0, 1, 1, 0)
+    stats = store.noise_stats()
+    assert (stats.total.incidents, stats.total.noise_groups) == (2, 0)
+    assert (stats.by_source["otel"].incidents, stats.by_source["otel"].noise_groups) == (1, 0)
 
 
 def test_unknown_ids_are_none(store: SqlStore) -> None:

@@ -74,11 +74,14 @@ class Page:
 class NoiseBucket:
     events: int = 0
     suppressed: int = 0
-    incidents: int = 0
+    incidents: int = 0       # groups opened by these events that are incidents now
     pages: int = 0
+    noise_groups: int = 0    # groups they opened that no alert ever joined: nobody was paged
 
     @property
     def compression(self) -> float:
+        """1 - incidents/events: what an on-call engineer has to look at, against what came
+        in. A noise group is recorded, not looked at, so it does not count."""
         return 1.0 - self.incidents / self.events if self.events else 0.0
 
 
@@ -95,5 +98,7 @@ class BatchResult:
     stored: int          # new events written (the rest were already stored)
     suppressed: int
     attached: int
-    opened: int
+    opened: int          # groups opened: incidents and noise groups
     notified: int
+    incidents_opened: int = 0      # incidents opened, and noise groups an alert made incidents
+    noise_groups_opened: int = 0

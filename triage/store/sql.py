@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from triage.correlation import CorrelationState, Decision, IncidentState, SignalState, dedup_key, scope_of
 from triage.correlation.decision import Action
-from triage.correlation.state import ScopeModels
+from triage.correlation.state import INCIDENT, NOISE, ScopeModels
 from triage.correlation.templating import Templater
 from triage.models.embedder import default_embedder
 from triage.models.parameters import CorrelationParameters
@@ -228,7 +228,8 @@ class SqlStore:
         return BatchResult(
             received=len(events), stored=len(new), suppressed=actions[Action.suppressed],
             attached=actions[Action.attached], opened=actions[Action.opened],
-            notified=sum(d.notify for d in decisions),
+            notified=sum(d.notify for d in decisions), incidents_opened=sum(d.opens_incident for d in decisions),
+            noise_groups_opened=sum(d.opens_noise_group for d in decisions),
         )
 
     def link_services(self, conn: sa.Connection, incident_id: str, services: Iterable[str]) -> None:
@@ -500,7 +501,7 @@ class SqlStore:
                 sa.select(t.memberships.c.event_id, t.memberships.c.incident_id))}
 
     def noise_stats(self, since: datetime | None = None, until: datetime | None = None) -> NoiseStats:
-        e, m = t.events, t.memberships
+        e, m, i = t.events, t.memberships, t.incidents
         cond: list[sa.ColumnElement[bool]] = []
         if since:
             cond.append(e.c.occurred_at >= since)
@@ -511,18 +512,23 @@ class SqlStore:
             cols: list[Any] = [
                 sa.func.count().label("events"),
                 sa.func.sum(sa.case((m.c.action == "suppressed", 1), else_=0)).label("suppressed"),
-                sa.func.sum(sa.case((m.c.action == "opened", 1), else_=0)).label("incidents"),
+                # A group counts by what it is now: a noise group an alert joined later is
+                # an incident, opened by the log or span that opened the group.
+                sa.func.sum(sa.case((i.c.kind == INCIDENT, 1), else_=0)).label("incidents"),
+                sa.func.sum(sa.case((i.c.kind == NOISE, 1), else_=0)).label("noise_groups"),
                 sa.func.sum(sa.case((m.c.notify, 1), else_=0)).label("pages"),
             ]
+            opened_group = sa.and_(i.c.id == m.c.incident_id, m.c.action == "opened")
             stmt = sa.select(*([key.label("key")] if key is not None else []), *cols).select_from(
-                e.join(m, m.c.event_id == e.c.id)).where(sa.and_(sa.true(), *cond))
+                e.join(m, m.c.event_id == e.c.id).outerjoin(i, opened_group)).where(sa.and_(sa.true(), *cond))
             if key is not None:
                 stmt = stmt.group_by(key)
             return conn.execute(stmt).all()
 
         def bucket(r: sa.Row[Any]) -> NoiseBucket:
             return NoiseBucket(events=int(r.events or 0), suppressed=int(r.suppressed or 0),
-                               incidents=int(r.incidents or 0), pages=int(r.pages or 0))
+                               incidents=int(r.incidents or 0), pages=int(r.pages or 0),
+                               noise_groups=int(r.noise_groups or 0))
 
         with self.engine.connect() as conn:
             total = bucket(list(bucketed(None))[0])
