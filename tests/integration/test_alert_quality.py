@@ -52,10 +52,17 @@ def test_baselines_match_published_numbers(week_rows: list[dict[str, Any]], scop
 def test_triage_row_is_well_formed(week_rows: list[dict[str, Any]]) -> None:
     # The correlator's numbers change as it improves; only check that they are scores.
     for row in (r for r in week_rows if r["engine"] == "triage"):
-        assert 0 < row["groups"] <= row["events"]
+        assert 0 < row["pages"] <= row["groups"] <= row["events"]
         for key in ("precision", "recall", "f1", "compression"):
             assert 0.0 <= row[key] <= 1.0
         assert -1.0 <= row["ari"] <= 1.0
+
+
+def test_triage_pages_fewer_than_the_baselines(week_rows: list[dict[str, Any]]) -> None:
+    # The point of triage: on the same events, fewer pages than label grouping or dedup sends.
+    for scope in ("all", "alerts"):
+        pages = {r["engine"]: r["pages"] for r in week_rows if r["scope"] == scope}
+        assert pages["triage"] < pages["alertmanager"] < pages["fingerprint"]
 
 
 def test_suggestions_beat_the_no_model_baselines_on_the_week() -> None:

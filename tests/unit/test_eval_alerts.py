@@ -13,6 +13,7 @@ import pytest
 
 from triage.evaluation.alerts import (
     alertmanager_engine,
+    count_pages,
     evaluate_alerts,
     fingerprint_engine,
     format_alerts_table,
@@ -216,28 +217,48 @@ def test_loader_errors_name_the_problem(tmp_path: Path) -> None:
         load_labeled_events(directory)
 
 
+def test_pages_are_groups_holding_a_firing_alert() -> None:
+    events = _events(
+        _row("a", 0, fingerprint="fa", alertname="X"),
+        _row("b", 5, fingerprint="fb", alertname="Y"),
+        _row("c", 9, kind="log"),
+        _row("d", 9, kind="span"),
+        _row("e", 12, fingerprint="fc", alertname="Z", status="resolved"),
+    )
+    # Two firing alerts in one group page once; logs and spans alone, and a resolve alone, never.
+    assert count_pages(events, ["g1", "g1", "g2", "g2", "g3"]) == 1
+    # A log joining an alert's group changes nothing; each firing alert alone is a page.
+    assert count_pages(events, ["g1", "g2", "g1", "g3", "g4"]) == 2
+
+
 def test_evaluate_alerts_rows_and_table(tmp_path: Path) -> None:
     directory = tmp_path / "tiny-set"
     _write(directory, LABELED, compressed=True)
     rows = evaluate_alerts(directory)
     assert [(r["scope"], r["engine"]) for r in rows] == [
-        (s, e) for s in ("all", "alerts") for e in ("triage", "fingerprint", "alertmanager")
+        (s, e) for s in ("all", "alerts") for e in ("triage", "fingerprint", "alertmanager", "truth")
     ]
-    keys = {"dataset", "scope", "engine", "events", "groups", "compression", "precision", "recall",
-            "f1", "ari", "events_per_s"}
+    keys = {"dataset", "scope", "engine", "events", "groups", "pages", "compression", "precision",
+            "recall", "f1", "ari", "events_per_s"}
     for r in rows:
         assert set(r) == keys
         assert r["dataset"] == "tiny-set"
         assert r["events"] == (4 if r["scope"] == "all" else 2)
         assert r["compression"] == pytest.approx(1 - r["groups"] / r["events"])
-        assert r["events_per_s"] > 0
+        if r["engine"] == "truth":
+            assert (r["f1"], r["ari"], r["events_per_s"]) == (1.0, 1.0, None)
+            assert (r["groups"], r["pages"]) == ((2, 1) if r["scope"] == "all" else (1, 1))
+        else:
+            assert r["events_per_s"] > 0
     fingerprint_all = next(r for r in rows if r["engine"] == "fingerprint" and r["scope"] == "all")
     # e1+e2 together, e0 and e3 alone: the only true pair found (precision 1), 1 of 3 (recall).
     assert fingerprint_all["groups"] == 3
+    # Only e1's group holds a firing alert: the log's and the span's singletons page nobody.
+    assert fingerprint_all["pages"] == 1
     assert (fingerprint_all["precision"], fingerprint_all["recall"]) == pytest.approx((1.0, 1 / 3))
 
     table = format_alerts_table(rows).splitlines()
-    assert table[0].split() == ["dataset", "scope", "engine", "events", "groups", "compression",
+    assert table[0].split() == ["dataset", "scope", "engine", "events", "groups", "pages", "compression",
                                 "P", "R", "F1", "ARI", "events/s"]
     assert len(table) == 2 + len(rows)
     # Right-aligned numeric columns end where the header ends.

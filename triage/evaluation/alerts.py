@@ -1,8 +1,9 @@
 """Scoring event grouping on labeled alert streams (the ``alerts`` data sets under shared/data).
 
 ``triage eval alerts DIR`` runs triage's correlator and two reference baselines over one
-data set and reports, per engine and scope, how many groups each opened (compression)
-and how well those groups agree with the ground truth (pairwise P/R/F1, adjusted Rand).
+data set and reports, per engine and scope, how many groups each opened (compression),
+how many of them would page someone, and how well those groups agree with the ground
+truth (pairwise P/R/F1, adjusted Rand).
 
 Every engine is a plain function ``list[Event] -> list[str]`` returning one group id per
 event, in the order it was given, so that adding an engine needs nothing but a function.
@@ -218,6 +219,18 @@ def _engines(parameters: CorrelationParameters | None) -> Iterator[tuple[str, En
     yield "alertmanager", alertmanager_engine()
 
 
+def count_pages(events: list[Event], groups: list[str]) -> int:
+    """Groups that would page someone: those holding at least one firing alert.
+
+    One rule for every engine, so the column compares pages and not each engine's own
+    notion of one: a group of logs and spans alone is recorded and pages nobody (triage's
+    noise group; the Alertmanager baseline's per-kind groups, which no receiver routes),
+    and a group of resolves alone has nothing left to page about.
+    """
+    return len({group for event, group in zip(events, groups, strict=True)
+                if event.kind is EventKind.alert and event.status is Status.firing})
+
+
 def _score(dataset: str, scope: str, name: str, engine: Engine,
            events: list[Event], truth: list[str]) -> dict[str, Any]:
     started = time.perf_counter()
@@ -234,6 +247,7 @@ def _score(dataset: str, scope: str, name: str, engine: Engine,
         "engine": name,
         "events": n,
         "groups": groups,
+        "pages": count_pages(events, pred),
         "compression": 1.0 - groups / n if n else 0.0,
         "precision": precision,
         "recall": recall,
@@ -244,7 +258,8 @@ def _score(dataset: str, scope: str, name: str, engine: Engine,
 
 
 def evaluate_alerts(dir: Path, parameters: CorrelationParameters | None = None) -> list[dict[str, Any]]:
-    """One row per scope (all events, alerts only) and engine (triage, fingerprint, alertmanager).
+    """One row per scope (all events, alerts only) and engine (triage, fingerprint, alertmanager),
+    and per scope a last row for the ground truth itself.
 
     Alerts-only runs each engine on the alerts alone, not on all events with the
     others filtered out afterwards: that is what a deployment fed only alerts would do.
@@ -262,7 +277,19 @@ def evaluate_alerts(dir: Path, parameters: CorrelationParameters | None = None) 
         scope_events, scope_truth = subsets[scope]
         for name, engine in _engines(parameters):
             rows.append(_score(dataset, scope, name, engine, scope_events, scope_truth))
+        rows.append(_truth_row(dataset, scope, scope_events, scope_truth))
     return rows
+
+
+def _truth_row(dataset: str, scope: str, events: list[Event], truth: list[str]) -> dict[str, Any]:
+    """The ground truth as if it were an engine: the groups and pages a perfect one would open.
+
+    It puts the others' counts in proportion (fewer pages than the truth means incidents
+    were merged); its scores are 1 by definition and it has no speed.
+    """
+    row = _score(dataset, scope, "truth", lambda _: list(truth), events, truth)
+    row["events_per_s"] = None
+    return row
 
 
 _COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -272,6 +299,7 @@ _COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("engine", "engine", "s"),
     ("events", "events", "d"),
     ("groups", "groups", "d"),
+    ("pages", "pages", "d"),
     ("compression", "compression", ".3f"),
     ("precision", "P", ".3f"),
     ("recall", "R", ".3f"),
