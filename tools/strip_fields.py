@@ -1,0 +1,45 @@
+"""A labeled alert data set with less metadata: how much of triage's grouping rests on
+fields that not every source sends (docs/quality.md, "Less metadata").
+
+    python tools/strip_fields.py SRC_DIR DST_DIR FIELD [FIELD ...]
+
+Reads SRC_DIR/events.jsonl[.gz] and writes DST_DIR/events.jsonl with each FIELD removed
+from every event. A FIELD of the form ``labels.*`` keeps only the ``alertname`` label,
+``labels`` drops them all. The truth fields are kept: ``triage eval alerts DST_DIR``
+scores the stripped stream against the same truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from triage.evaluation.alerts import _events_path, _open_text
+
+
+def strip(event: dict[str, object], fields: list[str]) -> dict[str, object]:
+    for name in fields:
+        if name == "labels.*":
+            labels = event.get("labels")
+            event["labels"] = {"alertname": labels["alertname"]} if isinstance(labels, dict) and "alertname" in labels else {}
+        else:
+            event.pop(name, None)
+    return event
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("src", type=Path)
+    parser.add_argument("dst", type=Path)
+    parser.add_argument("fields", nargs="+")
+    args = parser.parse_args()
+    args.dst.mkdir(parents=True, exist_ok=True)
+    with _open_text(_events_path(args.src)) as lines, (args.dst / "events.jsonl").open("w") as out:
+        for line in lines:
+            if line.strip():
+                out.write(json.dumps(strip(json.loads(line), args.fields)) + "\n")
+
+
+if __name__ == "__main__":
+    main()
