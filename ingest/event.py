@@ -91,6 +91,13 @@ def normalize_severity(raw: str | int | None) -> Severity:
 
 # Optional names and ids a source sends as "" when it has none.
 _BLANK_IS_NONE = ("service", "host", "fingerprint", "trace_id", "span_id", "parent_service")
+# Where a source that does not fill ``service`` or ``host`` says them in its labels, in the
+# order tried, with each field's bound: Prometheus' ``node``, the usual ``host`` and
+# ``hostname``. (The webhooks also try labels that are only sometimes a service or a
+# host, such as ``job`` and ``instance``; here only those that always are.)
+SERVICE_LABELS = ("service",)
+HOST_LABELS = ("node", "host", "hostname")
+_FROM_LABELS = (("service", SERVICE_LABELS, 200), ("host", HOST_LABELS, 253))
 
 
 class Event(BaseModel):
@@ -142,6 +149,14 @@ class Event(BaseModel):
         for name in _BLANK_IS_NONE:
             if data.get(name) in ("", b""):   # what the str fields would accept as ""
                 changes[name] = None
+        labels = data.get("labels")
+        if labels and isinstance(labels, dict):
+            for name, keys, bound in _FROM_LABELS:
+                if not data.get(name):
+                    value = next((v for k in keys if isinstance(v := labels.get(k), str) and 0 < len(v) <= bound),
+                                 None)
+                    if value is not None:
+                        changes[name] = value
         for name in ("title", "body"):
             # A log line may carry NUL bytes (binary garbage, C strings). Shown as
             # U+FFFD, the event is stored and keeps its place in an incident.

@@ -49,7 +49,16 @@ from pydantic import ValidationError
 
 from triage.ingest.decode import describe_validation_error, event_from_dict
 from triage.ingest.errors import InvalidEvent
-from triage.ingest.event import Event, EventKind, LabelValue, Severity, Status, normalize_severity
+from triage.ingest.event import (
+    HOST_LABELS,
+    SERVICE_LABELS,
+    Event,
+    EventKind,
+    LabelValue,
+    Severity,
+    Status,
+    normalize_severity,
+)
 
 SEVERITY_DEFAULTED = "triage.severity_defaulted"
 TIME_DEFAULTED = "triage.time_defaulted"
@@ -188,8 +197,7 @@ def _severity(raw: Any, where: str) -> Severity:
 # Checked in this order. A label named ``service`` is what rules written for
 # triage set; ``app`` is the Kubernetes convention; ``job`` is the scrape job,
 # which is often a whole fleet ("kubernetes-pods"), so it comes last.
-_SERVICE_LABELS = ("service", "app", "job")
-_HOST_LABELS = ("node", "host", "hostname")
+_SERVICE_LABELS = (*SERVICE_LABELS, "app", "job")
 ALERT_DEFAULT_SEVERITY = Severity.warning
 
 
@@ -235,7 +243,7 @@ def _alert_group(
         if extra is not None:
             event_labels.update(extra(alert, where))
 
-        host = _first(labels, _HOST_LABELS)
+        host = _first(labels, HOST_LABELS)
         if host is None and labels.get("instance"):
             host = _host_of(str(labels["instance"]))
         fingerprint = _string(alert.get("fingerprint"), f"{where}.fingerprint", required=False)

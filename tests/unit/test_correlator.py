@@ -167,7 +167,8 @@ def test_declared_topology_is_used_before_any_span_is_seen() -> None:
 def test_host_alert_joins_the_incident_of_a_service_on_that_host() -> None:
     c = correlator(threshold=0.45)
     a, b = run(c, [(0, {"fingerprint": "a", "host": "node-1"}),
-                   (30, {"fingerprint": "h", "service": None, "host": "node-1", "title": "Node disk full"})])
+                   (30, {"fingerprint": "h", "service": None, "host": "node-1", "title": "Node disk full",
+                         "labels": {"alertname": "NodeDiskFull"}})])
     assert b.incident_id == a.incident_id and b.evidence["service"] == "host:node-1"
     assert b.evidence["hops"] == 1
 

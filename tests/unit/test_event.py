@@ -113,6 +113,19 @@ def test_a_blank_name_or_id_is_none(name: str) -> None:
     assert getattr(event_from_dict({**BASE, name: "x"}), name) == "x"
 
 
+def test_service_and_host_not_given_are_taken_from_the_labels_that_always_name_them() -> None:
+    labels = {"alertname": "NodeDiskFull", "service": "cart", "hostname": "web-1", "node": "gke-node-7"}
+    e = event_from_dict({**BASE, "labels": labels})
+    assert (e.service, e.host) == ("cart", "gke-node-7")     # node before hostname
+    assert event_from_dict({**BASE, "host": "", "labels": {"host": "db-2"}}).host == "db-2"
+    # What the event says itself wins; labels that are only sometimes a host are not taken;
+    # a value the store could not keep is left out rather than refusing the event.
+    given = event_from_dict({**BASE, "service": "checkout", "host": "n1", "labels": labels})
+    assert (given.service, given.host) == ("checkout", "n1")
+    assert event_from_dict({**BASE, "labels": {"instance": "10.0.0.1:9100", "job": "node"}}).host is None
+    assert event_from_dict({**BASE, "labels": {"node": "n" * 254, "service": ""}}).host is None
+
+
 def test_nul_in_title_and_body_is_shown_as_replacement_character() -> None:
     e = event_from_dict({**BASE, "title": "bad\x00byte", "body": "\x00"})
     assert (e.title, e.body) == ("bad\ufffdbyte", "\ufffd")
