@@ -4,7 +4,7 @@ fields that not every source sends (docs/quality.md, "Less metadata").
     python tools/strip_fields.py SRC_DIR DST_DIR FIELD [FIELD ...]
 
 Reads SRC_DIR/events.jsonl[.gz] and writes DST_DIR/events.jsonl with each FIELD removed
-from every event. A FIELD of the form ``labels.*`` keeps only the ``alertname`` label,
+from every event, and copies SRC_DIR's other files (the catalog, incidents) beside it. A FIELD of the form ``labels.*`` keeps only the ``alertname`` label,
 ``labels`` drops them all. The truth fields are kept: ``triage eval alerts DST_DIR``
 scores the stripped stream against the same truth.
 """
@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
-from triage.evaluation.alerts import _events_path, _open_text
+from triage.evaluation.alerts import EVENT_FILES, _events_path, _open_text
 
 
 def strip(event: dict[str, object], fields: list[str]) -> dict[str, object]:
@@ -35,7 +36,11 @@ def main() -> None:
     parser.add_argument("fields", nargs="+")
     args = parser.parse_args()
     args.dst.mkdir(parents=True, exist_ok=True)
-    with _open_text(_events_path(args.src)) as lines, (args.dst / "events.jsonl").open("w") as out:
+    events = _events_path(args.src)
+    for other in args.src.iterdir():
+        if other.is_file() and other.name not in EVENT_FILES:   # the stripped copy replaces them
+            shutil.copy2(other, args.dst / other.name)
+    with _open_text(events) as lines, (args.dst / "events.jsonl").open("w") as out:
         for line in lines:
             if line.strip():
                 out.write(json.dumps(strip(json.loads(line), args.fields)) + "\n")

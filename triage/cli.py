@@ -231,13 +231,16 @@ def _echo_rows(rows: list[dict[str, Any]], table: str, as_json: bool) -> None:
 
 @eval_group.command(name="alerts")
 @click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--catalog", is_flag=True,
+              help="also run triage with each DIR's services.yaml declared (depends_on), "
+                   "as a deployment with TRIAGE_TOPOLOGY_FILE would")
 @_EVAL_JSON
-def eval_alerts(dirs: tuple[Path, ...], as_json: bool) -> None:
+def eval_alerts(dirs: tuple[Path, ...], catalog: bool, as_json: bool) -> None:
     """Triage vs fingerprint dedup vs Alertmanager group_by on DIR/events.jsonl[.gz] with truth_incident."""
     from triage.evaluation.alerts import evaluate_alerts, format_alerts_table
 
     with _data_errors():
-        rows = [row for d in dirs for row in evaluate_alerts(d)]
+        rows = [row for d in dirs for row in evaluate_alerts(d, catalog=catalog)]
     _echo_rows(rows, format_alerts_table(rows), as_json)
 
 

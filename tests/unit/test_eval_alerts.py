@@ -231,6 +231,23 @@ def test_pages_are_groups_holding_a_firing_alert() -> None:
     assert count_pages(events, ["g1", "g2", "g1", "g3", "g4"]) == 2
 
 
+def test_the_catalog_run_declares_the_data_sets_service_catalog(tmp_path: Path) -> None:
+    # Two alerts of one incident on two services that only the catalog relates (no spans).
+    directory = tmp_path / "catalogued"
+    _write(directory, [_row("c1", 0, fingerprint="a", alertname="CartDown", service="cart", host=None),
+                       _row("c2", 20, fingerprint="b", alertname="CheckoutErrors", service="checkout", host=None)],
+           compressed=False)
+    with pytest.raises(FileNotFoundError, match=r"services\.yaml: not found"):
+        evaluate_alerts(directory, catalog=True)
+    (directory / "services.yaml").write_text(
+        "services:\n  - service: checkout\n    depends_on: [cart]\n  - service: cart\n    depends_on: []\n")
+    rows = {(r["scope"], r["engine"]): r for r in evaluate_alerts(directory, catalog=True)}
+    assert rows[("all", "triage")]["groups"] == 2            # no relation known: kept apart
+    assert rows[("all", "triage+catalog")]["groups"] == 1    # checkout depends on cart
+    assert rows[("alerts", "triage+catalog")]["recall"] == 1.0
+    assert "triage+catalog" not in {r["engine"] for r in evaluate_alerts(directory)}
+
+
 def test_evaluate_alerts_rows_and_table(tmp_path: Path) -> None:
     directory = tmp_path / "tiny-set"
     _write(directory, LABELED, compressed=True)

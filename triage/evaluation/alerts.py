@@ -30,6 +30,7 @@ from triage.ingest.decode import event_from_dict
 from triage.ingest.errors import InvalidEvent
 from triage.ingest.event import Event, EventKind, Status
 from triage.models.parameters import CorrelationParameters
+from triage.models.topology import ServiceGraph
 
 Engine = Callable[[list[Event]], list[str]]
 
@@ -103,12 +104,19 @@ def time_order(events: list[Event]) -> list[int]:
     return sorted(range(len(events)), key=lambda i: _time_key(events[i]))
 
 
-def triage_engine(parameters: CorrelationParameters | None = None) -> Engine:
-    """triage's correlator: the group is the incident each event's Decision names."""
+def triage_engine(parameters: CorrelationParameters | None = None, *, topology: Path | None = None) -> Engine:
+    """triage's correlator: the group is the incident each event's Decision names.
+
+    ``topology``: a declared service graph (``TRIAGE_TOPOLOGY_FILE``'s formats), as a
+    deployment that declares its dependencies runs; without it the graph is learned from
+    the stream's spans alone.
+    """
 
     def run(events: list[Event]) -> list[str]:
-        # A fresh correlator per call: state left over from another run would merge groups.
-        decisions = Correlator(parameters).process_batch(events)
+        # A fresh correlator (and graph) per call: state left over from another run would
+        # merge groups.
+        graph = ServiceGraph.from_topology(topology) if topology is not None else None
+        decisions = Correlator(parameters, topology=graph).process_batch(events)
         # process_batch answers in its own (stable) time order; the same stable sort of the
         # indices maps each decision back to its event, even if two events share an id.
         groups = [""] * len(events)
@@ -213,8 +221,10 @@ def alertmanager_engine(
 # -- evaluation --------------------------------------------------------------------------
 
 
-def _engines(parameters: CorrelationParameters | None) -> Iterator[tuple[str, Engine]]:
+def _engines(parameters: CorrelationParameters | None, catalog: Path | None) -> Iterator[tuple[str, Engine]]:
     yield "triage", triage_engine(parameters)
+    if catalog is not None:
+        yield "triage+catalog", triage_engine(parameters, topology=catalog)
     yield "fingerprint", fingerprint_engine
     yield "alertmanager", alertmanager_engine()
 
@@ -257,15 +267,24 @@ def _score(dataset: str, scope: str, name: str, engine: Engine,
     }
 
 
-def evaluate_alerts(dir: Path, parameters: CorrelationParameters | None = None) -> list[dict[str, Any]]:
+CATALOG_FILE = "services.yaml"
+
+
+def evaluate_alerts(dir: Path, parameters: CorrelationParameters | None = None, *,
+                    catalog: bool = False) -> list[dict[str, Any]]:
     """One row per scope (all events, alerts only) and engine (triage, fingerprint, alertmanager),
     and per scope a last row for the ground truth itself.
 
     Alerts-only runs each engine on the alerts alone, not on all events with the
     others filtered out afterwards: that is what a deployment fed only alerts would do.
+    With ``catalog``, a "triage+catalog" row runs triage with DIR/services.yaml declared
+    (its ``depends_on``), as a deployment that declares its service catalog would.
     """
     directory = Path(dir)
     dataset = directory.resolve().name
+    catalog_file = directory / CATALOG_FILE if catalog else None
+    if catalog_file is not None and not catalog_file.is_file():
+        raise FileNotFoundError(f"{catalog_file}: not found (the catalog run declares each data set's {CATALOG_FILE})")
     events, truth = load_labeled_events(directory)
     alert_idx = [i for i, e in enumerate(events) if e.kind is EventKind.alert]
     subsets = {
@@ -275,7 +294,7 @@ def evaluate_alerts(dir: Path, parameters: CorrelationParameters | None = None) 
     rows: list[dict[str, Any]] = []
     for scope in SCOPES:
         scope_events, scope_truth = subsets[scope]
-        for name, engine in _engines(parameters):
+        for name, engine in _engines(parameters, catalog_file):
             rows.append(_score(dataset, scope, name, engine, scope_events, scope_truth))
         rows.append(_truth_row(dataset, scope, scope_events, scope_truth))
     return rows
