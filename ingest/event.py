@@ -149,7 +149,7 @@ class Event(BaseModel):
         for name in _BLANK_IS_NONE:
             if data.get(name) in ("", b""):   # what the str fields would accept as ""
                 changes[name] = None
-        labels = data.get("labels")
+        labels = None if data.get("service") and data.get("host") else data.get("labels")
         if labels and isinstance(labels, dict):
             for name, keys, bound in _FROM_LABELS:
                 if not data.get(name):
