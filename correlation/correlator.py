@@ -173,9 +173,9 @@ class Correlator:
         if signal is not None and incident is not None:
             if event.kind is EventKind.alert:
                 if (event.status is Status.firing and signal.status is Status.firing
-                        and event.starts_at is not None and event.starts_at > signal.last_seen):
-                    # Started after we last heard of it: a new episode whose predecessor's
-                    # resolve never reached us. That one is over; this one is decided afresh.
+                        and self._new_episode(event, signal, now)):
+                    # The episode we knew of is over though its resolve never reached us;
+                    # this one is decided afresh.
                     self._lost_resolve(signal, incident)
                 elif event.status is Status.resolved and signal.status is Status.firing:
                     return self._resolve(event, now, signal, incident, template)
@@ -576,6 +576,13 @@ class Correlator:
                 evidence["transient"] = True
         self._touch(event, now, incident)
         return self._decide(event, Action.attached, incident, "alert_resolved", evidence, notify=False)
+
+    def _new_episode(self, event: Event, signal: SignalState, now: datetime) -> bool:
+        """A firing alert that began after we last heard of it, or, one that says no
+        start, that was silent for ``resolve_timeout``."""
+        if event.starts_at is not None:
+            return event.starts_at > signal.last_seen
+        return _seconds(now, signal.last_seen) > self.parameters.resolve_timeout
 
     def _lost_resolve(self, signal: SignalState, incident: IncidentState) -> None:
         signal.status, signal.dirty = Status.resolved, True

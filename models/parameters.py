@@ -42,6 +42,11 @@ class CorrelationParameters(BaseModel):
       family on a service it already holds.
     * ``dedup_window``: a log line or span identical to one seen this recently is a
       duplicate. Alerts are duplicates while their fingerprint is firing.
+    * ``resolve_timeout``: Alertmanager's ``resolve_timeout``, for alerts that say no start
+      time: one not heard of for this long is taken as resolved, so that its next firing
+      is decided afresh rather than as a duplicate in an incident of long ago (a source
+      that sends no resolves, or one whose resolve was lost). An alert with a start time
+      needs none: a later start says the episode is new.
 
     Scoring (each component is in [0, 1]; the score is their weighted mean):
 
@@ -87,6 +92,7 @@ class CorrelationParameters(BaseModel):
     reopen_window: float = Field(120.0, ge=0)
     propagation_window: float = Field(900.0, ge=0)
     dedup_window: float = Field(3600.0, ge=0)
+    resolve_timeout: float = Field(3600.0, gt=0)
     # scoring
     weight_text: float = Field(0.30, ge=0, le=1)
     weight_topology: float = Field(0.45, ge=0, le=1)

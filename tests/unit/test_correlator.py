@@ -83,6 +83,28 @@ def test_alert_firing_again_long_after_resolve_is_a_new_episode() -> None:
     assert d[2].action is Action.opened and d[2].incident_id != d[0].incident_id
 
 
+def test_an_alert_saying_no_start_and_silent_past_resolve_timeout_is_a_new_episode() -> None:
+    # A source that sends no resolves: Alertmanager's resolve_timeout ends the episode.
+    c = correlator(resolve_timeout=600)
+    d = run(c, [(0, {"fingerprint": "a"}), (300, {"fingerprint": "a"}), (1000, {"fingerprint": "a"})])
+    assert d[1].action is Action.suppressed                 # re-sent within the timeout
+    assert d[2].action is Action.opened and d[2].incident_id != d[0].incident_id
+    old = c.state.incidents[d[0].incident_id]
+    assert old.status == "resolved" and old.resolved_at == T0 + timedelta(seconds=300)
+
+
+def test_an_alert_with_a_start_time_is_one_episode_however_long_it_is_silent() -> None:
+    # A chronic alert re-sent every repeat_interval says the same start: still one episode.
+    c = correlator(resolve_timeout=600)
+    d = run(c, [(s, {"fingerprint": "a", "starts_at": T0}) for s in (0, 4 * 3600)])
+    assert d[1].action is Action.suppressed and d[1].incident_id == d[0].incident_id
+    # A start after we last heard of it is a new episode, whatever the timeout.
+    c = correlator(resolve_timeout=10 ** 6)
+    d = run(c, [(0, {"fingerprint": "a", "starts_at": T0}),
+                (4000, {"fingerprint": "a", "starts_at": T0 + timedelta(seconds=3900)})])
+    assert d[1].action is Action.opened
+
+
 def test_identical_log_lines_are_duplicates_within_dedup_window() -> None:
     c = correlator(dedup_window=60)
     d = run(c, [(0, log()), (30, log()), (100, log())])

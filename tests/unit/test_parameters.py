@@ -27,7 +27,7 @@ def test_fractions_outside_0_1_are_rejected(field: str, value: float) -> None:
 
 @pytest.mark.parametrize("field", ["window", "max_incident_age", "lone_window", "reopen_window",
                                    "propagation_window", "dedup_window", "auto_pause", "group_wait",
-                                   "group_interval", "repeat_interval", "time_decay"])
+                                   "group_interval", "repeat_interval", "time_decay", "resolve_timeout"])
 def test_negative_windows_are_rejected(field: str) -> None:
     with pytest.raises(ValidationError) as err:
         CorrelationParameters(**{field: -1})
