@@ -169,11 +169,12 @@ class Correlator:
         key = self.state.dedup_keys.get(event.id) or dedup_key(event)
         signal = self.state.signals.get(key)
         incident = self.state.incidents.get(signal.incident_id) if signal else None
+        ended: str | None = None   # why the episode this alert was part of counts as over
 
         if signal is not None and incident is not None:
             if event.kind is EventKind.alert:
                 if (event.status is Status.firing and signal.status is Status.firing
-                        and self._new_episode(event, signal, now)):
+                        and (ended := self._episode_ended(event, signal, now)) is not None):
                     # The episode we knew of is over though its resolve never reached us;
                     # this one is decided afresh.
                     self._lost_resolve(signal, incident)
@@ -214,6 +215,8 @@ class Correlator:
             "threshold": p.threshold, "weights": p.weights, "parameters_version": self.parameters_version,
             "candidates": len(candidates), "window_s": p.window,
         }
+        if ended is not None:
+            common["previous_episode"] = {"incident": incident.id if incident else None, "ended": ended}
         if best is not None and best.score >= p.threshold:
             target = self.state.incidents[best.incident_id]
             details = {**common, **best.as_dict()}
@@ -577,12 +580,15 @@ class Correlator:
         self._touch(event, now, incident)
         return self._decide(event, Action.attached, incident, "alert_resolved", evidence, notify=False)
 
-    def _new_episode(self, event: Event, signal: SignalState, now: datetime) -> bool:
-        """A firing alert that began after we last heard of it, or, one that says no
-        start, that was silent for ``resolve_timeout``."""
+    def _episode_ended(self, event: Event, signal: SignalState, now: datetime) -> str | None:
+        """Why a firing alert starts a new episode though no resolve ended the last one:
+        it began after we last heard of it, or, saying no start, it was silent for
+        ``resolve_timeout``. None: the same episode."""
         if event.starts_at is not None:
-            return event.starts_at > signal.last_seen
-        return _seconds(now, signal.last_seen) > self.parameters.resolve_timeout
+            return "started_later" if event.starts_at > signal.last_seen else None
+        if _seconds(now, signal.last_seen) > self.parameters.resolve_timeout:
+            return "resolve_timeout"
+        return None
 
     def _lost_resolve(self, signal: SignalState, incident: IncidentState) -> None:
         signal.status, signal.dirty = Status.resolved, True

@@ -97,25 +97,9 @@ def explain(rule: str, evidence: Mapping[str, Any]) -> str:
             sentence += "; its first alert turns this noise group into an incident"
         if evidence.get("reopened"):
             sentence += "; the alert fired again, the incident reopens"
-        return sentence
+        return sentence + _previous_episode(evidence)
     if rule in ("new_incident", "noise_group"):
-        what = "opened" if rule == "new_incident" else "opened a noise group (pages nobody)"
-        best = evidence.get("best_candidate")
-        if isinstance(best, Mapping):
-            if best.get("blocked") == "settled":
-                why = (f"the nearest incident {best.get('incident')} is past its propagation window and "
-                       "has not shown this service and template")
-            elif best.get("blocked") == "no_topology":
-                why = f"the nearest incident {best.get('incident')} is on services with no known relation"
-            else:
-                why = (f"the best candidate {best.get('incident')} scored {float(best.get('score', 0)):.2f} "
-                       f"< {float(evidence.get('threshold', 0)):.2f}")
-            return f"{what}: {why}"
-        if "previous_incident" in evidence:  # baseline decisions, still in the store
-            return (f"{what}: {_scope(evidence)} had an incident, but its last event was "
-                    f"{evidence.get('gap_s', 0):.0f} s ago (window {evidence.get('window_s', 0):.0f} s) "
-                    "or it was past its maximum age")
-        return f"{what}: no open incident accepts this event"
+        return _opened(rule, evidence) + _previous_episode(evidence)
     if rule in ("merged", "split"):   # a responder's merge or split (POST /incidents/{id}/merge, /split)
         original = evidence.get("original") or {}
         before = explain(str(original.get("rule", "")), original.get("evidence") or {}) if original else ""
@@ -128,3 +112,32 @@ def explain(rule: str, evidence: Mapping[str, Any]) -> str:
         return (f"joined because: {_scope(evidence)}, {evidence.get('gap_s', 0):.0f} s after the incident's "
                 f"last event (window {evidence.get('window_s', 0):.0f} s)")
     return rule
+
+
+def _opened(rule: str, evidence: Mapping[str, Any]) -> str:
+    what = "opened" if rule == "new_incident" else "opened a noise group (pages nobody)"
+    best = evidence.get("best_candidate")
+    if isinstance(best, Mapping):
+        if best.get("blocked") == "settled":
+            why = (f"the nearest incident {best.get('incident')} is past its propagation window and "
+                   "has not shown this service and template")
+        elif best.get("blocked") == "no_topology":
+            why = f"the nearest incident {best.get('incident')} is on services with no known relation"
+        else:
+            why = (f"the best candidate {best.get('incident')} scored {float(best.get('score', 0)):.2f} "
+                   f"< {float(evidence.get('threshold', 0)):.2f}")
+        return f"{what}: {why}"
+    if "previous_incident" in evidence:  # baseline decisions, still in the store
+        return (f"{what}: {_scope(evidence)} had an incident, but its last event was "
+                f"{evidence.get('gap_s', 0):.0f} s ago (window {evidence.get('window_s', 0):.0f} s) "
+                "or it was past its maximum age")
+    return f"{what}: no open incident accepts this event"
+
+
+def _previous_episode(evidence: Mapping[str, Any]) -> str:
+    previous = evidence.get("previous_episode")
+    if not isinstance(previous, Mapping):
+        return ""
+    why = ("it started after that episode was last heard of" if previous.get("ended") == "started_later"
+           else "that episode had been silent past resolve_timeout")
+    return f"; a new episode of an alert of {previous.get('incident')}: {why}"

@@ -91,6 +91,8 @@ def test_an_alert_saying_no_start_and_silent_past_resolve_timeout_is_a_new_episo
     assert d[2].action is Action.opened and d[2].incident_id != d[0].incident_id
     old = c.state.incidents[d[0].incident_id]
     assert old.status == "resolved" and old.resolved_at == T0 + timedelta(seconds=300)
+    assert d[2].evidence["previous_episode"] == {"incident": old.id, "ended": "resolve_timeout"}
+    assert "silent past resolve_timeout" in explain(d[2].rule, d[2].evidence)
 
 
 def test_an_alert_with_a_start_time_is_one_episode_however_long_it_is_silent() -> None:
@@ -103,6 +105,8 @@ def test_an_alert_with_a_start_time_is_one_episode_however_long_it_is_silent() -
     d = run(c, [(0, {"fingerprint": "a", "starts_at": T0}),
                 (4000, {"fingerprint": "a", "starts_at": T0 + timedelta(seconds=3900)})])
     assert d[1].action is Action.opened
+    assert d[1].evidence["previous_episode"]["ended"] == "started_later"
+    assert "previous_episode" not in d[0].evidence
 
 
 def test_identical_log_lines_are_duplicates_within_dedup_window() -> None:
