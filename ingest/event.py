@@ -91,10 +91,10 @@ def normalize_severity(raw: str | int | None) -> Severity:
 
 # Optional names and ids a source sends as "" when it has none.
 _BLANK_IS_NONE = ("service", "host", "fingerprint", "trace_id", "span_id", "parent_service")
-# Where a source that does not fill ``service`` or ``host`` says them in its labels, in the
-# order tried, with each field's bound: Prometheus' ``node``, the usual ``host`` and
-# ``hostname``. (The webhooks also try labels that are only sometimes a service or a
-# host, such as ``job`` and ``instance``; here only those that always are.)
+# The labels that always name an event's service or host, in the order tried, for a
+# source that does not fill the field itself (each with the field's bound): ``service``;
+# Prometheus' ``node``, then ``host`` and ``hostname``. The webhooks also try labels that
+# only sometimes name one, such as ``job`` and ``instance``.
 SERVICE_LABELS = ("service",)
 HOST_LABELS = ("node", "host", "hostname")
 _FROM_LABELS = (("service", SERVICE_LABELS, 200), ("host", HOST_LABELS, 253))

@@ -16,7 +16,7 @@ import json
 import shutil
 from pathlib import Path
 
-from triage.evaluation.alerts import EVENT_FILES, _events_path, _open_text
+from triage.evaluation.alerts import EVENT_FILES, events_path, open_text
 
 
 def strip(event: dict[str, object], fields: list[str]) -> dict[str, object]:
@@ -36,11 +36,11 @@ def main() -> None:
     parser.add_argument("fields", nargs="+")
     args = parser.parse_args()
     args.dst.mkdir(parents=True, exist_ok=True)
-    events = _events_path(args.src)
+    events = events_path(args.src)
     for other in args.src.iterdir():
         if other.is_file() and other.name not in EVENT_FILES:   # the stripped copy replaces them
             shutil.copy2(other, args.dst / other.name)
-    with _open_text(events) as lines, (args.dst / "events.jsonl").open("w") as out:
+    with open_text(events) as lines, (args.dst / "events.jsonl").open("w") as out:
         for line in lines:
             if line.strip():
                 out.write(json.dumps(strip(json.loads(line), args.fields)) + "\n")

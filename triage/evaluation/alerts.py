@@ -43,7 +43,7 @@ SCOPES = ("all", "alerts")
 # -- loading -------------------------------------------------------------------------
 
 
-def _events_path(directory: Path) -> Path:
+def events_path(directory: Path) -> Path:
     for name in EVENT_FILES:
         path = directory / name
         if path.is_file():
@@ -51,7 +51,7 @@ def _events_path(directory: Path) -> Path:
     raise FileNotFoundError(f"{directory}: none of {', '.join(EVENT_FILES)} found")
 
 
-def _open_text(path: Path) -> IO[str]:
+def open_text(path: Path) -> IO[str]:
     if path.suffix == ".gz":
         return gzip.open(path, "rt", encoding="utf-8")
     return path.open("r", encoding="utf-8")
@@ -68,9 +68,9 @@ def load_labeled_events(dir: Path) -> tuple[list[Event], list[str]]:
     The labels come back in a parallel list; the events themselves are validated with
     ``event_from_dict``, which strips the truth fields, so no engine can peek at them.
     """
-    path = _events_path(Path(dir))
+    path = events_path(Path(dir))
     pairs: list[tuple[Event, str]] = []
-    with _open_text(path) as lines:
+    with open_text(path) as lines:
         for lineno, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
