@@ -20,8 +20,8 @@ def dedup_key(event: Event) -> str:
     """The source's own fingerprint when it sends one; otherwise a content hash; inside
     the event's correlation domain.
 
-    Alerts hash their label set (what Alertmanager fingerprints), and their title too
-    when the labels do not name the alert;
+    Alerts hash their label set (what Alertmanager fingerprints) with their service and
+    host, or their labels and title when the labels do not name the alert;
     log records and spans hash service, title and body: only exact repeats match.
     Two domains' sources fingerprint the same label set alike (two clusters, one alert
     rule), so a domain's keys carry its scope: a repeat in one domain is never taken for
@@ -34,11 +34,15 @@ def dedup_key(event: Event) -> str:
         if event.kind is EventKind.alert:
             labels = sorted((k, str(v)) for k, v in event.labels.items())
             # A label set that names its alert is the alert's identity, as Alertmanager
-            # fingerprints it: the title is an annotation, and sources word it by status
-            # ("DOWN:" / "UP:", "[Triggered]" / "[Recovered]"), which would keep a resolve
-            # from ever matching its alert. Other label sets (a team, an environment) say
-            # too little on their own: the title is part of what the alert is.
-            basis: Any = [labels] if "alertname" in event.labels else [labels, event.title]
+            # fingerprints it, with the service and host the source may give as fields
+            # instead: the title is an annotation, and sources word it by status ("DOWN:" /
+            # "UP:", "[Triggered]" / "[Recovered]"), which would keep a resolve from ever
+            # matching its alert. Other label sets (a team, an environment) say too little
+            # on their own: the title is part of what the alert is.
+            if "alertname" in event.labels:
+                basis: Any = [labels, event.service, event.host]
+            else:
+                basis = [labels, event.title]
         else:
             basis = [event.kind.value, event.service, event.title, event.body]
         digest = hashlib.blake2b(_json(basis).encode(), digest_size=8).hexdigest()

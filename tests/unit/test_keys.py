@@ -42,10 +42,12 @@ def test_an_alert_without_fingerprint_is_its_label_set_when_that_names_it() -> N
     labels = {"alertname": "ProbeDown", "instance": "https://shop.example.com/"}
     down, up = _alert("DOWN: probe failed", "firing", labels), _alert("UP: probe ok", "resolved", labels)
     assert dedup_key(down) == dedup_key(up)
-    basis = json.dumps([sorted(labels.items())]).encode()
+    basis = json.dumps([sorted(labels.items()), None, None]).encode()
     assert dedup_key(down) == "alert:" + hashlib.blake2b(basis, digest_size=8).hexdigest()
-    # Another instance of the same rule is another alert.
+    # Another instance of the same rule is another alert, whether a label or a field says so.
     assert dedup_key(_alert("DOWN: probe failed", "firing", {**labels, "instance": "other"})) != dedup_key(down)
+    assert dedup_key(down.model_copy(update={"host": "db-2"})) != dedup_key(down)
+    assert dedup_key(down.model_copy(update={"service": "cart"})) != dedup_key(down)
 
 
 def test_labels_that_do_not_name_the_alert_keep_the_title_in_its_identity() -> None:
