@@ -169,7 +169,7 @@ class Correlator:
         key = self.state.dedup_keys.get(event.id) or dedup_key(event)
         signal = self.state.signals.get(key)
         incident = self.state.incidents.get(signal.incident_id) if signal else None
-        ended: str | None = None   # why the episode this alert was part of counts as over
+        previous_episode: dict[str, str] | None = None   # an episode that ended without a resolve
 
         if signal is not None and incident is not None:
             if event.kind is EventKind.alert:
@@ -178,6 +178,7 @@ class Correlator:
                     # The episode we knew of is over though its resolve never reached us;
                     # this one is decided afresh.
                     self._lost_resolve(signal, incident)
+                    previous_episode = {"incident": incident.id, "ended": ended}
                 elif event.status is Status.resolved and signal.status is Status.firing:
                     return self._resolve(event, now, signal, incident, template)
                 elif event.status is signal.status and (incident.is_open or signal.status is Status.resolved):
@@ -215,8 +216,8 @@ class Correlator:
             "threshold": p.threshold, "weights": p.weights, "parameters_version": self.parameters_version,
             "candidates": len(candidates), "window_s": p.window,
         }
-        if ended is not None:
-            common["previous_episode"] = {"incident": incident.id if incident else None, "ended": ended}
+        if previous_episode is not None:
+            common["previous_episode"] = previous_episode
         if best is not None and best.score >= p.threshold:
             target = self.state.incidents[best.incident_id]
             details = {**common, **best.as_dict()}
