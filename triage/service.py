@@ -118,7 +118,7 @@ class Runtime:
         return create_app(self.store, ready_checks={"store": self.store.ping, "broker": self._probe},
                           registry=self.metrics.registry, sink=self._sink,
                           pagerduty_secrets=s.pagerduty_secrets, max_body_bytes=s.max_body_bytes,
-                          page_targets=s.page_targets)
+                          page_targets=s.page_targets, health=self.metrics.health)
 
     def check_api_exposure(self) -> None:
         """Without API keys the API is open, so it may listen on loopback only."""

@@ -6,6 +6,7 @@ import logging
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from triage.health import Health
 from triage.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -17,6 +18,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        self.health = Health(r)
         self.events_consumed = Counter("triage_events_consumed_total", "Events decoded from Kafka",
                                        ["topic"], registry=r)
         self.dead_lettered = Counter("triage_events_dead_lettered_total",
