@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from triage.health import Backoff, DependencyFailure, Health, is_dependency_failure, run_loop
 from triage.models.embedder import Embedder, default_embedder
 from triage.models.families import TemplateFamilies, fit_families
 from triage.store.families import (
@@ -172,7 +173,8 @@ class FamiliesJob:
 
     def run_once(self, stop: threading.Event | None = None) -> FitResult | None:
         """One fit in a child process; ``None`` if it did not fit or ``stop`` was set
-        first. Raises ``RuntimeError`` with the child's error if the fit failed."""
+        first. Raises ``RuntimeError`` with the child's error if the fit failed
+        (``DependencyFailure`` when the child could not reach the database)."""
         context = multiprocessing.get_context("spawn")   # no copy of the consumer's threads and sockets
         receive, send = context.Pipe(duplex=False)
         child = context.Process(target=_fit_in_child, name="triage-families-fit", daemon=True,
@@ -184,7 +186,7 @@ class FamiliesJob:
                 if stop is not None and stop.is_set():
                     return None
             try:
-                failed, outcome = receive.recv()
+                failed, dependency, outcome = receive.recv()
             except EOFError:   # it died before answering
                 child.join()
                 raise RuntimeError(f"the fitting process exited with code {child.exitcode}") from None
@@ -194,17 +196,20 @@ class FamiliesJob:
             child.join()
             receive.close()
         if failed:
-            raise RuntimeError(outcome)
+            raise DependencyFailure(outcome) if dependency else RuntimeError(outcome)
         return outcome
 
-    def run(self, stop: threading.Event) -> None:
-        delay = self.first_delay_s
-        while not stop.wait(delay):
-            delay = self.interval_s
-            try:
-                self.run_once(stop)
-            except RuntimeError as exc:   # the next turn tries again
-                log.warning("fitting alert families failed, next try in %.0f s: %s", self.interval_s, exc)
+    def run(self, stop: threading.Event, health: Health | None = None) -> None:
+        """Fit every ``interval_s`` until ``stop``. A fit that fails (the database is down,
+        the child died) is reported as the ``families`` component failing and tried again
+        after a backoff from a minute up to ``interval_s``: the families a fit would
+        refresh are still served from the last version meanwhile."""
+        def turn() -> float:
+            self.run_once(stop)
+            return self.interval_s
+
+        run_loop("families", health or Health(), stop, turn, first_delay_s=self.first_delay_s,
+                 backoff=Backoff(first_s=min(60.0, self.interval_s), max_s=self.interval_s))
 
 
 def _fit_in_child(database_url: str, holder: str, interval_s: float, send: Any) -> None:
@@ -212,9 +217,9 @@ def _fit_in_child(database_url: str, holder: str, interval_s: float, send: Any) 
 
     engine = create_engine(database_url)
     try:
-        send.send((False, fit_and_store(engine, holder=holder, interval_s=interval_s)))
+        send.send((False, False, fit_and_store(engine, holder=holder, interval_s=interval_s)))
     except Exception as exc:   # noqa: BLE001 - reported to the parent, which logs it and tries again later
-        send.send((True, f"{type(exc).__name__}: {exc}"))
+        send.send((True, is_dependency_failure(exc), f"{type(exc).__name__}: {exc}"))
     finally:
         engine.dispose()
         send.close()

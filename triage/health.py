@@ -10,6 +10,14 @@ Logging follows state *changes*: the first failure is a warning with its reason,
 of the same failure are silent (counted in ``triage_component_failures_total``), and the
 recovery is one info line. A database that is down for an hour costs two log lines, not
 3,600 tracebacks.
+
+``run_loop`` is the loop every periodic component runs: one turn, ``ok`` or ``failing``,
+the next turn after the turn's own pause or, after a failure, after a ``Backoff``. It
+retries *every* exception, not only a dependency's (a database, broker or HTTP peer that
+is down): a bug that fails each turn is retried too, shown as failing with its reason,
+and logged with its traceback once per state change, so the rest of the process (the
+consumer beside a failing families job, say) keeps working and the operator sees which
+part is broken. A process exits only when it cannot run at all (see ``triage.service``).
 """
 
 from __future__ import annotations
@@ -20,6 +28,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import httpx
+import sqlalchemy as sa
+from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 log = logging.getLogger(__name__)
@@ -35,20 +46,26 @@ class ComponentState:
 
 
 class Health:
+    """``metric`` and ``label`` name the two metrics: ``<metric>_up{<label>=...}`` and
+    ``<metric>_failures_total``. The process's components use the defaults; the page
+    targets the sender delivers to have a ``Health`` of their own (``triage_page_target``),
+    which ``/readyz`` does not read (see ``triage.sender``)."""
+
     def __init__(self, registry: CollectorRegistry | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *,
+                 metric: str = "triage_component", label: str = "component") -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._states: dict[str, ComponentState] = {}
         self._up: Gauge | None = None
         self._failures: Counter | None = None
         if registry is not None:
-            self._up = Gauge("triage_component_up",
-                             "1 while the component's last turn worked, 0 while it is failing and retrying",
-                             ["component"], registry=registry)
-            self._failures = Counter("triage_component_failures_total",
-                                     "Failed turns of a background component (each retried with backoff)",
-                                     ["component"], registry=registry)
+            self._up = Gauge(f"{metric}_up",
+                             f"1 while the {label}'s last turn worked, 0 while it is failing and retrying",
+                             [label], registry=registry)
+            self._failures = Counter(f"{metric}_failures_total",
+                                     f"Failed turns of a {label} (each retried with backoff)",
+                                     [label], registry=registry)
 
     def register(self, name: str) -> None:
         """Name a component before its first turn, so ``/readyz`` lists it from the start."""
@@ -69,7 +86,9 @@ class Health:
         if self._up is not None:
             self._up.labels(name).set(1)
 
-    def failing(self, name: str, reason: str) -> None:
+    def failing(self, name: str, reason: str, exc: BaseException | None = None) -> None:
+        """``exc``: log its traceback with the state change (for a bug; a dependency's
+        failure is said in its reason alone)."""
         reason = " ".join(reason.split())[:300]
         with self._lock:
             before = self._states.get(name)
@@ -78,7 +97,7 @@ class Health:
             failures = 1 if before is None or before.ok else before.failures + 1
             self._states[name] = ComponentState(name, False, reason, since, failures)
         if changed:
-            log.warning("%s is failing, retrying with backoff: %s", name, reason)
+            log.warning("%s is failing, retrying with backoff: %s", name, reason, exc_info=exc)
         if self._up is not None:
             self._up.labels(name).set(0)
         if self._failures is not None:
@@ -87,6 +106,11 @@ class Health:
     def states(self) -> list[ComponentState]:
         with self._lock:
             return sorted(self._states.values(), key=lambda s: s.name)
+
+    def is_ok(self, name: str) -> bool:
+        with self._lock:
+            state = self._states.get(name)
+        return state is None or state.ok
 
 
 class Backoff:
@@ -104,3 +128,52 @@ class Backoff:
 
     def reset(self) -> None:
         self._next = self.first_s
+
+
+class DependencyFailure(RuntimeError):
+    """A dependency's failure reported in another form than its own exception: the text
+    a child process sent back about the database it could not reach, say."""
+
+
+# What "a dependency failed" means: the database (connection lost or refused, a pool
+# exhausted, SQLite locked), the broker (every kafka-python error), an HTTP peer, the
+# network. Everything else that a turn raises is a bug in triage.
+DEPENDENCY_ERRORS: tuple[type[BaseException], ...] = (
+    sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError, sa.exc.TimeoutError,
+    KafkaError, httpx.TransportError, OSError, DependencyFailure)
+
+
+def is_dependency_failure(exc: BaseException) -> bool:
+    return isinstance(exc, DEPENDENCY_ERRORS)
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a log or ``/readyz``: the exception's type and the first line of its text."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def report_failure(health: Health, name: str, exc: Exception) -> None:
+    """``failing`` with the reason; a bug's traceback is logged with the state change."""
+    if is_dependency_failure(exc):
+        health.failing(name, describe(exc))
+    else:
+        health.failing(name, f"bug: {describe(exc)}", exc)
+
+
+def run_loop(name: str, health: Health, stop: threading.Event, turn: Callable[[], float], *,
+             backoff: Backoff, first_delay_s: float = 0.0) -> None:
+    """``turn()`` until ``stop``, the first after ``first_delay_s``. A turn returns the
+    pause before the next one; a turn that raises is reported (``failing``) and the next
+    comes after ``backoff.next()``; one that works after failures reports ``ok``."""
+    health.register(name)
+    pause = first_delay_s
+    while not stop.wait(pause):
+        try:
+            pause = turn()
+        except Exception as exc:  # noqa: BLE001 - every failure of a turn is retried (module docstring)
+            report_failure(health, name, exc)
+            pause = backoff.next()
+            continue
+        backoff.reset()
+        health.ok(name)

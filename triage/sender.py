@@ -4,6 +4,14 @@ Retries with exponential backoff on 5xx, 429, timeouts and connection errors; gi
 other 4xx with the error recorded. A row is marked sent only after its target accepted
 it, so a crash re-sends (at least once); PagerDuty's dedup_key and the webhook's
 ``X-Triage-Delivery`` id make a re-send recognisable.
+
+Two kinds of failure, kept apart. A *target* that fails (PagerDuty, the webhook, the
+Kafka topic) delays its rows, each on its own backoff, and shows as
+``triage_page_target_up{target=...} 0``; it does not make the process unready, since the
+outbox keeps every page owed until the target takes it. The *database* failing (or a bug)
+fails the sender's turn: ``run`` reports the ``sender`` component failing, which
+``/readyz`` shows, and tries again after a backoff. A row claimed in a failed turn is
+retried when its lease runs out.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import httpx
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from triage.health import Backoff, Health, run_loop
 from triage.pages import incident_document, pagerduty_event
 from triage.suggestions import SuggestionService
 from triage.store import SqlStore
@@ -82,28 +91,45 @@ class WebhookTarget:
 
 
 class KafkaTarget:
+    """The producer is made at the first send, not at start-up: a broker that is down when
+    the process starts is a delivery to retry, not a reason the process cannot start."""
+
     name = "kafka"
 
     def __init__(self, bootstrap_servers: str, topic: str) -> None:
         self.topic = topic
-        self._producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", client_id="triage-pages")
+        self.bootstrap_servers = bootstrap_servers
+        self._producer: KafkaProducer | None = None
 
     def send(self, item: OutboxItem, document: dict[str, Any]) -> None:
         body = json.dumps({"action": item.action, "delivery_id": item.id, "incident": document}).encode()
         try:
+            if self._producer is None:
+                # 5 s, not kafka-python's 30, to find the broker down: the other targets wait meanwhile.
+                self._producer = KafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all",
+                                               client_id="triage-pages", bootstrap_timeout_ms=5000)
             self._producer.send(self.topic, key=item.incident_id.encode(), value=body).get(timeout=10)
         except KafkaError as exc:
-            raise DeliveryError(f"Kafka: {exc}", retryable=True) from exc
+            raise DeliveryError(f"Kafka: {type(exc).__name__}: {exc}", retryable=True) from exc
 
     def close(self) -> None:
-        self._producer.close()
+        if self._producer is not None:
+            self._producer.close()
 
 
 class OutboxSender:
+    """``health``: the process's components (``run`` reports ``sender`` there);
+    ``target_health``: one state per page target (see the module's docstring)."""
+
     def __init__(self, store: SqlStore, targets: Sequence[Target], api_url: str, *,
                  backoff: timedelta = timedelta(seconds=1), max_backoff: timedelta = timedelta(minutes=5),
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 health: Health | None = None, target_health: Health | None = None) -> None:
         self.store = store
+        self.health = health or Health()
+        self.target_health = target_health or Health()
+        for name in (t.name for t in targets):
+            self.target_health.register(name)
         self.suggestions = SuggestionService(store)
         self.outbox = OutboxStore(store.engine)
         self.targets = {t.name: t for t in targets}
@@ -119,10 +145,12 @@ class OutboxSender:
             self._deliver(item)
         return len(items)
 
-    def run(self, stop: threading.Event, idle_s: float = 0.5) -> None:
-        while not stop.is_set():
-            if not self.run_once():
-                stop.wait(idle_s)
+    def run(self, stop: threading.Event, idle_s: float = 0.5, backoff: Backoff | None = None) -> None:
+        """Deliver until ``stop``; a turn that fails (the database is down) is reported as
+        the ``sender`` component failing and retried after a backoff, capped at 10 s so
+        pages go out soon after the database is back."""
+        run_loop("sender", self.health, stop, lambda: 0.0 if self.run_once() else idle_s,
+                 backoff=backoff or Backoff(first_s=0.5, max_s=10.0))
 
     def _deliver(self, item: OutboxItem) -> None:
         target = self.targets.get(item.target)
@@ -144,11 +172,17 @@ class OutboxSender:
             target.send(item, document)
         except DeliveryError as exc:
             if exc.retryable:
+                # The target's state change is the warning (target_health); each row's
+                # retry is detail, recorded in the outbox's last_error too.
+                self.target_health.failing(target.name, str(exc))
                 delay = min(self.backoff * 2 ** (item.attempts - 1), self.max_backoff)
-                log.warning("page %s failed (attempt %d), retrying in %s: %s", item.id, item.attempts, delay, exc)
+                log.info("page %s failed (attempt %d), retrying in %s: %s", item.id, item.attempts, delay, exc)
                 self.outbox.retry_later(item.id, str(exc), self.clock() + delay)
             else:
+                # The target answered: it is up, and this page is wrong for it.
+                self.target_health.ok(target.name)
                 log.error("page %s refused, giving up: %s", item.id, exc)
                 self.outbox.give_up(item.id, str(exc))
             return
+        self.target_health.ok(target.name)
         self.outbox.mark_sent(item.id, self.clock())

@@ -1,4 +1,17 @@
-"""Process wiring: build the store, pipeline, consumer and API from Settings, run them, stop them."""
+"""Process wiring: build the store, pipeline, consumer and API from Settings, run them, stop them.
+
+What keeps a process running, and what stops it:
+
+- Every background part (the consumer, the outbox sender, the auto-pause ticker, the
+  families job, the metrics server of ``triage consume``) survives its dependency
+  failing: it reports the failure to the process's ``Health`` (``/readyz`` 503,
+  ``triage_component_up`` 0), backs off and tries again, and reports ``ok`` once a turn
+  works (``triage.health``). A database or broker that is down is never a reason to exit,
+  and neither is a bug that fails one part's turns: the other parts keep working.
+- A process that cannot run at all stops and exits non-zero, so a supervisor's
+  restart-on-failure acts: the API socket cannot be bound, a thread ended that should
+  not have (``Runtime.fail``). A signal (SIGTERM, SIGINT) stops it cleanly, exit code 0.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +22,20 @@ import os
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 import httpx
-import sqlalchemy as sa
 import uvicorn
 from fastapi import FastAPI
 
 from triage.api import create_app
 from triage.families import FamiliesCache, FamiliesJob
+from triage.health import DEPENDENCY_ERRORS, Backoff, Health, describe, report_failure, run_loop
 from triage.ingest.kafka import BatchConsumer, BrokerProbe, ConsumerConfig, decoder_for, ensure_topics
 from triage.models.embedder import default_embedder
 from triage.models.topology import ServiceGraph
@@ -38,6 +53,14 @@ log = logging.getLogger(__name__)
 
 class ExposureError(RuntimeError):
     pass
+
+
+class ListenError(RuntimeError):
+    """The API's address cannot be bound: the process cannot do its work, and says why."""
+
+
+class Interrupted(RuntimeError):
+    """A signal came while the process was still waiting for its database at start-up."""
 
 
 def is_loopback(host: str) -> bool:
@@ -86,30 +109,52 @@ class Runtime:
     _servers: list[uvicorn.Server] = field(default_factory=list)
     _probe: BrokerProbe | None = None
     _sink: KafkaEventSink | None = None
+    _metrics_server: Any = None
     consumer: BatchConsumer | None = None
     api_port: int | None = None
+    # Why the process is stopping, when it is a failure rather than a signal.
+    failure: str | None = None
 
     @classmethod
-    def build(cls, settings: Settings) -> "Runtime":
+    def build(cls, settings: Settings, *, stop: threading.Event | None = None) -> "Runtime":
+        """With ``stop``, a database server that does not answer yet is waited for (with
+        backoff, until ``stop``: then ``Interrupted``): a process started beside a
+        database that is still starting, or restarting, comes up when it does. A SQLite
+        file that cannot be opened is a mistake to report, not a server to wait for."""
         configure_tracing(settings)
-        return cls(settings=settings, store=SqlStore.from_url(settings.database_url), metrics=Metrics())
+        if stop is not None and not settings.database_url.startswith("sqlite"):
+            store = open_store(settings.database_url, stop)
+        else:
+            store = SqlStore.from_url(settings.database_url)
+        return cls(settings=settings, store=store, metrics=Metrics(), stop=stop or threading.Event())
+
+    @property
+    def health(self) -> Health:
+        return self.metrics.health
 
     # -- pieces ----------------------------------------------------------------------
 
-    def make_consumer(self) -> BatchConsumer:
+    def make_pipeline(self) -> Pipeline:
         s = self.settings
         # Load the sentence model now, not inside the first batch (it takes seconds).
         default_embedder().embed(["triage start-up"])
         tune_gc()
+        topology = ServiceGraph.from_topology(s.topology_file) if s.topology_file else None
+        return Pipeline(self.store, self.metrics, page_targets=s.page_targets,
+                        families=FamiliesCache(self.store.engine), topology=topology)
+
+    def connect_consumer(self, pipeline: Pipeline) -> BatchConsumer:
+        """The topics (created if missing) and a consumer on them: needs the broker."""
+        s = self.settings
         extra = [s.topic_incidents] if s.topic_incidents else []
         ensure_topics(s.kafka_bootstrap_servers, [*s.topics, s.topic_dlq, *extra], s.topic_partitions)
-        topology = ServiceGraph.from_topology(s.topology_file) if s.topology_file else None
-        pipeline = Pipeline(self.store, self.metrics, page_targets=s.page_targets,
-                            families=FamiliesCache(self.store.engine), topology=topology)
         decoder = decoder_for({s.topic_alerts: "alerts", s.topic_logs: "logs", s.topic_traces: "traces"},
                               s.domain_labels)
         self.consumer = BatchConsumer(consumer_config(s), pipeline, decoder=decoder, observer=self.metrics)
         return self.consumer
+
+    def make_consumer(self) -> BatchConsumer:
+        return self.connect_consumer(self.make_pipeline())
 
     def make_app(self) -> FastAPI:
         s = self.settings
@@ -134,15 +179,41 @@ class Runtime:
     # -- running ---------------------------------------------------------------------
 
     def start_consumer(self) -> None:
-        consumer = self.make_consumer()
-        self._spawn("consumer", lambda: consumer.run(self.stop))
+        """The pipeline now (it loads the sentence model), the consumer in a thread that
+        connects to the broker and, whenever the consumer fails (the broker is down at
+        start, or its client raises), reports ``consumer`` failing and starts a new one
+        after a backoff. Its handler's failures (a database outage) are retried inside
+        ``BatchConsumer`` without ending it. What was not committed is read again by the
+        new consumer, and the store skips what it holds."""
+        pipeline = self.make_pipeline()
+        self.health.register("consumer")
+        self._spawn("consumer", lambda: self._run_consumer(pipeline))
+
+    def _run_consumer(self, pipeline: Pipeline, backoff: Backoff | None = None) -> None:
+        backoff = backoff or Backoff(first_s=1.0, max_s=30.0)
+        while not self.stop.is_set():
+            started = time.monotonic()
+            try:
+                consumer = self.connect_consumer(pipeline)
+                self.health.ok("consumer")
+                consumer.run(self.stop)
+            except Exception as exc:  # noqa: BLE001 - a consumer that fails is replaced (docstring)
+                report_failure(self.health, "consumer", exc)
+                if time.monotonic() - started > backoff.max_s:
+                    backoff.reset()   # it ran a while: a new failure, not the same one again
+                self.stop.wait(backoff.next())
 
     def start_api(self) -> int:
         """Bind the API socket now (so the port is known, also for port 0) and serve in a thread."""
         self.check_api_exposure()
         sock = socket.socket(socket.AF_INET6 if ":" in self.settings.api_host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.settings.api_host, self.settings.api_port))
+        try:
+            sock.bind((self.settings.api_host, self.settings.api_port))
+        except OSError as exc:
+            sock.close()
+            raise ListenError(f"cannot listen on {self.settings.api_host}:{self.settings.api_port}: "
+                              f"{exc.strerror or exc}") from exc
         self.api_port = int(sock.getsockname()[1])
         config = uvicorn.Config(self.make_app(), log_level=self.settings.log_level.lower(),
                                 access_log=False, lifespan="off")
@@ -164,7 +235,8 @@ class Runtime:
             targets.append(WebhookTarget(s.page_webhook_url, secret, client))
         if s.topic_incidents:
             targets.append(KafkaTarget(s.kafka_bootstrap_servers, s.topic_incidents))
-        sender = OutboxSender(self.store, targets, s.api_url)
+        sender = OutboxSender(self.store, targets, s.api_url, health=self.health,
+                              target_health=self.metrics.page_targets)
         self._spawn("sender", lambda: sender.run(self.stop))
 
     def start_jobs(self) -> None:
@@ -172,44 +244,78 @@ class Runtime:
         alert families fit. Every replica may run them (see their modules)."""
         s = self.settings
         if s.auto_pause_tick_s:
-            targets = s.page_targets
+            targets, tick_s = s.page_targets, s.auto_pause_tick_s
 
-            def tick() -> None:
+            def tick() -> float:
                 released = release_held_pages(self.store, targets, datetime.now(timezone.utc))
                 if released:
                     self.metrics.pages.inc(len(released))
                     log.info("auto-pause over, paging %s", ", ".join(p.incident_id for p in released))
+                return tick_s
             self._spawn("pause-ticker",
-                        lambda: run_every(self.stop, s.auto_pause_tick_s, tick, name="pause ticker"))
+                        lambda: run_loop("pause-ticker", self.health, self.stop, tick, first_delay_s=tick_s,
+                                         backoff=Backoff(first_s=tick_s, max_s=max(tick_s, 30.0))))
         if s.families_interval_s:
             job = FamiliesJob(s.database_url, s.families_interval_s,
                               holder=f"{socket.gethostname()}:{os.getpid()}")
-            self._spawn("families", lambda: job.run(self.stop))
+            self._spawn("families", lambda: job.run(self.stop, self.health))
 
     def start_metrics_server(self) -> None:
-        if self.settings.metrics_port:
-            from prometheus_client import start_http_server
+        """``/metrics`` on ``metrics_port`` (``triage consume``), from a thread that keeps
+        trying while the port is taken (a previous process still releasing it): the
+        consumer must not wait for its metrics, nor stop without them."""
+        if not self.settings.metrics_port:
+            return
+        from prometheus_client import start_http_server
 
-            start_http_server(self.settings.metrics_port, addr=self.settings.api_host,
-                              registry=self.metrics.registry)
+        s = self.settings
+        self.health.register("metrics")
 
-    def _spawn(self, name: str, target: Callable[[], object]) -> None:
+        def serve() -> None:
+            backoff = Backoff(first_s=1.0, max_s=30.0)
+            while not self.stop.is_set():
+                try:
+                    self._metrics_server, _ = start_http_server(s.metrics_port, addr=s.api_host,
+                                                                registry=self.metrics.registry)
+                except OSError as exc:
+                    report_failure(self.health, "metrics", exc)
+                    self.stop.wait(backoff.next())
+                    continue
+                self.health.ok("metrics")
+                return
+        self._spawn("metrics", serve, ends=True)
+
+    def _spawn(self, name: str, target: Callable[[], object], *, ends: bool = False) -> None:
+        """Run ``target`` in a thread. Its loops handle their own failures (and keep
+        going); if the thread ends anyway before ``stop``, by an exception or by
+        returning when it should not (``ends`` says it may), the process cannot do its
+        work: it stops, as a failure (``fail``)."""
         def run() -> None:
             try:
                 target()
-            except Exception:
-                log.exception("%s thread died; stopping the process", name)
-            finally:
-                self.stop.set()
+            except BaseException as exc:  # noqa: BLE001 - whatever ended it (SystemExit too): stop
+                self.fail(f"the {name} thread died: {describe(exc)}", exc)
+                return
+            if not ends and not self.stop.is_set():
+                self.fail(f"the {name} thread ended on its own")
 
         thread = threading.Thread(target=run, name=f"triage-{name}", daemon=True)
         thread.start()
         self._threads.append(thread)
 
-    def wait(self) -> None:
-        """Block until a signal or a dead thread asks to stop."""
+    def fail(self, reason: str, exc: BaseException | None = None) -> None:
+        """Stop the process as a failure: ``wait`` returns 1, and the CLI exits with it."""
+        if self.failure is None:
+            self.failure = reason
+        log.error("%s; stopping the process", reason, exc_info=exc)
+        self.stop.set()
+
+    def wait(self) -> int:
+        """Block until a signal or a failure asks to stop; the exit code: 0 after a
+        signal, 1 after a failure."""
         while not self.stop.wait(0.5):
             pass
+        return 1 if self.failure is not None else 0
 
     def close(self) -> None:
         self.stop.set()
@@ -217,6 +323,9 @@ class Runtime:
             server.should_exit = True
         for thread in self._threads:
             thread.join(timeout=30)
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
         if self._probe:
             self._probe.close()
         if self._sink:
@@ -224,14 +333,22 @@ class Runtime:
         self.store.close()
 
 
-def run_every(stop: threading.Event, interval_s: float, job: Callable[[], None], *, name: str) -> None:
-    """``job()`` every ``interval_s`` until ``stop``; a database error is logged and the
-    next turn tries again (the store may come back)."""
-    while not stop.wait(interval_s):
+def open_store(url: str, stop: threading.Event) -> SqlStore:
+    """``SqlStore.from_url``, tried again with backoff while the database server does not
+    answer (logged once when it starts failing, once when it answers); ``Interrupted`` if
+    ``stop`` comes first. Any other error (a bad URL, a failed migration) is raised."""
+    waiting = Health()   # for its logging: one line per state change
+    backoff = Backoff(first_s=1.0, max_s=30.0)
+    while True:
         try:
-            job()
-        except sa.exc.SQLAlchemyError as exc:
-            log.warning("%s failed, retrying: %s", name, exc)
+            store = SqlStore.from_url(url)
+        except DEPENDENCY_ERRORS as exc:
+            waiting.failing("the database", describe(exc))
+            if stop.wait(backoff.next()):
+                raise Interrupted("stopped while waiting for the database") from exc
+            continue
+        waiting.ok("the database")
+        return store
 
 
 @contextmanager

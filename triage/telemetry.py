@@ -19,6 +19,8 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.health = Health(r)
+        # The sender's page targets: shown in /metrics, not in /readyz (see triage.sender).
+        self.page_targets = Health(r, metric="triage_page_target", label="target")
         self.events_consumed = Counter("triage_events_consumed_total", "Events decoded from Kafka",
                                        ["topic"], registry=r)
         self.dead_lettered = Counter("triage_events_dead_lettered_total",
