@@ -148,8 +148,11 @@ def is_dependency_failure(exc: BaseException) -> bool:
 
 
 def describe(exc: BaseException) -> str:
-    """One line for a log or ``/readyz``: the exception's type and the first line of its text."""
+    """One line for a log or ``/readyz``: the exception's type and the first line of its text
+    (a ``DependencyFailure``'s text names the type already)."""
     text = str(exc).strip().splitlines()
+    if isinstance(exc, DependencyFailure) and text:
+        return text[0]
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 

@@ -1,20 +1,24 @@
 """How `triage` processes end: a signal stops them and what they started; a process that
-cannot do its work exits non-zero, so a supervisor's restart-on-failure acts."""
+cannot do its work exits non-zero, so a supervisor's restart-on-failure acts; a periodic
+job whose dependency fails keeps going."""
 
 from __future__ import annotations
 
 import os
 import signal
 import socket
+import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-import shutil
 
 import pytest
 
 from triage.broker import free_port, wait_for_port
+from triage.families import FamiliesJob
+from triage.health import Health
 
 pytestmark = pytest.mark.integration
 EXE = shutil.which("triage", path=str(Path(sys.executable).parent)) or "triage"
@@ -93,3 +97,24 @@ def test_an_api_that_cannot_listen_exits_non_zero_and_says_why(tmp_path: Path) -
     assert result.returncode == 1, result.stderr[-2000:]
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_failing_fit_shows_the_families_job_failing_and_it_keeps_trying(tmp_path: Path) -> None:
+    missing = f"sqlite:///{tmp_path / 'no-such-dir' / 'triage.db'}"
+    health = Health()
+    stop = threading.Event()
+    job = FamiliesJob(missing, 300, holder="replica-1", first_delay_s=0)
+    thread = threading.Thread(target=job.run, args=(stop, health))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while health.is_ok("families") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        [state] = health.states()
+        # The child could not open the database: a dependency's failure, not a bug.
+        assert not state.ok and state.reason.startswith("OperationalError: (sqlite3.OperationalError)"), state
+        assert thread.is_alive()   # it waits for its next try
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
