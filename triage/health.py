@@ -148,12 +148,13 @@ def is_dependency_failure(exc: BaseException) -> bool:
 
 
 def describe(exc: BaseException) -> str:
-    """One line for a log or ``/readyz``: the exception's type and the first line of its text
-    (a ``DependencyFailure``'s text names the type already)."""
+    """One line for a log or ``/readyz``: the exception's type and the first line of its text."""
     text = str(exc).strip().splitlines()
-    if isinstance(exc, DependencyFailure) and text:
-        return text[0]
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    if isinstance(exc, DependencyFailure) or text[0].startswith(f"{type(exc).__name__}:"):
+        return text[0]   # kafka-python's errors name their type in their text
+    return f"{type(exc).__name__}: {text[0]}"
 
 
 def report_failure(health: Health, name: str, exc: Exception) -> None:

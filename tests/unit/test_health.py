@@ -9,7 +9,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 import sqlalchemy as sa
-from kafka.errors import KafkaConnectionError
+from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 from prometheus_client import CollectorRegistry
 
 from triage.health import Backoff, DependencyFailure, Health, describe, is_dependency_failure, run_loop
@@ -137,3 +137,11 @@ def test_a_second_health_names_its_own_metrics() -> None:
     assert registry.get_sample_value("triage_page_target_up", {"target": "webhook"}) == 0
     assert registry.get_sample_value("triage_page_target_failures_total", {"target": "webhook"}) == 1
     assert registry.get_sample_value("triage_component_up", {"component": "sender"}) == 1
+
+
+def test_a_reason_names_the_type_once() -> None:
+    assert describe(KafkaTimeoutError("Unable to bootstrap from 127.0.0.1:9092")) \
+        == "KafkaTimeoutError: Unable to bootstrap from 127.0.0.1:9092"
+    assert describe(DependencyFailure("OperationalError: unable to open database file")) \
+        == "OperationalError: unable to open database file"
+    assert describe(TimeoutError()) == "TimeoutError"
