@@ -642,8 +642,10 @@ class BrokerProbe:
         with self._lock:
             try:
                 if self._admin is None:
+                    # 3 s to find the broker down, not kafka-python's 30: /readyz must answer.
                     self._admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers,
-                                                   client_id="triage-probe", request_timeout_ms=3000)
+                                                   client_id="triage-probe", request_timeout_ms=3000,
+                                                   bootstrap_timeout_ms=3000)
                 self._admin.list_topics()
             except Exception:
                 if self._admin is not None:
