@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 import httpx
 import uvicorn
@@ -109,7 +109,7 @@ class Runtime:
     _servers: list[uvicorn.Server] = field(default_factory=list)
     _probe: BrokerProbe | None = None
     _sink: KafkaEventSink | None = None
-    _metrics_server: Any = None
+    _metrics_server: WSGIServer | None = None
     consumer: BatchConsumer | None = None
     api_port: int | None = None
     # Why the process is stopping, when it is a failure rather than a signal.
