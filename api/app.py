@@ -23,20 +23,27 @@ DEFAULT_MAX_BODY = 1024 * 1024
 def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]] | None = None,
                registry: CollectorRegistry | None = None, sink: EventSink | None = None,
                pagerduty_secrets: list[str] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY,
-               page_targets: list[str] | None = None, health: Health | None = None) -> FastAPI:
+               page_targets: list[str] | None = None, health: Health | None = None,
+               open_api: bool | None = None) -> FastAPI:
     """The API over ``store``. ``sink`` takes events accepted by the webhooks (Kafka in
     production); without one the webhooks answer 503. ``page_targets`` are where pages go
     (the outbox's targets): a merge resolves the pages of the incidents merged away.
-    ``health`` is the process's background components' state, shown by ``/readyz``."""
+    ``health`` is the process's background components' state, shown by ``/readyz``.
+
+    ``open_api`` is the start-up decision to serve without keys (see ``triage.api.auth``);
+    a process that listens on a socket decides it with the address in view
+    (``Runtime.check_api_exposure``). Left out, it is taken now from the store alone: open
+    only if no API key was ever created."""
     app = FastAPI(title="triage", version=__version__,
                   description="Alert correlation and triage: incidents with their evidence, noise statistics, "
                               "webhook intake.")
+    keys = ApiKeyStore(store.engine)
     app.state.store = store
     app.state.ready_checks = dict(ready_checks or {"store": store.ping})
     app.state.registry = registry or CollectorRegistry()
     app.state.health = health or Health()
     app.state.sink = sink
-    app.state.key_gate = KeyGate(ApiKeyStore(store.engine))
+    app.state.key_gate = KeyGate(keys, open_mode=not keys.any_created() if open_api is None else open_api)
     app.state.feedback = FeedbackStore(store.engine)
     app.state.suggestions = SuggestionService(store)
     app.state.pagerduty_secrets = list(pagerduty_secrets or [])
