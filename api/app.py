@@ -1,12 +1,21 @@
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable, Mapping
+from typing import Any
 
-from fastapi import FastAPI
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.utils import is_body_allowed_for_status_code
 from prometheus_client import CollectorRegistry
+from starlette.exceptions import HTTPException
 
 from triage import __version__
-from triage.api.auth import KeyGate
+from triage.api.auth import STORE_RETRY_AFTER_S, KeyGate
 from triage.health import Health
 from triage.api.limits import BodySizeLimit
 from triage.api.routers import events, families, incidents, metrics, models, stats, webhooks
@@ -16,6 +25,8 @@ from triage.store import SqlStore
 from triage.store.feedback import FeedbackStore
 from triage.store.keys import ApiKeyStore
 from triage.suggestions import SuggestionService
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY = 1024 * 1024
 
@@ -51,4 +62,47 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
     for module in (health_routes, incidents, events, families, stats, metrics, models, webhooks):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(sa.exc.OperationalError, _store_unavailable)
+    app.add_exception_handler(sa.exc.InterfaceError, _store_unavailable)
+    app.add_exception_handler(sa.exc.TimeoutError, _store_unavailable)
+    app.add_exception_handler(sa.exc.DataError, _value_refused)
     return app
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database is down or unreachable: the caller should retry, and learns nothing
+    of the driver's message (hosts, ports); ``/readyz`` says more to those who may read."""
+    log.debug("store unavailable for %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": "the store is unavailable; retry"}, status_code=503,
+                        headers={"Retry-After": str(STORE_RETRY_AFTER_S)})
+
+
+async def _value_refused(request: Request, exc: Exception) -> JSONResponse:
+    """A value of the request the database cannot hold. The parameters are validated
+    before any query (422 naming the field); this is the backstop, so that it is never a 500."""
+    log.info("the store refused a value of %s %s: %s", request.method, request.url.path,
+             str(exc).splitlines()[0][:300])
+    return JSONResponse({"detail": "a value of the request cannot be stored or searched for"}, status_code=422)
+
+
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped. Error bodies quote what the caller
+    sent, and a lone surrogate (JSON's ``"\\ud800"``) has no UTF-8 form: written as an
+    escape it is valid JSON, where the default rendering fails with a 500."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return AsciiJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if not is_body_allowed_for_status_code(exc.status_code):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return AsciiJSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)

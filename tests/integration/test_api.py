@@ -98,3 +98,44 @@ def test_readyz_is_503_when_a_dependency_fails(store: SqlStore) -> None:
     with TestClient(create_app(store, ready_checks={"store": store.ping, "broker": broker_down})) as c:
         r = c.get("/readyz")
     assert r.status_code == 503 and r.json()["checks"]["broker"].startswith("failed: ConnectionError")
+
+
+@pytest.mark.parametrize("path,params,loc", [
+    ("/incidents", {"offset": "99999999999999999999"}, ["query", "offset"]),
+    ("/incidents/{incident}", {"offset": str(2**63)}, ["query", "offset"]),
+    ("/families", {"offset": "99999999999999999999"}, ["query", "offset"]),
+    ("/families/99999999999999999999999", {}, ["path", "family_id"]),
+    ("/families/2147483648", {}, ["path", "family_id"]),
+    ("/incidents", {"since": "9999-12-31T23:00:00-05:00"}, ["query", "since"]),   # no UTC form in the calendar
+    ("/stats/noise", {"until": "0001-01-01T00:00:00+05:00"}, ["query", "until"]),
+    ("/incidents", {"service": "check\x00out"}, ["query", "service"]),
+    ("/events/a%00b", {}, ["path", "event_id"]),
+    ("/incidents/a%00b", {}, ["path", "incident_id"]),
+])
+def test_out_of_range_parameters_get_422_naming_them(client: TestClient, path: str, params: dict[str, str],
+                                                     loc: list[str]) -> None:
+    """Values the databases cannot hold or search for (past 64 bits, past the column's
+    32 bits, NUL) were a 500 from the driver; now they are refused before any query."""
+    incident = client.get("/incidents").json()["items"][0]["id"]
+    r = client.get(path.format(incident=incident), params=params)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == loc
+    # The largest offset the databases hold is still a query, with an empty page.
+    assert client.get("/incidents", params={"offset": 2**63 - 1}).json()["items"] == []
+
+
+@pytest.mark.parametrize("body,loc", [
+    ({"responder": "a\x00b"}, ["body", "responder"]),
+    ({"responder": "ana", "resolved_at": "9999-12-31T23:00:00-05:00"}, ["body", "resolved_at"]),
+])
+def test_bodies_the_store_cannot_hold_get_422(client: TestClient, body: dict[str, str], loc: list[str]) -> None:
+    incident = client.get("/incidents").json()["items"][0]["id"]
+    r = client.post(f"/incidents/{incident}/resolution", json=body)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == loc, r.text
+    # A lone surrogate (JSON's \ud800 escape) is refused, and the 422 quoting it is valid JSON.
+    r = client.post(f"/incidents/{incident}/merge", content=b'{"incidents": ["\\ud800"], "author": "ana"}',
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "incidents", 0]
+    r = client.put("/models/parameters", json={"values": {"dedup_window": 1e300}, "reason": "r", "author": "ana"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "values", "dedup_window"]
+
