@@ -139,3 +139,32 @@ def test_bodies_the_store_cannot_hold_get_422(client: TestClient, body: dict[str
     r = client.put("/models/parameters", json={"values": {"dedup_window": 1e300}, "reason": "r", "author": "ana"})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "values", "dedup_window"]
 
+
+def test_readyz_tells_reasons_only_to_a_key_that_may_read(store: SqlStore) -> None:
+    """A probe without a key learns which checks fail, not why: no hosts, ports or driver
+    messages. A read key gets the reasons, with credentials masked."""
+    from triage.health import Health
+    from triage.store.keys import ApiKeyStore, Scope
+
+    def broker_down() -> None:
+        raise ConnectionError("no broker at kafka.internal:9092 (sasl password=hunter2)")
+
+    health = Health()
+    health.failing("sender", "OperationalError: connection to postgresql://triage:s3cret@db.internal:5432/triage "
+                             "failed\n[SQL: SELECT secret FROM outbox]")
+    keys = ApiKeyStore(store.engine)
+    _, reader = keys.create("dashboards", {Scope.read})
+    _, ingester = keys.create("alertmanager", {Scope.ingest})
+    with TestClient(create_app(store, ready_checks={"store": store.ping, "broker": broker_down},
+                               health=health)) as c:
+        anonymous = c.get("/readyz")
+        wrong = c.get("/readyz", headers={"Authorization": f"Bearer {ingester}"})
+        reading = c.get("/readyz", headers={"Authorization": f"Bearer {reader}"})
+    assert anonymous.status_code == wrong.status_code == reading.status_code == 503
+    assert anonymous.json() == wrong.json() == {"status": "not ready", "checks": {
+        "store": "ok", "broker": "failing", "sender": "failing"}}
+    detail = reading.json()["checks"]
+    assert detail["broker"].startswith("failed: ConnectionError: no broker at kafka.internal:9092")
+    assert "db.internal:5432" in detail["sender"] and detail["sender"].startswith("failing (1 tries)")
+    for secret in ("hunter2", "s3cret", "SELECT"):
+        assert secret not in reading.text
