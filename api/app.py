@@ -20,6 +20,7 @@ from triage.health import Health
 from triage.api.limits import BodySizeLimit
 from triage.api.routers import events, families, incidents, metrics, models, stats, webhooks
 from triage.api.routers import health as health_routes
+from triage.api.routers.health import ReadyChecks
 from triage.api.routers.webhooks import EventSink
 from triage.store import SqlStore
 from triage.store.feedback import FeedbackStore
@@ -50,7 +51,7 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
                               "webhook intake.")
     keys = ApiKeyStore(store.engine)
     app.state.store = store
-    app.state.ready_checks = dict(ready_checks or {"store": store.ping})
+    app.state.ready_checks = ReadyChecks(ready_checks or {"store": store.ping})
     app.state.registry = registry or CollectorRegistry()
     app.state.health = health or Health()
     app.state.sink = sink

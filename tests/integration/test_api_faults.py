@@ -41,7 +41,8 @@ def client(runtime: Runtime, timeout: float = 60) -> httpx.Client:
 def test_a_stopped_broker_gets_webhooks_a_quick_503_and_never_freezes_the_api(tmp_path: Path) -> None:
     """The broker of this test alone is stopped with a webhook in flight: /healthz answers
     all along, the webhook gets a 503 with Retry-After within seconds, the next ones at
-    once, and webhooks are accepted again once the broker is back."""
+    once, /readyz says not ready within seconds, and webhooks are accepted again once the
+    broker is back."""
     broker = EmbeddedBroker().start()
     runtime = api_only(broker.bootstrap_servers, tmp_path / "f.db")
     try:
@@ -74,6 +75,13 @@ def test_a_stopped_broker_gets_webhooks_a_quick_503_and_never_freezes_the_api(tm
             r = api.post("/webhooks/alertmanager", json=ALERTMANAGER)
             assert r.status_code == 503 and time.monotonic() - started < 3, r.text
             assert int(r.headers["retry-after"]) >= 1
+
+            # /readyz says so within seconds (the broker client alone would wait 30 s).
+            for _ in range(2):
+                started = time.monotonic()
+                r = api.get("/readyz")
+                assert r.status_code == 503 and r.json()["checks"]["broker"].startswith("failed")
+                assert time.monotonic() - started < 8
 
             broker = EmbeddedBroker(port=broker.port).start()
             wait_for(lambda: api.post("/webhooks/alertmanager", json=ALERTMANAGER).status_code == 202, 60,

@@ -3,13 +3,14 @@ reason, the key gate's one-way open mode, the bounds on parameters."""
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from triage.api.auth import KeyGate
 from triage.api.params import storable_text, storable_time
-from triage.api.routers.health import public_reason
+from triage.api.routers.health import ReadyChecks, public_reason
 from triage.sink import Circuit
 
 
@@ -95,3 +96,27 @@ def test_storable_values() -> None:
         storable_time(late)
     assert storable_time(datetime(2026, 3, 11, 15, tzinfo=timezone(timedelta(hours=1)))) \
         == datetime(2026, 3, 11, 14, tzinfo=timezone.utc)
+
+
+def test_a_hung_check_makes_readyz_wait_seconds_not_minutes_and_runs_once() -> None:
+    release = threading.Event()
+    calls = [0]
+
+    def hung_broker() -> None:
+        calls[0] += 1
+        release.wait(60)
+
+    def store() -> None:
+        pass
+
+    checks = ReadyChecks({"store": store, "broker": hung_broker}, timeout_s=0.2)
+    for _ in range(3):
+        results = checks.run()
+        assert results["store"] is None
+        assert isinstance(results["broker"], TimeoutError) and "0.2 s" in str(results["broker"])
+    assert calls[0] == 1                # later calls waited on the run in flight
+    release.set()
+    for _ in range(50):                 # the hung run ends; the next call checks afresh
+        if checks.run()["broker"] is None:
+            break
+    assert checks.run()["broker"] is None and calls[0] >= 2
