@@ -168,3 +168,32 @@ def test_readyz_tells_reasons_only_to_a_key_that_may_read(store: SqlStore) -> No
     assert "db.internal:5432" in detail["sender"] and detail["sender"].startswith("failing (1 tries)")
     for secret in ("hunter2", "s3cret", "SELECT"):
         assert secret not in reading.text
+
+
+
+def test_a_store_that_does_not_answer_is_a_503_without_the_drivers_message(
+        store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads and key checks alike: 503 with Retry-After, never a 500 and never "open"."""
+    import sqlalchemy as sa
+
+    from triage.store.keys import ApiKeyStore, Scope
+
+    def down(*_: object, **__: object) -> None:
+        raise sa.exc.OperationalError("SELECT 1", {}, ConnectionError('connection to "db.internal", port 5432 refused'))
+
+    with TestClient(create_app(store)) as c:   # started open: no key yet
+        assert c.get("/incidents").status_code == 200
+        with monkeypatch.context() as m:
+            m.setattr(ApiKeyStore, "any_created", down)   # cannot tell whether a key exists: closed
+            r = c.get("/incidents")
+            assert r.status_code == 503 and r.headers["retry-after"] == "5" and "db.internal" not in r.text
+        _, reader = ApiKeyStore(store.engine).create("dashboards", {Scope.read})
+        auth = {"Authorization": f"Bearer {reader}"}
+        with monkeypatch.context() as m:
+            m.setattr(store, "list_incidents", down)
+            r = c.get("/incidents", headers=auth)
+            assert r.status_code == 503 and r.headers["retry-after"] == "5" and "db.internal" not in r.text
+        with monkeypatch.context() as m:
+            m.setattr(ApiKeyStore, "authenticate", down)
+            r = c.get("/events/x", headers=auth)
+            assert r.status_code == 503 and "db.internal" not in r.text
