@@ -1,21 +1,33 @@
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable, Mapping
+from typing import Any
 
-from fastapi import FastAPI
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.utils import is_body_allowed_for_status_code
 from prometheus_client import CollectorRegistry
+from starlette.exceptions import HTTPException
 
 from triage import __version__
-from triage.api.auth import KeyGate
+from triage.api.auth import STORE_RETRY_AFTER_S, KeyGate
 from triage.health import Health
 from triage.api.limits import BodySizeLimit
 from triage.api.routers import events, families, incidents, metrics, models, stats, webhooks
 from triage.api.routers import health as health_routes
+from triage.api.routers.health import ReadyChecks
 from triage.api.routers.webhooks import EventSink
 from triage.store import SqlStore
 from triage.store.feedback import FeedbackStore
 from triage.store.keys import ApiKeyStore
 from triage.suggestions import SuggestionService
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY = 1024 * 1024
 
@@ -23,20 +35,27 @@ DEFAULT_MAX_BODY = 1024 * 1024
 def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]] | None = None,
                registry: CollectorRegistry | None = None, sink: EventSink | None = None,
                pagerduty_secrets: list[str] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY,
-               page_targets: list[str] | None = None, health: Health | None = None) -> FastAPI:
+               page_targets: list[str] | None = None, health: Health | None = None,
+               open_api: bool | None = None) -> FastAPI:
     """The API over ``store``. ``sink`` takes events accepted by the webhooks (Kafka in
     production); without one the webhooks answer 503. ``page_targets`` are where pages go
     (the outbox's targets): a merge resolves the pages of the incidents merged away.
-    ``health`` is the process's background components' state, shown by ``/readyz``."""
+    ``health`` is the process's background components' state, shown by ``/readyz``.
+
+    ``open_api`` is the start-up decision to serve without keys (see ``triage.api.auth``);
+    a process that listens on a socket decides it with the address in view
+    (``Runtime.check_api_exposure``). Left out, it is taken now from the store alone: open
+    only if no API key was ever created."""
     app = FastAPI(title="triage", version=__version__,
                   description="Alert correlation and triage: incidents with their evidence, noise statistics, "
                               "webhook intake.")
+    keys = ApiKeyStore(store.engine)
     app.state.store = store
-    app.state.ready_checks = dict(ready_checks or {"store": store.ping})
+    app.state.ready_checks = ReadyChecks(ready_checks or {"store": store.ping})
     app.state.registry = registry or CollectorRegistry()
     app.state.health = health or Health()
     app.state.sink = sink
-    app.state.key_gate = KeyGate(ApiKeyStore(store.engine))
+    app.state.key_gate = KeyGate(keys, open_mode=not keys.any_created() if open_api is None else open_api)
     app.state.feedback = FeedbackStore(store.engine)
     app.state.suggestions = SuggestionService(store)
     app.state.pagerduty_secrets = list(pagerduty_secrets or [])
@@ -44,4 +63,47 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
     for module in (health_routes, incidents, events, families, stats, metrics, models, webhooks):
         app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(sa.exc.OperationalError, _store_unavailable)
+    app.add_exception_handler(sa.exc.InterfaceError, _store_unavailable)
+    app.add_exception_handler(sa.exc.TimeoutError, _store_unavailable)
+    app.add_exception_handler(sa.exc.DataError, _value_refused)
     return app
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database is down or unreachable: the caller should retry, and learns nothing
+    of the driver's message (hosts, ports); ``/readyz`` says more to those who may read."""
+    log.debug("store unavailable for %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": "the store is unavailable; retry"}, status_code=503,
+                        headers={"Retry-After": str(STORE_RETRY_AFTER_S)})
+
+
+async def _value_refused(request: Request, exc: Exception) -> JSONResponse:
+    """A value of the request the database cannot hold. The parameters are validated
+    before any query (422 naming the field); this is the backstop, so that it is never a 500."""
+    log.info("the store refused a value of %s %s: %s", request.method, request.url.path,
+             str(exc).splitlines()[0][:300])
+    return JSONResponse({"detail": "a value of the request cannot be stored or searched for"}, status_code=422)
+
+
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped. Error bodies quote what the caller
+    sent, and a lone surrogate (JSON's ``"\\ud800"``) has no UTF-8 form: written as an
+    escape it is valid JSON, where the default rendering fails with a 500."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return AsciiJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if not is_body_allowed_for_status_code(exc.status_code):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return AsciiJSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)

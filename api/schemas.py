@@ -6,8 +6,9 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from triage.api.params import Text, Time
 from triage.correlation.explain import explain
 from triage.ingest.event import Event
 from triage.store import IncidentRecord, Membership, NoiseBucket, NoiseStats, StoredEvent
@@ -112,9 +113,9 @@ class ResolutionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    responder: str = Field(min_length=1, max_length=300)
-    note: str | None = Field(None, max_length=10_000, description="what fixed it")
-    resolved_at: AwareDatetime | None = Field(None, description="when (RFC 3339); default now")
+    responder: Text = Field(min_length=1, max_length=300)
+    note: Text | None = Field(None, max_length=10_000, description="what fixed it")
+    resolved_at: Time | None = Field(None, description="when (RFC 3339); default now")
 
 
 class MergeIn(BaseModel):
@@ -122,9 +123,9 @@ class MergeIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    incidents: list[str] = Field(min_length=1, max_length=100, description="ids of the incidents to merge in")
-    author: str = Field(min_length=1, max_length=200)
-    reason: str = Field("", max_length=2000)
+    incidents: list[Text] = Field(min_length=1, max_length=100, description="ids of the incidents to merge in")
+    author: Text = Field(min_length=1, max_length=200)
+    reason: Text = Field("", max_length=2000)
 
 
 class SplitIn(BaseModel):
@@ -132,9 +133,9 @@ class SplitIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    events: list[str] = Field(min_length=1, max_length=10_000, description="ids of the events to split off")
-    author: str = Field(min_length=1, max_length=200)
-    reason: str = Field("", max_length=2000)
+    events: list[Text] = Field(min_length=1, max_length=10_000, description="ids of the events to split off")
+    author: Text = Field(min_length=1, max_length=200)
+    reason: Text = Field("", max_length=2000)
 
 
 class ResolutionAccepted(BaseModel):

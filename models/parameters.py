@@ -2,8 +2,9 @@
 
 Every weight, threshold and window the engine uses lives here, not in code, so that a
 decision can name the parameters version it was taken under and a change of behaviour
-is a change of data. Unknown keys, thresholds outside [0, 1] and negative windows are
-rejected (``pydantic.ValidationError`` names the field).
+is a change of data. Unknown keys, thresholds outside [0, 1], negative windows, windows
+longer than a year (``MAX_WINDOW_S``: the engine adds them to event times) and infinite or
+NaN numbers are rejected (``pydantic.ValidationError`` names the field).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_WINDOW_S = 366 * 24 * 3600.0   # the longest window or timer (366 days): far from overflowing a date
 
 
 class CorrelationParameters(BaseModel):
@@ -78,21 +81,21 @@ class CorrelationParameters(BaseModel):
       centroids for the older one to count as similar.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     # paging
-    group_wait: float = Field(30.0, ge=0)
-    group_interval: float = Field(300.0, ge=0)
-    repeat_interval: float = Field(4 * 3600.0, ge=0)
-    auto_pause: float = Field(0.0, ge=0)
+    group_wait: float = Field(30.0, ge=0, le=MAX_WINDOW_S)
+    group_interval: float = Field(300.0, ge=0, le=MAX_WINDOW_S)
+    repeat_interval: float = Field(4 * 3600.0, ge=0, le=MAX_WINDOW_S)
+    auto_pause: float = Field(0.0, ge=0, le=MAX_WINDOW_S)
     # windows
-    window: float = Field(300.0, gt=0)
-    max_incident_age: float = Field(6 * 3600.0, gt=0)
-    lone_window: float = Field(60.0, ge=0)
-    reopen_window: float = Field(120.0, ge=0)
-    propagation_window: float = Field(900.0, ge=0)
-    dedup_window: float = Field(3600.0, ge=0)
-    resolve_timeout: float = Field(3600.0, gt=0)
+    window: float = Field(300.0, gt=0, le=MAX_WINDOW_S)
+    max_incident_age: float = Field(6 * 3600.0, gt=0, le=MAX_WINDOW_S)
+    lone_window: float = Field(60.0, ge=0, le=MAX_WINDOW_S)
+    reopen_window: float = Field(120.0, ge=0, le=MAX_WINDOW_S)
+    propagation_window: float = Field(900.0, ge=0, le=MAX_WINDOW_S)
+    dedup_window: float = Field(3600.0, ge=0, le=MAX_WINDOW_S)
+    resolve_timeout: float = Field(3600.0, gt=0, le=MAX_WINDOW_S)
     # scoring
     weight_text: float = Field(0.30, ge=0, le=1)
     weight_topology: float = Field(0.45, ge=0, le=1)
@@ -101,7 +104,7 @@ class CorrelationParameters(BaseModel):
     weight_family: float = Field(0.0, ge=0, le=1)
     threshold: float = Field(0.55, ge=0, le=1)
     family_threshold: float = Field(0.90, ge=0, le=1)
-    time_decay: float = Field(300.0, gt=0)
+    time_decay: float = Field(300.0, gt=0, le=MAX_WINDOW_S)
     hop_decay: float = Field(0.5, ge=0, le=1)
     max_hops: int = Field(2, ge=0, le=6)
     require_topology: bool = True

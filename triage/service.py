@@ -114,6 +114,7 @@ class Runtime:
     api_port: int | None = None
     # Why the process is stopping, when it is a failure rather than a signal.
     failure: str | None = None
+    _api_open: bool | None = None   # the start-up decision of check_api_exposure
 
     @classmethod
     def build(cls, settings: Settings, *, stop: threading.Event | None = None) -> "Runtime":
@@ -163,18 +164,32 @@ class Runtime:
         return create_app(self.store, ready_checks={"store": self.store.ping, "broker": self._probe},
                           registry=self.metrics.registry, sink=self._sink,
                           pagerduty_secrets=s.pagerduty_secrets, max_body_bytes=s.max_body_bytes,
-                          page_targets=s.page_targets, health=self.metrics.health)
+                          page_targets=s.page_targets, health=self.metrics.health,
+                          open_api=bool(self._api_open))  # not decided: closed
 
-    def check_api_exposure(self) -> None:
-        """Without API keys the API is open, so it may listen on loopback only."""
-        if ApiKeyStore(self.store.engine).any_active():
-            return
+    def check_api_exposure(self) -> bool:
+        """Decide, once per process, whether the API is open (no key needed): only if no API
+        key was ever created (revoked ones count) and it listens on loopback. Raises
+        ``ExposureError`` for an open API on any other address. Once a key has existed the
+        API stays closed, even with every key revoked; an open API closes for good when the
+        first key is created (``triage.api.auth``)."""
+        if self._api_open is not None:
+            return self._api_open
+        keys = ApiKeyStore(self.store.engine)
+        if keys.any_created():
+            if not keys.any_active():
+                log.warning("every API key is revoked: the API refuses every call that needs a key "
+                            "until one is created with `triage keys create`")
+            self._api_open = False
+            return False
         if not is_loopback(self.settings.api_host):
             raise ExposureError(
-                f"no API keys exist, so the API would be open to anyone on {self.settings.api_host}: "
+                f"no API key was ever created, so the API would be open to anyone on {self.settings.api_host}: "
                 "create one with `triage keys create --scope admin`, or listen on 127.0.0.1")
-        log.warning("the API is open (no API keys exist); listening on loopback only. "
-                    "Create keys with `triage keys create --scope read|ingest|admin`.")
+        log.warning("the API is open (no API key was ever created); listening on loopback only. It closes for "
+                    "good when the first key is created: `triage keys create --scope read|ingest|admin`.")
+        self._api_open = True
+        return True
 
     # -- running ---------------------------------------------------------------------
 

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 
 from triage.api.auth import ReadAccess
 from triage.api.deps import StoreDep
+from triage.api.params import MAX_INT, Offset
 from triage.api.schemas import FamilyDetail, FamilyPage, FamilyPublic
 from triage.store.families import FamilyStore
 
@@ -17,7 +18,7 @@ def list_families(
     store: StoreDep,
     _: ReadAccess,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> FamilyPage:
     """Recurring alert families (alert templates that say the same thing in other words),
     from the newest periodic fit, most events first; an empty list before the first fit."""
@@ -34,7 +35,7 @@ def list_families(
 
 
 @router.get("/{family_id}", response_model=FamilyDetail, responses={404: {"description": "no such family"}})
-def get_family(family_id: int, store: StoreDep, _: ReadAccess) -> FamilyDetail:
+def get_family(family_id: Annotated[int, Path(ge=0, le=MAX_INT)], store: StoreDep, _: ReadAccess) -> FamilyDetail:
     """One family of the newest fit with all its templates and their events. A family keeps
     its id from one fit to the next while it keeps most of its templates."""
     families = FamilyStore(store.engine)

@@ -4,10 +4,9 @@ from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import AwareDatetime
-
 from triage.api.auth import IngestAccess, ReadAccess
 from triage.api.deps import FeedbackDep, StoreDep, SuggestionsDep
+from triage.api.params import IdPath, Offset, Text, Time
 from triage.api.schemas import (
     EventPublic, IncidentDetail, IncidentPage, IncidentPublic, MergeIn, ResolutionAccepted, ResolutionIn, SplitIn,
 )
@@ -24,11 +23,11 @@ def list_incidents(
     status: Literal["open", "resolved", "merged"] | None = None,
     kind: Annotated[Literal["incident", "noise", "all"], Query(
         description="incident (the default): groups that page; noise: noise groups, which page nobody; all")] = "incident",
-    service: str | None = None,
-    since: Annotated[AwareDatetime | None, Query(description="active at or after (RFC 3339)")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="opened at or before (RFC 3339)")] = None,
+    service: Annotated[Text | None, Query(max_length=200)] = None,
+    since: Annotated[Time | None, Query(description="active at or after (RFC 3339)")] = None,
+    until: Annotated[Time | None, Query(description="opened at or before (RFC 3339)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> IncidentPage:
     """Incidents, newest first; with ``kind``, noise groups instead or as well."""
     page = store.list_incidents(IncidentQuery(status=status, kind=None if kind == "all" else kind, service=service,
@@ -40,12 +39,12 @@ def list_incidents(
 
 @router.get("/{incident_id}", response_model=IncidentDetail, responses={404: {"description": "no such incident"}})
 def get_incident(
-    incident_id: str,
+    incident_id: IdPath,
     store: StoreDep,
     suggestions: SuggestionsDep,
     _: ReadAccess,
     limit: Annotated[int, Query(ge=1, le=5000, description="events to include")] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> IncidentDetail:
     """One incident with its events, each with the reason it joined, and what similar past
     incidents suggest: who resolved them and what fixed them."""
@@ -60,7 +59,7 @@ def get_incident(
 
 @router.post("/{incident_id}/resolution", response_model=ResolutionAccepted, status_code=201,
              responses={404: {"description": "no such incident"}})
-def record_resolution(incident_id: str, body: ResolutionIn, store: StoreDep, feedback: FeedbackDep,
+def record_resolution(incident_id: IdPath, body: ResolutionIn, store: StoreDep, feedback: FeedbackDep,
                       _: IngestAccess) -> ResolutionAccepted:
     """Who resolved an incident and what fixed it, for teams not on PagerDuty (whose
     webhooks say the same): similar incidents later get this responder and this note
@@ -75,7 +74,7 @@ def record_resolution(incident_id: str, body: ResolutionIn, store: StoreDep, fee
 
 @router.post("/{incident_id}/merge", response_model=IncidentPublic,
              responses={404: {"description": "no such incident"}, 409: {"description": "cannot be merged as asked"}})
-def merge_incidents(incident_id: str, body: MergeIn, request: Request, store: StoreDep,
+def merge_incidents(incident_id: IdPath, body: MergeIn, request: Request, store: StoreDep,
                     _: IngestAccess) -> IncidentPublic:
     """Merge other incidents into this one: their events and alerts move here, later events
     of the same alerts join here, and their pages are resolved. Each merged incident stays
@@ -92,7 +91,7 @@ def merge_incidents(incident_id: str, body: MergeIn, request: Request, store: St
 
 @router.post("/{incident_id}/split", response_model=IncidentPublic, status_code=201,
              responses={404: {"description": "no such incident"}, 409: {"description": "cannot be split as asked"}})
-def split_incident(incident_id: str, body: SplitIn, store: StoreDep, _: IngestAccess) -> IncidentPublic:
+def split_incident(incident_id: IdPath, body: SplitIn, store: StoreDep, _: IngestAccess) -> IncidentPublic:
     """Split events off into a new incident (returned): both are recomputed from the events
     they then hold, later repeats of a moved alert follow it, and the new incident pages on
     its next alert. Recorded as feedback, with who and why."""

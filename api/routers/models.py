@@ -6,10 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Request
 from pydantic import BaseModel, Field, ValidationError
 
 from triage.api.auth import AdminAccess, ReadAccess
+from triage.api.params import MAX_INT, Text
 from triage.models.parameters import CorrelationParameters
 from triage.store.keys import ApiKey
 from triage.store.parameters import ParameterStore, ParameterVersion, UnknownVersion
@@ -32,13 +35,13 @@ class ParametersPublic(BaseModel):
 
 class ParametersChange(BaseModel):
     values: dict[str, Any] = Field(description="the parameters to change; the others keep their current value")
-    reason: str = Field(min_length=1, max_length=2000)
-    author: str | None = Field(None, max_length=200, description="who; defaults to the API key's name")
+    reason: Text = Field(min_length=1, max_length=2000)
+    author: Text | None = Field(None, max_length=200, description="who; defaults to the API key's name")
 
 
 class Rollback(BaseModel):
-    reason: str | None = Field(None, max_length=2000)
-    author: str | None = Field(None, max_length=200)
+    reason: Text | None = Field(None, max_length=2000)
+    author: Text | None = Field(None, max_length=200)
 
 
 def _store(request: Request) -> ParameterStore:
@@ -79,7 +82,7 @@ def change_parameters(change: ParametersChange, request: Request, key: AdminAcce
 
 
 @router.post("/parameters/rollback/{version}", response_model=ParametersPublic, status_code=201)
-def rollback_parameters(version: int, request: Request, key: AdminAccess,
+def rollback_parameters(version: Annotated[int, Path(ge=0, le=MAX_INT)], request: Request, key: AdminAccess,
                         body: Rollback | None = None) -> ParametersPublic:
     """Make an earlier version's values current again (as a new version)."""
     body = body or Rollback()

@@ -3,10 +3,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import AwareDatetime
-
 from triage.api.auth import ReadAccess
 from triage.api.deps import StoreDep
+from triage.api.params import Time
 from triage.api.schemas import NoiseStatsPublic
 
 router = APIRouter(prefix="/stats", tags=["stats"])
@@ -16,8 +15,8 @@ router = APIRouter(prefix="/stats", tags=["stats"])
 def noise(
     store: StoreDep,
     _: ReadAccess,
-    since: Annotated[AwareDatetime | None, Query(description="events that occurred at or after")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="events that occurred before")] = None,
+    since: Annotated[Time | None, Query(description="events that occurred at or after")] = None,
+    until: Annotated[Time | None, Query(description="events that occurred before")] = None,
 ) -> NoiseStatsPublic:
     """Events in, duplicates suppressed, incidents opened, compression = 1 - incidents/events;
     in total, by source and by service."""

@@ -2,16 +2,27 @@
 
 Each body is translated whole before anything is submitted, so a body with one bad alert
 is refused (422 naming the field) and nothing of it is stored.
+
+Only reading the body happens on the event loop. Parsing, translating, checking the key
+and waiting for the broker's acknowledgement run in worker threads, at most
+``WEBHOOK_THREADS`` at once (the others wait without holding a thread), so that a large
+body or a slow broker delays webhooks, never ``/healthz`` or the other routes. A broker
+that is down gets a 503 with Retry-After within seconds (``triage.sink``).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, TypeVar
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+import anyio.to_thread
+from anyio import CapacityLimiter
+from anyio.lowlevel import RunVar
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -23,13 +34,20 @@ from triage.ingest.webhooks import (
     from_alertmanager, from_datadog, from_generic, from_grafana, from_pagerduty_event, from_pagerduty_webhook,
     verify_pagerduty_signature,
 )
+from triage.sink import EventTooLarge, SinkUnavailable
 from triage.store.keys import Scope
 
 router = APIRouter(tags=["webhooks"])
 
+WEBHOOK_THREADS = 8
+_limiter: RunVar[CapacityLimiter] = RunVar("triage_webhook_limiter")
+T = TypeVar("T")
+
 
 class EventSink(Protocol):
-    def submit(self, events: list[Event]) -> None: ...
+    def submit(self, events: list[Event]) -> None:
+        """Returns once the events are durably accepted; raises ``SinkUnavailable`` (retry
+        later), ``EventTooLarge`` or ``InvalidEvent``. Blocks: called from a worker thread."""
 
 
 def get_sink(request: Request) -> EventSink:
@@ -47,13 +65,24 @@ class Accepted(BaseModel):
     event_ids: list[str]
 
 
+async def off_loop(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` in a worker thread, at most ``WEBHOOK_THREADS`` of them at once (one
+    limiter per event loop, as anyio keeps its own default one)."""
+    try:
+        limiter = _limiter.get()
+    except LookupError:
+        limiter = CapacityLimiter(WEBHOOK_THREADS)
+        _limiter.set(limiter)
+    return await anyio.to_thread.run_sync(functools.partial(fn, *args), limiter=limiter)
+
+
 def _unprocessable(msg: str, loc: list[str | int], kind: str = "value_error") -> HTTPException:
     return HTTPException(422, [{"loc": ["body", *loc], "msg": msg, "type": kind}])
 
 
-async def json_body(request: Request) -> Any:
+def json_body(raw: bytes) -> Any:
     try:
-        return parse_json(await request.body())
+        return parse_json(raw)
     except NotJSON as exc:
         raise _unprocessable(f"malformed JSON: {exc.reason}", [], "json_invalid") from None
 
@@ -77,18 +106,34 @@ def submit(sink: EventSink, events: list[Event]) -> Accepted:
         sink.submit(events)
     except InvalidEvent as exc:
         raise _unprocessable(exc.reason, field_path(exc.field)) from None
+    except EventTooLarge as exc:
+        raise HTTPException(413, str(exc)) from None
+    except SinkUnavailable as exc:
+        raise HTTPException(503, f"events not accepted, retry: {exc}",
+                            headers={"Retry-After": str(exc.retry_after_s)}) from None
     except Exception as exc:  # noqa: BLE001 - whatever the sink's failure, the caller must retry
         raise HTTPException(503, f"events not accepted, retry: {exc}") from exc
     return Accepted(accepted=len(events), event_ids=[e.id for e in events])
 
 
+def _json_response(body: BaseModel | dict[str, Any], status_code: int) -> Response:
+    """Rendered here, in the worker thread: a 20,000-event answer is not rendered on the loop."""
+    data = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+    return Response(json.dumps(data, separators=(",", ":")).encode(), status_code=status_code,
+                    media_type="application/json")
+
+
 def _simple(fn: Callable[..., list[Event]], path: str, summary: str) -> None:
-    async def endpoint(request: Request, _: IngestAccess, sink: SinkDep) -> Accepted:
-        return submit(sink, translate(fn, await json_body(request)))
+    def accept(raw: bytes, sink: EventSink) -> Response:
+        return _json_response(submit(sink, translate(fn, json_body(raw))), 202)
+
+    async def endpoint(request: Request, _: IngestAccess, sink: SinkDep) -> Response:
+        return await off_loop(accept, await request.body(), sink)
 
     endpoint.__name__ = f"webhook_{path.rsplit('/', 1)[-1]}"
     router.add_api_route(path, endpoint, methods=["POST"], status_code=202, response_model=Accepted,
-                         summary=summary)
+                         summary=summary, responses={503: {"description": "the broker is unavailable: retry "
+                                                                          "after the Retry-After seconds"}})
 
 
 _simple(from_alertmanager, "/webhooks/alertmanager", "Prometheus Alertmanager webhook (version 4)")
@@ -100,22 +145,24 @@ _simple(from_generic, "/webhooks/generic", "Events in triage's generic JSON form
 @router.post("/v2/enqueue", status_code=202, summary="PagerDuty Events API v2, answered as PagerDuty does")
 @router.post("/webhooks/pagerduty/events", status_code=202, include_in_schema=False)
 async def pagerduty_enqueue(request: Request, sink: SinkDep,
-                            authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+                            authorization: Annotated[str | None, Header()] = None) -> Response:
     """Tools configured for PagerDuty can point here: authenticate with a bearer ingest key,
     or put an ingest key in ``routing_key``."""
-    payload = await json_body(request)
-    try:
-        result = translate(from_pagerduty_event, payload)
-    except HTTPException as exc:
-        return _pagerduty_invalid(exc)
-    authorize(request, Scope.ingest, bearer_token(authorization) or result.routing_key or None)
-    try:
-        submit(sink, result.events)
-    except HTTPException as exc:
-        if exc.status_code != 422:   # the broker's 503 stays as it is: the caller retries
-            raise
-        return _pagerduty_invalid(exc)
-    return JSONResponse(result.response_body(), status_code=202)
+    def accept(raw: bytes) -> Response:
+        try:
+            result = translate(from_pagerduty_event, json_body(raw))
+        except HTTPException as exc:
+            return _pagerduty_invalid(exc)
+        authorize(request, Scope.ingest, bearer_token(authorization) or result.routing_key or None)
+        try:
+            submit(sink, result.events)
+        except HTTPException as exc:
+            if exc.status_code != 422:   # the broker's 503 stays as it is: the caller retries
+                raise
+            return _pagerduty_invalid(exc)
+        return _json_response(result.response_body(), 202)
+
+    return await off_loop(accept, await request.body())
 
 
 def _pagerduty_invalid(exc: HTTPException) -> JSONResponse:
@@ -136,13 +183,15 @@ class FeedbackAccepted(BaseModel):
              responses={401: {"description": "missing or wrong X-PagerDuty-Signature"}})
 async def pagerduty_webhook(request: Request,
                             x_pagerduty_signature: Annotated[str | None, Header()] = None) -> FeedbackAccepted:
-    raw = await request.body()
-    secrets: list[str] = request.app.state.pagerduty_secrets
-    if not secrets:
-        raise HTTPException(401, "no PagerDuty webhook signing secret is configured "
-                                 "(TRIAGE_PAGERDUTY_WEBHOOK_SECRETS)")
-    if not verify_pagerduty_signature(raw, x_pagerduty_signature, secrets):
-        raise HTTPException(401, "missing or wrong X-PagerDuty-Signature")
-    feedback = translate(from_pagerduty_webhook, await json_body(request))
-    new = request.app.state.feedback.add_pagerduty(feedback, datetime.now(timezone.utc))
-    return FeedbackAccepted(status="ok", event_id=feedback.event_id, new=new)
+    def accept(raw: bytes) -> FeedbackAccepted:
+        secrets: list[str] = request.app.state.pagerduty_secrets
+        if not secrets:
+            raise HTTPException(401, "no PagerDuty webhook signing secret is configured "
+                                     "(TRIAGE_PAGERDUTY_WEBHOOK_SECRETS)")
+        if not verify_pagerduty_signature(raw, x_pagerduty_signature, secrets):
+            raise HTTPException(401, "missing or wrong X-PagerDuty-Signature")
+        feedback = translate(from_pagerduty_webhook, json_body(raw))
+        new = request.app.state.feedback.add_pagerduty(feedback, datetime.now(timezone.utc))
+        return FeedbackAccepted(status="ok", event_id=feedback.event_id, new=new)
+
+    return await off_loop(accept, await request.body())

@@ -98,3 +98,102 @@ def test_readyz_is_503_when_a_dependency_fails(store: SqlStore) -> None:
     with TestClient(create_app(store, ready_checks={"store": store.ping, "broker": broker_down})) as c:
         r = c.get("/readyz")
     assert r.status_code == 503 and r.json()["checks"]["broker"].startswith("failed: ConnectionError")
+
+
+@pytest.mark.parametrize("path,params,loc", [
+    ("/incidents", {"offset": "99999999999999999999"}, ["query", "offset"]),
+    ("/incidents/{incident}", {"offset": str(2**63)}, ["query", "offset"]),
+    ("/families", {"offset": "99999999999999999999"}, ["query", "offset"]),
+    ("/families/99999999999999999999999", {}, ["path", "family_id"]),
+    ("/families/2147483648", {}, ["path", "family_id"]),
+    ("/incidents", {"since": "9999-12-31T23:00:00-05:00"}, ["query", "since"]),   # no UTC form in the calendar
+    ("/stats/noise", {"until": "0001-01-01T00:00:00+05:00"}, ["query", "until"]),
+    ("/incidents", {"service": "check\x00out"}, ["query", "service"]),
+    ("/events/a%00b", {}, ["path", "event_id"]),
+    ("/incidents/a%00b", {}, ["path", "incident_id"]),
+])
+def test_out_of_range_parameters_get_422_naming_them(client: TestClient, path: str, params: dict[str, str],
+                                                     loc: list[str]) -> None:
+    """Values the databases cannot hold or search for (past 64 bits, past the column's
+    32 bits, NUL) were a 500 from the driver; now they are refused before any query."""
+    incident = client.get("/incidents").json()["items"][0]["id"]
+    r = client.get(path.format(incident=incident), params=params)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == loc
+    # The largest offset the databases hold is still a query, with an empty page.
+    assert client.get("/incidents", params={"offset": 2**63 - 1}).json()["items"] == []
+
+
+@pytest.mark.parametrize("body,loc", [
+    ({"responder": "a\x00b"}, ["body", "responder"]),
+    ({"responder": "ana", "resolved_at": "9999-12-31T23:00:00-05:00"}, ["body", "resolved_at"]),
+])
+def test_bodies_the_store_cannot_hold_get_422(client: TestClient, body: dict[str, str], loc: list[str]) -> None:
+    incident = client.get("/incidents").json()["items"][0]["id"]
+    r = client.post(f"/incidents/{incident}/resolution", json=body)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == loc, r.text
+    # A lone surrogate (JSON's \ud800 escape) is refused, and the 422 quoting it is valid JSON.
+    r = client.post(f"/incidents/{incident}/merge", content=b'{"incidents": ["\\ud800"], "author": "ana"}',
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "incidents", 0]
+    r = client.put("/models/parameters", json={"values": {"dedup_window": 1e300}, "reason": "r", "author": "ana"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "values", "dedup_window"]
+
+
+def test_readyz_tells_reasons_only_to_a_key_that_may_read(store: SqlStore) -> None:
+    """A probe without a key learns which checks fail, not why: no hosts, ports or driver
+    messages. A read key gets the reasons, with credentials masked."""
+    from triage.health import Health
+    from triage.store.keys import ApiKeyStore, Scope
+
+    def broker_down() -> None:
+        raise ConnectionError("no broker at kafka.internal:9092 (sasl password=hunter2)")
+
+    health = Health()
+    health.failing("sender", "OperationalError: connection to postgresql://triage:s3cret@db.internal:5432/triage "
+                             "failed\n[SQL: SELECT secret FROM outbox]")
+    keys = ApiKeyStore(store.engine)
+    _, reader = keys.create("dashboards", {Scope.read})
+    _, ingester = keys.create("alertmanager", {Scope.ingest})
+    with TestClient(create_app(store, ready_checks={"store": store.ping, "broker": broker_down},
+                               health=health)) as c:
+        anonymous = c.get("/readyz")
+        wrong = c.get("/readyz", headers={"Authorization": f"Bearer {ingester}"})
+        reading = c.get("/readyz", headers={"Authorization": f"Bearer {reader}"})
+    assert anonymous.status_code == wrong.status_code == reading.status_code == 503
+    assert anonymous.json() == wrong.json() == {"status": "not ready", "checks": {
+        "store": "ok", "broker": "failing", "sender": "failing"}}
+    detail = reading.json()["checks"]
+    assert detail["broker"].startswith("failed: ConnectionError: no broker at kafka.internal:9092")
+    assert "db.internal:5432" in detail["sender"] and detail["sender"].startswith("failing (1 tries)")
+    for secret in ("hunter2", "s3cret", "SELECT"):
+        assert secret not in reading.text
+
+
+
+def test_a_store_that_does_not_answer_is_a_503_without_the_drivers_message(
+        store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads and key checks alike: 503 with Retry-After, never a 500 and never "open"."""
+    import sqlalchemy as sa
+
+    from triage.store.keys import ApiKeyStore, Scope
+
+    def down(*_: object, **__: object) -> None:
+        raise sa.exc.OperationalError("SELECT 1", {}, ConnectionError('connection to "db.internal", port 5432 refused'))
+
+    with TestClient(create_app(store)) as c:   # started open: no key yet
+        assert c.get("/incidents").status_code == 200
+        with monkeypatch.context() as m:
+            m.setattr(ApiKeyStore, "any_created", down)   # cannot tell whether a key exists: closed
+            r = c.get("/incidents")
+            assert r.status_code == 503 and r.headers["retry-after"] == "5" and "db.internal" not in r.text
+        _, reader = ApiKeyStore(store.engine).create("dashboards", {Scope.read})
+        auth = {"Authorization": f"Bearer {reader}"}
+        with monkeypatch.context() as m:
+            m.setattr(store, "list_incidents", down)
+            r = c.get("/incidents", headers=auth)
+            assert r.status_code == 503 and r.headers["retry-after"] == "5" and "db.internal" not in r.text
+        with monkeypatch.context() as m:
+            m.setattr(ApiKeyStore, "authenticate", down)
+            r = c.get("/events/x", headers=auth)
+            assert r.status_code == 503 and "db.internal" not in r.text

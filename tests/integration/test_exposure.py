@@ -1,4 +1,5 @@
-"""Without API keys the API is open, so it must not listen beyond loopback."""
+"""Open mode (no key needed) is decided at start-up: only if no API key was ever created,
+and then only on loopback."""
 
 from __future__ import annotations
 
@@ -34,7 +35,21 @@ def test_open_api_on_loopback_says_so(tmp_path: Path, caplog: pytest.LogCaptureF
         runtime.check_api_exposure()
     finally:
         runtime.close()
-    assert "the API is open (no API keys exist); listening on loopback only" in caplog.text
+    assert "the API is open (no API key was ever created); listening on loopback only" in caplog.text
+
+
+def test_revoked_keys_keep_the_api_closed_at_start_up(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Revoking every key never makes the API open: a revoked key still counts as one that
+    existed, so a public address is allowed and every call will need a (new) key."""
+    runtime = Runtime.build(Settings(database_url=f"sqlite:///{tmp_path / 'k.db'}", api_host="0.0.0.0"))
+    try:
+        keys = ApiKeyStore(runtime.store.engine)
+        key, _ = keys.create("ops", {Scope.admin})
+        keys.revoke(key.id)
+        assert runtime.check_api_exposure() is False
+    finally:
+        runtime.close()
+    assert "every API key is revoked" in caplog.text
 
 
 def test_secrets_do_not_show_in_settings_repr() -> None:

@@ -71,6 +71,12 @@ class ApiKeyStore:
             row = conn.execute(sa.select(api_keys).where(api_keys.c.token_sha256 == _digest(token))).first()
         return _key(row) if row is not None and row.revoked_at is None else None
 
+    def any_created(self) -> bool:
+        """Has any key ever been created, revoked ones included? Rows are never deleted,
+        so once this is true it stays true: what keeps the API closed for good."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(api_keys.c.id).limit(1)).first() is not None
+
     def any_active(self) -> bool:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(api_keys.c.id).where(api_keys.c.revoked_at.is_(None)).limit(1)).first() \
