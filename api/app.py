@@ -12,6 +12,7 @@ from triage.api.limits import BodySizeLimit
 from triage.api.routers import events, families, incidents, metrics, models, stats, webhooks
 from triage.api.routers import health as health_routes
 from triage.api.routers.webhooks import EventSink
+from triage.ingest.event import Limits
 from triage.store import SqlStore
 from triage.store.feedback import FeedbackStore
 from triage.store.keys import ApiKeyStore
@@ -23,11 +24,14 @@ DEFAULT_MAX_BODY = 1024 * 1024
 def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]] | None = None,
                registry: CollectorRegistry | None = None, sink: EventSink | None = None,
                pagerduty_secrets: list[str] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY,
-               page_targets: list[str] | None = None, health: Health | None = None) -> FastAPI:
+               page_targets: list[str] | None = None, health: Health | None = None,
+               limits: Limits | None = None) -> FastAPI:
     """The API over ``store``. ``sink`` takes events accepted by the webhooks (Kafka in
     production); without one the webhooks answer 503. ``page_targets`` are where pages go
     (the outbox's targets): a merge resolves the pages of the incidents merged away.
-    ``health`` is the process's background components' state, shown by ``/readyz``."""
+    ``health`` is the process's background components' state, shown by ``/readyz``.
+    ``limits`` bound the events the webhooks accept (the consumers' own, ``Settings.limits``);
+    request bodies are bounded by ``max_body_bytes``."""
     app = FastAPI(title="triage", version=__version__,
                   description="Alert correlation and triage: incidents with their evidence, noise statistics, "
                               "webhook intake.")
@@ -36,6 +40,7 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
     app.state.registry = registry or CollectorRegistry()
     app.state.health = health or Health()
     app.state.sink = sink
+    app.state.limits = limits or Limits(max_message_bytes=max_body_bytes)
     app.state.key_gate = KeyGate(ApiKeyStore(store.engine))
     app.state.feedback = FeedbackStore(store.engine)
     app.state.suggestions = SuggestionService(store)

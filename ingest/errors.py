@@ -3,7 +3,9 @@
     IngestError
     ├── DecodeError          the bytes are not an event we accept; ``reason`` says why
     │   ├── NotJSON          not UTF-8 JSON at all
-    │   └── InvalidEvent     JSON, but a field is missing or wrong (``field`` names it)
+    │   ├── TooLarge         more bytes than ``Limits.max_message_bytes``
+    │   └── InvalidEvent     JSON, but a field is missing, wrong or past a limit
+    │                        (``field`` names it)
     └── RefusedEvents        valid events the store cannot hold (a value its database
                              refuses), raised by a handler; retrying would fail forever
 
@@ -30,6 +32,10 @@ class NotJSON(DecodeError):
 
 
 class InvalidEvent(DecodeError):
+    pass
+
+
+class TooLarge(DecodeError):
     pass
 
 

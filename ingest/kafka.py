@@ -45,7 +45,7 @@ from opentelemetry import trace
 from triage.ingest.decode import decode_event
 from triage.ingest.otlp import ServiceEdge, TopicKind, decode_kafka_value
 from triage.ingest.errors import DecodeError, RefusedEvents
-from triage.ingest.event import Event, with_domain
+from triage.ingest.event import DEFAULT_LIMITS, Event, Limits, with_domain
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -67,12 +67,14 @@ def decode_json(topic: str, value: bytes | None) -> Decoded:
     return [decode_event(value)], []
 
 
-def decoder_for(topic_kinds: dict[str, TopicKind], domain_labels: Sequence[str] = ()) -> Decoder:
+def decoder_for(topic_kinds: dict[str, TopicKind], domain_labels: Sequence[str] = (),
+                limits: Limits = DEFAULT_LIMITS) -> Decoder:
     """Generic JSON on every topic, and OTLP (protobuf or JSON, as the OpenTelemetry
-    Collector's Kafka exporter writes it) on the logs and traces topics; each event in
-    the correlation domain its labels name (``with_domain``)."""
+    Collector's Kafka exporter writes it) on the logs and traces topics, within
+    ``limits`` (the webhooks' own: what one intake accepts, every intake accepts); each
+    event in the correlation domain its labels name (``with_domain``)."""
     def decode(topic: str, value: bytes | None) -> Decoded:
-        events, edges = decode_kafka_value(topic_kinds.get(topic, "alerts"), value)
+        events, edges = decode_kafka_value(topic_kinds.get(topic, "alerts"), value, limits)
         if domain_labels:
             events = [with_domain(e, domain_labels) for e in events]
         return events, edges

@@ -13,6 +13,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
+# The longest any window or timer may be: ten years. Windows are added to event times,
+# which ``triage.ingest.event`` bounds to the years 1970-2199, so the sum always stays
+# within what ``datetime`` holds.
+MAX_WINDOW_S = 10 * 365.25 * 24 * 3600
+
+
 class CorrelationParameters(BaseModel):
     """Windows and timers are in seconds, with Alertmanager's names where they mean the same.
 
@@ -78,21 +84,22 @@ class CorrelationParameters(BaseModel):
       centroids for the older one to count as similar.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # NaN and infinities compare with nothing and overflow every time they are added.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     # paging
-    group_wait: float = Field(30.0, ge=0)
-    group_interval: float = Field(300.0, ge=0)
-    repeat_interval: float = Field(4 * 3600.0, ge=0)
-    auto_pause: float = Field(0.0, ge=0)
+    group_wait: float = Field(30.0, ge=0, le=MAX_WINDOW_S)
+    group_interval: float = Field(300.0, ge=0, le=MAX_WINDOW_S)
+    repeat_interval: float = Field(4 * 3600.0, ge=0, le=MAX_WINDOW_S)
+    auto_pause: float = Field(0.0, ge=0, le=MAX_WINDOW_S)
     # windows
-    window: float = Field(300.0, gt=0)
-    max_incident_age: float = Field(6 * 3600.0, gt=0)
-    lone_window: float = Field(60.0, ge=0)
-    reopen_window: float = Field(120.0, ge=0)
-    propagation_window: float = Field(900.0, ge=0)
-    dedup_window: float = Field(3600.0, ge=0)
-    resolve_timeout: float = Field(3600.0, gt=0)
+    window: float = Field(300.0, gt=0, le=MAX_WINDOW_S)
+    max_incident_age: float = Field(6 * 3600.0, gt=0, le=MAX_WINDOW_S)
+    lone_window: float = Field(60.0, ge=0, le=MAX_WINDOW_S)
+    reopen_window: float = Field(120.0, ge=0, le=MAX_WINDOW_S)
+    propagation_window: float = Field(900.0, ge=0, le=MAX_WINDOW_S)
+    dedup_window: float = Field(3600.0, ge=0, le=MAX_WINDOW_S)
+    resolve_timeout: float = Field(3600.0, gt=0, le=MAX_WINDOW_S)
     # scoring
     weight_text: float = Field(0.30, ge=0, le=1)
     weight_topology: float = Field(0.45, ge=0, le=1)

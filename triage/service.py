@@ -107,7 +107,7 @@ class Runtime:
         pipeline = Pipeline(self.store, self.metrics, page_targets=s.page_targets,
                             families=FamiliesCache(self.store.engine), topology=topology)
         decoder = decoder_for({s.topic_alerts: "alerts", s.topic_logs: "logs", s.topic_traces: "traces"},
-                              s.domain_labels)
+                              s.domain_labels, s.limits)
         self.consumer = BatchConsumer(consumer_config(s), pipeline, decoder=decoder, observer=self.metrics)
         return self.consumer
 
@@ -118,7 +118,7 @@ class Runtime:
         return create_app(self.store, ready_checks={"store": self.store.ping, "broker": self._probe},
                           registry=self.metrics.registry, sink=self._sink,
                           pagerduty_secrets=s.pagerduty_secrets, max_body_bytes=s.max_body_bytes,
-                          page_targets=s.page_targets, health=self.metrics.health)
+                          page_targets=s.page_targets, health=self.metrics.health, limits=s.limits)
 
     def check_api_exposure(self) -> None:
         """Without API keys the API is open, so it may listen on loopback only."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from datetime import datetime, timezone
 from typing import Annotated, Any, Protocol
 
@@ -84,7 +85,7 @@ def submit(sink: EventSink, events: list[Event]) -> Accepted:
 
 def _simple(fn: Callable[..., list[Event]], path: str, summary: str) -> None:
     async def endpoint(request: Request, _: IngestAccess, sink: SinkDep) -> Accepted:
-        return submit(sink, translate(fn, await json_body(request)))
+        return submit(sink, translate(partial(fn, limits=request.app.state.limits), await json_body(request)))
 
     endpoint.__name__ = f"webhook_{path.rsplit('/', 1)[-1]}"
     router.add_api_route(path, endpoint, methods=["POST"], status_code=202, response_model=Accepted,
@@ -105,7 +106,7 @@ async def pagerduty_enqueue(request: Request, sink: SinkDep,
     or put an ingest key in ``routing_key``."""
     payload = await json_body(request)
     try:
-        result = translate(from_pagerduty_event, payload)
+        result = translate(partial(from_pagerduty_event, limits=request.app.state.limits), payload)
     except HTTPException as exc:
         return _pagerduty_invalid(exc)
     authorize(request, Scope.ingest, bearer_token(authorization) or result.routing_key or None)

@@ -34,7 +34,7 @@ from triage.models.parameters import CorrelationParameters
 from triage.models.recommender import IncidentProfile
 from triage.models.topology import ServiceGraph
 from triage.ingest.errors import RefusedEvents
-from triage.ingest.event import Event, Severity, Status
+from triage.ingest.event import AS_STORED, Event, Severity, Status
 from triage.store import schema as t
 from triage.store.checkpoint import SAFETY_NET_PAGES, WalCheckpointer
 from triage.store.driver import BatchReads, Opening, driver_cursor, driver_rows
@@ -720,7 +720,7 @@ def _stored_event(r: sa.Row[Any]) -> StoredEvent:
         membership = Membership(event_id=r.id, incident_id=r.incident_id, action=r.action, rule=r.rule,
                                 evidence=r.evidence, parameters_version=r.parameters_version,
                                 notify=bool(r.notify), decided_at=r.decided_at)
-    return StoredEvent(event=Event.model_validate(r.document), received_at=r.received_at,
+    return StoredEvent(event=Event.model_validate(r.document, context=AS_STORED), received_at=r.received_at,
                        membership=membership)
 
 
