@@ -6,8 +6,10 @@
     │   ├── TooLarge         more bytes than ``Limits.max_message_bytes``
     │   └── InvalidEvent     JSON, but a field is missing, wrong or past a limit
     │                        (``field`` names it)
-    └── RefusedEvents        valid events the store cannot hold (a value its database
-                             refuses), raised by a handler; retrying would fail forever
+    ├── RefusedEvents        valid events the store cannot hold (a value its database
+    │                        refuses), raised by a handler; retrying would fail forever
+    └── StoreUnavailable     the store cannot take anything now (connection lost, disk
+                             full, read-only, a lock timed out): no message is to blame
 
 Callers translate at their boundary: the Kafka consumer dead-letters the message
 with the reason in a header, the API answers 422 with the same reason.
@@ -44,6 +46,16 @@ class RefusedEvents(IngestError):
     exceptions: a NUL character, a number out of range), as opposed to being unavailable.
     The consumer then stores the batch in halves until each refused message stands alone,
     and dead-letters those."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class StoreUnavailable(IngestError):
+    """The store failed in a way no message can cause (the database unreachable, out of
+    disk, read-only, a lock or statement timeout): the consumer retries the batch and
+    dead-letters nothing."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
