@@ -108,7 +108,8 @@ class Runtime:
                             families=FamiliesCache(self.store.engine), topology=topology)
         decoder = decoder_for({s.topic_alerts: "alerts", s.topic_logs: "logs", s.topic_traces: "traces"},
                               s.domain_labels, s.limits)
-        self.consumer = BatchConsumer(consumer_config(s), pipeline, decoder=decoder, observer=self.metrics)
+        self.consumer = BatchConsumer(consumer_config(s), pipeline, decoder=decoder, observer=self.metrics,
+                                      probe=self.store.probe)
         return self.consumer
 
     def make_app(self) -> FastAPI:
