@@ -195,6 +195,7 @@ def dead_letters(settings: Settings, expected: int, timeout: float) -> dict[tupl
     return {(dict(m.headers)[DLQ_TOPIC].decode(), int(dict(m.headers)[DLQ_OFFSET])): m for m in got}
 
 
+@pytest.mark.postgres
 def test_every_poison_is_dead_lettered_with_its_reason_and_every_good_event_stored(
         broker: EmbeddedBroker, pg_url: str) -> None:
     settings = isolated_settings(broker.bootstrap_servers, pg_url, topic_partitions=1, **LIMITS)
@@ -257,6 +258,7 @@ def test_every_poison_is_dead_lettered_with_its_reason_and_every_good_event_stor
         assert consumer.totals.dead_lettered == len(dead) + 1
 
 
+@pytest.mark.postgres
 def test_an_outage_dead_letters_nothing_shows_as_a_stall_and_stores_everything_after(
         broker: EmbeddedBroker, pg_url: str) -> None:
     SqlStore.from_url(pg_url).close()   # migrated while writable

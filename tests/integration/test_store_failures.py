@@ -42,6 +42,7 @@ def test_an_unreachable_database_is_unavailable_not_a_poison() -> None:
         store.close()
 
 
+@pytest.mark.postgres
 def test_a_read_only_database_answers_a_ping_but_not_the_probe(pg_url: str) -> None:
     SqlStore.from_url(pg_url).close()   # migrated
     sep = "&" if "?" in pg_url else "?"
@@ -56,6 +57,7 @@ def test_a_read_only_database_answers_a_ping_but_not_the_probe(pg_url: str) -> N
         store.close()
 
 
+@pytest.mark.postgres
 def test_a_value_postgresql_refuses_is_refused_not_unavailable(pg_url: str) -> None:
     store = SqlStore.from_url(pg_url)
     try:
