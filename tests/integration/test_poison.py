@@ -31,7 +31,9 @@ from kafka import KafkaProducer
 from tests.integration.kafka_helpers import isolated_settings, read_topic, wait_for
 from triage.broker import EmbeddedBroker
 from triage.ingest.event import Event
-from triage.ingest.kafka import DLQ_KIND, DLQ_OFFSET, DLQ_REASON, DLQ_TOPIC, BatchConsumer, Decoded
+from triage.ingest.kafka import (
+    DLQ_KIND, DLQ_OFFSET, DLQ_REASON, DLQ_TOPIC, BatchConsumer, Decoded, ensure_topics,
+)
 from triage.service import Runtime
 from triage.settings import Settings
 from triage.store import SqlStore
@@ -266,6 +268,7 @@ def test_an_outage_dead_letters_nothing_shows_as_a_stall_and_stores_everything_a
     settings = isolated_settings(broker.bootstrap_servers, read_only, topic_partitions=1, **LIMITS)
     messages = [("alerts", doc(f"o-{i}", i)) for i in range(20)]
     messages.insert(10, ("alerts", bypass("o-late", 9, occurred_at=LATE)))   # a poison, waiting behind the outage
+    ensure_topics(settings.kafka_bootstrap_servers, [*settings.topics, settings.topic_dlq], 1)
     send(settings, messages)
     with consuming(settings) as (runtime, consumer):
         # The database answers, but takes no writes (a standby, say): an outage.
