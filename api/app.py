@@ -22,6 +22,7 @@ from triage.api.routers import events, families, incidents, metrics, models, sta
 from triage.api.routers import health as health_routes
 from triage.api.routers.health import ReadyChecks
 from triage.api.routers.webhooks import EventSink
+from triage.ingest.event import Limits
 from triage.store import SqlStore
 from triage.store.feedback import FeedbackStore
 from triage.store.keys import ApiKeyStore
@@ -36,11 +37,13 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
                registry: CollectorRegistry | None = None, sink: EventSink | None = None,
                pagerduty_secrets: list[str] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY,
                page_targets: list[str] | None = None, health: Health | None = None,
-               open_api: bool | None = None) -> FastAPI:
+               open_api: bool | None = None, limits: Limits | None = None) -> FastAPI:
     """The API over ``store``. ``sink`` takes events accepted by the webhooks (Kafka in
     production); without one the webhooks answer 503. ``page_targets`` are where pages go
     (the outbox's targets): a merge resolves the pages of the incidents merged away.
     ``health`` is the process's background components' state, shown by ``/readyz``.
+    ``limits`` bound the events the webhooks accept (the consumers' own, ``Settings.limits``);
+    request bodies are bounded by ``max_body_bytes``.
 
     ``open_api`` is the start-up decision to serve without keys (see ``triage.api.auth``);
     a process that listens on a socket decides it with the address in view
@@ -55,6 +58,7 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
     app.state.registry = registry or CollectorRegistry()
     app.state.health = health or Health()
     app.state.sink = sink
+    app.state.limits = limits or Limits(max_message_bytes=max_body_bytes)
     app.state.key_gate = KeyGate(keys, open_mode=not keys.any_created() if open_api is None else open_api)
     app.state.feedback = FeedbackStore(store.engine)
     app.state.suggestions = SuggestionService(store)

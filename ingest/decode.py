@@ -9,8 +9,8 @@ from typing import Any
 import pydantic_core
 from pydantic import ValidationError
 
-from triage.ingest.errors import DecodeError, InvalidEvent, NotJSON
-from triage.ingest.event import Event
+from triage.ingest.errors import DecodeError, InvalidEvent, NotJSON, TooLarge
+from triage.ingest.event import DEFAULT_LIMITS, Event, Limits
 
 # Ground-truth fields of labeled data sets: never let them reach the engine.
 _DROPPED_FIELDS = frozenset({"truth_incident", "truth_root_cause"})
@@ -26,8 +26,8 @@ def describe_validation_error(exc: ValidationError) -> tuple[str, str | None]:
     return f"{where}{first['msg']}{more}", field
 
 
-def event_from_dict(data: Any, *, default_id_basis: bytes | None = None) -> Event:
-    """Validate one JSON object as an Event.
+def event_from_dict(data: Any, *, default_id_basis: bytes | None = None, limits: Limits = DEFAULT_LIMITS) -> Event:
+    """Validate one JSON object as an Event, within ``limits``.
 
     An object without ``id`` gets one derived from its content, so that a
     redelivered copy maps to the same event and is stored once.
@@ -39,7 +39,7 @@ def event_from_dict(data: Any, *, default_id_basis: bytes | None = None) -> Even
         basis = default_id_basis or json.dumps(data, sort_keys=True, default=str).encode()
         data["id"] = "evt-" + hashlib.blake2b(basis, digest_size=12).hexdigest()
     try:
-        return Event.model_validate(data)
+        return Event.model_validate(data, context=limits)
     except ValidationError as exc:
         reason, field = describe_validation_error(exc)
         raise InvalidEvent(reason, field) from None
@@ -66,12 +66,20 @@ def looks_like_json(value: bytes) -> bool:
     return value.removeprefix(_BOM).lstrip()[:1] in (b"{", b"[")
 
 
-def decode_event(value: bytes | None) -> Event:
+def check_size(value: bytes, limits: Limits) -> None:
+    """Refuse a message (or request body) larger than ``limits`` allows, before parsing it."""
+    if len(value) > limits.max_message_bytes:
+        raise TooLarge(f"the message is {len(value)} bytes, more than the limit of {limits.max_message_bytes} "
+                       "(TRIAGE_MAX_BODY_BYTES)")
+
+
+def decode_event(value: bytes | None, limits: Limits = DEFAULT_LIMITS) -> Event:
     """Decode one Kafka message value (UTF-8 JSON object) into an Event."""
     if value is None:
         raise NotJSON("empty message (tombstone)")
-    return event_from_dict(parse_json(value), default_id_basis=value)
+    check_size(value, limits)
+    return event_from_dict(parse_json(value), default_id_basis=value, limits=limits)
 
 
-__all__ = ["DecodeError", "decode_event", "event_from_dict", "describe_validation_error", "looks_like_json",
+__all__ = ["DecodeError", "check_size", "decode_event", "event_from_dict", "describe_validation_error", "looks_like_json",
            "parse_json"]

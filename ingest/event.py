@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any
+from typing import Any, Final
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from triage.ingest.errors import InvalidEvent
 
@@ -18,6 +23,46 @@ LabelValue = str | int | float | bool
 # never grouped together, and each domain is one Kafka key and one store lock.
 DOMAIN_LABEL = "triage.domain"
 DOMAIN_MAX_LENGTH = 100
+
+
+# The times an event may carry. The correlation windows are added to and subtracted from
+# event times (an incident's ``opened_at + max_incident_age``, at most ten years: see
+# ``triage.models.parameters``); a date near the ends of what ``datetime`` holds (year 1 or
+# 9999) overflowed there, inside a batch's transaction, on every retry. Nothing monitoring
+# sends is older than the Unix epoch or centuries ahead.
+EARLIEST: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST: Final = datetime(2200, 1, 1, tzinfo=timezone.utc)   # excluded
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what an intake accepts, the same for every intake (``TRIAGE_MAX_*``):
+    past one, the event (or message, or request body) is refused with the limit named.
+    Lengths are in characters, sizes in bytes. The defaults hold every data set triage
+    ships with or is evaluated on by orders of magnitude (the longest body there is 452
+    characters, the most labels 10), and still refuse a 5 MB message, 10,000 labels or a
+    500 KB label value.
+
+    Passed as pydantic's validation context (``Event.model_validate(data,
+    context=limits)``); without one the defaults apply."""
+
+    max_message_bytes: int = 1024 * 1024   # a Kafka message value; a webhook request body
+    max_labels: int = 256
+    max_label_key_length: int = 256
+    max_label_value_length: int = 65_536   # OpenTelemetry's exception.stacktrace is a label
+    max_title_length: int = 10_000
+    max_body_length: int = 262_144
+
+
+DEFAULT_LIMITS: Final = Limits()
+
+
+class _AsStored:
+    """Validation context of an event read back from the store: it was checked against
+    the bounds of its time when it came in, and reading it must not depend on today's."""
+
+
+AS_STORED: Final = _AsStored()
 
 
 def without_nul(text: str) -> str:
@@ -123,14 +168,14 @@ class Event(BaseModel):
     severity: Severity
     severity_raw: str | None = None
     status: Status = Status.firing
-    title: str = Field(min_length=1, max_length=10_000)
+    title: str = Field(min_length=1)   # bounded by ``Limits``
     body: str = ""
     labels: dict[str, LabelValue] = Field(default_factory=dict)
     fingerprint: str | None = Field(None, max_length=300)
     starts_at: AwareDatetime | None = None
     ends_at: AwareDatetime | None = None
-    trace_id: str | None = None
-    span_id: str | None = None
+    trace_id: str | None = Field(None, max_length=256)
+    span_id: str | None = Field(None, max_length=256)
     parent_service: str | None = Field(None, max_length=200)
     raw: dict[str, Any] | None = None
 
@@ -174,6 +219,19 @@ class Event(BaseModel):
             raise ValueError(f"label {DOMAIN_LABEL} is longer than {DOMAIN_MAX_LENGTH} characters")
         return v
 
+    @model_validator(mode="after")
+    def _bounded(self, info: ValidationInfo) -> Event:
+        """The bounds of ``Limits`` and the values the store and the engine cannot hold,
+        in one pass (a validator per field costs a call from pydantic's core each)."""
+        if info.context is AS_STORED:
+            return self
+        problem = _out_of_bounds(self, info.context if isinstance(info.context, Limits) else DEFAULT_LIMITS)
+        if problem is not None:
+            field, message = problem
+            raise ValidationError.from_exception_data("Event", [InitErrorDetails(
+                type=PydanticCustomError("out_of_bounds", message), loc=(field,), input=getattr(self, field))])
+        return self
+
     @field_validator("severity", mode="before")
     @classmethod
     def _normalize_severity(cls, v: Any) -> Severity:
@@ -182,7 +240,84 @@ class Event(BaseModel):
     @field_validator("occurred_at", "starts_at", "ends_at")
     @classmethod
     def _to_utc(cls, v: datetime | None) -> datetime | None:
-        return v.astimezone(timezone.utc) if v is not None else None
+        if v is None:
+            return None
+        try:
+            return v.astimezone(timezone.utc)
+        except OverflowError:   # year 1 or 9999 with an offset that takes it past the end
+            raise ValueError("is outside the dates a computer calendar holds") from None
+
+
+# Fields that name things (an event, a service, an alert's identity): a NUL character in
+# one, which PostgreSQL's text cannot hold (it refused the whole batch for it), is refused
+# rather than altered; a title's or body's is shown as U+FFFD (``_tidy``).
+_TIMES = ("occurred_at", "starts_at", "ends_at")
+_NAMES = ("id", "source", "service", "host", "fingerprint", "trace_id", "span_id", "parent_service",
+          "severity_raw")
+
+
+def _out_of_bounds(e: Event, limits: Limits) -> tuple[str, str] | None:
+    """(field, why) of the first value of ``e`` past ``limits`` or that cannot be stored.
+    Written for speed (a consumer validates every event): plain loops over the fields
+    as stored, no generator."""
+    d = e.__dict__
+    for name in _TIMES:
+        value = d[name]
+        if value is not None and not EARLIEST <= value < LATEST:
+            return name, (f"{value.isoformat()} is outside the times triage accepts "
+                          f"({EARLIEST.year} to {LATEST.year - 1})")
+    for name in _NAMES:
+        value = d[name]
+        if value is not None and "\x00" in value:
+            return name, "contains a NUL character, which the store cannot hold"
+    if len(d["title"]) > limits.max_title_length:
+        return "title", (f"{len(e.title)} characters long, more than the limit of {limits.max_title_length} "
+                         "(TRIAGE_MAX_TITLE_LENGTH)")
+    if len(d["body"]) > limits.max_body_length:
+        return "body", (f"{len(e.body)} characters long, more than the limit of {limits.max_body_length} "
+                        "(TRIAGE_MAX_EVENT_BODY_LENGTH)")
+    labels: dict[str, LabelValue] = d["labels"]
+    if len(labels) > limits.max_labels:
+        return "labels", f"{len(labels)} labels, more than the limit of {limits.max_labels} (TRIAGE_MAX_LABELS)"
+    key_bound, value_bound = limits.max_label_key_length, limits.max_label_value_length
+    for key, value in labels.items():
+        if len(key) > key_bound:
+            return "labels", (f"a label name is {len(key)} characters long, more than the limit of "
+                              f"{key_bound} (TRIAGE_MAX_LABEL_KEY_LENGTH): {key[:40]!r}…")
+        if "\x00" in key:
+            return "labels", f"label name {key[:40]!r} contains a NUL character, which the store cannot hold"
+        if isinstance(value, str):
+            if len(value) > value_bound:
+                return "labels", (f"label {key[:40]!r} is {len(value)} characters long, "
+                                  f"more than the limit of {value_bound} (TRIAGE_MAX_LABEL_VALUE_LENGTH)")
+            if "\x00" in value:
+                return "labels", f"label {key[:40]!r} contains a NUL character, which the store cannot hold"
+        elif isinstance(value, float) and not math.isfinite(value):
+            return "labels", f"label {key[:40]!r} is {value}: only finite numbers can be stored"
+    if d["raw"] is not None:
+        where = _non_finite(d["raw"])
+        if where is not None:
+            return "raw", f"{where} is not a finite number, which JSON and the store cannot hold"
+    return None
+
+
+def _non_finite(value: Any, where: str = "raw", depth: int = 0) -> str | None:
+    """Where in a JSON-like value a NaN or an infinity is, if anywhere."""
+    if type(value) is float:
+        return None if math.isfinite(value) else where
+    if depth > 64:
+        return None   # deeper than any JSON parser here nests; nothing to find there
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _non_finite(item, f"{where}.{key}", depth + 1)
+        if found is not None:
+            return found
+    return None
 
 
 def domain_of(labels: Any) -> str | None:

@@ -15,10 +15,11 @@ The order of effects for one poll (the whole of "nothing lost, nothing twice"):
 
 A crash between any two steps redelivers the batch; the handler's idempotency
 makes the repeat harmless. If the handler raises, nothing is committed: the
-released messages go back to the front of their queues and are tried again after a pause.
-A batch the store refuses for its values, or one failing again and again, is stored in
-parts instead, and the messages that fail on their own are dead-lettered
-(``BatchConsumer._store_in_parts``): one bad message must not stall its partition.
+released messages go back to the front of their queues and are tried again after a
+pause that grows while the failure lasts. A batch the store refuses for its values, or
+one failing again and again while the store answers, is stored in parts instead, and the
+messages that fail on their own are dead-lettered (``BatchConsumer._store_in_parts``):
+one bad message must not stall its partition, and an outage dead-letters nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from enum import Enum
 from typing import Any, Protocol
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -44,8 +46,8 @@ from opentelemetry import trace
 
 from triage.ingest.decode import decode_event
 from triage.ingest.otlp import ServiceEdge, TopicKind, decode_kafka_value
-from triage.ingest.errors import DecodeError, RefusedEvents
-from triage.ingest.event import Event, with_domain
+from triage.ingest.errors import DecodeError, InvalidEvent, RefusedEvents, StoreUnavailable, TooLarge
+from triage.ingest.event import DEFAULT_LIMITS, Event, Limits, with_domain
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -55,6 +57,26 @@ DLQ_REASON = "triage.error.reason"
 DLQ_TOPIC = "triage.source.topic"
 DLQ_PARTITION = "triage.source.partition"
 DLQ_OFFSET = "triage.source.offset"
+DLQ_KIND = "triage.error.kind"   # a ``DeadLetterReason``: the reason header's kind, for tools
+
+
+class DeadLetterReason(str, Enum):
+    """Why a message was dead-lettered, as a bounded set (a metric label, a header); the
+    reason header says the rest in words."""
+
+    decode = "decode"                # not JSON, not OTLP, or the decoder failed on it
+    validation = "validation"        # a field missing, wrong, or past a limit
+    too_large = "too_large"          # more bytes than the message limit
+    store_refused = "store_refused"  # the database refused its values (a data exception)
+    failed_alone = "failed_alone"    # storing it failed on its own while the store took writes
+
+
+class RetryCause(str, Enum):
+    """Why a batch is retried: the store could take nothing (an outage), or the batch
+    failed while the store answered (searched for a poison after a few tries)."""
+
+    unavailable = "store_unavailable"
+    failed = "store_failed"
 
 Decoded = tuple[list[Event], list[ServiceEdge]]
 Decoder = Callable[[str, bytes | None], Decoded]
@@ -67,12 +89,14 @@ def decode_json(topic: str, value: bytes | None) -> Decoded:
     return [decode_event(value)], []
 
 
-def decoder_for(topic_kinds: dict[str, TopicKind], domain_labels: Sequence[str] = ()) -> Decoder:
+def decoder_for(topic_kinds: dict[str, TopicKind], domain_labels: Sequence[str] = (),
+                limits: Limits = DEFAULT_LIMITS) -> Decoder:
     """Generic JSON on every topic, and OTLP (protobuf or JSON, as the OpenTelemetry
-    Collector's Kafka exporter writes it) on the logs and traces topics; each event in
-    the correlation domain its labels name (``with_domain``)."""
+    Collector's Kafka exporter writes it) on the logs and traces topics, within
+    ``limits`` (the webhooks' own: what one intake accepts, every intake accepts); each
+    event in the correlation domain its labels name (``with_domain``)."""
     def decode(topic: str, value: bytes | None) -> Decoded:
-        events, edges = decode_kafka_value(topic_kinds.get(topic, "alerts"), value)
+        events, edges = decode_kafka_value(topic_kinds.get(topic, "alerts"), value, limits)
         if domain_labels:
             events = [with_domain(e, domain_labels) for e in events]
         return events, edges
@@ -80,7 +104,15 @@ def decoder_for(topic_kinds: dict[str, TopicKind], domain_labels: Sequence[str] 
 
 
 class ConsumerObserver(Protocol):
-    def batch_decoded(self, topic: str, ok: int, dead: int) -> None: ...
+    """What the consumer tells the process (``triage.telemetry.Metrics``): counts for
+    /metrics, and whether it is stalled, for /readyz."""
+
+    def batch_decoded(self, topic: str, ok: int) -> None: ...
+    def message_dead_lettered(self, topic: str, reason: DeadLetterReason) -> None: ...
+    def batch_retried(self, cause: RetryCause) -> None: ...
+    # A batch has failed ``unready_after_failures`` times in a row / one is stored again.
+    def stalled(self, reason: str) -> None: ...
+    def flowing(self) -> None: ...
     def lag(self, messages: int) -> None: ...
 
 
@@ -94,16 +126,23 @@ class ConsumerConfig:
     heartbeat_interval_ms: int = 3_000
     max_poll_records: int = 2_000
     poll_timeout_ms: int = 500
+    # A failed batch is retried after retry_backoff_s, doubled after each failure in a row
+    # up to max_retry_backoff_s.
     retry_backoff_s: float = 1.0
-    # A batch failing this many times in a row is stored in parts, to find a message that
-    # fails on its own (a poison pill) while the rest of its batch can be stored.
+    max_retry_backoff_s: float = 8.0
+    # A batch failing this many times in a row while the store answers is stored in parts,
+    # to find a message that fails on its own (a poison pill); one the store refuses for
+    # its values (RefusedEvents) is searched at once.
     isolate_after_failures: int = 3
+    # A batch failing this many times in a row makes the process not ready (/readyz).
+    unready_after_failures: int = 3
     max_idle_ms: int = 5
     max_lag_wait_ms: int = 5_000
     fetch_max_wait_ms: int = 10
     max_pending: int = 50_000  # fetched, not yet due: past it the partitions holding them are paused
     commit_interval_ms: int = 1_000   # stored offsets are committed this often (and at close)
     lag_report_interval_s: float = 1.0
+    lag_timeout_ms: int = 2_000   # the broker's answer to "end offsets?", at most
     client_id: str = "triage"
 
 
@@ -199,12 +238,20 @@ class BatchConsumer:
     """
 
     def __init__(self, config: ConsumerConfig, handler: Handler, *, decoder: Decoder = decode_json,
-                 observer: ConsumerObserver | None = None) -> None:
+                 observer: ConsumerObserver | None = None, probe: Callable[[], None] | None = None) -> None:
+        """``probe`` raises when the store cannot take writes now (``SqlStore.probe``): what
+        tells a store that is down from a message that fails on its own when that message
+        is all there is to store. Without one, only ``StoreUnavailable`` and ``OSError``
+        say the store is down."""
         self.config = config
         self.handler = handler
         self.decoder = decoder
         self.observer = observer
+        self.probe = probe
         self.totals = ConsumerTotals()
+        self._stop: threading.Event | None = None   # what run() was given: a backoff ends when it is set
+        self._failing: str | None = None   # the failure the batch in hand is retried for, as logged
+        self._flowing_reported = False
         self._pending: dict[TopicPartition, _Pending] = defaultdict(_Pending)
         self._waiting_since: dict[TopicPartition, float] = {}
         self._released_last = False
@@ -237,6 +284,7 @@ class BatchConsumer:
 
     def run(self, stop: threading.Event) -> None:
         """Poll until ``stop`` is set; the batch in hand is finished and committed first."""
+        self._stop = stop
         try:
             while not stop.is_set():
                 self.poll_once()
@@ -310,86 +358,135 @@ class BatchConsumer:
         items = [item for fetched in released.values() for item in fetched]
         events = sum(len(item.events) for item in items)
         try:
-            try:
-                self._store_items(items)
-            except RefusedEvents:
-                self._store_in_parts(released, refused_only=True)
-            except Exception:  # noqa: BLE001
-                if self._failed_in_a_row + 1 < self.config.isolate_after_failures:
-                    raise
-                self._store_in_parts(released, refused_only=False)
-        except Exception:  # noqa: BLE001 - any storage failure means: do not commit, retry
-            self._failed_in_a_row += 1
-            self.totals.handler_failures += 1
-            log.exception("storing a batch of %d events failed; it will be retried", events)
-            for tp, items in released.items():
-                self._pending[tp].put_back(items)
-            time.sleep(self.config.retry_backoff_s)
+            self._store_batch(items)
+        except _Retry as retry:
+            self._retry_later(released, events, retry)
             return 0
-        self._failed_in_a_row = 0
+        self._stored_again()
         self._commit(released)
         self.totals.batches += 1
         self.totals.events += events
         self._report_lag()
         return events
 
-    def _store_in_parts(self, released: dict[TopicPartition, list[_Fetched]], *, refused_only: bool) -> None:
-        """Store a failing batch in halves, oldest first (so in event time), until each
-        message that fails stands alone, and dead-letter those with the reason.
+    def _store_batch(self, items: list[_Fetched]) -> None:
+        """Store the released messages, or raise ``_Retry``. A batch the store refuses for
+        its values is searched for the messages it refuses at once; one that fails otherwise
+        while the store answers is searched after ``isolate_after_failures`` tries."""
+        try:
+            self._store_items(items)
+            return
+        except RefusedEvents as exc:
+            failure: Exception = exc
+        except Exception as exc:  # noqa: BLE001 - any failure: retried, or searched for a poison
+            if self._store_is_down(exc):
+                raise _Retry(RetryCause.unavailable, exc) from exc
+            if self._failed_in_a_row + 1 < self.config.isolate_after_failures:
+                raise _Retry(RetryCause.failed, exc) from exc
+            failure = exc
+        self._store_in_parts(items, failure)
 
-        ``refused_only``: the store refused the batch's values (``RefusedEvents``): only
-        messages it refuses are dead-lettered; any other failure raises, and the whole
-        batch is retried. Otherwise the batch has failed ``isolate_after_failures`` times
-        in a row: a message that fails alone is tried once more after the rest, and
-        dead-lettered only if it fails again, the same way, while the store took other
-        parts of the batch. When no part could be stored, the store is down, not the
-        message: raise.
-        What was stored before a raise is skipped by id when the batch is retried."""
-        items = sorted((item for fetched in released.values() for item in fetched),
-                       key=lambda item: item.time or _START_OF_TIME)
-        dead: list[tuple[_Fetched, str]] = []
-        suspects: list[tuple[_Fetched, str]] = []   # (item, how it failed alone)
-        stored_any = False
+    def _store_in_parts(self, items: list[_Fetched], failure: Exception) -> None:
+        """Store a failing batch in halves, oldest first (so in event time), until each
+        message that fails stands alone, and dead-letter those with the reason: one the
+        store refuses for its values (``RefusedEvents``) at once; one that fails otherwise,
+        after a second try alone once the rest is stored (a failure it shared with the
+        others is gone by then). Whatever mix of failures the batch holds, that takes at
+        most about two store calls per poison and halving step (2·k·log2 n for k poisons
+        in n messages).
+
+        A failure that says the store is down (``_store_is_down``: it raised
+        ``StoreUnavailable``, or the probe fails after it) ends the search with ``_Retry``
+        and dead-letters nothing: an outage is nobody's poison. Parts stored before it are
+        skipped by id when the batch is retried. ``failure`` is how the whole batch has
+        just failed (not a sign of an outage): the search starts from its halves."""
+        items = sorted(items, key=lambda item: item.time or _START_OF_TIME)
+        dead: list[tuple[_Fetched, DeadLetterReason, str]] = []
+        suspects: list[_Fetched] = []
 
         def store(part: list[_Fetched]) -> None:
-            nonlocal stored_any
             try:
                 self._store_items(part)
-                stored_any = True
             except RefusedEvents as exc:
-                if len(part) > 1:
-                    halves(part)
-                else:
-                    dead.append((part[0], f"the store refused it: {exc.reason}"))
-            except Exception as exc:   # noqa: BLE001
-                if refused_only:
-                    raise
-                if len(part) > 1:
-                    halves(part)
-                else:
-                    suspects.append((part[0], _failure(exc)))
+                failed(part, exc)
+            except Exception as exc:  # noqa: BLE001 - a poison may fail any way; the probe tells an outage
+                if self._store_is_down(exc):
+                    raise _Retry(RetryCause.unavailable, exc) from exc
+                failed(part, exc)
 
-        def halves(part: list[_Fetched]) -> None:
-            store(part[:len(part) // 2])
-            store(part[len(part) // 2:])
+        def failed(part: list[_Fetched], exc: Exception) -> None:
+            if len(part) > 1:
+                store(part[:len(part) // 2])
+                store(part[len(part) // 2:])
+            elif isinstance(exc, RefusedEvents):
+                dead.append((part[0], DeadLetterReason.store_refused, f"the store refused it: {exc.reason}"))
+            else:
+                suspects.append(part[0])
 
-        store(items)
-        if suspects and not stored_any:
-            raise RuntimeError("no part of the batch could be stored")
-        for item, first in suspects:
+        failed(items, failure)
+        for item in suspects:
             try:
-                self._store_items([item])   # a store that has just come back takes it now
+                self._store_items([item])
             except RefusedEvents as exc:
-                dead.append((item, f"the store refused it: {exc.reason}"))
-            except Exception as exc:   # noqa: BLE001
-                if _failure(exc) != first:
-                    raise   # failing differently each time: the store, not this message
-                log.exception("a message failed alone, twice, while the rest of its batch was stored")
-                dead.append((item, f"storing it failed on its own: {first}"))
-        for item, reason in dead:
-            self._dead_letter(item.message, reason)
-        self._producer.flush()   # durable before the offsets are committed
-        self.totals.dead_lettered += len(dead)
+                dead.append((item, DeadLetterReason.store_refused, f"the store refused it: {exc.reason}"))
+            except Exception as exc:  # noqa: BLE001 - as above
+                if self._store_is_down(exc):
+                    raise _Retry(RetryCause.unavailable, exc) from exc
+                log.error("a message failed alone, twice, while the store took writes: %s", _failure(exc),
+                          exc_info=exc)
+                dead.append((item, DeadLetterReason.failed_alone, f"storing it failed on its own: {_failure(exc)}"))
+        for item, kind, reason in dead:
+            self._dead_letter(item.message, kind, reason)
+        if dead:
+            self._producer.flush()   # durable before the offsets are committed
+
+    def _store_is_down(self, exc: Exception) -> bool:
+        """Whether ``exc`` came from a store that cannot take writes now, rather than from
+        what it was given: the store says so (``StoreUnavailable``: connection lost, disk
+        full, read-only...; or an ``OSError``), or the probe fails right after."""
+        if isinstance(exc, (StoreUnavailable, OSError)):
+            return True
+        if self.probe is None:
+            return False
+        try:
+            self.probe()
+        except Exception:  # noqa: BLE001 - a probe failing in any way means: no writes now
+            return True
+        return False
+
+    def _retry_later(self, released: dict[TopicPartition, list[_Fetched]], events: int, retry: _Retry) -> None:
+        """Put the batch back, say so once per change of failure (a traceback only for one
+        that is not an outage), and wait before the next try: longer while it lasts."""
+        self._failed_in_a_row += 1
+        self.totals.handler_failures += 1
+        failure = _failure(retry.error)
+        if failure != self._failing:
+            exc_info = retry.error if retry.cause is RetryCause.failed and self._failing is None else None
+            log.warning("storing a batch of %d events failed (%s); it will be retried: %s",
+                        events, retry.cause.value, failure, exc_info=exc_info)
+            self._failing = failure
+        if self.observer:
+            self.observer.batch_retried(retry.cause)
+            if self._failed_in_a_row >= self.config.unready_after_failures:
+                self.observer.stalled(f"a batch cannot be stored ({retry.cause.value}), retrying: {failure}")
+            self._flowing_reported = False
+        for tp, items in released.items():
+            self._pending[tp].put_back(items)
+        self._report_lag()
+        delay = min(self.config.retry_backoff_s * 2 ** (self._failed_in_a_row - 1), self.config.max_retry_backoff_s)
+        if self._stop is not None:
+            self._stop.wait(delay)
+        elif delay > 0:
+            time.sleep(delay)
+
+    def _stored_again(self) -> None:
+        if self._failing is not None:
+            log.info("stored the batch after %d failed attempts", self._failed_in_a_row)
+            self._failing = None
+        self._failed_in_a_row = 0
+        if self.observer and not self._flowing_reported:
+            self.observer.flowing()
+            self._flowing_reported = True
 
     def _store_items(self, items: list[_Fetched]) -> None:
         events = [e for item in items for e in item.events]
@@ -398,27 +495,31 @@ class BatchConsumer:
             self.handler(events, edges)
 
     def _decode_and_dead_letter(self, records: dict[TopicPartition, list[Any]]) -> None:
-        dead_total = 0
+        dead = False
         for tp, messages in records.items():
-            ok = dead = 0
+            ok = 0
             queue = self._pending[tp]
             for msg in messages:
                 try:
                     events, edges = self.decoder(tp.topic, msg.value)
                 except DecodeError as exc:
-                    self._dead_letter(msg, exc.reason)
+                    self._dead_letter(msg, _kind_of(exc), exc.reason)
                     queue.append(_Fetched(msg.offset, [], [], None))
-                    dead += 1
+                    dead = True
+                    continue
+                except Exception as exc:  # noqa: BLE001 - a decoder bug one message triggers must not stop the loop
+                    log.error("the decoder failed on %s[%d]@%d", tp.topic, tp.partition, msg.offset, exc_info=exc)
+                    self._dead_letter(msg, DeadLetterReason.decode, f"the decoder failed: {_failure(exc)}")
+                    queue.append(_Fetched(msg.offset, [], [], None))
+                    dead = True
                     continue
                 latest = max([e.occurred_at for e in events] + [e.observed_at for e in edges], default=None)
                 queue.append(_Fetched(msg.offset, events, edges, latest, msg))
                 ok += len(events)
-            dead_total += dead
             if self.observer:
-                self.observer.batch_decoded(tp.topic, ok, dead)
-        if dead_total:
+                self.observer.batch_decoded(tp.topic, ok)
+        if dead:
             self._producer.flush()  # dead letters are durable before their offsets can be committed
-            self.totals.dead_lettered += dead_total
 
     def _release(self) -> dict[TopicPartition, list[_Fetched]]:
         """Take from the pending queues what no other topic can still precede, oldest
@@ -520,15 +621,20 @@ class BatchConsumer:
             # Waiting for the broker's answer held up every event behind the batch.
             self._consumer.commit_async(offsets=offsets, callback=_log_failed_commit)
 
-    def _dead_letter(self, msg: Any, reason: str) -> None:
-        log.warning("dead-lettering %s[%d]@%d: %s", msg.topic, msg.partition, msg.offset, reason)
+    def _dead_letter(self, msg: Any, kind: DeadLetterReason, reason: str) -> None:
+        log.warning("dead-lettering %s[%d]@%d (%s): %s", msg.topic, msg.partition, msg.offset, kind.value,
+                    reason[:500])
         headers = list(msg.headers or []) + [
             (DLQ_REASON, reason.encode()),
+            (DLQ_KIND, kind.value.encode()),
             (DLQ_TOPIC, msg.topic.encode()),
             (DLQ_PARTITION, str(msg.partition).encode()),
             (DLQ_OFFSET, str(msg.offset).encode()),
         ]
         self._producer.send(self.config.dlq_topic, key=msg.key, value=msg.value, headers=headers)
+        self.totals.dead_lettered += 1
+        if self.observer:
+            self.observer.message_dead_lettered(msg.topic, kind)
 
     # -- introspection -----------------------------------------------------------------
 
@@ -538,16 +644,30 @@ class BatchConsumer:
             log.info("assigned partitions: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned))
             self.totals.assigned = assigned
 
-    def lag(self) -> int:
-        """Messages not yet stored on the partitions this member holds."""
+    def lag(self) -> int | None:
+        """Messages not yet stored (or dead-lettered) on the partitions this member holds:
+        each partition's end offset, asked of the broker now, less the first offset not yet
+        stored (the stuck batch's, while one is retried). Not the client's cached high
+        watermark alone, which only a fetch refreshes, and the lag was reported only after
+        a stored batch: a stalled consumer showed 0. The cached mark still counts when it
+        is higher: the embedded Tansu answers "end offsets?" with the last record batch's
+        first offset + 1. None when the broker does not answer in time."""
+        assigned = list(self._consumer.assignment())
+        if not assigned:
+            return 0
+        try:
+            ends = self._consumer.end_offsets(assigned, timeout_ms=self.config.lag_timeout_ms)
+        except KafkaError:
+            return None
         total = 0
-        for tp in self._consumer.assignment():
-            high = self._consumer.highwater(tp)
-            if high is None:
-                continue
-            position = self._position(tp)
-            if position is not None:
-                total += max(0, high - position) + len(self._pending.get(tp, ()))
+        for tp in assigned:
+            end = max(ends.get(tp) or 0, self._consumer.highwater(tp) or 0)
+            queue = self._pending.get(tp)
+            first = queue[0].offset if queue else self._position(tp)
+            if first is None and tp in self._stored:
+                first = self._stored[tp].offset
+            if first is not None:
+                total += max(0, end - first)
         return total
 
     def _position(self, tp: TopicPartition) -> int | None:
@@ -567,7 +687,9 @@ class BatchConsumer:
         now = time.monotonic()
         if self.observer and now - self._lag_reported_at >= self.config.lag_report_interval_s:
             self._lag_reported_at = now
-            self.observer.lag(self.lag())
+            lag = self.lag()
+            if lag is not None:   # the broker did not answer: the gauge keeps its last value
+                self.observer.lag(lag)
 
     def close(self) -> None:
         try:
@@ -583,8 +705,26 @@ class BatchConsumer:
                 self._consumer.close(autocommit=False)
 
 
-def _failure(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}"
+def _failure(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:500]}"
+
+
+def _kind_of(exc: DecodeError) -> DeadLetterReason:
+    if isinstance(exc, TooLarge):
+        return DeadLetterReason.too_large
+    if isinstance(exc, InvalidEvent):
+        return DeadLetterReason.validation
+    return DeadLetterReason.decode
+
+
+class _Retry(Exception):
+    """The batch in hand is to be retried (``cause``), after ``error``."""
+
+    def __init__(self, cause: RetryCause, error: Exception) -> None:
+        super().__init__(f"{cause.value}: {error}")
+        self.cause = cause
+        self.error = error
 
 
 def _restore_parked(consumer: KafkaConsumer) -> None:

@@ -34,9 +34,11 @@ from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from pydantic import ValidationError
 
-from triage.ingest.decode import describe_validation_error, event_from_dict, looks_like_json, parse_json
+from triage.ingest.decode import check_size, describe_validation_error, event_from_dict, looks_like_json, parse_json
 from triage.ingest.errors import DecodeError, InvalidEvent, NotJSON
-from triage.ingest.event import Event, EventKind, LabelValue, Severity, normalize_severity
+from triage.ingest.event import (
+    DEFAULT_LIMITS, EARLIEST, LATEST, Event, EventKind, LabelValue, Limits, Severity, normalize_severity,
+)
 
 OtlpEncoding = Literal["otlp_proto", "otlp_json"]
 TopicKind = Literal["alerts", "logs", "traces"]
@@ -232,9 +234,9 @@ def _digest(*parts: bytes) -> str:
     return h.hexdigest()
 
 
-def _build(data: dict[str, Any], where: str) -> Event:
+def _build(data: dict[str, Any], where: str, limits: Limits) -> Event:
     try:
-        return Event.model_validate(data)
+        return Event.model_validate(data, context=limits)
     except ValidationError as exc:
         reason, field = describe_validation_error(exc)
         raise InvalidEvent(f"{where}: {reason}", f"{where}.{field}" if field else where) from None
@@ -260,7 +262,7 @@ def _log_severity(number: int, text: str, where: str) -> tuple[Severity, str | N
     return Severity.info, None, True
 
 
-def decode_otlp_logs(value: bytes, encoding: OtlpEncoding) -> list[Event]:
+def decode_otlp_logs(value: bytes, encoding: OtlpEncoding, limits: Limits = DEFAULT_LIMITS) -> list[Event]:
     """Every log record of an ExportLogsServiceRequest as an Event (kind ``log``).
 
     * service: resource ``service.name``; host: ``host.name``, else ``k8s.node.name``.
@@ -320,7 +322,7 @@ def decode_otlp_logs(value: bytes, encoding: OtlpEncoding) -> list[Event]:
                     "labels": labels,
                     "trace_id": _hex_id(record.trace_id),
                     "span_id": _hex_id(record.span_id),
-                }, where))
+                }, where, limits))
     return events
 
 
@@ -374,7 +376,8 @@ def _error_text(span: Span) -> str:
     return f"{span.name} failed"
 
 
-def decode_otlp_traces(value: bytes, encoding: OtlpEncoding) -> tuple[list[Event], list[ServiceEdge]]:
+def decode_otlp_traces(value: bytes, encoding: OtlpEncoding,
+                       limits: Limits = DEFAULT_LIMITS) -> tuple[list[Event], list[ServiceEdge]]:
     """Error spans as Events and the service-to-service calls seen in one request.
 
     * A span with status ERROR becomes an Event (kind ``span``, severity ``error``):
@@ -386,7 +389,8 @@ def decode_otlp_traces(value: bytes, encoding: OtlpEncoding) -> tuple[list[Event
     * A span whose parent span (looked up by trace id + span id among all spans of
       this request) belongs to another service yields ServiceEdge(parent's service
       -> span's service). A parent outside the request is unknown and yields
-      nothing. Edges are deduplicated per request, keeping the latest time.
+      nothing. Edges are deduplicated per request, keeping the latest time; a time
+      outside the ones an event may carry (``EARLIEST``..``LATEST``) teaches nothing.
     """
     request = ExportTraceServiceRequest()
     _parse(value, encoding, request, "resourceSpans")
@@ -407,7 +411,7 @@ def decode_otlp_traces(value: bytes, encoding: OtlpEncoding) -> tuple[list[Event
         parent = index.get((span.trace_id, span.parent_span_id)) if span.parent_span_id else None
         observed_at = _span_time(span)
         if (parent is not None and parent.service and info.service and parent.service != info.service
-                and observed_at is not None):
+                and observed_at is not None and EARLIEST <= observed_at < LATEST):
             pair = (parent.service, info.service)
             edges[pair] = max(observed_at, edges.get(pair, observed_at))
         if span.status.code != Status.STATUS_CODE_ERROR:
@@ -437,25 +441,28 @@ def decode_otlp_traces(value: bytes, encoding: OtlpEncoding) -> tuple[list[Event
             "trace_id": trace_id,
             "span_id": span_id,
             "parent_service": _caller_service(info, index),
-        }, info.where))
+        }, info.where, limits))
     return events, [ServiceEdge(caller, callee, at) for (caller, callee), at in edges.items()]
 
 
 # --------------------------------------------------------------------------- Kafka
 
 
-def decode_kafka_value(topic_kind: TopicKind, value: bytes | None) -> tuple[list[Event], list[ServiceEdge]]:
+def decode_kafka_value(topic_kind: TopicKind, value: bytes | None,
+                       limits: Limits = DEFAULT_LIMITS) -> tuple[list[Event], list[ServiceEdge]]:
     """Decode one Kafka message value of any format triage reads, by looking at it.
 
     * a JSON object with ``kind``: one event in triage's own field names;
     * a JSON object with ``resourceLogs`` / ``resourceSpans``: OTLP JSON;
     * anything else on a logs or traces topic: OTLP protobuf of that signal.
-    The alerts topic carries JSON only. Errors are ``DecodeError`` with a reason.
+    The alerts topic carries JSON only. Errors are ``DecodeError`` with a reason; a
+    message past ``limits.max_message_bytes`` is refused before it is parsed.
     """
     if value is None:
         raise NotJSON("empty message (tombstone)")
     if not value:
         raise NotOTLP("empty message")
+    check_size(value, limits)
     if looks_like_json(value):
         try:
             doc = parse_json(value)
@@ -470,15 +477,15 @@ def decode_kafka_value(topic_kind: TopicKind, value: bytes | None) -> tuple[list
         doc = None
     if doc is not None:
         if isinstance(doc, dict) and "resourceLogs" in doc:
-            return decode_otlp_logs(value, "otlp_json"), []
+            return decode_otlp_logs(value, "otlp_json", limits), []
         if isinstance(doc, dict) and "resourceSpans" in doc:
-            return decode_otlp_traces(value, "otlp_json")
+            return decode_otlp_traces(value, "otlp_json", limits)
         if isinstance(doc, dict) and "kind" in doc:
-            return [event_from_dict(doc, default_id_basis=value)], []
+            return [event_from_dict(doc, default_id_basis=value, limits=limits)], []
         raise InvalidEvent("JSON message is neither a triage event (no 'kind') nor OTLP JSON "
                            "(no 'resourceLogs' or 'resourceSpans')")
     if topic_kind == "logs":
-        return decode_otlp_logs(value, "otlp_proto"), []
+        return decode_otlp_logs(value, "otlp_proto", limits), []
     if topic_kind == "traces":
-        return decode_otlp_traces(value, "otlp_proto")
+        return decode_otlp_traces(value, "otlp_proto", limits)
     raise NotJSON("the alerts topic carries JSON events; this message is not JSON")

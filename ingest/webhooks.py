@@ -50,11 +50,13 @@ from pydantic import ValidationError
 from triage.ingest.decode import describe_validation_error, event_from_dict
 from triage.ingest.errors import InvalidEvent
 from triage.ingest.event import (
+    DEFAULT_LIMITS,
     HOST_LABELS,
     SERVICE_LABELS,
     Event,
     EventKind,
     LabelValue,
+    Limits,
     Severity,
     Status,
     normalize_severity,
@@ -144,7 +146,10 @@ def _time(value: Any, where: str) -> datetime | None:
         raise InvalidEvent(f"{where} has no UTC offset: {value!r}", where)
     if parsed.year <= 1:  # Go's time.Time{} serializes as 0001-01-01T00:00:00Z
         return None
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:   # year 9999 with a negative offset: past the calendar's end
+        raise InvalidEvent(f"{where} is outside the dates a computer calendar holds: {value!r}", where) from None
 
 
 def _labels(value: Any, where: str) -> dict[str, LabelValue]:
@@ -174,13 +179,17 @@ def _host_of(address: str) -> str | None:
     return address or None
 
 
-def _build(data: dict[str, Any]) -> Event:
-    """Validate an Event we assembled; a failure is still the sender's bad input."""
+def _build(data: dict[str, Any], limits: Limits, where: str = "") -> Event:
+    """Validate an Event we assembled (from the body's item ``where``, if it has several);
+    a failure is still the sender's bad input."""
     try:
-        return Event.model_validate(data)
+        return Event.model_validate(data, context=limits)
     except ValidationError as exc:
-        reason, where = describe_validation_error(exc)
-        raise InvalidEvent(reason, where) from None
+        reason, field = describe_validation_error(exc)
+        if where:
+            field = f"{where}.{field}" if field else where
+            reason = f"{where}: {reason}"
+        raise InvalidEvent(reason, field) from None
 
 
 def _severity(raw: Any, where: str) -> Severity:
@@ -202,7 +211,7 @@ ALERT_DEFAULT_SEVERITY = Severity.warning
 
 
 def _alert_group(
-    payload: Any, *, source: str, version: str, received_at: datetime,
+    payload: Any, *, source: str, version: str, received_at: datetime, limits: Limits,
     extra: Callable[[dict[str, Any], str], dict[str, LabelValue]] | None = None,
 ) -> list[Event]:
     body = _request(payload)
@@ -266,11 +275,12 @@ def _alert_group(
             # A firing alert's endsAt is only Prometheus' "expires unless re-sent" hint.
             "ends_at": ends_at if status is Status.resolved else None,
             "raw": {**alert, **group_fields},
-        }))
+        }, limits, where))
     return events
 
 
-def from_alertmanager(payload: dict[str, Any], *, received_at: datetime) -> list[Event]:
+def from_alertmanager(payload: dict[str, Any], *, received_at: datetime,
+                      limits: Limits = DEFAULT_LIMITS) -> list[Event]:
     """One Event per alert of an Alertmanager webhook notification (version "4").
 
     A group may mix firing and resolved alerts; each keeps its own status. The
@@ -294,7 +304,7 @@ def from_alertmanager(payload: dict[str, Any], *, received_at: datetime) -> list
     the failure shows in Alertmanager's failed-notification metrics and log
     instead of some alerts of the group silently going missing.
     """
-    return _alert_group(payload, source="alertmanager", version="4", received_at=received_at)
+    return _alert_group(payload, source="alertmanager", version="4", received_at=received_at, limits=limits)
 
 
 def _grafana_extra(alert: dict[str, Any], where: str) -> dict[str, LabelValue]:
@@ -303,7 +313,7 @@ def _grafana_extra(alert: dict[str, Any], where: str) -> dict[str, LabelValue]:
             if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def from_grafana(payload: dict[str, Any], *, received_at: datetime) -> list[Event]:
+def from_grafana(payload: dict[str, Any], *, received_at: datetime, limits: Limits = DEFAULT_LIMITS) -> list[Event]:
     """One Event per alert of a Grafana unified alerting webhook (``version`` "1").
 
     Grafana's body is Alertmanager's shape plus orgId, title, state, message and,
@@ -312,7 +322,7 @@ def from_grafana(payload: dict[str, Any], *, received_at: datetime) -> list[Even
     ``triage.severity_defaulted``, fingerprint passed through, id per delivery).
     The numeric query results in ``values`` become labels ``grafana.value.<refId>``.
     """
-    return _alert_group(payload, source="grafana", version="1", received_at=received_at,
+    return _alert_group(payload, source="grafana", version="1", received_at=received_at, limits=limits,
                         extra=_grafana_extra)
 
 
@@ -341,7 +351,8 @@ class PagerDutyEnqueue:
         return {"status": "success", "message": "Event processed", "dedup_key": self.dedup_key}
 
 
-def from_pagerduty_event(payload: dict[str, Any], *, received_at: datetime) -> PagerDutyEnqueue:
+def from_pagerduty_event(payload: dict[str, Any], *, received_at: datetime,
+                         limits: Limits = DEFAULT_LIMITS) -> PagerDutyEnqueue:
     """Translate one PagerDuty Events API v2 alert event (trigger/acknowledge/resolve).
 
     * trigger -> a firing alert; payload.summary, source and severity are required,
@@ -429,7 +440,7 @@ def from_pagerduty_event(payload: dict[str, Any], *, received_at: datetime) -> P
         "fingerprint": dedup_key,
         "ends_at": occurred_at if action == "resolve" else None,
         "raw": raw,
-    })
+    }, limits)
     return PagerDutyEnqueue(events=[event], dedup_key=dedup_key, routing_key=routing_key)
 
 
@@ -676,11 +687,14 @@ def _epoch_or_iso(value: Any, where: str) -> datetime | None:
     if is_number or (isinstance(value, str) and re.fullmatch(r"\d+(\.\d+)?", value)):
         number = float(value)
         seconds = number / 1000 if number >= 1e11 else number  # 1e11 s is the year 5138
-        return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=seconds)
+        try:
+            return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=seconds)
+        except (OverflowError, ValueError):   # past the calendar's end; NaN
+            raise InvalidEvent(f"{where} is not a time a computer calendar holds: {value!r}", where) from None
     return _time(value, where)
 
 
-def from_datadog(payload: dict[str, Any], *, received_at: datetime) -> list[Event]:
+def from_datadog(payload: dict[str, Any], *, received_at: datetime, limits: Limits = DEFAULT_LIMITS) -> list[Event]:
     """One Event from a Datadog monitor notification sent with ``DATADOG_PAYLOAD_TEMPLATE``.
 
     status: ``transition`` ($ALERT_TRANSITION) mapped explicitly: Triggered,
@@ -764,13 +778,14 @@ def from_datadog(payload: dict[str, Any], *, received_at: datetime) -> list[Even
         "fingerprint": _string(body.get("aggreg_key"), "aggreg_key", required=False),
         "ends_at": occurred_at if status is Status.resolved else None,
         "raw": body,
-    })]
+    }, limits)]
 
 
 # --------------------------------------------------------------------------- generic
 
 
-def from_generic(payload: dict[str, Any] | list[Any], *, received_at: datetime) -> list[Event]:
+def from_generic(payload: dict[str, Any] | list[Any], *, received_at: datetime,
+                 limits: Limits = DEFAULT_LIMITS) -> list[Event]:
     """Events already in triage's own field names: one JSON object or a list of them.
 
     Validation is ``event_from_dict``'s (the same as the Kafka topic's); an object
@@ -779,13 +794,13 @@ def from_generic(payload: dict[str, Any] | list[Any], *, received_at: datetime) 
     """
     _require_aware(received_at)
     if isinstance(payload, dict):
-        return [event_from_dict(payload)]
+        return [event_from_dict(payload, limits=limits)]
     if not isinstance(payload, list):
         raise InvalidEvent(f"expected a JSON object or a list of objects, got {type(payload).__name__}")
     events = []
     for i, item in enumerate(payload):
         try:
-            events.append(event_from_dict(item))
+            events.append(event_from_dict(item, limits=limits))
         except InvalidEvent as exc:
             where = f"[{i}].{exc.field}" if exc.field else f"[{i}]"
             raise InvalidEvent(f"{where}: {exc.reason}", where) from None

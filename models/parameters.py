@@ -13,7 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-MAX_WINDOW_S = 366 * 24 * 3600.0   # the longest window or timer (366 days): far from overflowing a date
+# The longest any window or timer may be: 366 days. Windows are added to event times,
+# which ``triage.ingest.event`` bounds to the years 1970-2199, so the sum always stays
+# within what ``datetime`` holds.
+MAX_WINDOW_S = 366 * 24 * 3600.0
 
 
 class CorrelationParameters(BaseModel):
@@ -81,6 +84,7 @@ class CorrelationParameters(BaseModel):
       centroids for the older one to count as similar.
     """
 
+    # NaN and infinities compare with nothing and overflow every time they are added.
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     # paging

@@ -150,8 +150,9 @@ class Runtime:
         extra = [s.topic_incidents] if s.topic_incidents else []
         ensure_topics(s.kafka_bootstrap_servers, [*s.topics, s.topic_dlq, *extra], s.topic_partitions)
         decoder = decoder_for({s.topic_alerts: "alerts", s.topic_logs: "logs", s.topic_traces: "traces"},
-                              s.domain_labels)
-        self.consumer = BatchConsumer(consumer_config(s), pipeline, decoder=decoder, observer=self.metrics)
+                              s.domain_labels, s.limits)
+        self.consumer = BatchConsumer(consumer_config(s), pipeline, decoder=decoder, observer=self.metrics,
+                                      probe=self.store.probe)
         return self.consumer
 
     def make_consumer(self) -> BatchConsumer:
@@ -164,7 +165,7 @@ class Runtime:
         return create_app(self.store, ready_checks={"store": self.store.ping, "broker": self._probe},
                           registry=self.metrics.registry, sink=self._sink,
                           pagerduty_secrets=s.pagerduty_secrets, max_body_bytes=s.max_body_bytes,
-                          page_targets=s.page_targets, health=self.metrics.health,
+                          page_targets=s.page_targets, health=self.metrics.health, limits=s.limits,
                           open_api=bool(self._api_open))  # not decided: closed
 
     def check_api_exposure(self) -> bool:

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import Field, FilePath, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from triage.ingest.event import Limits
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRIAGE_", frozen=True, extra="forbid")
@@ -60,7 +62,16 @@ class Settings(BaseSettings):
     api_port: int = Field(8080, ge=0, le=65535)
     public_url: str | None = Field(None, description="base URL the API is reached at, for links")
 
-    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="larger request bodies get 413")
+    # Bounds on what comes in, the same on every intake (webhooks and Kafka; ``Limits``):
+    # past one, a webhook answers 413 (size) or 422 naming the field, and Kafka
+    # dead-letters the message with the limit named.
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="larger request bodies get 413, larger Kafka "
+                                "messages are dead-lettered")
+    max_labels: int = Field(256, ge=1, description="labels per event")
+    max_label_key_length: int = Field(256, ge=1, description="characters in a label name")
+    max_label_value_length: int = Field(65_536, ge=1, description="characters in a label value")
+    max_title_length: int = Field(10_000, ge=1, description="characters in an event's title")
+    max_event_body_length: int = Field(262_144, ge=1, description="characters in an event's body")
     pagerduty_webhook_secrets: SecretStr | None = Field(
         None, description="comma-separated signing secrets of PagerDuty v3 webhook subscriptions")
 
@@ -85,6 +96,13 @@ class Settings(BaseSettings):
     service_name: str = "triage"
 
     log_level: str = "INFO"
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(max_message_bytes=self.max_body_bytes, max_labels=self.max_labels,
+                      max_label_key_length=self.max_label_key_length,
+                      max_label_value_length=self.max_label_value_length,
+                      max_title_length=self.max_title_length, max_body_length=self.max_event_body_length)
 
     @property
     def topics(self) -> list[str]:

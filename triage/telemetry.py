@@ -7,6 +7,7 @@ import logging
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from triage.health import Health
+from triage.ingest.kafka import DeadLetterReason, RetryCause
 from triage.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,12 @@ class Metrics:
         self.events_consumed = Counter("triage_events_consumed_total", "Events decoded from Kafka",
                                        ["topic"], registry=r)
         self.dead_lettered = Counter("triage_events_dead_lettered_total",
-                                     "Messages sent to the dead-letter topic", ["topic"], registry=r)
+                                     "Messages sent to the dead-letter topic, by source topic and reason "
+                                     "(decode, validation, too_large, store_refused, failed_alone)",
+                                     ["topic", "reason"], registry=r)
+        self.batch_retries = Counter("triage_consumer_batch_retries_total",
+                                     "Batches the consumer failed to store and retries, by cause "
+                                     "(store_unavailable, store_failed)", ["cause"], registry=r)
         self.events_stored = Counter("triage_events_stored_total",
                                      "New events stored (redeliveries excluded)", registry=r)
         self.suppressed = Counter("triage_events_suppressed_total", "Events suppressed as duplicates",
@@ -37,7 +43,8 @@ class Metrics:
         self.pages = Counter("triage_pages_due_total", "Events that made a page or page update due",
                              registry=r)
         self.consumer_lag = Gauge("triage_consumer_lag_messages",
-                                  "Messages behind the high watermark on this member's partitions",
+                                  "Messages not yet stored on this member's partitions (the broker's end "
+                                  "offsets less the first offset not stored)",
                                   registry=r)
         self.batch_seconds = Histogram(
             "triage_batch_processing_seconds", "Correlate + store time of one poll batch", registry=r,
@@ -45,11 +52,21 @@ class Metrics:
         self.batch_size = Histogram("triage_batch_events", "Events in one poll batch", registry=r,
                                     buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000))
 
-    # ConsumerObserver
-    def batch_decoded(self, topic: str, ok: int, dead: int) -> None:
+    # ConsumerObserver (triage.ingest.kafka)
+    def batch_decoded(self, topic: str, ok: int) -> None:
         self.events_consumed.labels(topic).inc(ok)
-        if dead:
-            self.dead_lettered.labels(topic).inc(dead)
+
+    def message_dead_lettered(self, topic: str, reason: DeadLetterReason) -> None:
+        self.dead_lettered.labels(topic, reason.value).inc()
+
+    def batch_retried(self, cause: RetryCause) -> None:
+        self.batch_retries.labels(cause.value).inc()
+
+    def stalled(self, reason: str) -> None:
+        self.health.failing("consumer", reason)
+
+    def flowing(self) -> None:
+        self.health.ok("consumer")
 
     def lag(self, messages: int) -> None:
         self.consumer_lag.set(messages)

@@ -29,7 +29,7 @@ from pydantic import BaseModel
 from triage.api.auth import IngestAccess, authorize, bearer_token
 from triage.ingest.decode import parse_json
 from triage.ingest.errors import InvalidEvent, NotJSON
-from triage.ingest.event import Event
+from triage.ingest.event import Event, Limits
 from triage.ingest.webhooks import (
     from_alertmanager, from_datadog, from_generic, from_grafana, from_pagerduty_event, from_pagerduty_webhook,
     verify_pagerduty_signature,
@@ -124,11 +124,11 @@ def _json_response(body: BaseModel | dict[str, Any], status_code: int) -> Respon
 
 
 def _simple(fn: Callable[..., list[Event]], path: str, summary: str) -> None:
-    def accept(raw: bytes, sink: EventSink) -> Response:
-        return _json_response(submit(sink, translate(fn, json_body(raw))), 202)
+    def accept(raw: bytes, sink: EventSink, limits: Limits) -> Response:
+        return _json_response(submit(sink, translate(functools.partial(fn, limits=limits), json_body(raw))), 202)
 
     async def endpoint(request: Request, _: IngestAccess, sink: SinkDep) -> Response:
-        return await off_loop(accept, await request.body(), sink)
+        return await off_loop(accept, await request.body(), sink, request.app.state.limits)
 
     endpoint.__name__ = f"webhook_{path.rsplit('/', 1)[-1]}"
     router.add_api_route(path, endpoint, methods=["POST"], status_code=202, response_model=Accepted,
@@ -148,9 +148,11 @@ async def pagerduty_enqueue(request: Request, sink: SinkDep,
                             authorization: Annotated[str | None, Header()] = None) -> Response:
     """Tools configured for PagerDuty can point here: authenticate with a bearer ingest key,
     or put an ingest key in ``routing_key``."""
+    limits: Limits = request.app.state.limits
+
     def accept(raw: bytes) -> Response:
         try:
-            result = translate(from_pagerduty_event, json_body(raw))
+            result = translate(functools.partial(from_pagerduty_event, limits=limits), json_body(raw))
         except HTTPException as exc:
             return _pagerduty_invalid(exc)
         authorize(request, Scope.ingest, bearer_token(authorization) or result.routing_key or None)

@@ -56,12 +56,14 @@ def test_events_at_every_length_the_model_allows_are_stored(store: SqlStore) -> 
 def test_a_value_the_database_refuses_is_named_as_such_and_nothing_is_stored(store: SqlStore) -> None:
     """PostgreSQL's text cannot hold NUL (SQLite's can): the refusal comes out as
     ``RefusedEvents``, which the consumer answers by isolating the message, not by
-    retrying the batch forever. A NUL in a log line's text is shown as U+FFFD instead."""
+    retrying the batch forever. A NUL in a log line's text is shown as U+FFFD instead.
+    (Validation refuses a NUL in a fingerprint now; the store's answer stays the net
+    under it, for values nobody foresaw.)"""
     from triage.ingest.errors import RefusedEvents
 
     line = make_event(0, id="line", kind="log", source="otel", title="bad\x00byte", body="\x00")
     assert line.title == "bad\ufffdbyte" and line.body == "\ufffd"
-    batch = [line, make_event(1, id="nul", fingerprint="f\x00")]
+    batch = [line, make_event(1, id="nul").model_copy(update={"fingerprint": "f\x00"})]
     if store.engine.dialect.name == "postgresql":
         with pytest.raises(RefusedEvents, match="NUL"):
             Pipeline(store)(batch)

@@ -63,6 +63,9 @@ class ScriptedClient:
     def highwater(self, tp: TopicPartition) -> int:
         return len(self.messages[tp])
 
+    def end_offsets(self, partitions: list[TopicPartition], timeout_ms: int | None = None) -> dict[TopicPartition, int]:
+        return {tp: len(self.messages[tp]) for tp in partitions}
+
     def position(self, tp: TopicPartition, timeout_ms: int | None = None) -> int:
         return self.next[tp]
 

@@ -7,8 +7,8 @@ import pytest
 from pydantic import ValidationError
 
 from triage.ingest.decode import decode_event, event_from_dict
-from triage.ingest.errors import InvalidEvent, NotJSON
-from triage.ingest.event import Event, Severity, normalize_severity
+from triage.ingest.errors import InvalidEvent, NotJSON, TooLarge
+from triage.ingest.event import AS_STORED, Event, Limits, Severity, normalize_severity
 from triage.ingest.otlp import decode_kafka_value
 
 BASE = {"id": "x1", "kind": "alert", "source": "grafana", "occurred_at": "2026-03-11T14:00:00.123Z",
@@ -151,3 +151,102 @@ def test_the_domain_is_the_events_own_label_else_the_first_named_label_it_carrie
     with pytest.raises(InvalidEvent, match="correlation domain") as exc:
         with_domain(event_from_dict({**BASE, "labels": {"region": "r" * 101}}), ["region"])
     assert exc.value.field == "labels"
+
+
+# -- values the engine cannot do arithmetic on, or the store cannot hold ----------------
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("occurred_at", "9999-12-31T00:00:00Z"),        # + max_incident_age overflowed in the correlator
+    ("occurred_at", "2200-01-01T00:00:00Z"),
+    ("occurred_at", "1969-12-31T23:59:59Z"),
+    ("occurred_at", "0001-01-01T00:00:00+01:00"),   # past the calendar's start once in UTC
+    ("occurred_at", "9999-12-31T23:59:59-01:00"),   # past its end
+    ("starts_at", "9999-12-31T00:00:00Z"),
+    ("ends_at", "2300-01-01T00:00:00Z"),
+])
+def test_a_time_outside_the_accepted_years_is_refused_naming_the_field(field: str, value: str) -> None:
+    with pytest.raises(InvalidEvent) as exc:
+        event_from_dict({**BASE, field: value})
+    assert exc.value.field == field
+
+
+def test_the_accepted_years_are_1970_to_2199() -> None:
+    assert event_from_dict({**BASE, "occurred_at": "1970-01-01T00:00:00Z"}).occurred_at.year == 1970
+    assert event_from_dict({**BASE, "occurred_at": "2199-12-31T23:59:59Z"}).occurred_at.year == 2199
+
+
+@pytest.mark.parametrize("field", ["id", "source", "service", "host", "fingerprint", "trace_id", "span_id",
+                                   "parent_service"])
+def test_a_nul_in_a_name_is_refused_naming_the_field(field: str) -> None:
+    # PostgreSQL's text cannot hold NUL, and refused the whole batch for one.
+    with pytest.raises(InvalidEvent, match="NUL") as exc:
+        event_from_dict({**BASE, field: "a\x00b"})
+    assert exc.value.field == field
+
+
+@pytest.mark.parametrize("labels", [{"alert\x00name": "x"}, {"alertname": "Disk\x00Full"},
+                                    {"v": float("nan")}, {"v": float("inf")}, {"v": float("-inf")}])
+def test_a_label_the_store_cannot_hold_is_refused(labels: dict[str, object]) -> None:
+    with pytest.raises(InvalidEvent) as exc:
+        event_from_dict({**BASE, "labels": labels})
+    assert exc.value.field == "labels"
+
+
+def test_non_finite_numbers_are_refused_anywhere_in_the_raw_payload() -> None:
+    with pytest.raises(InvalidEvent, match=r"raw\.values\.1\.v is not a finite number") as exc:
+        decode_event(b'{"id": "r", "kind": "alert", "source": "s", "occurred_at": "2026-03-11T14:00:00Z",'
+                     b' "severity": "info", "title": "t", "raw": {"values": [1, {"v": NaN}]}}')
+    assert exc.value.field == "raw"
+    assert event_from_dict({**BASE, "raw": {"values": [1, {"v": 2.5}]}}).raw == {"values": [1, {"v": 2.5}]}
+
+
+SMALL = Limits(max_message_bytes=2048, max_labels=3, max_label_key_length=10, max_label_value_length=20,
+               max_title_length=30, max_body_length=40)
+
+
+@pytest.mark.parametrize(("fields", "field", "named"), [
+    ({"labels": {"a": 1, "b": 2, "c": 3, "d": 4}}, "labels", "TRIAGE_MAX_LABELS"),
+    ({"labels": {"k" * 11: 1}}, "labels", "TRIAGE_MAX_LABEL_KEY_LENGTH"),
+    ({"labels": {"alertname": "A" * 21}}, "labels", "TRIAGE_MAX_LABEL_VALUE_LENGTH"),
+    ({"title": "t" * 31}, "title", "TRIAGE_MAX_TITLE_LENGTH"),
+    ({"body": "b" * 41}, "body", "TRIAGE_MAX_EVENT_BODY_LENGTH"),
+])
+def test_past_a_limit_the_event_is_refused_with_the_limit_named(fields: dict[str, object], field: str,
+                                                                 named: str) -> None:
+    event_from_dict({**BASE, **fields})   # within the defaults
+    with pytest.raises(InvalidEvent, match=named) as exc:
+        event_from_dict({**BASE, **fields}, limits=SMALL)
+    assert exc.value.field == field
+
+
+def test_the_default_limits_refuse_what_the_issue_names() -> None:
+    for fields in ({"labels": {f"l{i}": "v" for i in range(10_000)}}, {"labels": {"big": "v" * 500_000}},
+                   {"labels": {"alertname": "A" * 100_000}}, {"body": "b" * 5_000_000}):
+        with pytest.raises(InvalidEvent):
+            event_from_dict({**BASE, **fields})
+
+
+def test_a_message_past_the_size_limit_is_refused_before_it_is_parsed() -> None:
+    message = json.dumps({**BASE, "body": "b" * 3000}).encode()
+    with pytest.raises(TooLarge, match="TRIAGE_MAX_BODY_BYTES"):
+        decode_event(message, SMALL)
+    with pytest.raises(TooLarge):
+        decode_kafka_value("logs", message, SMALL)
+    with pytest.raises(TooLarge):
+        decode_event(b"{" * 5_000_000)   # 5 MB: past the default, and never parsed
+    assert decode_event(message).body == "b" * 3000
+
+
+def test_an_event_read_back_from_the_store_is_not_held_to_todays_bounds() -> None:
+    stored = {**BASE, "occurred_at": "2300-01-01T00:00:00Z", "labels": {"v": float("nan")}, "title": "t" * 20_000}
+    assert Event.model_validate(stored, context=AS_STORED).title == "t" * 20_000
+    with pytest.raises(ValidationError):
+        Event.model_validate(stored)
+
+
+def test_the_bundled_storm_is_within_the_default_limits() -> None:
+    import gzip
+    from importlib.resources import files
+
+    with gzip.open(str(files("triage") / "data" / "sample_storm.jsonl.gz"), "rb") as f:
+        assert sum(1 for line in f if decode_event(line)) == 3170

@@ -43,7 +43,7 @@ class _Gauge:
     def __init__(self) -> None:
         self.values: list[int] = []
 
-    def batch_decoded(self, topic: str, ok: int, dead: int) -> None:
+    def batch_decoded(self, topic: str, ok: int) -> None:
         pass
 
     def lag(self, messages: int) -> None:

@@ -44,3 +44,25 @@ def test_exporter_is_chosen_by_settings() -> None:
     configure_tracing(Settings(otel_exporter="none"))  # installs nothing, raises nothing
     with pytest.raises(ValidationError, match="otel_exporter"):
         Settings(otel_exporter="zipkin")  # type: ignore[arg-type]
+
+
+def test_the_consumer_observer_counts_by_reason_and_reports_a_stall_to_readiness() -> None:
+    from prometheus_client import generate_latest
+
+    from triage.ingest.kafka import DeadLetterReason, RetryCause
+
+    metrics = Metrics()
+    metrics.message_dead_lettered("alerts", DeadLetterReason.validation)
+    metrics.message_dead_lettered("alerts", DeadLetterReason.validation)
+    metrics.message_dead_lettered("logs", DeadLetterReason.failed_alone)
+    metrics.batch_retried(RetryCause.unavailable)
+    metrics.stalled("a batch cannot be stored (store_unavailable), retrying: StoreUnavailable: down")
+    text = generate_latest(metrics.registry).decode()
+    assert 'triage_events_dead_lettered_total{reason="validation",topic="alerts"} 2.0' in text
+    assert 'triage_events_dead_lettered_total{reason="failed_alone",topic="logs"} 1.0' in text
+    assert 'triage_consumer_batch_retries_total{cause="store_unavailable"} 1.0' in text
+    assert 'triage_component_up{component="consumer"} 0.0' in text
+    (consumer,) = metrics.health.states()
+    assert not consumer.ok and "StoreUnavailable: down" in consumer.reason
+    metrics.flowing()
+    assert metrics.health.states()[0].ok

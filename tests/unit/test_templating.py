@@ -37,7 +37,9 @@ def test_log_templates_are_learned_and_persist() -> None:
 def test_no_template_text_holds_a_nul_character() -> None:
     # Template texts are cached and stored, and PostgreSQL's text cannot hold NUL.
     log = make_event(0, kind="log", source="otel", title="read \x00\x00 from socket 7")
-    span = make_event(0, kind="span", source="otel", title="GetCart", labels={"status_code": "ERR\x00"})
+    # Validation refuses a NUL in a label now; an event stored before may still hold one.
+    span = make_event(0, kind="span", source="otel", title="GetCart").model_copy(
+        update={"labels": {"status_code": "ERR\x00"}})
     alert = make_event(0, title="disk \x00 full", labels={"alertname": "Disk"})
     templater = Templater()
     for event in (log, span, alert):

@@ -612,3 +612,48 @@ def test_generic_errors_name_the_item_and_field() -> None:
     not_json_container: Any = "nope"
     with pytest.raises(InvalidEvent, match="JSON object or a list"):
         from_generic(not_json_container, received_at=RECEIVED)
+
+
+# --------------------------------------------------------------------------- what the consumer would refuse
+
+def _alertmanager_with(**alert: Any) -> dict[str, Any]:
+    body = copy.deepcopy(ALERTMANAGER)
+    body["alerts"][1].update(alert)
+    return body
+
+
+@pytest.mark.parametrize(("alert", "field"), [
+    ({"startsAt": "9999-12-31T00:00:00Z", "endsAt": "9999-12-31T00:00:01Z"}, "alerts[1].occurred_at"),
+    ({"startsAt": "9999-12-31T23:59:59-01:00"}, "alerts[1].startsAt"),   # was an OverflowError: a 500
+    ({"labels": {"alertname": "Disk\x00Full", "severity": "warning"}}, "alerts[1].labels"),
+    ({"labels": {"alertname": "A" * 100_000, "severity": "warning"}}, "alerts[1].labels"),
+    ({"labels": {"alertname": "Load", "severity": "warning", "load": float("nan")}}, "alerts[1].labels"),
+    ({"fingerprint": "f\x00"}, "alerts[1].fingerprint"),
+])
+def test_a_webhook_refuses_what_the_consumer_would_refuse(alert: dict[str, Any], field: str) -> None:
+    # Answered 202 before, then dead-lettered by the consumer without the caller knowing.
+    with pytest.raises(InvalidEvent) as exc:
+        from_alertmanager(_alertmanager_with(**alert), received_at=RECEIVED)
+    assert exc.value.field == field
+
+
+def test_webhook_translators_apply_the_limits_they_are_given() -> None:
+    from triage.ingest.event import Limits
+
+    small = Limits(max_labels=3)
+    with pytest.raises(InvalidEvent, match="TRIAGE_MAX_LABELS") as exc:
+        from_alertmanager(copy.deepcopy(ALERTMANAGER), received_at=RECEIVED, limits=small)
+    assert exc.value.field == "alerts[0].labels"
+    for translate in (from_grafana, from_datadog, from_generic):
+        assert translate.__kwdefaults__ is not None and "limits" in translate.__kwdefaults__
+    with pytest.raises(InvalidEvent, match="TRIAGE_MAX_TITLE_LENGTH"):
+        from_generic(dict(GENERIC), received_at=RECEIVED, limits=Limits(max_title_length=5))
+    with pytest.raises(InvalidEvent, match="TRIAGE_MAX_TITLE_LENGTH"):
+        from_datadog(_datadog(), received_at=RECEIVED, limits=Limits(max_title_length=5))
+
+
+@pytest.mark.parametrize("date", [1e300, "1" * 40, float("nan")])
+def test_a_datadog_date_past_the_calendar_is_refused_not_a_crash(date: Any) -> None:
+    with pytest.raises(InvalidEvent) as exc:
+        from_datadog(_datadog(date=date), received_at=RECEIVED)
+    assert exc.value.field == "date"

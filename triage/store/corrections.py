@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from triage.correlation.correlator import Correlator
 from triage.correlation.keys import dedup_key, incident_id_for
 from triage.correlation.state import INCIDENT, NOISE, IncidentState
-from triage.ingest.event import Event, EventKind, Status
+from triage.ingest.event import AS_STORED, Event, EventKind, Status
 from triage.models.parameters import CorrelationParameters
 from triage.store import schema as t
 from triage.store.feedback import feedback
@@ -114,7 +114,7 @@ def split_incident(store: SqlStore, incident_id: str, event_ids: Sequence[str], 
         if row.merged_into:
             raise IncidentConflict(f"{incident_id} was merged into {row.merged_into}")
         m = t.memberships
-        held = [(Event.model_validate(r.document), r.rule, r.template_id, r.evidence) for r in conn.execute(
+        held = [(Event.model_validate(r.document, context=AS_STORED), r.rule, r.template_id, r.evidence) for r in conn.execute(
             sa.select(t.events.c.document, m.c.rule, m.c.template_id, m.c.evidence)
             .select_from(t.events.join(m, m.c.event_id == t.events.c.id)).where(m.c.incident_id == incident_id))]
         present = {h[0].id for h in held}

@@ -33,8 +33,8 @@ from triage.models.embedder import default_embedder
 from triage.models.parameters import CorrelationParameters
 from triage.models.recommender import IncidentProfile
 from triage.models.topology import ServiceGraph
-from triage.ingest.errors import RefusedEvents
-from triage.ingest.event import Event, Severity, Status
+from triage.ingest.errors import RefusedEvents, StoreUnavailable
+from triage.ingest.event import AS_STORED, Event, Severity, Status
 from triage.store import schema as t
 from triage.store.checkpoint import SAFETY_NET_PAGES, WalCheckpointer
 from triage.store.driver import BatchReads, Opening, driver_cursor, driver_rows
@@ -59,6 +59,35 @@ def _in(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
     """``column IN (:keys)``, the list bound at execution: the statements every batch runs
     are built once, since building one (and its cache key) cost more than running it."""
     return column.in_(sa.bindparam("keys", expanding=True))
+
+
+_PROBE = sa.update(t.scopes).where(sa.false()).values(revision=t.scopes.c.revision)
+
+# SQLSTATE classes (PostgreSQL's appendix A). About the values written: data exception,
+# program limit exceeded (an index entry too large). Never about them: connection,
+# invalid transaction state (read-only), transaction rollback (serialization, deadlock),
+# insufficient resources (disk full, too many connections), object not in prerequisite
+# state (lock not available), operator intervention (shutdown, statement timeout),
+# system error.
+_REFUSED_CLASSES = frozenset({"22", "54"})
+_UNAVAILABLE_CLASSES = frozenset({"08", "25", "40", "53", "55", "57", "58"})
+
+
+def _store_failure(exc: BaseException, dbapi: Any) -> str | None:
+    """"refused", "unavailable" or None (neither: maybe a poison, maybe a bug) for a
+    failure of the database (SQLAlchemy's wrapper, or the driver's own error)."""
+    orig = getattr(exc, "orig", None) or exc
+    sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(sqlstate, str) and len(sqlstate) == 5:
+        group = sqlstate[:2]
+        return "refused" if group in _REFUSED_CLASSES else "unavailable" if group in _UNAVAILABLE_CLASSES else None
+    if isinstance(exc, sa.exc.DataError) or isinstance(orig, dbapi.DataError):
+        return "refused"
+    if (isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError))
+            or isinstance(orig, (dbapi.OperationalError, dbapi.InterfaceError))
+            or getattr(exc, "connection_invalidated", False)):
+        return "unavailable"   # SQLite's locked or unwritable file; a connection lost before any SQLSTATE
+    return None
 
 
 _MODEL_VERSIONS = sa.select(t.correlation_models.c.scope, t.correlation_models.c.version) \
@@ -173,18 +202,32 @@ class SqlStore:
 
     @contextmanager
     def ingest_transaction(self) -> Iterator[sa.Connection]:
-        """A transaction that writes what ingest brought. The database's data exceptions
-        (SQLSTATE class 22: a NUL character in text, a value too long or out of range)
-        come out as ``RefusedEvents``: they are about the values, and the same batch would
-        be refused on every retry. They are raised through SQLAlchemy or, on the paths
-        that use the driver's cursor, by the driver itself."""
-        dbapi_error: Any = self.engine.dialect.dbapi.DataError   # type: ignore[union-attr]
+        """A transaction that writes what ingest brought, its failures sorted for the
+        consumer (``_store_failure``): the database's data exceptions (a NUL character in
+        text, a value out of range, an index entry too large) come out as
+        ``RefusedEvents``: they are about the values, and the same batch would be refused
+        on every retry; failures no value can cause (the connection, the disk, a read-only
+        server, a lock or statement timeout) as ``StoreUnavailable``; anything else as it
+        is. They are raised through SQLAlchemy or, on the paths that use the driver's
+        cursor, by the driver itself."""
+        dbapi: Any = self.engine.dialect.dbapi
         try:
             with self.engine.begin() as conn:
                 yield conn
-        except (sa.exc.DataError, dbapi_error) as exc:
+        except (sa.exc.DBAPIError, sa.exc.TimeoutError, dbapi.Error) as exc:
+            kind = _store_failure(exc, dbapi)
+            if kind is None:
+                raise
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            raise RefusedEvents(reason) from exc
+            raise (RefusedEvents(reason) if kind == "refused" else StoreUnavailable(reason)) from exc
+
+    def probe(self) -> None:
+        """Raise (``StoreUnavailable``, usually) unless the store takes writes now: a
+        transaction with an UPDATE that matches no row, which a server that is down,
+        read-only or out of connections refuses. What tells the consumer an outage from a
+        message that fails alone (``BatchConsumer``)."""
+        with self.ingest_transaction() as conn:
+            conn.execute(_PROBE)
 
     def apply(self, events: Sequence[Event], correlate: Correlate, *,
               received_at: datetime | None = None, after_write: AfterWrite | None = None,
@@ -720,7 +763,7 @@ def _stored_event(r: sa.Row[Any]) -> StoredEvent:
         membership = Membership(event_id=r.id, incident_id=r.incident_id, action=r.action, rule=r.rule,
                                 evidence=r.evidence, parameters_version=r.parameters_version,
                                 notify=bool(r.notify), decided_at=r.decided_at)
-    return StoredEvent(event=Event.model_validate(r.document), received_at=r.received_at,
+    return StoredEvent(event=Event.model_validate(r.document, context=AS_STORED), received_at=r.received_at,
                        membership=membership)
 
 
