@@ -19,9 +19,11 @@ from triage.evaluation.alerts import (
     format_alerts_table,
     load_labeled_events,
     triage_engine,
+    triage_replay,
 )
 from triage.ingest.decode import event_from_dict
 from triage.ingest.event import Event
+from triage.models.parameters import CorrelationParameters
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 
@@ -174,6 +176,62 @@ def test_triage_engine_starts_fresh_on_every_call() -> None:
     assert engine(events) == first
 
 
+# -- triage's pages ----------------------------------------------------------------
+
+
+def _pages(parameters: CorrelationParameters, *rows: dict[str, Any]) -> list[tuple[str, float]]:
+    """(first event id of the paged group, seconds after T0) per page triage_replay sends."""
+    events = _events(*rows)
+    result = triage_replay(parameters)(events)
+    first = {}
+    for event, group in zip(events, result.groups, strict=True):
+        first.setdefault(group, event.id)
+    return [(first[p.group], (p.at - T0).total_seconds()) for p in result.pages]
+
+
+def test_triage_pages_one_incident_once_after_group_wait() -> None:
+    pages = _pages(CorrelationParameters(group_wait=30),
+                   _row("a1", 0, fingerprint="fa", alertname="CartDown"),
+                   _row("a2", 20, fingerprint="fb", alertname="CartErrors"),
+                   _row("a3", 400, fingerprint="fb", alertname="CartErrors"),   # re-notification
+                   _row("l1", 25, kind="log"))
+    assert pages == [("a1", 30.0)]
+
+
+def test_triage_auto_pause_holds_the_first_page_and_drops_transients() -> None:
+    pages = _pages(CorrelationParameters(auto_pause=60),
+                   # resolves inside its pause: transient, nobody is paged
+                   _row("t1", 0, fingerprint="ta", alertname="AdsSlow", service="ads", host=None),
+                   _row("t2", 40, fingerprint="ta", alertname="AdsSlow", service="ads", host=None,
+                        status="resolved"),
+                   # still firing when its pause is over: paged then (the ticker), though
+                   # no later event of its own arrives
+                   _row("a1", 1000, fingerprint="fa", alertname="CartDown"),
+                   _row("b1", 2000, fingerprint="fb", alertname="ShippingDown", service="shipping",
+                        host="node-9"))
+    # The last one is still held when the stream ends: the ticker sends it at its due time.
+    assert pages == [("a1", 1060.0), ("b1", 2060.0)]
+
+
+@pytest.mark.parametrize(("refire_at", "expected"), [
+    (320, [("a1", 30.0), ("a1", 350.0)]),   # re-triggered after its resolve: a new page
+    (280, [("a1", 30.0)]),                  # within group_interval of its page: no trigger
+])
+def test_triage_pages_again_when_a_resolved_incident_is_triggered_again(
+        refire_at: float, expected: list[tuple[str, float]]) -> None:
+    pages = _pages(CorrelationParameters(group_wait=30, group_interval=300),
+                   _row("a1", 0, fingerprint="fa", alertname="CartDown"),
+                   _row("a2", 250, fingerprint="fa", alertname="CartDown", status="resolved"),
+                   _row("a3", refire_at, fingerprint="fa", alertname="CartDown"))
+    assert pages == expected
+
+
+def test_triage_replay_groups_are_triage_engines() -> None:
+    events = _events(*(_row(f"a{i}", 10 * i, fingerprint=f"f{i % 3}", alertname=f"A{i % 2}") for i in range(8)),
+                     _row("l1", 15, kind="log"))
+    assert triage_replay()(events).groups == triage_engine()(events)
+
+
 # -- loader and report ---------------------------------------------------------------
 
 
@@ -248,6 +306,10 @@ def test_the_catalog_run_declares_the_data_sets_service_catalog(tmp_path: Path) 
     assert "triage+catalog" not in {r["engine"] for r in evaluate_alerts(directory)}
 
 
+PAGING_KEYS = {"incidents", "exact", "pages_per_incident", "missed", "time_to_page_p50_s",
+               "time_to_page_p95_s", "noise_pages"}
+
+
 def test_evaluate_alerts_rows_and_table(tmp_path: Path) -> None:
     directory = tmp_path / "tiny-set"
     _write(directory, LABELED, compressed=True)
@@ -256,14 +318,16 @@ def test_evaluate_alerts_rows_and_table(tmp_path: Path) -> None:
         (s, e) for s in ("all", "alerts") for e in ("triage", "fingerprint", "alertmanager", "truth")
     ]
     keys = {"dataset", "scope", "engine", "events", "groups", "pages", "compression", "precision",
-            "recall", "f1", "ari", "events_per_s"}
+            "recall", "f1", "ari", "b3_precision", "b3_recall", "b3_f1", "events_per_s"} | PAGING_KEYS
     for r in rows:
         assert set(r) == keys
         assert r["dataset"] == "tiny-set"
         assert r["events"] == (4 if r["scope"] == "all" else 2)
         assert r["compression"] == pytest.approx(1 - r["groups"] / r["events"])
+        # No DIR/incidents.jsonl: which truth ids are incidents is unknown.
+        assert all(r[k] is None for k in PAGING_KEYS)
         if r["engine"] == "truth":
-            assert (r["f1"], r["ari"], r["events_per_s"]) == (1.0, 1.0, None)
+            assert (r["f1"], r["ari"], r["b3_f1"], r["events_per_s"]) == (1.0, 1.0, 1.0, None)
             assert (r["groups"], r["pages"]) == ((2, 1) if r["scope"] == "all" else (1, 1))
         else:
             assert r["events_per_s"] > 0
@@ -273,10 +337,41 @@ def test_evaluate_alerts_rows_and_table(tmp_path: Path) -> None:
     # Only e1's group holds a firing alert: the log's and the span's singletons page nobody.
     assert fingerprint_all["pages"] == 1
     assert (fingerprint_all["precision"], fingerprint_all["recall"]) == pytest.approx((1.0, 1 / 3))
+    # B-cubed: every item precision 1; recall 2/3 for e1 and e2, 1/3 for e0, 1 for e3.
+    assert (fingerprint_all["b3_precision"], fingerprint_all["b3_recall"]) == pytest.approx((1.0, 2 / 3))
 
-    table = format_alerts_table(rows).splitlines()
-    assert table[0].split() == ["dataset", "scope", "engine", "events", "groups", "pages", "compression",
-                                "P", "R", "F1", "ARI", "events/s"]
-    assert len(table) == 2 + len(rows)
-    # Right-aligned numeric columns end where the header ends.
-    assert len({len(line) for line in table}) == 1
+    grouping, paging = format_alerts_table(rows).split("\n\n")
+    for table, header in ((grouping, ["dataset", "scope", "engine", "events", "groups", "compression", "P", "R",
+                                      "F1", "ARI", "B3", "P", "B3", "R", "B3", "F1", "events/s"]),
+                          (paging, ["dataset", "scope", "engine", "incidents", "pages", "exact", "pages/incident",
+                                    "missed", "to", "page", "p50", "s", "to", "page", "p95", "s", "noise", "pages"])):
+        lines = table.splitlines()
+        assert lines[0].split() == header
+        assert len(lines) == 2 + len(rows)
+        # Right-aligned numeric columns end where the header ends.
+        assert len({len(line) for line in lines}) == 1
+
+
+def test_evaluate_alerts_paging_figures(tmp_path: Path) -> None:
+    directory = tmp_path / "paged"
+    _write(directory, [
+        *LABELED,
+        # a noise alert on another service, long after: its own group and page everywhere
+        _row("n1", 3000, fingerprint="fn", alertname="DiskFilling", service="ads", host="node-7", truth="noise-2"),
+        # an incident that fires nothing is not one a page can be owed for
+        _row("q1", 4000, kind="log", service="ads", host="node-7", truth="INC-8"),
+    ], compressed=False)
+    (directory / "incidents.jsonl").write_text('{"id": "INC-7"}\n{"id": "INC-8"}\n', encoding="utf-8")
+    rows = {(r["scope"], r["engine"]): r for r in evaluate_alerts(directory)}
+    for scope in ("all", "alerts"):
+        truth, triage = rows[(scope, "truth")], rows[(scope, "triage")]
+        assert (truth["incidents"], truth["pages"], truth["exact"], truth["pages_per_incident"], truth["missed"],
+                truth["noise_pages"]) == (1, 2, 1.0, 1.0, 0, 1)
+        assert truth["time_to_page_p50_s"] == truth["time_to_page_p95_s"] == 0.0
+        # triage pages INC-7 once, group_wait (30 s) after its first alert, and the noise alert.
+        assert (triage["incidents"], triage["pages"], triage["exact"], triage["missed"], triage["noise_pages"]) \
+            == (1, 2, 1.0, 0, 1)
+        assert triage["time_to_page_p95_s"] == 30.0
+    with pytest.raises(ValueError, match=r"incidents\.jsonl:1: an incident needs a string 'id'"):
+        (directory / "incidents.jsonl").write_text('{"name": "INC-7"}\n', encoding="utf-8")
+        evaluate_alerts(directory)

@@ -2,39 +2,53 @@
 
 ``triage eval alerts DIR`` runs triage's correlator and two reference baselines over one
 data set and reports, per engine and scope, how many groups each opened (compression),
-how many of them would page someone, and how well those groups agree with the ground
-truth (pairwise P/R/F1, adjusted Rand).
+how well those groups agree with the ground truth (pairwise and B-cubed P/R/F1, adjusted
+Rand), and what the person with the pager gets from them: pages, pages per real
+incident, incidents paged exactly once, missed incidents, time to page, noise pages.
 
-Every engine is a plain function ``list[Event] -> list[str]`` returning one group id per
-event, in the order it was given, so that adding an engine needs nothing but a function.
-Engines never see the truth: the loader drops it through ``event_from_dict`` and keeps
-the labels in a separate list.
+Every grouping engine is a plain function ``list[Event] -> list[str]`` returning one
+group id per event, in the order it was given, so that adding an engine needs nothing
+but a function; its pages are its groups that hold a firing alert. triage's row comes
+from ``triage_replay``, which also sends the pages the service would send. Engines
+never see the truth: the loader drops it through ``event_from_dict`` and keeps the
+labels in a separate list.
 """
 
 from __future__ import annotations
 
 import gzip
+import heapq
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
 from triage.correlation.correlator import Correlator
 from triage.correlation.keys import dedup_key
-from triage.evaluation.metrics import adjusted_rand_index, format_table, pairwise_scores
+from triage.correlation.state import INCIDENT, IncidentState
+from triage.evaluation.metrics import (
+    Page,
+    adjusted_rand_index,
+    bcubed_scores,
+    format_table,
+    page_scores,
+    pairwise_scores,
+)
 from triage.ingest.decode import event_from_dict
 from triage.ingest.errors import InvalidEvent
 from triage.ingest.event import Event, EventKind, Status
 from triage.models.parameters import CorrelationParameters
 from triage.models.topology import ServiceGraph
+from triage.pipeline import pages_owed
 
 Engine = Callable[[list[Event]], list[str]]
 
 EVENT_FILES = ("events.jsonl.gz", "events.jsonl")
+INCIDENTS_FILE = "incidents.jsonl"
 TRUTH_FIELD = "truth_incident"
 ENGINE_NAMES = ("triage", "fingerprint", "alertmanager")
 SCOPES = ("all", "alerts")
@@ -104,27 +118,113 @@ def time_order(events: list[Event]) -> list[int]:
     return sorted(range(len(events)), key=lambda i: _time_key(events[i]))
 
 
-def triage_engine(parameters: CorrelationParameters | None = None, *, topology: Path | None = None) -> Engine:
-    """triage's correlator: the group is the incident each event's Decision names.
+@dataclass(frozen=True)
+class SentPage:
+    """A page as the page target sees it: for which group, and when it went out."""
+
+    group: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """An engine's answer: one group id per event (in the caller's order), and its pages."""
+
+    groups: list[str]
+    pages: list[SentPage]
+
+
+class _PageTarget:
+    """A PagerDuty-like receiver: one alert per incident (dedup_key = incident id). A
+    trigger while that alert is open updates it and pages nobody; the first trigger, and
+    the first after a resolve, open it and page someone."""
+
+    def __init__(self) -> None:
+        self.open: set[str] = set()
+        self.pages: list[SentPage] = []
+
+    def trigger(self, incident_id: str, at: datetime) -> None:
+        if incident_id not in self.open:
+            self.open.add(incident_id)
+            self.pages.append(SentPage(incident_id, at))
+
+    def resolve(self, incident_id: str) -> None:
+        self.open.discard(incident_id)
+
+
+def _held(incident: IncidentState) -> bool:
+    """Its first page is held by auto-pause and still owed (``triage.store.pauses``' rule)."""
+    return (incident.page_due_at is not None and incident.last_notified_at is None
+            and incident.is_open and incident.kind == INCIDENT)
+
+
+def triage_replay(parameters: CorrelationParameters | None = None, *,
+                  topology: Path | None = None) -> Callable[[list[Event]], Grouping]:
+    """triage as the service runs it: the group is the incident each event's Decision
+    names; the pages are the triggers the service would send for them.
+
+    Triggers are owed as ``triage.pipeline.pages_owed`` owes them, one event per batch,
+    and go out ``group_wait`` after the decision (the outbox's due time). A first page
+    held by ``auto_pause`` is sent at its ``page_due_at`` if the incident is still open
+    and unpaged then, as the consumers' ticker does (``triage.store.pauses``), with no
+    lag and no tick interval: before each event the ticker runs at that event's time,
+    and once more after the last. Resolves go out at once but, as in the outbox, never
+    before the incident's pending trigger. The page target is ``_PageTarget``.
 
     ``topology``: a declared service graph (``TRIAGE_TOPOLOGY_FILE``'s formats), as a
     deployment that declares its dependencies runs; without it the graph is learned from
     the stream's spans alone.
     """
 
-    def run(events: list[Event]) -> list[str]:
+    def run(events: list[Event]) -> Grouping:
         # A fresh correlator (and graph) per call: state left over from another run would
         # merge groups.
         graph = ServiceGraph.from_topology(topology) if topology is not None else None
-        decisions = Correlator(parameters, topology=graph).process_batch(events)
-        # process_batch answers in its own (stable) time order; the same stable sort of the
-        # indices maps each decision back to its event, even if two events share an id.
+        correlator = Correlator(parameters, topology=graph)
+        group_wait = timedelta(seconds=correlator.parameters.group_wait)
+        order = time_order(events)
+        ordered = [events[i] for i in order]
+        # What process_batch does, one event at a time, so the ticker can run in between.
+        correlator.prepare(ordered)
+        incidents = correlator.state.incidents
+        target = _PageTarget()
+        held: list[tuple[datetime, str]] = []   # (page_due_at, incident id), a heap
+
+        def tick(now: datetime | None) -> None:
+            while held and (now is None or held[0][0] <= now):
+                due, incident_id = heapq.heappop(held)
+                incident = incidents[incident_id]
+                # An entry is stale when the incident paged meanwhile, or resolved
+                # (transient) and re-paused with another due time.
+                if _held(incident) and incident.page_due_at == due:
+                    incident.last_notified_at = due
+                    target.trigger(incident_id, due)
+
         groups = [""] * len(events)
-        for index, decision in zip(time_order(events), decisions, strict=True):
+        for index, event in zip(order, ordered, strict=True):
+            now = event.occurred_at
+            tick(now)
+            decision = correlator.process(event, now=now)
             groups[index] = decision.incident_id
-        return groups
+            for owed in pages_owed([decision], correlator.state):
+                if owed.action == "trigger":
+                    target.trigger(owed.incident_id, now + group_wait)
+                else:
+                    target.resolve(owed.incident_id)
+            incident = incidents[decision.incident_id]
+            if _held(incident):
+                assert incident.page_due_at is not None
+                heapq.heappush(held, (incident.page_due_at, incident.id))
+        tick(None)   # past the stream's end the ticker still sends what is held
+        return Grouping(groups, target.pages)
 
     return run
+
+
+def triage_engine(parameters: CorrelationParameters | None = None, *, topology: Path | None = None) -> Engine:
+    """triage's groups alone (``triage_replay``'s), as a plain grouping engine."""
+    replay = triage_replay(parameters, topology=topology)
+    return lambda events: replay(events).groups
 
 
 def _fingerprint_key(event: Event) -> str | None:
@@ -221,48 +321,118 @@ def alertmanager_engine(
 # -- evaluation --------------------------------------------------------------------------
 
 
-def _engines(parameters: CorrelationParameters | None, catalog: Path | None) -> Iterator[tuple[str, Engine]]:
-    yield "triage", triage_engine(parameters)
-    if catalog is not None:
-        yield "triage+catalog", triage_engine(parameters, topology=catalog)
-    yield "fingerprint", fingerprint_engine
-    yield "alertmanager", alertmanager_engine()
+def group_pages(events: list[Event], groups: list[str]) -> list[SentPage]:
+    """A plain grouping engine's pages: one per group holding at least one firing alert,
+    sent at its first firing alert.
+
+    One rule for every such engine, so the column compares pages and not each engine's
+    own notion of one: a group of logs and spans alone is recorded and pages nobody
+    (the Alertmanager baseline's per-kind groups, which no receiver routes), and a group
+    of resolves alone has nothing left to page about. No timer delays them (the
+    Alertmanager baseline's group_wait would add 30 s).
+    """
+    first: dict[str, datetime] = {}
+    for event, group in zip(events, groups, strict=True):
+        if event.kind is EventKind.alert and event.status is Status.firing:
+            if group not in first or event.occurred_at < first[group]:
+                first[group] = event.occurred_at
+    return [SentPage(group, at) for group, at in first.items()]
 
 
 def count_pages(events: list[Event], groups: list[str]) -> int:
-    """Groups that would page someone: those holding at least one firing alert.
-
-    One rule for every engine, so the column compares pages and not each engine's own
-    notion of one: a group of logs and spans alone is recorded and pages nobody (triage's
-    noise group; the Alertmanager baseline's per-kind groups, which no receiver routes),
-    and a group of resolves alone has nothing left to page about.
-    """
-    return len({group for event, group in zip(events, groups, strict=True)
-                if event.kind is EventKind.alert and event.status is Status.firing})
+    """Groups that would page someone: those holding at least one firing alert (``group_pages``)."""
+    return len(group_pages(events, groups))
 
 
-def _score(dataset: str, scope: str, name: str, engine: Engine,
-           events: list[Event], truth: list[str]) -> dict[str, Any]:
+def _grouping(engine: Engine) -> Callable[[list[Event]], Grouping]:
+    def run(events: list[Event]) -> Grouping:
+        groups = engine(events)
+        if len(groups) != len(events):
+            raise RuntimeError(f"engine returned {len(groups)} groups for {len(events)} events")
+        return Grouping(groups, group_pages(events, groups))
+    return run
+
+
+def _engines(parameters: CorrelationParameters | None,
+             catalog: Path | None) -> Iterator[tuple[str, Callable[[list[Event]], Grouping]]]:
+    yield "triage", triage_replay(parameters)
+    if catalog is not None:
+        yield "triage+catalog", triage_replay(parameters, topology=catalog)
+    yield "fingerprint", _grouping(fingerprint_engine)
+    yield "alertmanager", _grouping(alertmanager_engine())
+
+
+def read_incident_ids(dir: Path) -> set[str] | None:
+    """The ids of the real incidents (DIR/incidents.jsonl); None when the file is absent."""
+    path = Path(dir) / INCIDENTS_FILE
+    if not path.is_file():
+        return None
+    ids: set[str] = set()
+    with path.open("r", encoding="utf-8") as lines:
+        for lineno, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                data: Any = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{lineno}: not valid JSON: {exc}") from None
+            if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+                raise ValueError(f"{path}:{lineno}: an incident needs a string 'id'")
+            ids.add(data["id"])
+    return ids
+
+
+PAGE_KEYS = ("exact", "pages_per_incident", "missed", "time_to_page_p50_s", "time_to_page_p95_s",
+             "noise_pages")
+
+
+def _paging(events: list[Event], truth: list[str], groups: list[str], pages: list[SentPage],
+            real: set[str] | None) -> dict[str, Any]:
+    """The paging figures of one row: each page with the truth labels of the firing alerts
+    its group holds at the end of the run, scored by ``metrics.page_scores``; all None
+    but ``incidents`` when the data set names no real incidents."""
+    if real is None:
+        return {"incidents": None, **{key: None for key in PAGE_KEYS}}
+    holds: dict[str, set[Hashable]] = {}
+    started: dict[Hashable, float] = {}
+    for event, label, group in zip(events, truth, groups, strict=True):
+        if event.kind is EventKind.alert and event.status is Status.firing:
+            holds.setdefault(group, set()).add(label)
+            if label in real:
+                at = event.occurred_at.timestamp()
+                started[label] = min(at, started.get(label, at))
+    scores = page_scores([Page(p.at.timestamp(), frozenset(holds.get(p.group, ()))) for p in pages], started)
+    return {"incidents": scores.incidents, **{key: getattr(scores, key) for key in PAGE_KEYS}}
+
+
+def _score(dataset: str, scope: str, name: str, engine: Callable[[list[Event]], Grouping],
+           events: list[Event], truth: list[str], real: set[str] | None) -> dict[str, Any]:
     started = time.perf_counter()
-    pred = engine(events)
+    result = engine(events)
     elapsed = time.perf_counter() - started
+    pred = result.groups
     if len(pred) != len(events):
         raise RuntimeError(f"engine {name} returned {len(pred)} groups for {len(events)} events")
     n = len(events)
     groups = len(set(pred))
     precision, recall, f1 = pairwise_scores(truth, pred)
+    b3_precision, b3_recall, b3_f1 = bcubed_scores(truth, pred)
     return {
         "dataset": dataset,
         "scope": scope,
         "engine": name,
         "events": n,
         "groups": groups,
-        "pages": count_pages(events, pred),
+        "pages": len(result.pages),
         "compression": 1.0 - groups / n if n else 0.0,
         "precision": precision,
         "recall": recall,
         "f1": f1,
         "ari": adjusted_rand_index(truth, pred),
+        "b3_precision": b3_precision,
+        "b3_recall": b3_recall,
+        "b3_f1": b3_f1,
+        **_paging(events, truth, pred, result.pages, real),
         "events_per_s": n / elapsed if elapsed > 0 else math.inf,
     }
 
@@ -279,6 +449,8 @@ def evaluate_alerts(dir: Path, parameters: CorrelationParameters | None = None, 
     others filtered out afterwards: that is what a deployment fed only alerts would do.
     With ``catalog``, a "triage+catalog" row runs triage with DIR/services.yaml declared
     (its ``depends_on``), as a deployment that declares its service catalog would.
+    The paging figures need DIR/incidents.jsonl (which truth ids are real incidents);
+    without it they are None.
     """
     directory = Path(dir)
     dataset = directory.resolve().name
@@ -286,6 +458,7 @@ def evaluate_alerts(dir: Path, parameters: CorrelationParameters | None = None, 
     if catalog_file is not None and not catalog_file.is_file():
         raise FileNotFoundError(f"{catalog_file}: not found (the catalog run declares each data set's {CATALOG_FILE})")
     events, truth = load_labeled_events(directory)
+    real = read_incident_ids(directory)
     alert_idx = [i for i, e in enumerate(events) if e.kind is EventKind.alert]
     subsets = {
         "all": (events, truth),
@@ -295,39 +468,53 @@ def evaluate_alerts(dir: Path, parameters: CorrelationParameters | None = None, 
     for scope in SCOPES:
         scope_events, scope_truth = subsets[scope]
         for name, engine in _engines(parameters, catalog_file):
-            rows.append(_score(dataset, scope, name, engine, scope_events, scope_truth))
-        rows.append(_truth_row(dataset, scope, scope_events, scope_truth))
+            rows.append(_score(dataset, scope, name, engine, scope_events, scope_truth, real))
+        rows.append(_truth_row(dataset, scope, scope_events, scope_truth, real))
     return rows
 
 
-def _truth_row(dataset: str, scope: str, events: list[Event], truth: list[str]) -> dict[str, Any]:
+def _truth_row(dataset: str, scope: str, events: list[Event], truth: list[str],
+               real: set[str] | None) -> dict[str, Any]:
     """The ground truth as if it were an engine: the groups and pages a perfect one would open.
 
     It puts the others' counts in proportion (fewer pages than the truth means incidents
-    were merged); its scores are 1 by definition and it has no speed.
+    were merged; its noise pages are the truth's noise groups holding a firing alert);
+    its scores are 1 by definition and it has no speed.
     """
-    row = _score(dataset, scope, "truth", lambda _: list(truth), events, truth)
+    row = _score(dataset, scope, "truth", _grouping(lambda _: list(truth)), events, truth, real)
     row["events_per_s"] = None
     return row
 
 
-_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    # (row key, header, format); text columns left-aligned, numbers right-aligned
-    ("dataset", "dataset", "s"),
-    ("scope", "scope", "s"),
-    ("engine", "engine", "s"),
+_KEY = (("dataset", "dataset", "s"), ("scope", "scope", "s"), ("engine", "engine", "s"))
+# (row key, header, format); text columns left-aligned, numbers right-aligned
+_GROUPING_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    *_KEY,
     ("events", "events", "d"),
     ("groups", "groups", "d"),
-    ("pages", "pages", "d"),
     ("compression", "compression", ".3f"),
     ("precision", "P", ".3f"),
     ("recall", "R", ".3f"),
     ("f1", "F1", ".3f"),
     ("ari", "ARI", ".3f"),
+    ("b3_precision", "B3 P", ".3f"),
+    ("b3_recall", "B3 R", ".3f"),
+    ("b3_f1", "B3 F1", ".3f"),
     ("events_per_s", "events/s", ",.0f"),
+)
+_PAGING_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    *_KEY,
+    ("incidents", "incidents", "d"),
+    ("pages", "pages", "d"),
+    ("exact", "exact", ".2f"),
+    ("pages_per_incident", "pages/incident", ".2f"),
+    ("missed", "missed", "d"),
+    ("time_to_page_p50_s", "to page p50 s", ".0f"),
+    ("time_to_page_p95_s", "to page p95 s", ".0f"),
+    ("noise_pages", "noise pages", "d"),
 )
 
 
 def format_alerts_table(rows: list[dict[str, Any]]) -> str:
-    """An aligned plain-text table of ``evaluate_alerts`` rows."""
-    return format_table(rows, _COLUMNS)
+    """Two aligned plain-text tables of ``evaluate_alerts`` rows: grouping, then paging."""
+    return format_table(rows, _GROUPING_COLUMNS) + "\n\n" + format_table(rows, _PAGING_COLUMNS)
