@@ -274,11 +274,15 @@ class BatchConsumer:
             partition_assignment_strategy=[RangePartitionAssignor],
             # The broker may hold an empty fetch this long: it bounds the latency of a quiet stream.
             fetch_max_wait_ms=config.fetch_max_wait_ms,
+            # kafka-python waits 30 s for a broker at start and backs off reconnects up to
+            # about 30 s: a broker that comes back would be noticed that much later.
+            bootstrap_timeout_ms=_BROKER_WAIT_MS, reconnect_backoff_max_ms=_RECONNECT_MAX_MS,
         )
         self._consumer.subscribe(config.topics,
                                  listener=_DropRevoked(self._pending, self._stored, self._uncommitted))
         self._producer = KafkaProducer(bootstrap_servers=config.bootstrap_servers, client_id=config.client_id,
-                                       acks="all", linger_ms=5)
+                                       acks="all", linger_ms=5, bootstrap_timeout_ms=_BROKER_WAIT_MS,
+                                       reconnect_backoff_max_ms=_RECONNECT_MAX_MS)
 
     # -- the loop --------------------------------------------------------------------
 
@@ -693,8 +697,11 @@ class BatchConsumer:
 
     def close(self) -> None:
         try:
-            self._producer.flush()
-            self._producer.close()
+            # Bounded: with the broker down, an unbounded flush would hold a shutdown or the
+            # consumer's replacement for ever. Dead letters not flushed were never
+            # committed past, so they are produced again when their messages are read again.
+            self._producer.flush(timeout=_CLOSE_FLUSH_S)
+            self._producer.close(timeout=_CLOSE_FLUSH_S)
         finally:
             try:
                 if self._stored:
@@ -703,6 +710,11 @@ class BatchConsumer:
                 log.warning("final offset commit failed (%s); the last batches will be redelivered", exc)
             finally:
                 self._consumer.close(autocommit=False)
+
+
+_BROKER_WAIT_MS = 10_000
+_RECONNECT_MAX_MS = 2_000
+_CLOSE_FLUSH_S = 10.0
 
 
 def _failure(exc: BaseException) -> str:

@@ -83,7 +83,8 @@ def run_demo(settings: Settings, *, once: bool, broker_port: int, timeout: float
                     raise click.ClickException(f"only {stored} of {expected} events were stored in {timeout:.0f} s")
                 if not once:
                     click.echo(f"serving on {settings.api_url}; Ctrl-C to stop", err=True)
-                    runtime.wait()
+                    if runtime.wait():
+                        raise click.ClickException(f"stopped: {runtime.failure}")
                 click.echo(json.dumps(figures))
         finally:
             runtime.close()

@@ -23,6 +23,7 @@ part is broken. A process exits only when it cannot run at all (see ``triage.ser
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +35,22 @@ from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 log = logging.getLogger(__name__)
+
+
+_USERINFO = re.compile(r"(\b[a-zA-Z][\w+.-]*://)[^/\s@]*@")
+_PASSWORD = re.compile(r"(password\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|\S+)", re.IGNORECASE)
+# What SQLAlchemy appends to a driver's message: the statement, its parameters (data), a link.
+_DRIVER_DETAIL = re.compile(r"\s*(\[SQL: |\[parameters: |\(Background on this error at)")
+
+
+def redact(reason: str) -> str:
+    """A failure's reason as a reader may see it: its first line without the SQL and its
+    parameters, credentials masked, 300 characters."""
+    first = reason.strip().splitlines()[0] if reason.strip() else ""
+    first = _DRIVER_DETAIL.split(first, maxsplit=1)[0]
+    first = _USERINFO.sub(r"\1***@", first)
+    return _PASSWORD.sub(r"\1***", first)[:300]
+
 
 
 @dataclass(frozen=True)
@@ -89,7 +106,7 @@ class Health:
     def failing(self, name: str, reason: str, exc: BaseException | None = None) -> None:
         """``exc``: log its traceback with the state change (for a bug; a dependency's
         failure is said in its reason alone)."""
-        reason = " ".join(reason.split())[:300]
+        reason = redact(reason)
         with self._lock:
             before = self._states.get(name)
             changed = before is None or before.ok or before.reason != reason

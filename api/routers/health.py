@@ -9,7 +9,6 @@ masked and the driver's SQL and parameters left out.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -21,25 +20,11 @@ from fastapi.responses import JSONResponse
 
 from triage.api.auth import bearer_token, may_read
 from triage.api.schemas import Health
+from triage.health import redact as public_reason
 
 router = APIRouter(tags=["health"])
 
 FAILING = "failing"
-_USERINFO = re.compile(r"(\b[a-zA-Z][\w+.-]*://)[^/\s@]*@")
-_PASSWORD = re.compile(r"(password\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|\S+)", re.IGNORECASE)
-# What SQLAlchemy appends to a driver's message: the statement, its parameters (data), a link.
-_DRIVER_DETAIL = re.compile(r"\s*(\[SQL: |\[parameters: |\(Background on this error at)")
-
-
-def public_reason(reason: str) -> str:
-    """A failure's reason as a reader may see it: its first line without the SQL and its
-    parameters, credentials masked, 300 characters."""
-    first = reason.strip().splitlines()[0] if reason.strip() else ""
-    first = _DRIVER_DETAIL.split(first, maxsplit=1)[0]
-    first = _USERINFO.sub(r"\1***@", first)
-    return _PASSWORD.sub(r"\1***", first)[:300]
-
-
 class ReadyChecks:
     """The dependency checks ``/readyz`` runs, each answering within ``timeout_s`` or
     counted as failing. A check that hangs (a client's connect timeout can be 30 s) runs on

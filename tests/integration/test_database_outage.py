@@ -33,10 +33,6 @@ from triage.store.parameters import ParameterStore
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 CUT_S = 10.0
-# B's part of issue 21 (ingest/kafka.py) makes the consumer's retried batch a state
-# change too; until then its retry log carries a traceback per attempt, so it is
-# counted apart from the rest of the log, which must hold none.
-CONSUMER_RETRY_LOGGER = "triage.ingest.kafka"
 
 
 class PageReceiver(ThreadingHTTPServer):
@@ -201,7 +197,6 @@ def test_serve_rides_out_a_database_cut_with_nothing_lost_or_doubled(
     assert "sender recovered" in log
     assert "thread died" not in log and "stopping the process" not in log
     tracebacks = tracebacks_by_logger(log)
-    tracebacks.pop(CONSUMER_RETRY_LOGGER, None)
     assert not tracebacks, tracebacks
 
 

@@ -83,10 +83,10 @@ class NoProducer:
     def __init__(self, **_: Any) -> None:
         pass
 
-    def flush(self) -> None:
+    def flush(self, timeout: float | None = None) -> None:
         pass
 
-    def close(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
         pass
 
 

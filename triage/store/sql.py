@@ -130,7 +130,9 @@ def create_engine(url: str) -> sa.Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = sa.create_engine(url, pool_pre_ping=True, **json_codec)
+    # A server that does not answer (a black-holed network) fails a connection in 10 s
+    # rather than when TCP gives up, minutes later: the caller's retry and /readyz see it.
+    engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10}, **json_codec)
 
     @sa.event.listens_for(engine, "connect")
     def _postgresql_connect(dbapi_conn: Any, _record: Any) -> None:
