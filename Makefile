@@ -1,6 +1,6 @@
 # Two entry points (see README.md):
 #   make demo   set everything up, then run triage on its embedded defaults
-#   make test   set everything up with the test tools, then run the whole suite
+#   make test   set everything up with the test tools, then mypy and the whole suite
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -36,7 +36,8 @@ peers:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null; \
 	  else echo "prometheus-alertmanager is missing and cannot be installed here: its test will skip"; fi; }
 
-test: install-test peers
+# The whole suite, after mypy; the import contract (tests/unit/test_layers.py) runs in it.
+test: install-test peers lint
 	$(BIN)/python -m pytest
 
 bench: install
@@ -47,7 +48,7 @@ bench: install
 lint: install-test
 	rm -rf build/typecheck && mkdir -p build/typecheck
 	cp -rs $(CURDIR)/triage build/typecheck/triage
-	for d in ingest correlation models api; do ln -s $(CURDIR)/$$d build/typecheck/triage/$$d; done
+	for d in domain models ingest correlation store paging services api; do ln -s $(CURDIR)/$$d build/typecheck/triage/$$d; done
 	cd build/typecheck && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p triage
 
 clean:

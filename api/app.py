@@ -16,17 +16,17 @@ from starlette.exceptions import HTTPException
 
 from triage import __version__
 from triage.api.auth import STORE_RETRY_AFTER_S, KeyGate
-from triage.health import Health
+from triage.domain.health import Health
 from triage.api.limits import BodySizeLimit
 from triage.api.routers import events, families, incidents, metrics, models, stats, webhooks
 from triage.api.routers import health as health_routes
 from triage.api.routers.health import ReadyChecks
 from triage.api.routers.webhooks import EventSink
-from triage.ingest.event import Limits
+from triage.domain.event import Limits
 from triage.store import SqlStore
 from triage.store.feedback import FeedbackStore
-from triage.store.keys import ApiKeyStore
-from triage.suggestions import SuggestionService
+from triage.store.api_keys import ApiKeyStore
+from triage.services.suggestions import SuggestionService
 
 log = logging.getLogger(__name__)
 

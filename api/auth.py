@@ -23,7 +23,7 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import Depends, Header, HTTPException, Request
 
-from triage.store.keys import ApiKey, ApiKeyStore, Scope
+from triage.store.api_keys import ApiKey, ApiKeyStore, Scope
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from triage.store import SqlStore
 from triage.store.feedback import FeedbackStore
-from triage.suggestions import SuggestionService
+from triage.services.suggestions import SuggestionService
 
 
 def get_store(request: Request) -> SqlStore:

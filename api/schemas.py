@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from triage.api.params import Text, Time
 from triage.correlation.explain import explain
-from triage.ingest.event import Event
+from triage.domain.event import Event
 from triage.store import IncidentRecord, Membership, NoiseBucket, NoiseStats, StoredEvent
-from triage.store.families import FamilyFit, FamilyStats
+from triage.store.family_fits import FamilyFit, FamilyStats
 
 
 class IncidentPublic(BaseModel):

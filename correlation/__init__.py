@@ -8,7 +8,8 @@ saves what changed.
 
 from triage.correlation.correlator import Correlator
 from triage.correlation.decision import Action, Decision
-from triage.correlation.keys import dedup_key, scope_of
+from triage.correlation.identity import dedup_key
+from triage.domain.scope import scope_of
 from triage.correlation.state import CorrelationState, IncidentState, SignalState
 
 __all__ = [

@@ -38,13 +38,14 @@ from typing import Any
 import numpy as np
 
 from triage.correlation.decision import Action, Decision
-from triage.correlation.keys import dedup_key, incident_id_for, scope_of
+from triage.correlation.identity import dedup_key, incident_id_for
+from triage.domain.scope import scope_of
 from triage.correlation.scoring import GLOBAL_NODE, Evidence, footprint_key, identity_values, score_candidate
 from triage.correlation.state import INCIDENT, NOISE, CorrelationState, IncidentState, ScopeModels, SignalState
 from triage.correlation.templating import Template, Templater
-from triage.ingest.event import Event, EventKind, Severity, Status
+from triage.domain.event import Event, EventKind, Severity, Status
 from triage.models.embedder import Embedder, default_embedder
-from triage.models.families import TemplateFamilies
+from triage.models.alert_families import TemplateFamilies
 from triage.models.index import CentroidIndex, centroid_of
 from triage.models.parameters import CorrelationParameters
 from triage.models.topology import ServiceGraph, host_node

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from triage.correlation.templating import Templater
-from triage.ingest.event import Severity, Status
+from triage.domain.event import Severity, Status
 from triage.models.topology import ServiceGraph
 
 INCIDENT = "incident"   # holds (or held) a firing alert: pages by the timers

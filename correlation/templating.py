@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from triage.correlation.templates import TemplateMiner, mask
-from triage.ingest.event import Event, EventKind, without_nul
+from triage.domain.event import Event, EventKind, without_nul
 
 __all__ = ["Template", "Templater", "alert_template_id", "alert_text", "span_text"]
 

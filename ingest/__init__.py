@@ -5,6 +5,6 @@ Nothing here knows about correlation, the store or the API. Errors are raised as
 the Kafka consumer sends the message to the dead-letter topic, the API answers 4xx.
 """
 
-from triage.ingest.event import Event, EventKind, Severity, Status
+from triage.domain.event import Event, EventKind, Severity, Status
 
 __all__ = ["Event", "EventKind", "Severity", "Status"]

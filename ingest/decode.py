@@ -9,8 +9,8 @@ from typing import Any
 import pydantic_core
 from pydantic import ValidationError
 
-from triage.ingest.errors import DecodeError, InvalidEvent, NotJSON, TooLarge
-from triage.ingest.event import DEFAULT_LIMITS, Event, Limits
+from triage.domain.errors import DecodeError, InvalidEvent, NotJSON, TooLarge
+from triage.domain.event import DEFAULT_LIMITS, Event, Limits
 
 # Ground-truth fields of labeled data sets: never let them reach the engine.
 _DROPPED_FIELDS = frozenset({"truth_incident", "truth_root_cause"})

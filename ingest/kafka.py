@@ -45,9 +45,10 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from opentelemetry import trace
 
 from triage.ingest.decode import decode_event
-from triage.ingest.otlp import ServiceEdge, TopicKind, decode_kafka_value
-from triage.ingest.errors import DecodeError, InvalidEvent, RefusedEvents, StoreUnavailable, TooLarge
-from triage.ingest.event import DEFAULT_LIMITS, Event, Limits, with_domain
+from triage.domain.event import ServiceEdge
+from triage.ingest.otlp import TopicKind, decode_kafka_value
+from triage.domain.errors import DecodeError, InvalidEvent, RefusedEvents, StoreUnavailable, TooLarge
+from triage.domain.event import DEFAULT_LIMITS, Event, Limits, with_domain
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -104,7 +105,7 @@ def decoder_for(topic_kinds: dict[str, TopicKind], domain_labels: Sequence[str] 
 
 
 class ConsumerObserver(Protocol):
-    """What the consumer tells the process (``triage.telemetry.Metrics``): counts for
+    """What the consumer tells the process (``triage.services.telemetry.Metrics``): counts for
     /metrics, and whether it is stalled, for /readyz."""
 
     def batch_decoded(self, topic: str, ok: int) -> None: ...

@@ -35,9 +35,9 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from pydantic import ValidationError
 
 from triage.ingest.decode import check_size, describe_validation_error, event_from_dict, looks_like_json, parse_json
-from triage.ingest.errors import DecodeError, InvalidEvent, NotJSON
-from triage.ingest.event import (
-    DEFAULT_LIMITS, EARLIEST, LATEST, Event, EventKind, LabelValue, Limits, Severity, normalize_severity,
+from triage.domain.errors import DecodeError, InvalidEvent, NotJSON
+from triage.domain.event import (
+    DEFAULT_LIMITS, EARLIEST, LATEST, Event, EventKind, LabelValue, Limits, ServiceEdge, Severity, normalize_severity,
 )
 
 OtlpEncoding = Literal["otlp_proto", "otlp_json"]
@@ -57,13 +57,6 @@ class NotOTLP(DecodeError):
     """The bytes are not an OTLP export request of the expected signal."""
 
 
-@dataclass(frozen=True)
-class ServiceEdge:
-    """``caller`` called ``callee``, seen in a trace at ``observed_at``."""
-
-    caller: str
-    callee: str
-    observed_at: datetime
 
 
 # --------------------------------------------------------------------------- parsing

@@ -48,8 +48,8 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from triage.ingest.decode import describe_validation_error, event_from_dict
-from triage.ingest.errors import InvalidEvent
-from triage.ingest.event import (
+from triage.domain.errors import InvalidEvent
+from triage.domain.event import (
     DEFAULT_LIMITS,
     HOST_LABELS,
     SERVICE_LABELS,

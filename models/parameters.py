@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # The longest any window or timer may be: 366 days. Windows are added to event times,
-# which ``triage.ingest.event`` bounds to the years 1970-2199, so the sum always stays
+# which ``triage.domain.event`` bounds to the years 1970-2199, so the sum always stays
 # within what ``datetime`` holds.
 MAX_WINDOW_S = 366 * 24 * 3600.0
 

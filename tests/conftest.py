@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from triage.broker import EmbeddedBroker
-from triage.ingest.event import Event
+from triage.domain.event import Event
 from triage.store import SqlStore
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

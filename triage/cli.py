@@ -197,7 +197,7 @@ def demo(once: bool, broker_port: int, timeout: float, sample: Path | None, **op
 def bench(count: int, unique_share: float, rate: float, no_kafka: bool, spacing_ms: float, members: int,
           as_json: bool, **opts: Any) -> None:
     """Speed and memory: events/s end to end, or p50/p99 latency at a fixed rate; peak RSS."""
-    from triage.bench import run_bench, run_group_bench, run_store_bench
+    from triage.evaluation.bench import run_bench, run_group_bench, run_store_bench
 
     settings = build_settings(**opts)
     _logging(settings.model_copy(update={"log_level": "WARNING"}))
@@ -297,7 +297,7 @@ def families_fit(limit: int, **opts: Any) -> None:
     """Fit the alert families once, now, store them as a new version and list the largest.
 
     `triage serve` and `triage consume` refit every TRIAGE_FAMILIES_INTERVAL_S."""
-    from triage.families import fit_and_store
+    from triage.services.families_job import fit_and_store
     from triage.store import SqlStore
 
     settings = build_settings(**opts)
@@ -334,7 +334,7 @@ def keys() -> None:
 def keys_create(scopes: tuple[str, ...], name: str, **opts: Any) -> None:
     """Create a key; its token is printed once, on stdout, and stored only as a hash."""
     from triage.store import SqlStore
-    from triage.store.keys import ApiKeyStore, Scope
+    from triage.store.api_keys import ApiKeyStore, Scope
 
     store = SqlStore.from_url(build_settings(**opts).database_url)
     key, token = ApiKeyStore(store.engine).create(name or ",".join(scopes), {Scope(s) for s in scopes})
@@ -349,7 +349,7 @@ def keys_create(scopes: tuple[str, ...], name: str, **opts: Any) -> None:
 def keys_list(**opts: Any) -> None:
     """List keys (never their tokens)."""
     from triage.store import SqlStore
-    from triage.store.keys import ApiKeyStore
+    from triage.store.api_keys import ApiKeyStore
 
     store = SqlStore.from_url(build_settings(**opts).database_url)
     for key in ApiKeyStore(store.engine).list():
@@ -364,7 +364,7 @@ def keys_list(**opts: Any) -> None:
 def keys_revoke(key_id: str, **opts: Any) -> None:
     """Revoke a key by its id."""
     from triage.store import SqlStore
-    from triage.store.keys import ApiKeyStore
+    from triage.store.api_keys import ApiKeyStore
 
     store = SqlStore.from_url(build_settings(**opts).database_url)
     revoked = ApiKeyStore(store.engine).revoke(key_id)

@@ -12,7 +12,7 @@ import click
 
 from triage.broker import EmbeddedBroker
 from triage.ingest.decode import event_from_dict
-from triage.ingest.errors import DecodeError
+from triage.domain.errors import DecodeError
 from triage.replay import read_lines, replay
 from triage.service import Runtime, stop_on_signals
 from triage.settings import Settings

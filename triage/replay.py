@@ -12,8 +12,8 @@ from typing import IO, Any
 from kafka import KafkaProducer
 from tqdm import tqdm
 
-from triage.correlation.keys import scope_for
-from triage.ingest.event import domain_named
+from triage.domain.scope import scope_for
+from triage.domain.event import domain_named
 from triage.settings import Settings
 
 
@@ -34,10 +34,6 @@ def read_lines(path: Path) -> Iterator[bytes]:
                 yield line.rstrip("\n").encode()
 
 
-def topic_for(kind: Any, settings: Settings) -> str:
-    return {"log": settings.topic_logs, "span": settings.topic_traces}.get(str(kind), settings.topic_alerts)
-
-
 def route(value: bytes, settings: Settings) -> tuple[str, bytes]:
     """Topic and message key of one line. Lines that are not JSON still go out (to the
     alerts topic) so that the consumer dead-letters them with a reason."""
@@ -48,7 +44,7 @@ def route(value: bytes, settings: Settings) -> tuple[str, bytes]:
     if not isinstance(doc, dict):
         return settings.topic_alerts, scope_for().encode()
     domain = domain_named(doc.get("labels"), settings.domain_labels)
-    return topic_for(doc.get("kind"), settings), scope_for(domain).encode()
+    return settings.topic_map.for_kind(doc.get("kind")), scope_for(domain).encode()
 
 
 def replay(path: Path, settings: Settings, *, progress: bool = True, limit: int | None = None) -> ReplayResult:

@@ -6,7 +6,7 @@ What keeps a process running, and what stops it:
   families job, the metrics server of ``triage consume``) survives its dependency
   failing: it reports the failure to the process's ``Health`` (``/readyz`` 503,
   ``triage_component_up`` 0), backs off and tries again, and reports ``ok`` once a turn
-  works (``triage.health``). A database or broker that is down is never a reason to exit,
+  works (``triage.domain.health``). A database or broker that is down is never a reason to exit,
   and neither is a bug that fails one part's turns: the other parts keep working.
 - A process that cannot run at all stops and exits non-zero, so a supervisor's
   restart-on-failure acts: the API socket cannot be bound, a thread ended that should
@@ -34,19 +34,20 @@ import uvicorn
 from fastapi import FastAPI
 
 from triage.api import create_app
-from triage.families import FamiliesCache, FamiliesJob
-from triage.health import DEPENDENCY_ERRORS, Backoff, Health, describe, report_failure, run_loop
+from triage.services.families_job import FamiliesCache, FamiliesJob
+from triage.domain.health import DEPENDENCY_ERRORS, Backoff, Health, describe, report_failure, run_loop
 from triage.ingest.kafka import BatchConsumer, BrokerProbe, ConsumerConfig, decoder_for, ensure_topics
 from triage.models.embedder import default_embedder
 from triage.models.topology import ServiceGraph
-from triage.pipeline import Pipeline
-from triage.sender import KafkaTarget, OutboxSender, PagerDutyTarget, Target, WebhookTarget
+from triage.services.pipeline import Pipeline
+from triage.paging.sender import KafkaTarget, OutboxSender, PagerDutyTarget, Target, WebhookTarget
 from triage.settings import Settings
-from triage.sink import KafkaEventSink
+from triage.ingest.sink import KafkaEventSink
 from triage.store import SqlStore
-from triage.store.keys import ApiKeyStore
-from triage.store.pauses import release_held_pages
-from triage.telemetry import Metrics, configure_tracing
+from triage.store.api_keys import ApiKeyStore
+from triage.paging.held_pages import release_held_pages
+from triage.services.suggestions import SuggestionService
+from triage.services.telemetry import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ class Runtime:
         s = self.settings
         extra = [s.topic_incidents] if s.topic_incidents else []
         ensure_topics(s.kafka_bootstrap_servers, [*s.topics, s.topic_dlq, *extra], s.topic_partitions)
-        decoder = decoder_for({s.topic_alerts: "alerts", s.topic_logs: "logs", s.topic_traces: "traces"},
+        decoder = decoder_for(s.topic_map.kinds(),
                               s.domain_labels, s.limits)
         self.consumer = BatchConsumer(consumer_config(s), pipeline, decoder=decoder, observer=self.metrics,
                                       probe=self.store.probe)
@@ -161,7 +162,7 @@ class Runtime:
     def make_app(self) -> FastAPI:
         s = self.settings
         self._probe = BrokerProbe(s.kafka_bootstrap_servers)
-        self._sink = KafkaEventSink(s)
+        self._sink = KafkaEventSink(s.kafka_bootstrap_servers, s.topic_map, s.domain_labels)
         return create_app(self.store, ready_checks={"store": self.store.ping, "broker": self._probe},
                           registry=self.metrics.registry, sink=self._sink,
                           pagerduty_secrets=s.pagerduty_secrets, max_body_bytes=s.max_body_bytes,
@@ -252,6 +253,7 @@ class Runtime:
         if s.topic_incidents:
             targets.append(KafkaTarget(s.kafka_bootstrap_servers, s.topic_incidents))
         sender = OutboxSender(self.store, targets, s.api_url, health=self.health,
+                              suggest=SuggestionService(self.store).for_incident,
                               target_health=self.metrics.page_targets)
         self._spawn("sender", lambda: sender.run(self.stop))
 
@@ -380,3 +382,25 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def configure_tracing(settings: Settings) -> None:
+    """Install the OpenTelemetry tracer provider the settings ask for (none by default)."""
+    if settings.otel_exporter == "none":
+        return
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+    exporter: SpanExporter
+    if settings.otel_exporter == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        exporter = OTLPSpanExporter(endpoint=settings.otel_endpoint) if settings.otel_endpoint \
+            else OTLPSpanExporter()
+    else:
+        exporter = ConsoleSpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    log.info("tracing: exporting spans with %s", settings.otel_exporter)

@@ -12,8 +12,9 @@ from typing import Literal
 from pydantic import Field, FilePath, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from triage.ingest.event import Limits
+from triage.domain.event import Limits
 
+from triage.ingest.topics import Topics
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRIAGE_", frozen=True, extra="forbid")
@@ -106,7 +107,11 @@ class Settings(BaseSettings):
 
     @property
     def topics(self) -> list[str]:
-        return [self.topic_alerts, self.topic_logs, self.topic_traces]
+        return self.topic_map.names()
+
+    @property
+    def topic_map(self) -> Topics:
+        return Topics(alerts=self.topic_alerts, logs=self.topic_logs, traces=self.topic_traces)
 
     @property
     def page_targets(self) -> list[str]:

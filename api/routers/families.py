@@ -8,7 +8,7 @@ from triage.api.auth import ReadAccess
 from triage.api.deps import StoreDep
 from triage.api.params import MAX_INT, Offset
 from triage.api.schemas import FamilyDetail, FamilyPage, FamilyPublic
-from triage.store.families import FamilyStore
+from triage.store.family_fits import FamilyStore
 
 router = APIRouter(prefix="/families", tags=["families"])
 

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 
 from triage.api.auth import bearer_token, may_read
 from triage.api.schemas import Health
-from triage.health import redact as public_reason
+from triage.domain.health import redact as public_reason
 
 router = APIRouter(tags=["health"])
 

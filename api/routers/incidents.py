@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from triage.services import corrections
 from triage.api.auth import IngestAccess, ReadAccess
 from triage.api.deps import FeedbackDep, StoreDep, SuggestionsDep
 from triage.api.params import IdPath, Offset, Text, Time
@@ -80,7 +81,7 @@ def merge_incidents(incident_id: IdPath, body: MergeIn, request: Request, store:
     of the same alerts join here, and their pages are resolved. Each merged incident stays
     readable with status ``merged`` and ``merged_into``. Recorded as feedback, with who and why."""
     try:
-        record = store.merge_incidents(incident_id, body.incidents, author=body.author, reason=body.reason,
+        record = corrections.merge_incidents(store, incident_id, body.incidents, author=body.author, reason=body.reason,
                                        page_targets=request.app.state.page_targets)
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from None
@@ -97,7 +98,7 @@ def split_incident(incident_id: IdPath, body: SplitIn, store: StoreDep, _: Inges
     its next alert. Recorded as feedback, with who and why."""
     parameters = ParameterStore(store.engine).current().parameters
     try:
-        record = store.split_incident(incident_id, body.events, author=body.author, reason=body.reason,
+        record = corrections.split_incident(store, incident_id, body.events, author=body.author, reason=body.reason,
                                       parameters=parameters)
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from None

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, ValidationError
 from triage.api.auth import AdminAccess, ReadAccess
 from triage.api.params import MAX_INT, Text
 from triage.models.parameters import CorrelationParameters
-from triage.store.keys import ApiKey
+from triage.store.api_keys import ApiKey
 from triage.store.parameters import ParameterStore, ParameterVersion, UnknownVersion
 
 router = APIRouter(prefix="/models", tags=["models"])

@@ -7,7 +7,7 @@ Only reading the body happens on the event loop. Parsing, translating, checking 
 and waiting for the broker's acknowledgement run in worker threads, at most
 ``WEBHOOK_THREADS`` at once (the others wait without holding a thread), so that a large
 body or a slow broker delays webhooks, never ``/healthz`` or the other routes. A broker
-that is down gets a 503 with Retry-After within seconds (``triage.sink``).
+that is down gets a 503 with Retry-After within seconds (``triage.ingest.sink``).
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ from pydantic import BaseModel
 
 from triage.api.auth import IngestAccess, authorize, bearer_token
 from triage.ingest.decode import parse_json
-from triage.ingest.errors import InvalidEvent, NotJSON
-from triage.ingest.event import Event, Limits
+from triage.domain.errors import InvalidEvent, NotJSON
+from triage.domain.event import Event, Limits
 from triage.ingest.webhooks import (
     from_alertmanager, from_datadog, from_generic, from_grafana, from_pagerduty_event, from_pagerduty_webhook,
     verify_pagerduty_signature,
 )
-from triage.sink import EventTooLarge, SinkUnavailable
-from triage.store.keys import Scope
+from triage.ingest.sink import EventTooLarge, SinkUnavailable
+from triage.store.api_keys import Scope
 
 router = APIRouter(tags=["webhooks"])
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
-from triage.bench import write_storm
+from triage.evaluation.bench import write_storm
 from triage.service import Runtime
 from triage.settings import Settings
 

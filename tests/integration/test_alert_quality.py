@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import skip_or_fail
 from triage.evaluation.alerts import evaluate_alerts, load_labeled_events, triage_engine
 from triage.evaluation.metrics import pairwise_scores
-from triage.ingest.event import EventKind, Status
+from triage.domain.event import EventKind, Status
 from triage.evaluation.suggestions import evaluate_suggestions
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"

@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import make_event
 from triage.api import create_app
-from triage.pipeline import Pipeline
+from triage.services.pipeline import Pipeline
 from triage.store import SqlStore
-from triage.telemetry import Metrics
+from triage.services.telemetry import Metrics
 
 
 @pytest.fixture
@@ -143,8 +143,8 @@ def test_bodies_the_store_cannot_hold_get_422(client: TestClient, body: dict[str
 def test_readyz_tells_reasons_only_to_a_key_that_may_read(store: SqlStore) -> None:
     """A probe without a key learns which checks fail, not why: no hosts, ports or driver
     messages. A read key gets the reasons, with credentials masked."""
-    from triage.health import Health
-    from triage.store.keys import ApiKeyStore, Scope
+    from triage.domain.health import Health
+    from triage.store.api_keys import ApiKeyStore, Scope
 
     def broker_down() -> None:
         raise ConnectionError("no broker at kafka.internal:9092 (sasl password=hunter2)")
@@ -176,7 +176,7 @@ def test_a_store_that_does_not_answer_is_a_503_without_the_drivers_message(
     """Reads and key checks alike: 503 with Retry-After, never a 500 and never "open"."""
     import sqlalchemy as sa
 
-    from triage.store.keys import ApiKeyStore, Scope
+    from triage.store.api_keys import ApiKeyStore, Scope
 
     def down(*_: object, **__: object) -> None:
         raise sa.exc.OperationalError("SELECT 1", {}, ConnectionError('connection to "db.internal", port 5432 refused'))

@@ -18,7 +18,7 @@ from tests.integration.kafka_helpers import isolated_settings, wait_for
 from tests.unit.test_webhooks import ALERTMANAGER
 from triage.broker import EmbeddedBroker
 from triage.service import Runtime
-from triage.store.keys import ApiKeyStore, Scope
+from triage.store.api_keys import ApiKeyStore, Scope
 
 pytestmark = pytest.mark.integration
 

@@ -10,13 +10,13 @@ from typing import Any
 from tests.conftest import make_event
 from triage.correlation import Correlator
 from triage.correlation.state import CorrelationState
-from triage.ingest.event import Event
+from triage.domain.event import Event
 from triage.models.parameters import CorrelationParameters
-from triage.pipeline import Pipeline
-from triage.sender import OutboxSender
+from triage.services.pipeline import Pipeline
+from triage.paging.sender import OutboxSender
 from triage.store import SqlStore
-from triage.store.outbox import Owed, OutboxItem, OutboxStore, enqueue
-from triage.store.pauses import release_held_pages
+from triage.paging.outbox import Owed, OutboxItem, OutboxStore, enqueue
+from triage.paging.held_pages import release_held_pages
 
 PAUSED = CorrelationParameters(auto_pause=60)
 TARGETS = ["webhook"]

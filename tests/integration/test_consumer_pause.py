@@ -15,7 +15,7 @@ from tests.conftest import T0
 from tests.integration.kafka_helpers import event_json, produce
 from tests.unit.test_consumer_bound import assert_in_event_time
 from triage.broker import EmbeddedBroker
-from triage.ingest.event import Event
+from triage.domain.event import Event
 from triage.ingest.kafka import BatchConsumer, ConsumerConfig, ensure_topics
 
 

@@ -27,7 +27,7 @@ from triage.broker import EmbeddedBroker, free_port
 from triage.ingest.kafka import ensure_topics
 from triage.models.parameters import CorrelationParameters
 from triage.store import SqlStore
-from triage.store.outbox import OutboxStore
+from triage.paging.outbox import OutboxStore
 from triage.store.parameters import ParameterStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]

@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from tests.conftest import make_event
-from triage.pipeline import Pipeline
-from triage.sender import OutboxSender, PagerDutyTarget, WebhookTarget
+from triage.services.pipeline import Pipeline
+from triage.paging.sender import OutboxSender, PagerDutyTarget, WebhookTarget
 from triage.store import IncidentQuery, SqlStore
-from triage.store.outbox import OutboxStore
+from triage.paging.outbox import OutboxStore
 
 pytestmark = pytest.mark.integration
 ROUTING_KEY = "R0UT1NG-SECRET-0000000000000000"

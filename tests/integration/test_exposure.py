@@ -9,7 +9,7 @@ import pytest
 
 from triage.service import ExposureError, Runtime, is_loopback
 from triage.settings import Settings
-from triage.store.keys import ApiKeyStore, Scope
+from triage.store.api_keys import ApiKeyStore, Scope
 
 
 @pytest.mark.parametrize("host,loopback", [("127.0.0.1", True), ("::1", True), ("localhost", True),

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from tests.conftest import make_event
 from triage.api import create_app
 from triage.cli import cli
-from triage.families import FIT_LEASE, FamiliesCache, FamiliesJob, fit_and_store
-from triage.ingest.event import Event
-from triage.pipeline import Pipeline
+from triage.services.families_job import FIT_LEASE, FamiliesCache, FamiliesJob, fit_and_store
+from triage.domain.event import Event
+from triage.services.pipeline import Pipeline
 from triage.store import SqlStore
 from triage.store.leases import claim, release
 

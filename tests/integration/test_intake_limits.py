@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from tests.unit.test_webhooks import ALERTMANAGER
 from triage.api import create_app
-from triage.ingest.errors import DecodeError
-from triage.ingest.event import Event, Limits
+from triage.domain.errors import DecodeError
+from triage.domain.event import Event, Limits
 from triage.ingest.kafka import decoder_for
 from triage.store import SqlStore
 

@@ -17,7 +17,7 @@ from tests.integration.kafka_helpers import (
     event_json, isolated_settings, produce, read_topic, running, wait_for,
 )
 from triage.broker import EmbeddedBroker
-from triage.ingest.event import Event
+from triage.domain.event import Event
 from triage.ingest.kafka import DLQ_KIND, DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
 from triage.service import Runtime
 

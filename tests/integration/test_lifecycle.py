@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from triage.broker import free_port, wait_for_port
-from triage.families import FamiliesJob
-from triage.health import Health
+from triage.services.families_job import FamiliesJob
+from triage.domain.health import Health
 
 pytestmark = pytest.mark.integration
 EXE = shutil.which("triage", path=str(Path(sys.executable).parent)) or "triage"

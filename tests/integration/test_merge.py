@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import make_event
 from triage.api import create_app
-from triage.pipeline import Pipeline
+from triage.services.pipeline import Pipeline
 from triage.store import SqlStore
 from triage.store.feedback import feedback
-from triage.store.outbox import outbox
+from triage.paging.outbox import outbox
 
 TARGETS = ["webhook"]
 

@@ -12,7 +12,7 @@ from google.protobuf import json_format
 from tests.integration.kafka_helpers import running, produce, wait_for
 from tests.unit.test_otlp import sdk_log_request, sdk_logs, sdk_trace_request  # noqa: F401 - a fixture
 from triage.broker import EmbeddedBroker
-from triage.ingest.event import EventKind
+from triage.domain.event import EventKind
 from triage.service import Runtime
 from triage.store import IncidentQuery
 from triage.store.graph import load_edges

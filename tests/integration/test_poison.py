@@ -30,7 +30,7 @@ from kafka import KafkaProducer
 
 from tests.integration.kafka_helpers import isolated_settings, read_topic, wait_for
 from triage.broker import EmbeddedBroker
-from triage.ingest.event import Event
+from triage.domain.event import Event
 from triage.ingest.kafka import (
     DLQ_KIND, DLQ_OFFSET, DLQ_REASON, DLQ_TOPIC, BatchConsumer, Decoded, ensure_topics,
 )

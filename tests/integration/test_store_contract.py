@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-import triage.pipeline as pipeline_module
+import triage.services.pipeline as pipeline_module
 from tests.conftest import T0, make_event
-from triage.ingest.otlp import ServiceEdge
-from triage.pipeline import Pipeline
+from triage.domain.event import ServiceEdge
+from triage.services.pipeline import Pipeline
 from triage.store import IncidentQuery, SqlStore
 from triage.store.migrate import upgrade
 
@@ -59,7 +59,7 @@ def test_a_value_the_database_refuses_is_named_as_such_and_nothing_is_stored(sto
     retrying the batch forever. A NUL in a log line's text is shown as U+FFFD instead.
     (Validation refuses a NUL in a fingerprint now; the store's answer stays the net
     under it, for values nobody foresaw.)"""
-    from triage.ingest.errors import RefusedEvents
+    from triage.domain.errors import RefusedEvents
 
     line = make_event(0, id="line", kind="log", source="otel", title="bad\x00byte", body="\x00")
     assert line.title == "bad\ufffdbyte" and line.body == "\ufffd"

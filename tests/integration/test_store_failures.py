@@ -10,8 +10,8 @@ import socket
 import pytest
 
 from tests.conftest import make_event
-from triage.ingest.errors import RefusedEvents, StoreUnavailable
-from triage.pipeline import Pipeline
+from triage.domain.errors import RefusedEvents, StoreUnavailable
+from triage.services.pipeline import Pipeline
 from triage.store import SqlStore
 from triage.store.sql import create_engine
 

@@ -15,11 +15,11 @@ from tests.unit.test_webhooks import PD_WEBHOOK_INCIDENT
 from triage.api import create_app
 from triage.ingest.webhooks import from_pagerduty_webhook
 from triage.models.recommender import Resolution
-from triage.pages import incident_document
-from triage.pipeline import Pipeline
+from triage.paging.compose import incident_document
+from triage.services.pipeline import Pipeline
 from triage.store import IncidentQuery, SqlStore
 from triage.store.feedback import FeedbackStore
-from triage.suggestions import SuggestionService
+from triage.services.suggestions import SuggestionService
 
 DAY = 86_400.0
 REDIS = "Redis connection refused: redis-cart:6379"

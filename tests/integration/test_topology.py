@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import make_event
 from triage.models.topology import ServiceGraph
-from triage.pipeline import Pipeline
+from triage.services.pipeline import Pipeline
 from triage.settings import Settings
 from triage.store import SqlStore
 

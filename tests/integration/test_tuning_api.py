@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import make_event
 from triage.api import create_app
-from triage.pipeline import Pipeline
+from triage.services.pipeline import Pipeline
 from triage.store import SqlStore
-from triage.store.keys import ApiKeyStore, Scope
+from triage.store.api_keys import ApiKeyStore, Scope
 
 
 @pytest.fixture

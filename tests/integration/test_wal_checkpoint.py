@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import make_event
-from triage.pipeline import Pipeline
+from triage.services.pipeline import Pipeline
 from triage.store import SqlStore
 from triage.store.checkpoint import SAFETY_NET_PAGES
 

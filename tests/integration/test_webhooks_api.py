@@ -17,7 +17,7 @@ from tests.unit.test_webhooks import ALERTMANAGER, PD_TRIGGER, PD_WEBHOOK_INCIDE
 from triage.broker import EmbeddedBroker
 from triage.service import Runtime
 from triage.store.feedback import FeedbackStore
-from triage.store.keys import ApiKeyStore, Scope
+from triage.store.api_keys import ApiKeyStore, Scope
 
 pytestmark = pytest.mark.integration
 SECRET = "whsec-test-1"

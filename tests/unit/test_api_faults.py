@@ -11,7 +11,7 @@ import pytest
 from triage.api.auth import KeyGate
 from triage.api.params import storable_text, storable_time
 from triage.api.routers.health import ReadyChecks, public_reason
-from triage.sink import Circuit
+from triage.ingest.sink import Circuit
 
 
 def test_the_circuit_refuses_at_once_while_open_and_lets_one_probe_through() -> None:

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from kafka.partitioner.default import DefaultPartitioner
 
-from triage.bench import domains_for_members, synthetic_events
-from triage.correlation.keys import scope_for
+from triage.evaluation.bench import domains_for_members, synthetic_events
+from triage.domain.scope import scope_for
 
 
 class _Cluster:

@@ -13,7 +13,7 @@ import pytest
 
 import triage.ingest.kafka as kafka_module
 from tests.conftest import T0, make_event
-from triage.ingest.event import Event
+from triage.domain.event import Event
 from triage.ingest.kafka import BatchConsumer, ConsumerConfig, Decoded
 from kafka.structs import TopicPartition
 

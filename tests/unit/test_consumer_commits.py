@@ -9,7 +9,7 @@ import pytest
 
 import triage.ingest.kafka as kafka_module
 from tests.unit.test_consumer_bound import ALERTS, LOGS, NoProducer, ScriptedClient, at_seconds
-from triage.ingest.event import Event
+from triage.domain.event import Event
 from triage.ingest.kafka import BatchConsumer, ConsumerConfig
 
 

@@ -19,8 +19,8 @@ import triage.ingest.kafka as kafka_module
 from tests.unit.test_consumer_bound import (
     ALERTS, LOGS, Message, NoProducer, ScriptedClient, assert_in_event_time, at_seconds,
 )
-from triage.ingest.errors import RefusedEvents, StoreUnavailable
-from triage.ingest.event import Event
+from triage.domain.errors import RefusedEvents, StoreUnavailable
+from triage.domain.event import Event
 from triage.ingest.kafka import (
     DLQ_KIND, DLQ_OFFSET, DLQ_REASON, BatchConsumer, ConsumerConfig, DeadLetterReason, Decoded, RetryCause,
 )
@@ -158,7 +158,7 @@ def test_an_outage_dead_letters_nothing_even_if_it_ends_during_the_search(
 
 
 class Observer:
-    """What ``triage.telemetry.Metrics`` is told."""
+    """What ``triage.services.telemetry.Metrics`` is told."""
 
     def __init__(self) -> None:
         self.dead: list[tuple[str, DeadLetterReason]] = []

@@ -12,7 +12,7 @@ from typing import Any
 from tests.conftest import T0, make_event
 from triage.correlation import Action, Correlator
 from triage.correlation.explain import explain
-from triage.correlation.keys import scope_of
+from triage.domain.scope import scope_of
 from triage.correlation.state import INCIDENT, NOISE
 from triage.models.embedder import HashingEmbedder
 from triage.models.parameters import CorrelationParameters

@@ -22,7 +22,7 @@ from triage.evaluation.alerts import (
     triage_replay,
 )
 from triage.ingest.decode import event_from_dict
-from triage.ingest.event import Event
+from triage.domain.event import Event
 from triage.models.parameters import CorrelationParameters
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)

@@ -7,8 +7,8 @@ import pytest
 from pydantic import ValidationError
 
 from triage.ingest.decode import decode_event, event_from_dict
-from triage.ingest.errors import InvalidEvent, NotJSON, TooLarge
-from triage.ingest.event import AS_STORED, Event, Limits, Severity, normalize_severity
+from triage.domain.errors import InvalidEvent, NotJSON, TooLarge
+from triage.domain.event import AS_STORED, Event, Limits, Severity, normalize_severity
 from triage.ingest.otlp import decode_kafka_value
 
 BASE = {"id": "x1", "kind": "alert", "source": "grafana", "occurred_at": "2026-03-11T14:00:00.123Z",
@@ -141,7 +141,7 @@ def test_a_title_of_the_wrong_type_is_refused_naming_it() -> None:
 
 
 def test_the_domain_is_the_events_own_label_else_the_first_named_label_it_carries() -> None:
-    from triage.ingest.event import domain_named, with_domain
+    from triage.domain.event import domain_named, with_domain
     own = event_from_dict({**BASE, "labels": {"triage.domain": "shop", "cluster": "eu"}})
     assert with_domain(own, ["cluster"]) is own
     e = event_from_dict({**BASE, "labels": {"cluster": "", "region": "eu-1", "zone": "a"}})

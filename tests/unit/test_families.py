@@ -7,7 +7,7 @@ import numpy as np
 from tests.conftest import make_event
 from triage.correlation import Correlator
 from triage.models.embedder import HashingEmbedder
-from triage.models.families import TemplateFamilies, fit_families
+from triage.models.alert_families import TemplateFamilies, fit_families
 from triage.models.parameters import CorrelationParameters
 
 TEXTS = [

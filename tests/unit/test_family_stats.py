@@ -11,13 +11,13 @@ from triage.correlation.explain import explain
 from triage.correlation.scoring import score_candidate
 from triage.correlation.state import IncidentState
 from triage.correlation.templating import Templater, alert_template_id
-from triage.families import family_stats
-from triage.ingest.event import Severity
+from triage.services.families_job import family_stats
+from triage.domain.event import Severity
 from triage.models.embedder import HashingEmbedder
-from triage.models.families import TemplateFamilies, fit_families
+from triage.models.alert_families import TemplateFamilies, fit_families
 from triage.models.parameters import CorrelationParameters
 from triage.models.topology import ServiceGraph
-from triage.store.families import TemplateUse
+from triage.store.family_fits import TemplateUse
 
 REDIS = ["Redis out of memory on <*>", "Redis out of memory on <*> again", "Redis out of memory on <*> now"]
 CRASH = ["Kubernetes pod crash looping <*>", "Kubernetes pod crash looping again <*>",

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 from prometheus_client import CollectorRegistry
 
-from triage.health import Backoff, DependencyFailure, Health, describe, is_dependency_failure, run_loop
+from triage.domain.health import Backoff, DependencyFailure, Health, describe, is_dependency_failure, run_loop
 
 
 def test_a_failure_is_logged_once_per_state_change(caplog: pytest.LogCaptureFixture) -> None:
@@ -20,7 +20,7 @@ def test_a_failure_is_logged_once_per_state_change(caplog: pytest.LogCaptureFixt
     now = [0.0]
     health = Health(registry, clock=lambda: now[0])
     health.register("sender")
-    with caplog.at_level(logging.INFO, logger="triage.health"):
+    with caplog.at_level(logging.INFO, logger="triage.domain.health"):
         for _ in range(5):
             now[0] += 1
             health.failing("sender", "OperationalError: connection refused")
@@ -92,7 +92,7 @@ def test_a_loop_survives_its_dependency_failing_backs_off_and_recovers(caplog: p
         finally:
             seen.append(health.is_ok("sender"))
 
-    with caplog.at_level(logging.INFO, logger="triage.health"):
+    with caplog.at_level(logging.INFO, logger="triage.domain.health"):
         run_loop("sender", health, stop, watched, backoff=Backoff(first_s=1, max_s=4), first_delay_s=0.5)
     # The first wait, then four failed turns backing off, then turns at their own pace.
     assert stop.pauses == [0.5, 1, 2, 4, 4, 5.0, 5.0]
@@ -108,7 +108,7 @@ def test_a_bug_in_a_turn_is_retried_shown_as_a_bug_and_its_traceback_logged_once
         caplog: pytest.LogCaptureFixture) -> None:
     health = Health()
     stop = CountedStop(turns=5)
-    with caplog.at_level(logging.INFO, logger="triage.health"):
+    with caplog.at_level(logging.INFO, logger="triage.domain.health"):
         run_loop("families", health, stop, outage(10, TypeError("unsupported operand")),
                  backoff=Backoff(first_s=1, max_s=2))
     [state] = health.states()

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import T0
 from triage.correlation.state import INCIDENT, NOISE, IncidentState
-from triage.ingest.event import Severity
+from triage.domain.event import Severity
 
 
 def incident(id: str, minutes: float, **fields: object) -> IncidentState:

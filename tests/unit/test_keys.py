@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from triage.correlation.keys import _json, dedup_key
-from triage.ingest.event import Event
+from triage.correlation.identity import _json, dedup_key
+from triage.domain.event import Event
 
 TRICKY = ["", "plain", 'quote " and \\ backslash', "tab\tnew\nline\x01", "héllo wörld", "日本語",
           "emoji \U0001f525", "lone \ud800 surrogate", "\x7f\x80\u2028"]

@@ -16,13 +16,13 @@ import pytest
 import sqlalchemy as sa
 from kafka.errors import KafkaError, KafkaTimeoutError
 
-from triage.health import Backoff
-from triage.sender import OutboxSender
+from triage.domain.health import Backoff
+from triage.paging.sender import OutboxSender
 from triage.service import Runtime
 from triage.settings import Settings
 from triage.store import SqlStore
-from triage.store.outbox import OutboxItem
-from triage.telemetry import Metrics
+from triage.paging.outbox import OutboxItem
+from triage.services.telemetry import Metrics
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:

@@ -29,12 +29,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace import Status as ApiStatus
 
-from triage.ingest.errors import DecodeError, InvalidEvent, NotJSON
-from triage.ingest.event import EventKind, Severity
+from triage.domain.errors import DecodeError, InvalidEvent, NotJSON
+from triage.domain.event import EventKind, ServiceEdge, Severity
 from triage.ingest.otlp import (
     NotOTLP,
     OtlpEncoding,
-    ServiceEdge,
     decode_kafka_value,
     decode_otlp_logs,
     decode_otlp_traces,
@@ -432,7 +431,7 @@ def test_kafka_bad_values(topic: Any, value: bytes | None, error: type[DecodeErr
 
 
 def test_the_kafka_decoder_names_the_domain_from_the_configured_labels() -> None:
-    from triage.ingest.errors import DecodeError
+    from triage.domain.errors import DecodeError
     from triage.ingest.kafka import decoder_for
     doc = {"kind": "alert", "source": "ci", "occurred_at": "2026-03-11T14:00:00Z", "severity": "critical",
            "title": "disk full", "labels": {"cluster": "eu"}}

@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import T0
 from triage.correlation.scoring import GLOBAL_NODE, footprint_key, identity_values, score_candidate
 from triage.correlation.state import IncidentState
-from triage.ingest.event import Severity
+from triage.domain.event import Severity
 from triage.models.parameters import CorrelationParameters
 from triage.models.topology import ServiceGraph
 

@@ -12,10 +12,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.conftest import make_event
-from triage.pipeline import Pipeline
+from triage.services.pipeline import Pipeline
 from triage.settings import Settings
 from triage.store import SqlStore
-from triage.telemetry import Metrics, configure_tracing
+from triage.service import configure_tracing
+from triage.services.telemetry import Metrics
 
 _EXPORTER = InMemorySpanExporter()
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from triage.correlation.keys import dedup_key
-from triage.ingest.errors import InvalidEvent
-from triage.ingest.event import EventKind, Severity, Status
+from triage.correlation.identity import dedup_key
+from triage.domain.errors import InvalidEvent
+from triage.domain.event import EventKind, Severity, Status
 from triage.ingest.webhooks import (
     DATADOG_PAYLOAD_TEMPLATE,
     SEVERITY_DEFAULTED,
@@ -638,7 +638,7 @@ def test_a_webhook_refuses_what_the_consumer_would_refuse(alert: dict[str, Any],
 
 
 def test_webhook_translators_apply_the_limits_they_are_given() -> None:
-    from triage.ingest.event import Limits
+    from triage.domain.event import Limits
 
     small = Limits(max_labels=3)
     with pytest.raises(InvalidEvent, match="TRIAGE_MAX_LABELS") as exc:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from triage.correlation.correlator import Correlator
-from triage.correlation.keys import dedup_key
+from triage.correlation.identity import dedup_key
 from triage.correlation.state import INCIDENT, IncidentState
 from triage.evaluation.metrics import (
     Page,
@@ -39,11 +39,11 @@ from triage.evaluation.metrics import (
     pairwise_scores,
 )
 from triage.ingest.decode import event_from_dict
-from triage.ingest.errors import InvalidEvent
-from triage.ingest.event import Event, EventKind, Status
+from triage.domain.errors import InvalidEvent
+from triage.domain.event import Event, EventKind, Status
 from triage.models.parameters import CorrelationParameters
 from triage.models.topology import ServiceGraph
-from triage.pipeline import pages_owed
+from triage.services.pipeline import pages_owed
 
 Engine = Callable[[list[Event]], list[str]]
 
@@ -153,7 +153,7 @@ class _PageTarget:
 
 
 def _held(incident: IncidentState) -> bool:
-    """Its first page is held by auto-pause and still owed (``triage.store.pauses``' rule)."""
+    """Its first page is held by auto-pause and still owed (``triage.paging.held_pages``' rule)."""
     return (incident.page_due_at is not None and incident.last_notified_at is None
             and incident.is_open and incident.kind == INCIDENT)
 
@@ -163,10 +163,10 @@ def triage_replay(parameters: CorrelationParameters | None = None, *,
     """triage as the service runs it: the group is the incident each event's Decision
     names; the pages are the triggers the service would send for them.
 
-    Triggers are owed as ``triage.pipeline.pages_owed`` owes them, one event per batch,
+    Triggers are owed as ``triage.services.pipeline.pages_owed`` owes them, one event per batch,
     and go out ``group_wait`` after the decision (the outbox's due time). A first page
     held by ``auto_pause`` is sent at its ``page_due_at`` if the incident is still open
-    and unpaged then, as the consumers' ticker does (``triage.store.pauses``), with no
+    and unpaged then, as the consumers' ticker does (``triage.paging.held_pages``), with no
     lag and no tick interval: before each event the ticker runs at that event's time,
     and once more after the last. Resolves go out at once but, as in the outbox, never
     before the incident's pending trigger. The page target is ``_PageTarget``.

@@ -32,7 +32,7 @@ from typing import Any
 from triage.correlation.correlator import Correlator
 from triage.evaluation.alerts import time_order, load_labeled_events
 from triage.evaluation.metrics import format_table
-from triage.ingest.event import Event
+from triage.domain.event import Event
 from triage.models.embedder import default_embedder
 from triage.models.index import centroid_of
 from triage.models.parameters import CorrelationParameters

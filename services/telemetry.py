@@ -6,9 +6,8 @@ import logging
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from triage.health import Health
+from triage.domain.health import Health
 from triage.ingest.kafka import DeadLetterReason, RetryCause
-from triage.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +19,7 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.health = Health(r)
-        # The sender's page targets: shown in /metrics, not in /readyz (see triage.sender).
+        # The sender's page targets: shown in /metrics, not in /readyz (see triage.paging.sender).
         self.page_targets = Health(r, metric="triage_page_target", label="target")
         self.events_consumed = Counter("triage_events_consumed_total", "Events decoded from Kafka",
                                        ["topic"], registry=r)
@@ -70,25 +69,3 @@ class Metrics:
 
     def lag(self, messages: int) -> None:
         self.consumer_lag.set(messages)
-
-
-def configure_tracing(settings: Settings) -> None:
-    """Install the OpenTelemetry tracer provider the settings ask for (none by default)."""
-    if settings.otel_exporter == "none":
-        return
-    from opentelemetry import trace
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-
-    exporter: SpanExporter
-    if settings.otel_exporter == "otlp":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        exporter = OTLPSpanExporter(endpoint=settings.otel_endpoint) if settings.otel_endpoint \
-            else OTLPSpanExporter()
-    else:
-        exporter = ConsoleSpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": settings.service_name}))
-    provider.add_span_processor(BatchSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
-    log.info("tracing: exporting spans with %s", settings.otel_exporter)

@@ -14,7 +14,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from triage.ingest.errors import InvalidEvent
+from triage.domain.errors import InvalidEvent
 
 LabelValue = str | int | float | bool
 
@@ -354,3 +354,12 @@ def with_domain(event: Event, fallbacks: Sequence[str]) -> Event:
         raise InvalidEvent(f"the label naming this event's correlation domain (TRIAGE_DOMAIN_FROM_LABELS) is "
                            f"longer than {DOMAIN_MAX_LENGTH} characters", "labels")
     return event.model_copy(update={"labels": {**event.labels, DOMAIN_LABEL: domain}})
+
+
+@dataclass(frozen=True)
+class ServiceEdge:
+    """``caller`` called ``callee``, seen in a trace at ``observed_at``."""
+
+    caller: str
+    callee: str
+    observed_at: datetime

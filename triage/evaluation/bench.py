@@ -27,8 +27,8 @@ from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
 
 from triage.broker import EmbeddedBroker
-from triage.correlation.keys import scope_for
-from triage.ingest.event import DOMAIN_LABEL, Event, domain_of
+from triage.domain.scope import scope_for
+from triage.domain.event import DOMAIN_LABEL, Event, domain_of
 from triage.ingest.kafka import Decoded, Decoder, Handler, ensure_topics
 from triage.service import Runtime
 from triage.settings import Settings
@@ -82,7 +82,7 @@ def run_store_bench(settings: Settings, *, events: int, unique_share: float,
     synthetic events as ``run_bench``, decoded up front, in batches of
     ``kafka_max_poll_records``. Separates what triage costs from what the broker costs."""
     from triage.ingest.decode import event_from_dict
-    from triage.pipeline import Pipeline
+    from triage.services.pipeline import Pipeline
     from triage.service import tune_gc
     from triage.store import SqlStore
     from triage.models.embedder import default_embedder
@@ -160,7 +160,7 @@ def produce_events(settings: Settings, events: Iterable[tuple[str, str, bytes]],
                    rate: float | None = None) -> tuple[int, float]:
     """Produce to the topic of each event's kind; at ``rate`` events/s if given. Returns
     (count, seconds)."""
-    topics = {"alert": settings.topic_alerts, "log": settings.topic_logs, "span": settings.topic_traces}
+    topics = settings.topic_map
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks=1, linger_ms=5,
                              batch_size=512 * 1024, client_id="triage-bench")
     started = time.perf_counter()
@@ -170,7 +170,7 @@ def produce_events(settings: Settings, events: Iterable[tuple[str, str, bytes]],
             delay = started + n / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-        producer.send(topics[kind], key=key.encode(), value=value)
+        producer.send(topics.for_kind(kind), key=key.encode(), value=value)
     producer.flush()
     seconds = time.perf_counter() - started
     producer.close()

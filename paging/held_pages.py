@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from triage.store import schema as t
-from triage.store.outbox import Owed, enqueue
+from triage.paging.outbox import Owed, enqueue
 from triage.store.sql import SqlStore
 
 __all__ = ["HeldPage", "release_held_pages"]

@@ -17,15 +17,15 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, MessageSizeTooLargeError
 
-from triage.correlation.keys import scope_of
-from triage.health import Backoff
-from triage.ingest.event import Event, EventKind, with_domain
-from triage.settings import Settings
+from triage.domain.scope import scope_of
+from triage.domain.health import Backoff
+from triage.domain.event import Event, with_domain
+from triage.ingest.topics import Topics
 
 log = logging.getLogger(__name__)
 
@@ -106,22 +106,21 @@ class Circuit:
 
 
 class KafkaEventSink:
-    def __init__(self, settings: Settings, *, timeout_s: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.settings = settings
+    def __init__(self, bootstrap_servers: str, topics: Topics, domain_labels: Sequence[str] = (), *,
+                 timeout_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topics = topics
+        self.domain_labels = list(domain_labels)
         self.timeout_s = timeout_s
         self.circuit = Circuit()
         self._clock = clock
         self._producer: KafkaProducer | None = None
         self._lock = threading.Lock()
 
-    def _topic(self, event: Event) -> str:
-        s = self.settings
-        return {EventKind.log: s.topic_logs, EventKind.span: s.topic_traces}.get(event.kind, s.topic_alerts)
 
     def _make_producer(self) -> KafkaProducer:
         ms = int(self.timeout_s * 1000)
-        return KafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap_servers, acks="all", linger_ms=2,
+        return KafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all", linger_ms=2,
                              client_id="triage-api",
                              # Each wait bounded by ``timeout_s``: connecting at start (bootstrap),
                              # waiting for metadata or buffer space in send() (max_block), one
@@ -137,8 +136,8 @@ class KafkaEventSink:
         ``SinkUnavailable`` when the broker did not acknowledge them all in time or is known
         to be down (some may still have been delivered: a retry may store a duplicate,
         which the correlator suppresses)."""
-        events = [with_domain(e, self.settings.domain_labels) for e in events]
-        records = [(self._topic(e), scope_of(e).encode(), e.model_dump_json().encode()) for e in events]
+        events = [with_domain(e, self.domain_labels) for e in events]
+        records = [(self.topics.for_kind(e.kind), scope_of(e).encode(), e.model_dump_json().encode()) for e in events]
         for i, (_, key, value) in enumerate(records):
             if len(key) + len(value) > MAX_RECORD_BYTES:   # refused before any is sent
                 raise EventTooLarge(f"event {i} is {len(key) + len(value)} bytes as a Kafka message, "

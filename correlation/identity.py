@@ -1,4 +1,4 @@
-"""What makes two events the same signal, and which scope an event is correlated in."""
+"""What makes two events the same signal, and what names an incident."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import json
 from json.encoder import encode_basestring_ascii as _quoted
 from typing import Any
 
-from triage.ingest.event import Event, EventKind, domain_of
+from triage.domain.event import Event, EventKind
+from triage.domain.scope import GLOBAL_SCOPE, scope_of
 
-# The scope of every event that names no correlation domain of its own.
-GLOBAL_SCOPE = "global"
 # signals.key is a VARCHAR(400): a longer key (a long fingerprint in a domain) is kept
 # as its hash.
 _KEY_MAX_LENGTH = 400
@@ -62,23 +61,6 @@ def _json(basis: list[Any]) -> str:
     if all(type(v) is str or v is None for v in basis):
         return "[" + ", ".join("null" if v is None else _quoted(v) for v in basis) + "]"
     return json.dumps(basis)
-
-
-def scope_for(domain: str | None = None) -> str:
-    """The unit of correlation, the store's lock key and the Kafka message key.
-
-    The engine groups across services and hosts (a fault travels along the service
-    graph), so everything that may end up in one incident must share a scope, or two
-    consumers holding different partitions would decide it differently. A scope is
-    therefore a whole correlation domain: ``domain:<name>`` when the event carries the
-    ``triage.domain`` label, else one ``global`` scope.
-    See docs/architecture.md, "Correlation scope and scale-out".
-    """
-    return f"domain:{domain}" if domain else GLOBAL_SCOPE
-
-
-def scope_of(event: Event) -> str:
-    return scope_for(domain_of(event.labels))
 
 
 def incident_id_for(first_event_id: str) -> str:

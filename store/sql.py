@@ -33,8 +33,8 @@ from triage.models.embedder import default_embedder
 from triage.models.parameters import CorrelationParameters
 from triage.models.recommender import IncidentProfile
 from triage.models.topology import ServiceGraph
-from triage.ingest.errors import RefusedEvents, StoreUnavailable
-from triage.ingest.event import AS_STORED, Event, Severity, Status
+from triage.domain.errors import RefusedEvents, StoreUnavailable
+from triage.domain.event import AS_STORED, Event, Severity, Status
 from triage.store import schema as t
 from triage.store.checkpoint import SAFETY_NET_PAGES, WalCheckpointer
 from triage.store.driver import BatchReads, Opening, driver_cursor, driver_rows
@@ -120,7 +120,7 @@ def create_engine(url: str) -> sa.Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}")   # see triage/store/checkpoint.py
+            cur.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}")   # see store/checkpoint.py
             cur.close()
 
         @sa.event.listens_for(engine, "begin")
@@ -492,22 +492,6 @@ class SqlStore:
                                 .limit(query.limit).offset(query.offset))
             return Page(items=[_incident_record(r) for r in rows], total=int(total))
 
-    def merge_incidents(self, target_id: str, source_ids: Sequence[str], *, author: str, reason: str,
-                        page_targets: Sequence[str] = (), now: datetime | None = None) -> IncidentRecord:
-        """A responder's merge (``triage.store.corrections.merge_incidents``)."""
-        from triage.store.corrections import merge_incidents
-
-        return merge_incidents(self, target_id, source_ids, author=author, reason=reason,
-                               page_targets=page_targets, now=now)
-
-    def split_incident(self, incident_id: str, event_ids: Sequence[str], *, author: str, reason: str,
-                       parameters: CorrelationParameters, now: datetime | None = None) -> IncidentRecord:
-        """A responder's split (``triage.store.corrections.split_incident``)."""
-        from triage.store.corrections import split_incident
-
-        return split_incident(self, incident_id, event_ids, author=author, reason=reason,
-                              parameters=parameters, now=now)
-
     def incident_profiles(self, ids: Iterable[str]) -> list[IncidentProfile]:
         """What the recommender compares incidents by: template centroid, services, title."""
         cols = (t.incidents.c.id, t.incidents.c.title, t.incidents.c.services, t.incidents.c.centroid_f32)
@@ -687,7 +671,7 @@ class _BulkInsert:
 
     def run(self, conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
         if rows:
-            with driver_cursor(conn) as cursor:   # see triage/store/driver.py
+            with driver_cursor(conn) as cursor:   # see store/driver.py
                 cursor.executemany(self.sql, rows)
 
     def copy(self, conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:

@@ -11,17 +11,17 @@ import sqlalchemy as sa
 from opentelemetry import trace
 
 from triage.correlation import CorrelationState, Correlator, Decision
-from triage.correlation.keys import scope_of
-from triage.ingest.event import Event
-from triage.ingest.otlp import ServiceEdge
-from triage.models.families import TemplateFamilies
+from triage.domain.scope import scope_of
+from triage.domain.event import Event
+from triage.domain.event import ServiceEdge
+from triage.models.alert_families import TemplateFamilies
 from triage.models.parameters import CorrelationParameters
 from triage.models.topology import ServiceGraph
 from triage.store import BatchResult, SqlStore
 from triage.store.graph import record_edges
-from triage.store.outbox import Owed, enqueue
+from triage.paging.outbox import Owed, enqueue
 from triage.store.parameters import DEFAULTS, ParameterStore, ParameterVersion
-from triage.telemetry import Metrics
+from triage.services.telemetry import Metrics
 
 tracer = trace.get_tracer(__name__)
 
@@ -51,7 +51,7 @@ class Pipeline:
         # Declared service dependencies (TRIAGE_TOPOLOGY_FILE): each scope's graph takes
         # them in next to the calls it learns from traces.
         self.topology = topology
-        # The newest fitted alert families (``triage.families.FamiliesCache``), or none.
+        # The newest fitted alert families (``triage.services.families_job.FamiliesCache``), or none.
         self.families = families
         self.metrics = metrics
         # Fixed parameters (tests, eval) or, by default, the newest version in the store,

@@ -1,6 +1,6 @@
 """Alert families in the store: the fitted families, their statistics, and what a fit reads.
 
-A fit (``triage.families``) reads how alert templates were used (``template_usage``: one
+A fit (``triage.services.families_job``) reads how alert templates were used (``template_usage``: one
 aggregate over the ``memberships.template_id`` index), their texts and embeddings, and
 writes one new *version*: the ``TemplateFamilies`` document (``template_families``) and
 one row of statistics per family (``template_family_stats``), in one transaction.
@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from triage.correlation.templating import alert_template_id
-from triage.models.families import TemplateFamilies
+from triage.models.alert_families import TemplateFamilies
 from triage.store import schema as t
 from triage.store.schema import JSONType, UTCDateTime, metadata
 from triage.store.sql import chunks, embedding_key

@@ -5,7 +5,7 @@ aggregate over ``memberships.template_id``), takes the texts and their stored Mi
 embeddings, clusters them (``models.families.fit_families``), keeps the ids of the
 families the previous fit found (``TemplateFamilies.aligned``), counts per family the
 events, incidents, pages and last decision, and writes all of it as a new version
-(``triage.store.families``). ``triage serve`` / ``triage consume`` run it every
+(``triage.store.family_fits``). ``triage serve`` / ``triage consume`` run it every
 ``TRIAGE_FAMILIES_INTERVAL_S`` (``FamiliesJob``: a thread that waits, and each fit in a
 process of its own); ``triage families fit`` runs it once. Of several replicas one fits
 at a time (a lease row), and a replica whose neighbour fitted recently skips its turn.
@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
-from triage.health import Backoff, DependencyFailure, Health, is_dependency_failure, run_loop
+from triage.domain.health import Backoff, DependencyFailure, Health, is_dependency_failure, run_loop
 from triage.models.embedder import Embedder, default_embedder
-from triage.models.families import TemplateFamilies, fit_families
-from triage.store.families import (
+from triage.models.alert_families import TemplateFamilies, fit_families
+from triage.store.family_fits import (
     FamilyStats, FamilyStore, TemplateUse, alert_template_texts, stored_vectors, template_usage,
 )
 from triage.store.leases import claim, release

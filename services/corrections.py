@@ -15,13 +15,13 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 
 from triage.correlation.correlator import Correlator
-from triage.correlation.keys import dedup_key, incident_id_for
+from triage.correlation.identity import dedup_key, incident_id_for
 from triage.correlation.state import INCIDENT, NOISE, IncidentState
-from triage.ingest.event import AS_STORED, Event, EventKind, Status
+from triage.domain.event import AS_STORED, Event, EventKind, Status
 from triage.models.parameters import CorrelationParameters
 from triage.store import schema as t
 from triage.store.feedback import feedback
-from triage.store.outbox import Owed, enqueue
+from triage.paging.outbox import Owed, enqueue
 from triage.store.records import IncidentConflict, IncidentRecord
 from triage.store.sql import SqlStore, chunks, incident_row, incident_state
 

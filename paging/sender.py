@@ -29,11 +29,11 @@ import httpx
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from triage.health import Backoff, Health, run_loop
-from triage.pages import incident_document, pagerduty_event
-from triage.suggestions import SuggestionService
+from triage.domain.health import Backoff, Health, run_loop
+from triage.paging.compose import incident_document, pagerduty_event
+from triage.models.recommender import Suggestions
 from triage.store import SqlStore
-from triage.store.outbox import OutboxItem, OutboxStore
+from triage.paging.outbox import OutboxItem, OutboxStore
 
 log = logging.getLogger(__name__)
 
@@ -119,18 +119,21 @@ class KafkaTarget:
 
 class OutboxSender:
     """``health``: the process's components (``run`` reports ``sender`` there);
-    ``target_health``: one state per page target (see the module's docstring)."""
+    ``target_health``: one state per page target (see the module's docstring);
+    ``suggest``: what a page says of similar past incidents and who fixed them, by
+    incident id (the services' ``SuggestionService.for_incident``; none without it)."""
 
     def __init__(self, store: SqlStore, targets: Sequence[Target], api_url: str, *,
                  backoff: timedelta = timedelta(seconds=1), max_backoff: timedelta = timedelta(minutes=5),
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                 health: Health | None = None, target_health: Health | None = None) -> None:
+                 health: Health | None = None, target_health: Health | None = None,
+                 suggest: Callable[[str], Suggestions] | None = None) -> None:
         self.store = store
         self.health = health or Health()
         self.target_health = target_health or Health()
         for name in (t.name for t in targets):
             self.target_health.register(name)
-        self.suggestions = SuggestionService(store)
+        self.suggest = suggest or (lambda _incident_id: Suggestions.none())
         self.outbox = OutboxStore(store.engine)
         self.targets = {t.name: t for t in targets}
         self.api_url = api_url
@@ -167,7 +170,7 @@ class OutboxSender:
             self.outbox.skip(item.id, "transient: resolved before its page was due")
             return
         document = incident_document(incident, self.store.incident_events(item.incident_id, limit=500),
-                                     self.api_url, self.suggestions.for_incident(incident.id))
+                                     self.api_url, self.suggest(incident.id))
         try:
             target.send(item, document)
         except DeliveryError as exc:

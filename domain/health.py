@@ -66,7 +66,7 @@ class Health:
     """``metric`` and ``label`` name the two metrics: ``<metric>_up{<label>=...}`` and
     ``<metric>_failures_total``. The process's components use the defaults; the page
     targets the sender delivers to have a ``Health`` of their own (``triage_page_target``),
-    which ``/readyz`` does not read (see ``triage.sender``)."""
+    which ``/readyz`` does not read (see ``triage.paging.sender``)."""
 
     def __init__(self, registry: CollectorRegistry | None = None,
                  clock: Callable[[], float] = time.monotonic, *,

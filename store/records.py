@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from triage.ingest.event import Event
+from triage.domain.event import Event
 
 
 class IncidentConflict(ValueError):
