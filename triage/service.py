@@ -252,7 +252,7 @@ class Runtime:
         if s.topic_incidents:
             targets.append(KafkaTarget(s.kafka_bootstrap_servers, s.topic_incidents))
         sender = OutboxSender(self.store, targets, s.api_url, health=self.health,
-                              target_health=self.metrics.page_targets)
+                              target_health=self.metrics.page_targets, observer=self.metrics)
         self._spawn("sender", lambda: sender.run(self.stop))
 
     def start_jobs(self) -> None:
