@@ -69,3 +69,22 @@ def test_the_bundles_are_served_with_their_licences(client: TestClient) -> None:
     # The ReDoc bundle asks for its logo at "<page>/logo-mini.svg" rather than at a CDN.
     assert "cdn.redoc.ly" not in client.get("/redoc/redoc.standalone.js").text
     assert client.get("/redoc/logo-mini.svg").status_code == 200
+
+
+def test_the_web_view_loads_only_its_own_assets(client: TestClient) -> None:
+    response = client.get("/ui")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    # Nothing from elsewhere, no inline script or style, never framed by another site.
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy and "unsafe-inline" not in policy
+    urls = loaded_urls(response.text)
+    assert {"/ui/static/app.js", "/ui/static/app.css", "/ui/static/favicon.svg"} <= set(urls)
+    for url in urls:
+        if url.startswith("#"):
+            continue   # the page's own views
+        parts = urlsplit(url)
+        assert not parts.scheme and not parts.netloc and url.startswith("/"), f"/ui loads {url} from elsewhere"
+        assert client.get(url).status_code == 200, f"/ui loads {url}, which is not served"
+    script = client.get("/ui/static/app.js").text
+    assert "http://" not in script.replace("http://www.w3.org/2000/svg", "") and "https://" not in script
+    assert client.get("/ui/").status_code == 200   # the redirect, followed
