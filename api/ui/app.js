@@ -476,7 +476,10 @@ function actionsPanel(incident, candidates, selected, reload) {
     h("button", { type: "submit", id: "resolve-submit" }, "Record resolution")), resolveNotice);
 
   const merged = incident.status === "merged";
-  return h("div", { class: "panel actions", id: "actions" }, h("h2", {}, "Correct the grouping, record the fix"),
+  // Folded: reading comes first; the corrections are a click away.
+  return h("details", { class: "panel actions", id: "actions" },
+    h("summary", {}, h("h2", {}, "Correct the grouping, record the fix"),
+      h("span", { class: "muted" }, " merge other incidents in, split events off, record who resolved it and how")),
     merged ? h("p", { class: "muted" }, "Merged into another incident: correct it there.") : h("div", { class: "cols" },
       h("div", {}, h("h3", {}, "Merge other incidents into this one"), merge),
       h("div", {}, h("h3", {}, "Split events off"), split),

@@ -212,6 +212,9 @@ def test_on_call_finds_an_incident_its_evidence_and_merges_two(served: Served, b
     browser.get(f"{served.url}/ui#/incidents/{keep}")
 
     def merge() -> None:
+        actions = shown(browser, "#actions")
+        if actions.get_attribute("open") is None:
+            actions.find_element(By.TAG_NAME, "summary").click()
         box = shown(browser, f"#merge-candidates input[value='{away}']")
         box.click()
         author = browser.find_element(By.ID, "merge-author")
@@ -226,7 +229,7 @@ def test_on_call_finds_an_incident_its_evidence_and_merges_two(served: Served, b
     assert served.store.get_incident(away).status != "merged"   # type: ignore[union-attr]
 
     use_key(browser, served.ingest_key)
-    until(browser, "the page again", lambda b: b.find_elements(By.CSS_SELECTOR, f"#merge-candidates input[value='{away}']"))
+    until(browser, "the page again", lambda b: b.find_elements(By.CSS_SELECTOR, "#actions:not([open])"))
     merge()
     done = shown(browser, "#detail-notice .notice.ok")
     assert f"Merged {away} into this incident" in done.text
