@@ -29,12 +29,17 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(BIN)/triage demo
 
-# Real peers the integration tests talk to: Debian's Prometheus Alertmanager.
+# Real peers the integration tests talk to: Debian's Prometheus Alertmanager, and
+# Debian's chromium and chromium-driver for the web view's browser test.
 peers:
 	@command -v prometheus-alertmanager >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null; \
 	  else echo "prometheus-alertmanager is missing and cannot be installed here: its test will skip"; fi; }
+	@{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "chromium or chromedriver is missing and cannot be installed here: the browser tests will skip"; fi; }
 
 # The whole suite, after mypy; the import contract (tests/unit/test_layers.py) runs in it.
 test: install-test peers lint

@@ -18,8 +18,10 @@ from triage import __version__
 from triage.api.auth import STORE_RETRY_AFTER_S, KeyGate
 from triage.domain.health import Health
 from triage.api.limits import BodySizeLimit
-from triage.api.routers import events, families, incidents, metrics, models, stats, webhooks
+from triage.api.routers import events, families, incidents, metrics, models, stats, views, webhooks
+from triage.api.routers import docs as docs_pages
 from triage.api.routers import health as health_routes
+from triage.api.routers import ui as web_view
 from triage.api.routers.health import ReadyChecks
 from triage.api.routers.webhooks import EventSink
 from triage.domain.event import Limits
@@ -51,7 +53,8 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
     only if no API key was ever created."""
     app = FastAPI(title="triage", version=__version__,
                   description="Alert correlation and triage: incidents with their evidence, noise statistics, "
-                              "webhook intake.")
+                              "webhook intake.",
+                  docs_url=None, redoc_url=None)   # served with local assets: triage.api.routers.docs
     keys = ApiKeyStore(store.engine)
     app.state.store = store
     app.state.ready_checks = ReadyChecks(ready_checks or {"store": store.ping})
@@ -64,8 +67,10 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
     app.state.suggestions = SuggestionService(store)
     app.state.pagerduty_secrets = list(pagerduty_secrets or [])
     app.state.page_targets = list(page_targets or [])
-    for module in (health_routes, incidents, events, families, stats, metrics, models, webhooks):
+    for module in (health_routes, incidents, views, events, families, stats, metrics, models, webhooks):
         app.include_router(module.router)
+    docs_pages.install(app)
+    web_view.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)

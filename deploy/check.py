@@ -207,6 +207,9 @@ def check_compose(path: Path, problems: Problems) -> None:
             source = str(vol).split(":", 1)[0] if isinstance(vol, str) else (vol or {}).get("source")
             if source and not source.startswith((".", "/", "~", "$")):
                 problems.check(source in declared, f"{where} service {name!r} uses undeclared volume {source!r}")
+            if source and source.startswith("./"):   # a bind mount of a file kept beside the compose file
+                problems.check((path.parent / source).exists(),
+                               f"{where} service {name!r} mounts {source!r}, which does not exist")
 
 
 # ------------------------------------------------------------------ Dockerfile

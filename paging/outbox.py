@@ -10,23 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from triage.store.schema import UTCDateTime, metadata
-
-outbox = sa.Table(
-    "outbox", metadata,
-    sa.Column("id", sa.String(200), primary_key=True),  # target:incident:action:first event id
-    sa.Column("incident_id", sa.String(64), nullable=False),
-    sa.Column("target", sa.String(32), nullable=False),  # pagerduty | webhook | kafka
-    sa.Column("action", sa.String(16), nullable=False),  # trigger | resolve
-    sa.Column("status", sa.String(16), nullable=False),  # pending | sent | failed | skipped
-    sa.Column("attempts", sa.Integer, nullable=False),
-    sa.Column("created_at", UTCDateTime(), nullable=False),
-    sa.Column("next_attempt_at", UTCDateTime(), nullable=False),
-    sa.Column("sent_at", UTCDateTime()),
-    sa.Column("last_error", sa.Text),
-    sa.Index("ix_outbox_due", "status", "next_attempt_at"),
-)
-
+from triage.store.schema import outbox
 
 @dataclass(frozen=True)
 class OutboxItem:

@@ -117,18 +117,28 @@ class KafkaTarget:
             self._producer.close()
 
 
+class DeliveryObserver(Protocol):
+    """What the sender tells ``/metrics`` (``triage.services.telemetry.Metrics``) of each page it settles."""
+
+    def page_sent(self, target: str, action: str) -> None: ...
+    def page_dropped(self, target: str, reason: str) -> None: ...
+
+
 class OutboxSender:
     """``health``: the process's components (``run`` reports ``sender`` there);
     ``target_health``: one state per page target (see the module's docstring);
     ``suggest``: what a page says of similar past incidents and who fixed them, by
-    incident id (the services' ``SuggestionService.for_incident``; none without it)."""
+    incident id (the services' ``SuggestionService.for_incident``; none without it);
+    ``observer``: counts of pages sent and dropped."""
 
     def __init__(self, store: SqlStore, targets: Sequence[Target], api_url: str, *,
                  backoff: timedelta = timedelta(seconds=1), max_backoff: timedelta = timedelta(minutes=5),
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
                  health: Health | None = None, target_health: Health | None = None,
-                 suggest: Callable[[str], Suggestions] | None = None) -> None:
+                 suggest: Callable[[str], Suggestions] | None = None,
+                 observer: DeliveryObserver | None = None) -> None:
         self.store = store
+        self.observer = observer
         self.health = health or Health()
         self.target_health = target_health or Health()
         for name in (t.name for t in targets):
@@ -159,15 +169,18 @@ class OutboxSender:
         target = self.targets.get(item.target)
         if target is None:
             self.outbox.give_up(item.id, f"no target {item.target!r} is configured")
+            self._dropped(item, "no_target")
             return
         incident = self.store.get_incident(item.incident_id)
         if incident is None:
             self.outbox.give_up(item.id, f"incident {item.incident_id} does not exist")
+            self._dropped(item, "no_incident")
             return
         if item.action == "trigger" and incident.transient and incident.status == "resolved":
             # All its alerts resolved inside the auto-pause: recorded, pages nobody. (A
             # trigger is only owed once the pause is over, so this is a safety net.)
             self.outbox.skip(item.id, "transient: resolved before its page was due")
+            self._dropped(item, "skipped")
             return
         document = incident_document(incident, self.store.incident_events(item.incident_id, limit=500),
                                      self.api_url, self.suggest(incident.id))
@@ -186,6 +199,13 @@ class OutboxSender:
                 self.target_health.ok(target.name)
                 log.error("page %s refused, giving up: %s", item.id, exc)
                 self.outbox.give_up(item.id, str(exc))
+                self._dropped(item, "refused")
             return
         self.target_health.ok(target.name)
         self.outbox.mark_sent(item.id, self.clock())
+        if self.observer is not None:
+            self.observer.page_sent(item.target, item.action)
+
+    def _dropped(self, item: OutboxItem, reason: str) -> None:
+        if self.observer is not None:
+            self.observer.page_dropped(item.target, reason)

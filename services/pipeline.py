@@ -75,8 +75,11 @@ class Pipeline:
         observed += [(e.parent_service, e.service, e.occurred_at) for e in events
                      if e.parent_service and e.service]
 
+        decided: list[Decision] = []   # the batch's decisions, for the metrics once committed
+
         def after_write(conn: sa.Connection, decisions: list[Decision], state: CorrelationState,
                         now: datetime) -> None:
+            decided.extend(decisions)
             record_edges(conn, observed)
             if self.page_targets:
                 self._owe_pages(conn, decisions, state, now)
@@ -103,6 +106,14 @@ class Pipeline:
             m.incidents_opened.inc(result.incidents_opened)
             m.noise_groups_opened.inc(result.noise_groups_opened)
             m.pages.inc(result.notified)
+            # A decision that opens an incident and pages nobody yet: its first page waits
+            # for auto_pause (without it, the first alert's page is due at once).
+            m.pages_held.inc(sum(d.opens_incident and not d.notify for d in decided))
+            m.pages_transient.inc(sum(bool(d.evidence.get("transient")) for d in decided))
+            stored_at, new = time.time(), {d.event_id for d in decided}   # redeliveries were decided before
+            for event in events:
+                if event.id in new:
+                    m.decision_delay.observe(max(0.0, stored_at - event.occurred_at.timestamp()))
         return result
 
     def _owe_pages(self, conn: sa.Connection, decisions: list[Decision], state: CorrelationState,

@@ -50,6 +50,24 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
         self.batch_size = Histogram("triage_batch_events", "Events in one poll batch", registry=r,
                                     buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000))
+        # Per event: about 1 µs each, against 65-110 µs of CPU per event in all.
+        self.decision_delay = Histogram(
+            "triage_event_decision_delay_seconds",
+            "From an event's occurred_at to its decision being stored: the source's, Kafka's and triage's "
+            "delay together (a replay of old events lands in the top bucket)", registry=r,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600))
+        self.pages_held = Counter("triage_pages_held_total",
+                                  "First pages held by the auto_pause parameter: incidents opened whose page "
+                                  "was not due at once", registry=r)
+        self.pages_transient = Counter("triage_pages_transient_total",
+                                       "Held first pages never sent: every alert of the incident resolved inside "
+                                       "the pause", registry=r)
+        self.pages_sent = Counter("triage_pages_sent_total", "Pages a page target accepted, by target and action "
+                                  "(trigger, resolve)", ["target", "action"], registry=r)
+        self.pages_dropped = Counter("triage_pages_dropped_total",
+                                     "Pages owed but not delivered, by target and reason (refused: the target "
+                                     "answered 4xx; skipped: the incident was over unpaged; no_target, no_incident)",
+                                     ["target", "reason"], registry=r)
 
     # ConsumerObserver (triage.ingest.kafka)
     def batch_decoded(self, topic: str, ok: int) -> None:
@@ -69,3 +87,10 @@ class Metrics:
 
     def lag(self, messages: int) -> None:
         self.consumer_lag.set(messages)
+
+    # DeliveryObserver (triage.paging.sender)
+    def page_sent(self, target: str, action: str) -> None:
+        self.pages_sent.labels(target, action).inc()
+
+    def page_dropped(self, target: str, reason: str) -> None:
+        self.pages_dropped.labels(target, reason).inc()

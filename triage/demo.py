@@ -67,7 +67,8 @@ def run_demo(settings: Settings, *, once: bool, broker_port: int, timeout: float
                 if settings.api_port == 0:
                     settings = settings.model_copy(update={"api_port": port})
                     runtime.settings = settings
-                click.echo(f"api: {settings.api_url}  (docs at {settings.api_url}/docs)", err=True)
+                click.echo(f"api: {settings.api_url}  (docs at {settings.api_url}/docs, "
+                           f"web view at {settings.api_url}/ui)", err=True)
                 with as_file(files("triage") / "data" / SAMPLE) as bundled:
                     path = sample or bundled
                     expected = count_valid(path)

@@ -254,7 +254,7 @@ class Runtime:
             targets.append(KafkaTarget(s.kafka_bootstrap_servers, s.topic_incidents))
         sender = OutboxSender(self.store, targets, s.api_url, health=self.health,
                               suggest=SuggestionService(self.store).for_incident,
-                              target_health=self.metrics.page_targets)
+                              target_health=self.metrics.page_targets, observer=self.metrics)
         self._spawn("sender", lambda: sender.run(self.stop))
 
     def start_jobs(self) -> None:

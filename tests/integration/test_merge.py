@@ -13,7 +13,7 @@ from triage.api import create_app
 from triage.services.pipeline import Pipeline
 from triage.store import SqlStore
 from triage.store.feedback import feedback
-from triage.paging.outbox import outbox
+from triage.store.schema import outbox
 
 TARGETS = ["webhook"]
 
