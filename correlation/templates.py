@@ -27,27 +27,22 @@ A merge retires template ids: the absorbed ids become aliases of the survivor, w
 stable across processes and restarts, and two processes that first see the same line
 give it the same id.
 
-State is plain JSON (``snapshot()``/``restore()``), persisted through a
-``TemplateStore``. The miner is not thread-safe; use one per worker.
+State is plain JSON, saved and loaded as bytes (``snapshot()``/``restore()``) by whoever
+owns the miner: the store keeps each scope's snapshot in the same transaction as the
+batch that taught it (``correlation_models``), so no learning outlives a rolled-back
+batch. The miner is not thread-safe; use one per worker.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
-from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
-__all__ = [
-    "PARAM", "ChangeType", "FileTemplateStore", "InMemoryTemplateStore", "TemplateInfo",
-    "TemplateMatch", "TemplateMiner", "TemplateStore", "mask",
-]
+__all__ = ["PARAM", "ChangeType", "TemplateInfo", "TemplateMatch", "TemplateMiner", "mask"]
 
 PARAM = "<*>"
 ChangeType = Literal["created", "updated", "none"]
@@ -234,54 +229,6 @@ class TemplateInfo:
     size: int  # lines learned into it, including those of templates merged into it
 
 
-class TemplateStore(ABC):
-    """Where a miner's state lives between processes."""
-
-    @abstractmethod
-    def save(self, state: bytes) -> None: ...
-
-    @abstractmethod
-    def load(self) -> bytes | None:
-        """The last saved state, or None when nothing was saved yet."""
-
-
-class InMemoryTemplateStore(TemplateStore):
-    def __init__(self) -> None:
-        self._state: bytes | None = None
-
-    def save(self, state: bytes) -> None:
-        self._state = bytes(state)
-
-    def load(self) -> bytes | None:
-        return self._state
-
-
-class FileTemplateStore(TemplateStore):
-    """One file; replaced atomically so that a crash mid-save leaves the old state."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-
-    def save(self, state: bytes) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(state)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    def load(self) -> bytes | None:
-        try:
-            return self.path.read_bytes()
-        except FileNotFoundError:
-            return None
-
-
 # ------------------------------------------------------------------------- the miner
 
 
@@ -328,7 +275,6 @@ class TemplateMiner:
 
     def __init__(
         self,
-        store: TemplateStore | None = None,
         *,
         depth: int = 2,
         sim_threshold: float = 0.5,
@@ -337,16 +283,11 @@ class TemplateMiner:
     ) -> None:
         if depth < 0 or variety < 2 or max_children < 1 or not 0.0 <= sim_threshold <= 1.0:
             raise ValueError("need depth >= 0, variety >= 2, max_children >= 1, 0 <= sim_threshold <= 1")
-        self.store = store
         self.depth = depth
         self.sim_threshold = sim_threshold
         self.variety = variety
         self.max_children = max_children
         self._reset()
-        if store is not None:
-            state = store.load()
-            if state is not None:
-                self.restore(state)
 
     def _reset(self) -> None:
         self._roots: dict[int, _Node] = {}
@@ -617,9 +558,3 @@ class TemplateMiner:
         self.depth, self.sim_threshold, self.variety, self.max_children = settings
         self._reset()
         self._roots, self._clusters, self._aliases = roots, clusters, aliases
-
-    def save(self) -> None:
-        """Write ``snapshot()`` to the store this miner was created with."""
-        if self.store is None:
-            raise RuntimeError("this TemplateMiner has no store")
-        self.store.save(self.snapshot())
