@@ -122,7 +122,7 @@ class Correlator:
     def adopt(self, state: CorrelationState) -> None:
         """Decide the next batch on ``state``, keeping this correlator's indexes and caches
         (rebuilt per batch, they cost a quiet stream's one-event batches about a tenth of
-        their time: docs/benchmarks.md, "Eighth session"). Only for a
+        their time: docs/benchmarks.md, "Why the hot path is built as it is"). Only for a
         state whose incidents and models are the ones this correlator last decided on, as
         committed (``state.reused`` names every scope the caller will decide); for anything
         else, a new correlator."""

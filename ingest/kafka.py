@@ -303,7 +303,8 @@ class BatchConsumer:
         # timeout leaves its frames, and through them every caller's frame, in a reference
         # cycle. A batch held in this frame would then live until the next cyclic
         # collection instead of being freed when it is stored, and the collections came
-        # more often and took longer (docs/benchmarks.md, "Fifth session").
+        # more often and took longer (docs/benchmarks.md,
+        # "Why the hot path is built as it is").
         self._fetch(self._poll_timeout_ms())
         return self._handle(self._release())
 
@@ -614,7 +615,8 @@ class BatchConsumer:
         """Commit what was stored since the last commit, if ``commit_interval_ms`` has
         passed. Each commit is a request the broker answers and the client's network
         thread handles: one after every batch was about a hundred a second at 1,000
-        events/s, on the cores the broker shares (docs/benchmarks.md, "Ninth session").
+        events/s, on the cores the broker shares (docs/benchmarks.md, "Why the hot path
+        is built as it is").
         Later is safe: the store skips the events it already holds when a crash or a
         rebalance redelivers them."""
         now = time.monotonic()

@@ -4,9 +4,9 @@ By default SQLite checkpoints inside the commit that grows the write-ahead log p
 pages: that commit copies the log into the database file and fsyncs it. At 1,000
 events/s in batches of about ten, one commit in twenty-five did so and took 5-8 ms
 instead of 0.2, a tail every event of that batch waited through (docs/benchmarks.md,
-"Ninth session"). Here a thread of the store checkpoints in the background (PASSIVE: it
-never blocks the writer or a reader), and the commit's own checkpoint is left as a safety
-net for a log that grows past ``SAFETY_NET_PAGES`` anyway.
+"Why the hot path is built as it is"). Here a thread of the store checkpoints in the
+background (PASSIVE: it never blocks the writer or a reader), and the commit's own
+checkpoint is left as a safety net for a log that grows past ``SAFETY_NET_PAGES`` anyway.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ A batch of a few events (a quiet stream, or 1,000 events/s arriving ten at a tim
 the same handful of statements each time: lock its scopes, look up which events are
 already stored, read the newest parameters version and the events' signals. Through
 SQLAlchemy's execution layers each cost about 60 µs of Python around 5-10 µs of SQLite,
-together a third of such a batch's time (docs/benchmarks.md, "Ninth session"). Here they
+together a third of such a batch's time (docs/benchmarks.md, "Why the hot path is built
+as it is"). Here they
 are SQL text written once per dialect and run on the transaction's own DBAPI cursor. A
 list of keys is one parameter: a JSON array read by ``json_each`` on SQLite, an array on
 PostgreSQL. On PostgreSQL the batch's first four (the lock, the stored ids, the signals,

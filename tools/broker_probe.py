@@ -1,5 +1,6 @@
 """The embedded broker alone, without triage: how fast and how promptly a bare kafka-python
-consumer reads from Tansu. A floor for `triage bench` (docs/benchmarks.md).
+consumer reads from Tansu. A floor for `triage bench` (docs/benchmarks.md, "The embedded
+broker alone").
 
     python tools/broker_probe.py latency [--rate 1000] [--fetch-wait-ms 50] [--messages 5000]
     python tools/broker_probe.py read [--messages 600000]

@@ -1,4 +1,5 @@
-"""Why the store's writes are not moved to a thread beside the consumer (docs/benchmarks.md).
+"""Why the store's writes are not moved to a thread beside the consumer (docs/benchmarks.md,
+"Limits").
 
     python tools/gil_convoy.py [--rows 2000] [--runs 2]
 

@@ -6,7 +6,7 @@ how many took over 5 ms). A diagnostic for where a batch's tail comes from:
 
 ``AB_OFF=1`` puts SQLite's own checkpointing back (inside the commit that grows the log
 past 1,000 pages) in place of the store's background thread, for A/B runs
-(docs/benchmarks.md, "Ninth session").
+(docs/benchmarks.md, "Why the hot path is built as it is").
 """
 
 from __future__ import annotations

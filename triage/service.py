@@ -81,7 +81,8 @@ def tune_gc() -> None:
     traceback and the polling frames, locals included, behind each poll that waits out
     its timeout). At 50,000 a collection paused the consumer for tens of milliseconds,
     most of the p99 latency at 1k events/s; at 10,000 the pauses are several times
-    shorter, with the same throughput (docs/benchmarks.md)."""
+    shorter, with the same throughput (docs/benchmarks.md, "Why the hot path is built as it
+    is")."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 100)

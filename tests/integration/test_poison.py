@@ -1,7 +1,7 @@
 """Poison messages against the real broker and PostgreSQL: whatever a batch holds, every
 good event is stored and every poison reaches the dead-letter topic with its reason, in
-bounded time. Singles of over forty kinds; pairs of poisons in one batch (among them the
-issue's: an id holding a NUL and a year-9999 date of the same alert identity, at
+bounded time. Singles of over forty kinds; pairs of poisons in one batch (among them an id
+holding a NUL beside a year-9999 date of the same alert identity, at
 validation and, past it, in the store); a lone poison with nothing behind it, which the
 consumer must not take for a database outage. And the other side: an outage (a database
 that answers but takes no writes) dead-letters nothing, shows as a stalled consumer with

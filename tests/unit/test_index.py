@@ -27,7 +27,8 @@ def unit(*xs: float) -> np.ndarray:
                     reason="needs faiss, two cores and Linux's /proc")
 def test_a_search_from_a_new_thread_starts_no_openmp_workers() -> None:
     """The consumer searches from a thread of its own; an OpenMP worker started there
-    spins beside it, a whole core at 1k events/s (docs/benchmarks.md, fifth session)."""
+    spins beside it, a whole core at 1k events/s (docs/benchmarks.md, "Why the hot path
+    is built as it is")."""
     ix = CentroidIndex(3)
     for i in range(50):
         ix.upsert(f"inc-{i}", unit(1, i, 0))

@@ -182,7 +182,7 @@ def _produce_live(settings: Settings, count: int, unique_share: float, rate: flo
     # The load generator must not pause: with the modules it imports (about 130,000
     # objects) in view, each full collection of its own stopped sending for about 100 ms,
     # once or twice a run, and the events stamped meanwhile counted the pause as triage's
-    # latency (docs/benchmarks.md, "Ninth session").
+    # latency (docs/benchmarks.md, "Why the hot path is built as it is").
     gc.freeze()
     produce_events(settings, synthetic_events(count, unique_share, start=None, spacing=timedelta(0)), rate=rate)
 
