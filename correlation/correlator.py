@@ -40,7 +40,9 @@ import numpy as np
 from triage.correlation.decision import Action, Decision
 from triage.correlation.keys import dedup_key, incident_id_for, scope_of
 from triage.correlation.scoring import GLOBAL_NODE, Evidence, footprint_key, identity_values, score_candidate
-from triage.correlation.state import INCIDENT, NOISE, CorrelationState, IncidentState, ScopeModels, SignalState
+from triage.correlation.state import (
+    CorrelationState, IncidentKind, IncidentState, IncidentStatus, ScopeModels, SignalState,
+)
 from triage.correlation.templating import Template, Templater
 from triage.ingest.event import Event, EventKind, Severity, Status
 from triage.models.embedder import Embedder, default_embedder
@@ -221,26 +223,26 @@ class Correlator:
         if best is not None and best.score >= p.threshold:
             target = self.state.incidents[best.incident_id]
             details = {**common, **best.as_dict()}
-            if event.kind is EventKind.alert and event.status is Status.firing and target.kind == NOISE:
+            if event.kind is EventKind.alert and event.status is Status.firing and target.kind == IncidentKind.noise:
                 details["promoted"] = True  # the first alert of a noise group makes it an incident
             return self._join(event, now, key, target, node, template, identity, Action.attached,
                               "correlated", details)
         # Nothing fits: a new group. A firing alert opens an incident; anything else a
         # noise group, which pages nobody unless an alert joins it.
         is_alert = event.kind is EventKind.alert
-        kind = INCIDENT if is_alert and event.status is Status.firing else NOISE
+        kind = IncidentKind.incident if is_alert and event.status is Status.firing else IncidentKind.noise
         new = IncidentState(
             id=incident_id_for(event.id), scope=scope, title=event.title, opened_at=now,
             last_event_at=now, severity=event.severity, kind=kind)
         if is_alert and event.status is Status.resolved:
             # A resolve for an alert never seen firing is history, not a problem.
-            new.status, new.resolved_at = "resolved", now
+            new.status, new.resolved_at = IncidentStatus.resolved, now
         self.state.add_incident(new)
         details = dict(common)
         rejected = max(evidence, key=lambda e: (e.score, e.incident_id), default=None)
         if rejected is not None:
             details["best_candidate"] = rejected.as_dict()
-        rule = "new_incident" if kind == INCIDENT else "noise_group"
+        rule = "new_incident" if kind == IncidentKind.incident else "noise_group"
         return self._join(event, now, key, new, node, template, identity, Action.opened, rule, details)
 
     def rebuild(self, incident: IncidentState, held: Iterable[tuple[Event, str, str | None]]) -> None:
@@ -279,7 +281,7 @@ class Correlator:
             self._touch(event, now, incident)
         if incident.alert_count:
             firing = bool(incident.firing)
-            incident.status = "open" if firing else "resolved"
+            incident.status = IncidentStatus.open if firing else IncidentStatus.resolved
             incident.resolved_at = None if firing else incident.last_event_at
             incident.accepting_until = self._accepting_until(incident)
 
@@ -474,7 +476,7 @@ class Correlator:
         until = incident.last_event_at + window
         if not incident.is_open and incident.resolved_at is not None:
             until = min(until, incident.resolved_at + reopen_window)
-        elif incident.kind == NOISE and incident.event_count <= 1:
+        elif incident.kind == IncidentKind.noise and incident.event_count <= 1:
             until = incident.last_event_at + lone_window
         return min(until, cap)
 
@@ -512,7 +514,7 @@ class Correlator:
     def _due(self, incident: IncidentState, now: datetime, *, new_alert: bool) -> bool:
         """Alertmanager's timers (first page, update after group_interval, repeat), the
         first page held until ``page_due_at`` (auto-pause)."""
-        if not incident.is_open or incident.kind != INCIDENT:
+        if not incident.is_open or incident.kind != IncidentKind.incident:
             return False
         last = incident.last_notified_at
         if last is None:
@@ -530,10 +532,10 @@ class Correlator:
         is_alert = event.kind is EventKind.alert
         firing = is_alert and event.status is Status.firing
         if firing:
-            if incident.kind == NOISE:
-                incident.kind, incident.title = INCIDENT, event.title
+            if incident.kind == IncidentKind.noise:
+                incident.kind, incident.title = IncidentKind.incident, event.title
             if not incident.is_open:  # a flapping alert re-fires into its resolved incident
-                incident.status, incident.resolved_at = "open", None
+                incident.status, incident.resolved_at = IncidentStatus.open, None
                 evidence["reopened"] = True
                 if incident.transient:   # it never paged: its pause starts again
                     incident.transient, incident.page_due_at = False, None
@@ -573,9 +575,9 @@ class Correlator:
         evidence: dict[str, Any] = {"dedup_key": signal.key, "template": template.id,
                                     "still_firing": len(incident.firing)}
         if not incident.firing and incident.is_open:
-            incident.status, incident.resolved_at = "resolved", now
+            incident.status, incident.resolved_at = IncidentStatus.resolved, now
             evidence["incident_resolved"] = True
-            if incident.kind == INCIDENT and incident.last_notified_at is None:
+            if incident.kind == IncidentKind.incident and incident.last_notified_at is None:
                 incident.transient = True   # resolved before its page was due: nobody paged
                 evidence["transient"] = True
         self._touch(event, now, incident)
@@ -595,7 +597,7 @@ class Correlator:
         signal.status, signal.dirty = Status.resolved, True
         incident.firing.discard(signal.key)
         if not incident.firing and incident.is_open:
-            incident.status, incident.resolved_at = "resolved", signal.last_seen
+            incident.status, incident.resolved_at = IncidentStatus.resolved, signal.last_seen
             incident.accepting_until = self._accepting_until(incident)
         incident.dirty = True
 

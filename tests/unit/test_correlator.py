@@ -13,7 +13,7 @@ from tests.conftest import T0, make_event
 from triage.correlation import Action, Correlator
 from triage.correlation.explain import explain
 from triage.correlation.keys import scope_of
-from triage.correlation.state import INCIDENT, NOISE
+from triage.correlation.state import IncidentKind
 from triage.models.embedder import HashingEmbedder
 from triage.models.parameters import CorrelationParameters
 from triage.models.topology import ServiceGraph
@@ -254,7 +254,7 @@ def test_a_lone_log_opens_a_noise_group_that_pages_nobody() -> None:
     c = correlator()
     [d] = run(c, [(0, log())])
     assert d.action is Action.opened and d.rule == "noise_group" and d.notify is False
-    assert c.state.incidents[d.incident_id].kind == NOISE
+    assert c.state.incidents[d.incident_id].kind == IncidentKind.noise
     assert "pages nobody" in explain(d.rule, d.evidence)
 
 
@@ -263,7 +263,7 @@ def test_an_alert_joining_a_noise_group_makes_it_an_incident_and_pages() -> None
     first, alert = run(c, [(0, log()), (20, {"fingerprint": "a", "title": "Checkout 5xx"})])
     assert alert.incident_id == first.incident_id and alert.evidence["promoted"] is True
     incident = c.state.incidents[first.incident_id]
-    assert incident.kind == INCIDENT and incident.title == "Checkout 5xx" and alert.notify is True
+    assert incident.kind == IncidentKind.incident and incident.title == "Checkout 5xx" and alert.notify is True
 
 
 def test_a_lone_log_stops_attracting_events_after_lone_window() -> None:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from triage.correlation.correlator import Correlator
 from triage.correlation.keys import dedup_key, incident_id_for
-from triage.correlation.state import INCIDENT, NOISE, IncidentState
+from triage.correlation.state import IncidentKind, IncidentState, IncidentStatus
 from triage.ingest.event import Event, EventKind, Status
 from triage.models.parameters import CorrelationParameters
 from triage.store import schema as t
@@ -63,7 +63,7 @@ def merge_incidents(store: SqlStore, target_id: str, source_ids: Sequence[str], 
         conn.execute(t.incidents.update().where(t.incidents.c.id == target_id).values(incident_row(target)))
         store.link_services(conn, target_id, target.services - target.linked_services)
         conn.execute(t.incidents.update().where(t.incidents.c.id.in_(source_ids)).values(
-            status="merged", merged_into=target_id, accepting_until=None, page_due_at=None, firing=[]))
+            status=IncidentStatus.merged.value, merged_into=target_id, accepting_until=None, page_due_at=None, firing=[]))
         # Each source's opening decision now says who merged it and why (the original
         # decision kept inside), so the target counts as one incident opened.
         m = t.memberships
@@ -133,9 +133,9 @@ def split_incident(store: SqlStore, incident_id: str, event_ids: Sequence[str], 
         new = IncidentState(
             id=incident_id_for(f"split:{incident_id}:{opener.id}"), scope=original.scope, title=opener.title,
             opened_at=opener.occurred_at, last_event_at=opener.occurred_at, severity=opener.severity,
-            kind=INCIDENT if any(e.kind is EventKind.alert and e.status is Status.firing for e, *_ in moved)
-            else NOISE, templates=dict(original.templates),
-            status="open" if original.is_open else "resolved")
+            kind=IncidentKind.incident if any(e.kind is EventKind.alert and e.status is Status.firing for e, *_ in moved)
+            else IncidentKind.noise, templates=dict(original.templates),
+            status=IncidentStatus.open if original.is_open else IncidentStatus.resolved)
         for incident, events in ((original, kept), (new, moved)):
             correlator.rebuild(incident, [(e, rule, template) for e, rule, template, _ in events])
         if not new.is_open and new.resolved_at is None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from triage.correlation.state import IncidentKind, IncidentStatus
 from triage.ingest.event import Event
 
 
@@ -37,7 +38,7 @@ class IncidentRecord:
     id: str
     scope: str
     title: str
-    status: str
+    status: IncidentStatus
     severity: str
     opened_at: datetime
     last_event_at: datetime
@@ -48,7 +49,7 @@ class IncidentRecord:
     suppressed_count: int
     services: list[str]
     firing_alerts: int
-    kind: str = "incident"      # "incident" (had a firing alert) | "noise" (pages nobody)
+    kind: IncidentKind = IncidentKind.incident   # had a firing alert | noise: pages nobody
     transient: bool = False     # resolved before its first page was due (auto-pause)
     merged_into: str | None = None   # status "merged": a responder merged it into that incident
 

@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from triage.correlation import CorrelationState, Decision, IncidentState, SignalState, dedup_key, scope_of
 from triage.correlation.decision import Action
-from triage.correlation.state import INCIDENT, NOISE, ScopeModels
+from triage.correlation.state import IncidentKind, IncidentStatus, ScopeModels
 from triage.correlation.templating import Templater
 from triage.models.embedder import default_embedder
 from triage.models.parameters import CorrelationParameters
@@ -514,8 +514,8 @@ class SqlStore:
                 sa.func.sum(sa.case((m.c.action == "suppressed", 1), else_=0)).label("suppressed"),
                 # A group counts by what it is now: a noise group an alert joined later is
                 # an incident, opened by the log or span that opened the group.
-                sa.func.sum(sa.case((i.c.kind == INCIDENT, 1), else_=0)).label("incidents"),
-                sa.func.sum(sa.case((i.c.kind == NOISE, 1), else_=0)).label("noise_groups"),
+                sa.func.sum(sa.case((i.c.kind == IncidentKind.incident.value, 1), else_=0)).label("incidents"),
+                sa.func.sum(sa.case((i.c.kind == IncidentKind.noise.value, 1), else_=0)).label("noise_groups"),
                 sa.func.sum(sa.case((m.c.notify, 1), else_=0)).label("pages"),
             ]
             opened_group = sa.and_(i.c.id == m.c.incident_id, m.c.action == "opened")
@@ -741,12 +741,12 @@ def _accepting_since(incident: IncidentState, since: datetime) -> bool:
 
 def incident_row(i: IncidentState) -> dict[str, Any]:
     return {
-        "id": i.id, "scope": i.scope, "title": i.title, "status": i.status, "severity": i.severity.value,
+        "id": i.id, "scope": i.scope, "title": i.title, "status": i.status.value, "severity": i.severity.value,
         "opened_at": i.opened_at, "last_event_at": i.last_event_at, "resolved_at": i.resolved_at,
         "last_notified_at": i.last_notified_at, "event_count": i.event_count,
         "alert_count": i.alert_count, "suppressed_count": i.suppressed_count,
         "services": sorted(i.services), "firing": sorted(i.firing),
-        "kind": i.kind, "accepting_until": i.accepting_until, "page_due_at": i.page_due_at,
+        "kind": i.kind.value, "accepting_until": i.accepting_until, "page_due_at": i.page_due_at,
         "transient": i.transient, "profile": i.profile(),
         "centroid_f32": None if i.centroid is None else np.asarray(i.centroid, dtype="<f4").tobytes(),
     }
@@ -755,10 +755,10 @@ def incident_row(i: IncidentState) -> dict[str, Any]:
 def incident_state(r: sa.Row[Any]) -> IncidentState:
     incident = IncidentState(
         id=r.id, scope=r.scope, title=r.title, opened_at=r.opened_at, last_event_at=r.last_event_at,
-        severity=Severity(r.severity), status=r.status, resolved_at=r.resolved_at,
+        severity=Severity(r.severity), status=IncidentStatus(r.status), resolved_at=r.resolved_at,
         services=set(r.services), firing=set(r.firing), event_count=r.event_count,
         alert_count=r.alert_count, suppressed_count=r.suppressed_count, last_notified_at=r.last_notified_at,
-        kind=r.kind or "incident", accepting_until=r.accepting_until, page_due_at=r.page_due_at,
+        kind=IncidentKind(r.kind or IncidentKind.incident), accepting_until=r.accepting_until, page_due_at=r.page_due_at,
         transient=bool(r.transient),
         centroid=None if r.centroid_f32 is None else np.frombuffer(r.centroid_f32, dtype="<f4").tolist())
     incident.set_profile(r.profile)
@@ -772,8 +772,8 @@ def embedding_key(model: str, text: str) -> str:
 
 def _incident_record(r: sa.Row[Any]) -> IncidentRecord:
     return IncidentRecord(
-        id=r.id, scope=r.scope, title=r.title, status=r.status, severity=r.severity,
+        id=r.id, scope=r.scope, title=r.title, status=IncidentStatus(r.status), severity=r.severity,
         opened_at=r.opened_at, last_event_at=r.last_event_at, resolved_at=r.resolved_at,
         last_notified_at=r.last_notified_at, event_count=r.event_count, alert_count=r.alert_count,
         suppressed_count=r.suppressed_count, services=list(r.services), firing_alerts=len(r.firing),
-        kind=r.kind or "incident", transient=bool(r.transient), merged_into=r.merged_into)
+        kind=IncidentKind(r.kind or IncidentKind.incident), transient=bool(r.transient), merged_into=r.merged_into)
