@@ -34,7 +34,7 @@ def pages_owed(decisions: list[Decision], state: CorrelationState) -> list[Owed]
     for d in decisions:
         if d.notify:
             owed.setdefault((d.incident_id, "trigger"), Owed(d.incident_id, "trigger", d.event_id))
-        elif d.evidence.get("incident_resolved"):
+        elif d.incident_resolved:
             incident = state.incidents.get(d.incident_id)
             if incident is not None and incident.last_notified_at is not None:
                 owed.setdefault((d.incident_id, "resolve"), Owed(d.incident_id, "resolve", d.event_id))

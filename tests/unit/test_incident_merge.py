@@ -64,7 +64,7 @@ def test_rebuilding_an_incident_from_its_own_events_reproduces_it() -> None:
     decisions = c.process_batch(events)
     [incident_id] = {d.incident_id for d in decisions}
     live = c.state.incidents[incident_id]
-    held = [(e, d.rule, d.evidence.get("template") if d.rule not in ("duplicate", "alert_resolved") else None)
+    held = [(e, d.rule, d.template if d.rule not in ("duplicate", "alert_resolved") else None)
             for e, d in zip(events, decisions, strict=True)]
     again = IncidentState(id=incident_id, scope=live.scope, title=live.title, opened_at=T0, last_event_at=T0,
                           severity=Severity.info, templates=dict(live.templates))

@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 
 from triage.correlation.correlator import Correlator
+from triage.correlation.decision import Action
+from triage.correlation.evidence import Merged, Original, Rule, Split, evidence_from_json, rule_of
 from triage.correlation.keys import dedup_key, incident_id_for
 from triage.correlation.state import IncidentKind, IncidentState, IncidentStatus
 from triage.ingest.event import Event, EventKind, Status
@@ -68,13 +70,14 @@ def merge_incidents(store: SqlStore, target_id: str, source_ids: Sequence[str], 
         # decision kept inside), so the target counts as one incident opened.
         m = t.memberships
         opened = conn.execute(sa.select(m.c.event_id, m.c.incident_id, m.c.rule, m.c.evidence)
-                              .where(m.c.incident_id.in_(source_ids), m.c.action == "opened")).all()
+                              .where(m.c.incident_id.in_(source_ids), m.c.action == Action.opened.value)).all()
         if opened:
             conn.execute(m.update().where(m.c.event_id == sa.bindparam("b_event")).values(
-                action="attached", rule="merged", evidence=sa.bindparam("b_evidence", type_=m.c.evidence.type)), [
-                {"b_event": r.event_id, "b_evidence": {
-                    "merged_from": r.incident_id, "merged_by": author, "reason": reason,
-                    "merged_at": now.isoformat(), "original": {"rule": r.rule, "evidence": r.evidence}}}
+                action=Action.attached.value, rule=Rule.merged.value,
+                evidence=sa.bindparam("b_evidence", type_=m.c.evidence.type)), [
+                {"b_event": r.event_id, "b_evidence": Merged(
+                    source=r.incident_id, by=author, reason=reason, at=now,
+                    original=Original(rule=rule_of(r.rule), evidence=evidence_from_json(r.rule, r.evidence))).as_json()}
                 for r in opened])
         conn.execute(m.update().where(m.c.incident_id.in_(source_ids)).values(incident_id=target_id))
         conn.execute(t.signals.update().where(t.signals.c.incident_id.in_(source_ids)).values(incident_id=target_id))
@@ -147,10 +150,12 @@ def split_incident(store: SqlStore, incident_id: str, event_ids: Sequence[str], 
         conn.execute(t.incidents.insert().values(incident_row(new)))
         store.link_services(conn, new.id, new.services)
         conn.execute(m.update().where(m.c.event_id.in_(sorted(wanted))).values(incident_id=new.id))
+        opener_rule, opener_evidence = moved[0][1], moved[0][3]
         conn.execute(m.update().where(m.c.event_id == opener.id).values(
-            action="opened", rule="split", evidence={
-                "split_from": incident_id, "split_by": author, "reason": reason, "split_at": now.isoformat(),
-                "original": {"rule": moved[0][1], "evidence": moved[0][3]}}))
+            action=Action.opened.value, rule=Rule.split_off.value, evidence=Split(
+                source=incident_id, by=author, reason=reason, at=now,
+                original=Original(rule=rule_of(opener_rule),
+                                  evidence=evidence_from_json(opener_rule, opener_evidence))).as_json()))
         # A signal follows the latest of its events: where its next repeat belongs.
         latest: dict[str, tuple[datetime, str]] = {}
         for owner, events in ((incident_id, kept), (new.id, moved)):

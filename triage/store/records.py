@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
+from triage.correlation.decision import Action
+from triage.correlation.evidence import Evidence, Rule
 from triage.correlation.state import IncidentKind, IncidentStatus
 from triage.ingest.event import Event
 
@@ -18,9 +19,9 @@ class IncidentConflict(ValueError):
 class Membership:
     event_id: str
     incident_id: str
-    action: str
-    rule: str
-    evidence: dict[str, Any]
+    action: Action
+    rule: Rule | str          # the text of a rule this version does not know (a newer one wrote it)
+    evidence: Evidence        # read back from the row's JSON (``evidence_from_json``)
     parameters_version: int
     notify: bool
     decided_at: datetime

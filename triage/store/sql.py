@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from triage.correlation import CorrelationState, Decision, IncidentState, SignalState, dedup_key, scope_of
 from triage.correlation.decision import Action
+from triage.correlation.evidence import evidence_from_json, rule_of
 from triage.correlation.state import IncidentKind, IncidentStatus, ScopeModels
 from triage.correlation.templating import Templater
 from triage.models.embedder import default_embedder
@@ -574,8 +575,9 @@ def _incident_values(i: IncidentState) -> tuple[Any, ...]:
 
 
 def _membership_values(d: Decision, decided_at: Any) -> tuple[Any, ...]:
-    return (d.event_id, d.incident_id, d.action.value, d.rule, json_dumps(d.evidence), d.parameters_version, d.notify,
-            decided_at, d.evidence.get("template"))
+    evidence = d.evidence
+    return (d.event_id, d.incident_id, d.action.value, d.rule.value, json_dumps(evidence.as_json()),
+            d.parameters_version, d.notify, decided_at, evidence.template)
 
 
 # From this many events a batch's inserts go by COPY on PostgreSQL (see ``_write``).
@@ -717,8 +719,9 @@ def _membership_cols() -> list[sa.ColumnElement[Any]]:
 def _stored_event(r: sa.Row[Any]) -> StoredEvent:
     membership = None
     if r.incident_id is not None:
-        membership = Membership(event_id=r.id, incident_id=r.incident_id, action=r.action, rule=r.rule,
-                                evidence=r.evidence, parameters_version=r.parameters_version,
+        membership = Membership(event_id=r.id, incident_id=r.incident_id, action=Action(r.action),
+                                rule=rule_of(r.rule), evidence=evidence_from_json(r.rule, r.evidence),
+                                parameters_version=r.parameters_version,
                                 notify=bool(r.notify), decided_at=r.decided_at)
     return StoredEvent(event=Event.model_validate(r.document), received_at=r.received_at,
                        membership=membership)

@@ -1,0 +1,628 @@
+"""A decision's evidence, typed: one frozen class per kind of decision, each value named.
+
+What the engine writes, per rule:
+
+* ``duplicate``: ``Duplicate`` (the signal, how often and how long ago it was seen);
+* ``alert_resolved``: ``Resolve`` (alerts still firing; whether the incident resolved,
+  and before its first page was due: ``transient``);
+* ``correlated``: ``Joined``, where the event was scored (``Placement``: scope, node,
+  template, the ``Criteria`` it was judged by, how many candidates) and the ``Candidate``
+  it joined (score and ``Components``, gap, hops, family), and whether it turned a noise
+  group into an incident (``promoted``) or re-opened a resolved one (``reopened``);
+* ``new_incident`` / ``noise_group``: ``Opened``, the placement and the best candidate
+  it did not join (why not: its score, or ``blocked``);
+* ``merged`` / ``split``: ``Merged`` / ``Split``, a responder's correction, with the
+  decision it replaced (``Original``).
+
+A firing alert whose last episode ended without a resolve says so in either placement
+(``previous_episode``). Stored decisions of the baseline correlator read back as
+``BaselineJoined`` / ``BaselineOpened``, and a rule this version does not know (written
+by a newer one) as ``Unrecognized``.
+
+The evidence becomes JSON only where the store writes a membership row: ``as_json()``
+builds the document, with the same keys as ever (the API's ``evidence`` shows it), and
+``evidence_from_json(rule, document)`` reads one back into these types. Reading is
+tolerant: a key an older version did not write takes the value ``explain`` has always
+assumed for it, so old decisions explain as they did. Evidence read back keeps the
+document it was read from and ``as_json()`` returns that one as stored, so a stored row
+comes back exactly (a key this version does not know included), whether the API shows
+it or a correction quotes it as the ``original``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, TypeVar, overload
+
+from triage.models.parameters import CorrelationParameters
+
+__all__ = [
+    "BaselineJoined", "BaselineOpened", "Blocked", "Candidate", "Components", "Criteria", "Duplicate",
+    "EpisodeEnd", "Evidence", "GapFrom", "Joined", "Merged", "Opened", "Original", "Placement",
+    "PreviousEpisode", "Resolve", "Rule", "Split", "TextMatch", "Unrecognized", "Weights",
+    "evidence_from_json", "rule_of",
+]
+
+
+class Rule(StrEnum):
+    """The rule that decided; the text is what the store and the API show."""
+
+    duplicate = "duplicate"                 # the signal is already known and live
+    alert_resolved = "alert_resolved"       # a resolve for a firing alert, on its incident
+    correlated = "correlated"               # joined the best candidate at or above the threshold
+    new_incident = "new_incident"           # a firing alert that fit no group opened an incident
+    noise_group = "noise_group"             # anything else that fit no group: pages nobody
+    merged = "merged"                       # a responder merged its incident into another
+    split_off = "split"                     # a responder split it off into a new incident
+    #                                         (not ``split``, which would hide ``str.split``)
+    same_scope_within_window = "same_scope_within_window"   # the baseline's join, in stored decisions
+
+
+_RULES = {r.value: r for r in Rule}
+
+
+def rule_of(text: str) -> Rule | str:
+    """A stored rule: the ``Rule``, or its text if this version does not know it."""
+    return _RULES.get(text, text)
+
+
+class TextMatch(StrEnum):
+    same_template = "same_template"   # the incident already holds the event's template
+    same_family = "same_family"       # cosine to its nearest template at or above family_threshold
+    similar = "similar"
+    not_scored = "not_scored"         # blocked before its text was compared
+
+
+class GapFrom(StrEnum):
+    """What the time gap was measured from: the incident's last event with the same
+    (service, template), else on the same service, else its last event at all; or, for a
+    late event, how long before the incident opened it happened."""
+
+    template = "template"
+    service = "service"
+    incident = "incident"
+    before_open = "before_open"
+
+
+class Blocked(StrEnum):
+    settled = "settled"           # past its propagation window, and the event is new to it
+    no_topology = "no_topology"   # no known relation between the services (require_topology)
+
+
+class EpisodeEnd(StrEnum):
+    started_later = "started_later"       # it says it started after we last heard of it
+    resolve_timeout = "resolve_timeout"   # silent for resolve_timeout
+
+
+# -- the parts -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Components:
+    """The score's components, each in [0, 1] (see ``scoring``)."""
+
+    text: float
+    time: float
+    labels: float
+    topology: float | None = None   # None: the event has no place in the service graph
+    family: float | None = None     # None: fitted families are not weighted
+
+    def as_json(self) -> dict[str, float]:
+        out = {"text": self.text, "time": self.time, "labels": self.labels}
+        if self.topology is not None:
+            out["topology"] = self.topology
+        if self.family is not None:
+            out["family"] = self.family
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> Components:
+        data = _mapping(data)
+        return cls(text=_float(data, "text", 0.0), time=_float(data, "time", 0.0), labels=_float(data, "labels", 0.0),
+                   topology=_float_or_none(data, "topology"), family=_float_or_none(data, "family"))
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    text: float
+    topology: float
+    time: float
+    labels: float
+    family: float
+
+    @classmethod
+    def of(cls, p: CorrelationParameters) -> Weights:
+        return cls(text=p.weight_text, topology=p.weight_topology, time=p.weight_time, labels=p.weight_labels,
+                   family=p.weight_family)
+
+    def as_json(self) -> dict[str, float]:
+        return {"text": self.text, "topology": self.topology, "time": self.time, "labels": self.labels,
+                "family": self.family}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Weights:
+        data = _mapping(data)
+        return cls(*(_float(data, k, 0.0) for k in ("text", "topology", "time", "labels", "family")))
+
+
+@dataclass(frozen=True, slots=True)
+class Criteria:
+    """What a score was judged by: the same for every decision of one correlator."""
+
+    threshold: float
+    weights: Weights
+    parameters_version: int | None   # None: a stored decision that does not say
+    window_s: float
+    # the weights as every document quotes them, built once (a document only reads it)
+    weights_json: dict[str, float] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "weights_json", self.weights.as_json())   # frozen: set once, here
+
+    @classmethod
+    def of(cls, p: CorrelationParameters, parameters_version: int) -> Criteria:
+        return cls(threshold=p.threshold, weights=Weights.of(p), parameters_version=parameters_version,
+                   window_s=p.window)
+
+
+@dataclass(frozen=True, slots=True)
+class PreviousEpisode:
+    """The firing alert's earlier episode, which ended without its resolve reaching us."""
+
+    incident: str
+    ended: EpisodeEnd
+
+    def as_json(self) -> dict[str, str]:
+        return {"incident": self.incident, "ended": self.ended.value}
+
+    @classmethod
+    def from_json(cls, data: Any) -> PreviousEpisode | None:
+        if not isinstance(data, dict):
+            return None
+        ended = data.get("ended")
+        # (str() of a missing incident is "None": what the sentence has always said then)
+        return cls(incident=str(data.get("incident")),
+                   ended=EpisodeEnd.started_later if ended == "started_later" else EpisodeEnd.resolve_timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """How an event fit one incident: the one it joined, or the best it did not.
+    Rounded as stored (score and components to 4 places, seconds to 3)."""
+
+    incident: str
+    score: float
+    components: Components
+    text_match: TextMatch
+    gap_s: float
+    gap_from: GapFrom
+    incident_age_s: float
+    nearest_template: str | None = None   # the incident's template nearest the event's (160 chars)
+    hops: int | None = None               # graph distance to the incident's nearest node, if related
+    via: str | None = None                # that node
+    blocked: Blocked | None = None
+    family: int | None = None             # the event's fitted alert family, if it has one
+    family_match: bool = False            # the incident already shows that family
+
+    def write(self, out: dict[str, Any]) -> None:
+        out.update(incident=self.incident, score=self.score, components=self.components.as_json(),
+                   text_match=self.text_match.value, gap_s=self.gap_s, gap_from=self.gap_from.value,
+                   incident_age_s=self.incident_age_s)
+        if self.nearest_template is not None:
+            out["nearest_template"] = self.nearest_template
+        if self.hops is not None:
+            out["hops"] = self.hops
+            out["via"] = self.via
+        if self.blocked is not None:
+            out["blocked"] = self.blocked.value
+        if self.family is not None:
+            out["family"] = self.family
+            out["family_match"] = self.family_match
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        self.write(out)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> Candidate:
+        data = _mapping(data)
+        hops = data.get("hops")
+        via = data.get("via")
+        family = data.get("family")
+        return cls(
+            incident=str(data.get("incident")), score=_float(data, "score", 0.0),
+            components=Components.from_json(data.get("components")),
+            text_match=_enum(TextMatch, data.get("text_match"), TextMatch.similar),
+            gap_s=_float(data, "gap_s", 0.0), gap_from=_enum(GapFrom, data.get("gap_from"), GapFrom.incident),
+            incident_age_s=_float(data, "incident_age_s", 0.0), nearest_template=_str_or_none(data, "nearest_template"),
+            hops=hops if isinstance(hops, int) and not isinstance(hops, bool) else None,
+            via=None if via is None else str(via),
+            blocked=_enum(Blocked, data.get("blocked"), None),
+            family=family if isinstance(family, int) and not isinstance(family, bool) else None,
+            family_match=bool(data.get("family_match")))
+
+
+@dataclass(frozen=True, slots=True)
+class Original:
+    """The decision a responder's correction replaced."""
+
+    rule: Rule | str
+    evidence: Evidence
+
+    def as_json(self) -> dict[str, Any]:
+        return {"rule": str(self.rule), "evidence": self.evidence.as_json()}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Original | None:
+        if not isinstance(data, dict) or not data:
+            return None
+        rule = str(data.get("rule", ""))
+        return cls(rule=rule_of(rule), evidence=evidence_from_json(rule, data.get("evidence") or {}))
+
+
+# -- the evidence of each kind of decision ------------------------------------------------------
+#
+# ``read_from``: the stored document it was read from, which ``as_json`` returns as it is
+# (None for evidence the engine just built). Not an init argument, so that
+# ``dataclasses.replace`` makes evidence that builds its own document.
+
+def _read_from() -> Any:
+    return field(default=None, init=False, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    dedup_key: str
+    template: str | None              # None: decided before templates were recorded
+    reason: str                       # "same fingerprint, same status" | "identical text"
+    first_seen: datetime | None       # when the signal was first seen (None: not said)
+    seen_before: int
+    since_last_s: float
+    read_from: dict[str, Any] | None = _read_from()
+
+    def as_json(self) -> dict[str, Any]:
+        if self.read_from is not None:
+            return self.read_from
+        if self.template is not None and self.first_seen is not None:   # as the engine writes it
+            return {"dedup_key": self.dedup_key, "template": self.template, "reason": self.reason,
+                    "first_seen": self.first_seen.isoformat(), "seen_before": self.seen_before,
+                    "since_last_s": self.since_last_s}
+        out: dict[str, Any] = {"dedup_key": self.dedup_key}
+        if self.template is not None:
+            out["template"] = self.template
+        out["reason"] = self.reason
+        if self.first_seen is not None:
+            out["first_seen"] = self.first_seen.isoformat()
+        out["seen_before"] = self.seen_before
+        out["since_last_s"] = self.since_last_s
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Duplicate:
+        return cls(dedup_key=str(data.get("dedup_key", "")), template=_str_or_none(data, "template"),
+                   reason=str(data.get("reason", "same signal")), first_seen=_datetime(data.get("first_seen")),
+                   seen_before=_int(data, "seen_before", 1), since_last_s=_float(data, "since_last_s", 0.0))
+
+
+@dataclass(frozen=True, slots=True)
+class Resolve:
+    dedup_key: str
+    template: str | None              # None: decided before templates were recorded
+    still_firing: int                 # the incident's alerts still firing after this resolve
+    incident_resolved: bool = False   # it was the last: the incident resolved
+    transient: bool = False           # ... before its first page was due: nobody was paged
+    read_from: dict[str, Any] | None = _read_from()
+
+    def as_json(self) -> dict[str, Any]:
+        if self.read_from is not None:
+            return self.read_from
+        out: dict[str, Any] = {"dedup_key": self.dedup_key}
+        if self.template is not None:
+            out["template"] = self.template
+        out["still_firing"] = self.still_firing
+        if self.incident_resolved:
+            out["incident_resolved"] = True
+        if self.transient:
+            out["transient"] = True
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Resolve:
+        return cls(dedup_key=str(data.get("dedup_key", "")), template=_str_or_none(data, "template"),
+                   still_firing=_int(data, "still_firing", 0), incident_resolved=bool(data.get("incident_resolved")),
+                   transient=bool(data.get("transient")))
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where an event that was not a duplicate was scored: its scope, its node in the
+    service graph (``service``: a service, ``host:<name>`` or ``global``), its template,
+    the criteria, how many candidates were scored, and the episode of its alert that
+    ended unresolved, if any."""
+
+    scope: str
+    service: str
+    template: str
+    criteria: Criteria
+    candidates: int
+    previous_episode: PreviousEpisode | None
+
+    def placement_json(self) -> dict[str, Any]:
+        c = self.criteria
+        out = {"scope": self.scope, "service": self.service, "template": self.template, "threshold": c.threshold,
+               "weights": c.weights_json, "parameters_version": c.parameters_version,
+               "candidates": self.candidates, "window_s": c.window_s}
+        if self.previous_episode is not None:
+            out["previous_episode"] = self.previous_episode.as_json()
+        return out
+
+    @staticmethod
+    def fields_from_json(data: dict[str, Any]) -> dict[str, Any]:
+        version = data.get("parameters_version")
+        return {
+            "scope": str(data.get("scope", "")), "service": str(data.get("service") or ""),
+            "template": str(data.get("template", "")),
+            "criteria": Criteria(threshold=_float(data, "threshold", 0.0), weights=Weights.from_json(data.get("weights")),
+                                 parameters_version=version if isinstance(version, int) else None,
+                                 window_s=_float(data, "window_s", 0.0)),
+            "candidates": _int(data, "candidates", 0),
+            "previous_episode": PreviousEpisode.from_json(data.get("previous_episode")),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Joined(Placement):
+    match: Candidate                  # the incident joined, and how well the event fit it
+    promoted: bool = False            # its first alert made this noise group an incident
+    reopened: bool = False            # the alert fired again: its resolved incident reopened
+    read_from: dict[str, Any] | None = _read_from()
+
+    def as_json(self) -> dict[str, Any]:
+        if self.read_from is not None:
+            return self.read_from
+        out = self.placement_json()
+        self.match.write(out)
+        if self.promoted:
+            out["promoted"] = True
+        if self.reopened:
+            out["reopened"] = True
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Joined:
+        return cls(**Placement.fields_from_json(data), match=Candidate.from_json(data),
+                   promoted=bool(data.get("promoted")), reopened=bool(data.get("reopened")))
+
+
+@dataclass(frozen=True, slots=True)
+class Opened(Placement):
+    best_candidate: Candidate | None = None   # the best incident scored, not joined (why: its score or blocked)
+    read_from: dict[str, Any] | None = _read_from()
+
+    def as_json(self) -> dict[str, Any]:
+        if self.read_from is not None:
+            return self.read_from
+        out = self.placement_json()
+        if self.best_candidate is not None:
+            out["best_candidate"] = self.best_candidate.as_json()
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Opened:
+        best = data.get("best_candidate")
+        return cls(**Placement.fields_from_json(data),
+                   best_candidate=Candidate.from_json(best) if isinstance(best, dict) else None)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Correction:
+    """A responder's merge or split: from which incident, by whom, why, when, and the
+    decision it replaced."""
+
+    PREFIX: ClassVar[str] = ""
+
+    source: str | None                # the incident the event came from (None: not said)
+    by: str | None                    # the responder (None: not said)
+    reason: str
+    at: datetime | None
+    original: Original | None
+    read_from: dict[str, Any] | None = _read_from()
+
+    @property
+    def template(self) -> None:
+        return None
+
+    def as_json(self) -> dict[str, Any]:
+        if self.read_from is not None:
+            return self.read_from
+        p = self.PREFIX
+        out: dict[str, Any] = {f"{p}_from": self.source, f"{p}_by": self.by, "reason": self.reason}
+        if self.at is not None:
+            out[f"{p}_at"] = self.at.isoformat()
+        if self.original is not None:
+            out["original"] = self.original.as_json()
+        return out
+
+    @classmethod
+    def fields_from_json(cls, data: dict[str, Any]) -> dict[str, Any]:
+        p = cls.PREFIX
+        return {"source": _str_or_none(data, f"{p}_from"), "by": _str_or_none(data, f"{p}_by"),
+                "reason": str(data.get("reason") or ""), "at": _datetime(data.get(f"{p}_at")),
+                "original": Original.from_json(data.get("original"))}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Merged(Correction):
+    PREFIX: ClassVar[str] = "merged"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Merged:
+        return cls(**cls.fields_from_json(data))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Split(Correction):
+    PREFIX: ClassVar[str] = "split"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Split:
+        return cls(**cls.fields_from_json(data))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BaselineJoined:
+    """``same_scope_within_window``: the baseline correlator joined the scope's open incident."""
+
+    scope: str
+    gap_s: float
+    window_s: float
+    incident_age_s: float | None = None
+    max_incident_age_s: float | None = None
+    read_from: dict[str, Any] | None = _read_from()
+
+    @property
+    def template(self) -> None:
+        return None
+
+    def as_json(self) -> dict[str, Any]:
+        if self.read_from is not None:
+            return self.read_from
+        out: dict[str, Any] = {"scope": self.scope, "gap_s": self.gap_s, "window_s": self.window_s}
+        if self.incident_age_s is not None:
+            out["incident_age_s"] = self.incident_age_s
+        if self.max_incident_age_s is not None:
+            out["max_incident_age_s"] = self.max_incident_age_s
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BaselineJoined:
+        return cls(scope=str(data.get("scope", "")), gap_s=_float(data, "gap_s", 0.0),
+                   window_s=_float(data, "window_s", 0.0), incident_age_s=_float_or_none(data, "incident_age_s"),
+                   max_incident_age_s=_float_or_none(data, "max_incident_age_s"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BaselineOpened:
+    """A ``new_incident`` of the baseline correlator, where the scope had an open incident
+    too old or too quiet to join."""
+
+    scope: str
+    previous_incident: str
+    gap_s: float
+    window_s: float
+    read_from: dict[str, Any] | None = _read_from()
+
+    @property
+    def template(self) -> None:
+        return None
+
+    def as_json(self) -> dict[str, Any]:
+        if self.read_from is not None:
+            return self.read_from
+        return {"scope": self.scope, "previous_incident": self.previous_incident, "gap_s": self.gap_s,
+                "window_s": self.window_s}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BaselineOpened:
+        return cls(scope=str(data.get("scope", "")), previous_incident=str(data.get("previous_incident")),
+                   gap_s=_float(data, "gap_s", 0.0), window_s=_float(data, "window_s", 0.0))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unrecognized:
+    """The evidence of a rule this version does not know (a newer one wrote it)."""
+
+    rule: str
+    read_from: dict[str, Any] | None = _read_from()
+
+    @property
+    def template(self) -> None:
+        return None
+
+    def as_json(self) -> dict[str, Any]:
+        return self.read_from if self.read_from is not None else {}
+
+
+Evidence = (Duplicate | Resolve | Joined | Opened | Merged | Split | BaselineJoined | BaselineOpened
+            | Unrecognized)
+
+
+def evidence_from_json(rule: str, document: Any) -> Evidence:
+    """A stored decision's evidence (the membership row's ``evidence``) as its type."""
+    data: dict[str, Any] = document if isinstance(document, dict) else {}
+    evidence: Evidence
+    match _RULES.get(rule):
+        case Rule.duplicate:
+            evidence = Duplicate.from_json(data)
+        case Rule.alert_resolved:
+            evidence = Resolve.from_json(data)
+        case Rule.correlated:
+            evidence = Joined.from_json(data)
+        case Rule.new_incident | Rule.noise_group:
+            if "previous_incident" in data and not isinstance(data.get("best_candidate"), dict):
+                evidence = BaselineOpened.from_json(data)
+            else:
+                evidence = Opened.from_json(data)
+        case Rule.merged:
+            evidence = Merged.from_json(data)
+        case Rule.split_off:
+            evidence = Split.from_json(data)
+        case Rule.same_scope_within_window:
+            evidence = BaselineJoined.from_json(data)
+        case _:
+            evidence = Unrecognized(rule=rule)
+    if isinstance(document, dict):
+        object.__setattr__(evidence, "read_from", document)   # frozen: set once, as it is read
+    return evidence
+
+
+# -- tolerant reading ------------------------------------------------------------------------
+# A key missing, or of another type than this version writes, reads as the default the
+# sentence has always used for it.
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _mapping(data: Any) -> dict[str, Any]:
+    return data if isinstance(data, dict) else {}
+
+
+def _float(data: dict[str, Any], key: str, default: float) -> float:
+    value = data.get(key)
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+def _float_or_none(data: dict[str, Any], key: str) -> float | None:
+    value = data.get(key)
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _int(data: dict[str, Any], key: str, default: int) -> int:
+    value = data.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _str_or_none(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return None if value is None else str(value)
+
+
+def _datetime(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+@overload
+def _enum(kind: type[_E], value: Any, default: _E) -> _E: ...
+@overload
+def _enum(kind: type[_E], value: Any, default: None) -> _E | None: ...
+def _enum(kind: type[_E], value: Any, default: _E | None) -> _E | None:
+    try:
+        return kind(value) if isinstance(value, str) else default
+    except ValueError:
+        return default
