@@ -58,6 +58,9 @@ __all__ = ["Correlator", "node_of"]
 _MAX_LABELS = 64            # identity values remembered per incident
 _PRUNE_EVERY = 512          # events between two sweeps of the in-memory indexes
 _PRUNE_SLACK = 3600.0       # keep incidents this long past their window (late events)
+# Enum members the per-event path compares with: read from its class, a member costs
+# three times a module global.
+_INCIDENT, _NOISE, _FROM_TEMPLATE = IncidentKind.incident, IncidentKind.noise, GapFrom.template
 
 
 def _seconds(later: datetime, earlier: datetime) -> float:
@@ -66,7 +69,7 @@ def _seconds(later: datetime, earlier: datetime) -> float:
 
 def _rank(e: CandidateFit) -> tuple[bool, float, float, str]:
     """Precedent first, then score, then the older incident (then the id, for ties)."""
-    return (e.gap_from is GapFrom.template, e.score, e.incident_age_s, e.incident_id)
+    return (e.gap_from is _FROM_TEMPLATE, e.score, e.incident_age_s, e.incident_id)
 
 
 def node_of(event: Event) -> str:
@@ -221,7 +224,7 @@ class Correlator:
             target = self.state.incidents[best.incident_id]
             # the first alert of a noise group makes it an incident
             promoted = event.kind is EventKind.alert and event.status is Status.firing \
-                and target.kind == IncidentKind.noise
+                and target.kind == _NOISE
             reopened, notify = self._join(event, now, key, target, node, template, identity)
             # (positional arguments: built for most events, and keywords cost a tenth more)
             joined = Joined(scope, node, template.id, self._criteria, len(candidates), previous_episode,
@@ -477,7 +480,7 @@ class Correlator:
         until = incident.last_event_at + window
         if not incident.is_open and incident.resolved_at is not None:
             until = min(until, incident.resolved_at + reopen_window)
-        elif incident.kind == IncidentKind.noise and incident.event_count <= 1:
+        elif incident.kind == _NOISE and incident.event_count <= 1:
             until = incident.last_event_at + lone_window
         return min(until, cap)
 
@@ -515,7 +518,7 @@ class Correlator:
     def _due(self, incident: IncidentState, now: datetime, *, new_alert: bool) -> bool:
         """Alertmanager's timers (first page, update after group_interval, repeat), the
         first page held until ``page_due_at`` (auto-pause)."""
-        if not incident.is_open or incident.kind != IncidentKind.incident:
+        if not incident.is_open or incident.kind != _INCIDENT:
             return False
         last = incident.last_notified_at
         if last is None:
@@ -535,8 +538,8 @@ class Correlator:
         firing = is_alert and event.status is Status.firing
         reopened = False
         if firing:
-            if incident.kind == IncidentKind.noise:
-                incident.kind, incident.title = IncidentKind.incident, event.title
+            if incident.kind == _NOISE:
+                incident.kind, incident.title = _INCIDENT, event.title
             if not incident.is_open:  # a flapping alert re-fires into its resolved incident
                 incident.status, incident.resolved_at = IncidentStatus.open, None
                 reopened = True

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from triage.correlation.evidence import Evidence, Joined, Resolve, Rule
 
 __all__ = ["Action", "Decision", "Rule"]
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     suppressed = "suppressed"  # a duplicate: recorded on its incident, pages nobody
     attached = "attached"      # joined an existing incident
     opened = "opened"          # started a new incident

@@ -32,7 +32,7 @@ it or a correction quotes it as the ``original``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar, overload
 
@@ -175,7 +175,7 @@ class PreviousEpisode:
     ended: EpisodeEnd
 
     def as_json(self) -> dict[str, str]:
-        return {"incident": self.incident, "ended": self.ended.value}
+        return {"incident": self.incident, "ended": str(self.ended)}
 
     @classmethod
     def from_json(cls, data: Any) -> PreviousEpisode | None:
@@ -207,16 +207,24 @@ class Candidate:
     family_match: bool = False            # the incident already shows that family
 
     def write(self, out: dict[str, Any]) -> None:
-        out.update(incident=self.incident, score=self.score, components=self.components.as_json(),
-                   text_match=self.text_match.value, gap_s=self.gap_s, gap_from=self.gap_from.value,
-                   incident_age_s=self.incident_age_s)
+        """Add this candidate's keys to ``out``, after the ones it has."""
+        out["incident"] = self.incident
+        out["score"] = self.score
+        out["components"] = self.components.as_json()
+        out["text_match"] = str(self.text_match)
+        out["gap_s"] = self.gap_s
+        out["gap_from"] = str(self.gap_from)
+        out["incident_age_s"] = self.incident_age_s
+        self.write_optional(out)
+
+    def write_optional(self, out: dict[str, Any]) -> None:
         if self.nearest_template is not None:
             out["nearest_template"] = self.nearest_template
         if self.hops is not None:
             out["hops"] = self.hops
             out["via"] = self.via
         if self.blocked is not None:
-            out["blocked"] = self.blocked.value
+            out["blocked"] = str(self.blocked)
         if self.family is not None:
             out["family"] = self.family
             out["family_match"] = self.family_match
@@ -288,14 +296,14 @@ class Duplicate:
             return self.read_from
         if self.template is not None and self.first_seen is not None:   # as the engine writes it
             return {"dedup_key": self.dedup_key, "template": self.template, "reason": self.reason,
-                    "first_seen": self.first_seen.isoformat(), "seen_before": self.seen_before,
+                    "first_seen": _iso(self.first_seen), "seen_before": self.seen_before,
                     "since_last_s": self.since_last_s}
         out: dict[str, Any] = {"dedup_key": self.dedup_key}
         if self.template is not None:
             out["template"] = self.template
         out["reason"] = self.reason
         if self.first_seen is not None:
-            out["first_seen"] = self.first_seen.isoformat()
+            out["first_seen"] = _iso(self.first_seen)
         out["seen_before"] = self.seen_before
         out["since_last_s"] = self.since_last_s
         return out
@@ -383,8 +391,19 @@ class Joined(Placement):
     def as_json(self) -> dict[str, Any]:
         if self.read_from is not None:
             return self.read_from
-        out = self.placement_json()
-        self.match.write(out)
+        m = self.match
+        if self.previous_episode is None:
+            # Most events, every write: one dict display rather than a key at a time.
+            c = self.criteria
+            out = {"scope": self.scope, "service": self.service, "template": self.template,
+                   "threshold": c.threshold, "weights": c.weights_json, "parameters_version": c.parameters_version,
+                   "candidates": self.candidates, "window_s": c.window_s, "incident": m.incident, "score": m.score,
+                   "components": m.components.as_json(), "text_match": str(m.text_match), "gap_s": m.gap_s,
+                   "gap_from": str(m.gap_from), "incident_age_s": m.incident_age_s}
+            m.write_optional(out)
+        else:
+            out = self.placement_json()
+            m.write(out)
         if self.promoted:
             out["promoted"] = True
         if self.reopened:
@@ -577,6 +596,25 @@ def evidence_from_json(rule: str, document: Any) -> Evidence:
     if isinstance(document, dict):
         object.__setattr__(evidence, "read_from", document)   # frozen: set once, as it is read
     return evidence
+
+
+# -- writing --------------------------------------------------------------------------------
+
+_ISO: dict[datetime, str] = {}
+
+
+def _iso(at: datetime) -> str:
+    """``at.isoformat()``, remembered for UTC instants (two equal instants in other zones
+    would write differently): every duplicate of a signal quotes its first sighting, and
+    isoformat costs a microsecond, more than the rest of the document."""
+    if at.tzinfo is not timezone.utc:
+        return at.isoformat()
+    text = _ISO.get(at)
+    if text is None:
+        if len(_ISO) >= 4096:
+            _ISO.clear()
+        text = _ISO[at] = at.isoformat()
+    return text
 
 
 # -- tolerant reading ------------------------------------------------------------------------

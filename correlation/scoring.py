@@ -86,16 +86,32 @@ class CandidateFit:
 
     def candidate(self) -> Candidate:
         """What a decision says of this fit: rounded as stored (4 places, seconds to 3)."""
-        topology, family, nearest, hops = self.topology, self.family, self.nearest_template, self.hops
-        # (positional arguments, in ``Candidate``'s and ``Components``' field order: one
-        # of these is built for most events)
+        topology, nearest, hops = self.topology, self.nearest_template, self.hops
+        # One of these is built for most events, so: positional arguments, in
+        # ``Candidate``'s and ``Components``' field order; and no ``round`` (a quarter of
+        # a microsecond each) where it changes nothing: ``labels`` and ``family`` are 0 or
+        # 1, and ``text`` and ``topology`` mostly exactly 1 (same template, same service).
         return Candidate(
             self.incident_id, round(self.score, 4),
-            Components(round(self.text, 4), round(self.time, 4), round(self.labels, 4),
-                       None if topology is None else round(topology, 4), None if family is None else round(family, 4)),
+            Components(_round4(self.text), round(self.time, 4), self.labels,
+                       None if topology is None else _round4(topology), self.family),
             self.text_match, round(self.gap_s, 3), self.gap_from, round(self.incident_age_s, 3),
             None if nearest is None else nearest[:160], hops, self.via if hops is not None else None, self.blocked,
             self.family_id, self.family_match)
+
+
+def _round4(value: float) -> float:
+    """``round(value, 4)``, which 0 and 1 already are."""
+    return value if value == 1.0 or value == 0.0 else round(value, 4)
+
+
+# The values score_candidate picks from, per candidate: an enum member read from its
+# class costs three times a module global.
+_SAME_TEMPLATE, _SAME_FAMILY, _SIMILAR, _NOT_SCORED = (
+    TextMatch.same_template, TextMatch.same_family, TextMatch.similar, TextMatch.not_scored)
+_FROM_TEMPLATE, _FROM_SERVICE, _FROM_INCIDENT, _BEFORE_OPEN = (
+    GapFrom.template, GapFrom.service, GapFrom.incident, GapFrom.before_open)
+_SETTLED, _NO_TOPOLOGY = Blocked.settled, Blocked.no_topology
 
 
 def _seconds(later: datetime, earlier: datetime) -> float:
@@ -149,32 +165,32 @@ def score_candidate(
 
     blocked: Blocked | None = None
     if p.require_topology and topology == 0.0:
-        blocked = Blocked.no_topology
+        blocked = _NO_TOPOLOGY
     settled = age > p.propagation_window and precedent is None
 
     # -- text ----------------------------------------------------------------------
     nearest: str | None = None
     known = incident.templates.get(template_id)
     if known is not None:
-        text, text_match, nearest = 1.0, TextMatch.same_template, known
+        text, text_match, nearest = 1.0, _SAME_TEMPLATE, known
     elif blocked is not None or (settled and on_node is None) or vector is None or similarity is None:
-        text, text_match = 0.0, TextMatch.not_scored
+        text, text_match = 0.0, _NOT_SCORED
     else:
         text, nearest = similarity(incident, template_id, vector)
         text = min(1.0, max(0.0, text))
-        text_match = TextMatch.same_family if text >= p.family_threshold else TextMatch.similar
+        text_match = _SAME_FAMILY if text >= p.family_threshold else _SIMILAR
     if blocked is None and settled and not (on_node is not None and text >= p.family_threshold):
-        blocked = Blocked.settled
+        blocked = _SETTLED
 
     # -- time ----------------------------------------------------------------------
     if precedent is not None:
-        seen, gap_from = precedent, GapFrom.template
+        seen, gap_from = precedent, _FROM_TEMPLATE
     elif on_node is not None:
-        seen, gap_from = on_node, GapFrom.service
+        seen, gap_from = on_node, _FROM_SERVICE
     else:
-        seen, gap_from = incident.last_event_at.timestamp(), GapFrom.incident
+        seen, gap_from = incident.last_event_at.timestamp(), _FROM_INCIDENT
     if age < 0:   # a late event, from before the incident opened: as far as it is early
-        gap, gap_from = -age, GapFrom.before_open
+        gap, gap_from = -age, _BEFORE_OPEN
     else:
         gap = max(0.0, now.timestamp() - seen)
     time_c = math.exp(-gap / p.time_decay)
@@ -203,11 +219,9 @@ def score_candidate(
             total += p.weight_family
             value += p.weight_family * fam
     value = value / total if total > 0 else 0.0
-    return CandidateFit(
-        incident_id=incident.id, score=value, eligible=blocked is None, text=text, time=time_c, labels=labels,
-        topology=topology, family=fam, blocked=blocked, text_match=text_match,
-        nearest_template=nearest, hops=hops, via=via, gap_s=gap, gap_from=gap_from, incident_age_s=age,
-        family_id=family_id, family_match=same_family)
+    # (positional, in field order: one per candidate per event)
+    return CandidateFit(incident.id, value, blocked is None, text, time_c, labels, topology, fam, blocked, text_match,
+                        nearest, hops, via, gap, gap_from, age, family_id, same_family)
 
 
 def identity_values(labels: Mapping[str, Any], host: str | None) -> frozenset[str]:

@@ -34,6 +34,9 @@ class IncidentStatus(StrEnum):
     merged = "merged"       # a responder merged it into another (the store's ``merged_into``)
 
 
+_OPEN = IncidentStatus.open   # (is_open runs several times per event: a global, not a class attribute)
+
+
 @dataclass
 class IncidentState:
     id: str
@@ -71,7 +74,7 @@ class IncidentState:
 
     @property
     def is_open(self) -> bool:
-        return self.status == IncidentStatus.open
+        return self.status == _OPEN
 
     def accepts(self, now: datetime) -> bool:
         return self.accepting_until is not None and now <= self.accepting_until

@@ -69,8 +69,14 @@ _MODEL_VERSIONS = sa.select(t.correlation_models.c.scope, t.correlation_models.c
 def json_dumps(value: Any) -> str:
     """JSON columns' serializer: pydantic-core's encoder writes what ``json.dumps`` writes
     (NaN and infinities as Python does), compactly and three to four times faster; a batch
-    rewrites every incident it touched, profile included."""
-    return pydantic_core.to_json(value, inf_nan_mode="constants").decode()
+    rewrites every incident it touched, profile included. One serializer, built once:
+    ``pydantic_core.to_json`` builds one per call, a tenth of the cost of a membership's
+    evidence."""
+    return _JSON.to_json(value).decode()
+
+
+_JSON = pydantic_core.SchemaSerializer(pydantic_core.core_schema.any_schema(),
+                                       pydantic_core.core_schema.CoreConfig(ser_json_inf_nan="constants"))
 
 
 def json_loads(text: str | bytes) -> Any:
@@ -576,7 +582,8 @@ def _incident_values(i: IncidentState) -> tuple[Any, ...]:
 
 def _membership_values(d: Decision, decided_at: Any) -> tuple[Any, ...]:
     evidence = d.evidence
-    return (d.event_id, d.incident_id, d.action.value, d.rule.value, json_dumps(evidence.as_json()),
+    # (str() of a str enum is its text, a tenth of the cost of ``.value``, a Python property)
+    return (d.event_id, d.incident_id, str(d.action), str(d.rule), json_dumps(evidence.as_json()),
             d.parameters_version, d.notify, decided_at, evidence.template)
 
 
