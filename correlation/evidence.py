@@ -21,12 +21,11 @@ by a newer one) as ``Unrecognized``.
 
 The evidence becomes JSON only where the store writes a membership row: ``as_json()``
 builds the document, with the same keys as ever (the API's ``evidence`` shows it), and
-``evidence_from_json(rule, document)`` reads one back into these types. Reading is
-tolerant: a key an older version did not write takes the value ``explain`` has always
-assumed for it, so old decisions explain as they did. Evidence read back keeps the
-document it was read from and ``as_json()`` returns that one as stored, so a stored row
-comes back exactly (a key this version does not know included), whether the API shows
-it or a correction quotes it as the ``original``.
+``stored_evidence.evidence_from_json(rule, document)`` reads one back into these types,
+tolerantly. Evidence read back keeps the document it was read from (``read_from``) and
+``as_json()`` returns that one as stored, so a stored row comes back exactly (a key this
+version does not know included), whether the API shows it or a correction quotes it as
+the ``original``.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import Any, ClassVar, TypeVar, overload
+from typing import Any, ClassVar
 
 from triage.models.parameters import CorrelationParameters
 
@@ -42,7 +41,7 @@ __all__ = [
     "BaselineJoined", "BaselineOpened", "Blocked", "Candidate", "Components", "Criteria", "Duplicate",
     "EpisodeEnd", "Evidence", "GapFrom", "Joined", "Merged", "Opened", "Original", "Placement",
     "PreviousEpisode", "Resolve", "Rule", "Split", "TextMatch", "Unrecognized", "Weights",
-    "evidence_from_json", "rule_of",
+    "rule_of",
 ]
 
 
@@ -117,12 +116,6 @@ class Components:
             out["family"] = self.family
         return out
 
-    @classmethod
-    def from_json(cls, data: Any) -> Components:
-        data = _mapping(data)
-        return cls(text=_float(data, "text", 0.0), time=_float(data, "time", 0.0), labels=_float(data, "labels", 0.0),
-                   topology=_float_or_none(data, "topology"), family=_float_or_none(data, "family"))
-
 
 @dataclass(frozen=True, slots=True)
 class Weights:
@@ -140,11 +133,6 @@ class Weights:
     def as_json(self) -> dict[str, float]:
         return {"text": self.text, "topology": self.topology, "time": self.time, "labels": self.labels,
                 "family": self.family}
-
-    @classmethod
-    def from_json(cls, data: Any) -> Weights:
-        data = _mapping(data)
-        return cls(*(_float(data, k, 0.0) for k in ("text", "topology", "time", "labels", "family")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,15 +164,6 @@ class PreviousEpisode:
 
     def as_json(self) -> dict[str, str]:
         return {"incident": self.incident, "ended": str(self.ended)}
-
-    @classmethod
-    def from_json(cls, data: Any) -> PreviousEpisode | None:
-        if not isinstance(data, dict):
-            return None
-        ended = data.get("ended")
-        # (str() of a missing incident is "None": what the sentence has always said then)
-        return cls(incident=str(data.get("incident")),
-                   ended=EpisodeEnd.started_later if ended == "started_later" else EpisodeEnd.resolve_timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,24 +213,6 @@ class Candidate:
         self.write(out)
         return out
 
-    @classmethod
-    def from_json(cls, data: Any) -> Candidate:
-        data = _mapping(data)
-        hops = data.get("hops")
-        via = data.get("via")
-        family = data.get("family")
-        return cls(
-            incident=str(data.get("incident")), score=_float(data, "score", 0.0),
-            components=Components.from_json(data.get("components")),
-            text_match=_enum(TextMatch, data.get("text_match"), TextMatch.similar),
-            gap_s=_float(data, "gap_s", 0.0), gap_from=_enum(GapFrom, data.get("gap_from"), GapFrom.incident),
-            incident_age_s=_float(data, "incident_age_s", 0.0), nearest_template=_str_or_none(data, "nearest_template"),
-            hops=hops if isinstance(hops, int) and not isinstance(hops, bool) else None,
-            via=None if via is None else str(via),
-            blocked=_enum(Blocked, data.get("blocked"), None),
-            family=family if isinstance(family, int) and not isinstance(family, bool) else None,
-            family_match=bool(data.get("family_match")))
-
 
 @dataclass(frozen=True, slots=True)
 class Original:
@@ -262,13 +223,6 @@ class Original:
 
     def as_json(self) -> dict[str, Any]:
         return {"rule": str(self.rule), "evidence": self.evidence.as_json()}
-
-    @classmethod
-    def from_json(cls, data: Any) -> Original | None:
-        if not isinstance(data, dict) or not data:
-            return None
-        rule = str(data.get("rule", ""))
-        return cls(rule=rule_of(rule), evidence=evidence_from_json(rule, data.get("evidence") or {}))
 
 
 # -- the evidence of each kind of decision ------------------------------------------------------
@@ -308,12 +262,6 @@ class Duplicate:
         out["since_last_s"] = self.since_last_s
         return out
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Duplicate:
-        return cls(dedup_key=str(data.get("dedup_key", "")), template=_str_or_none(data, "template"),
-                   reason=str(data.get("reason", "same signal")), first_seen=_datetime(data.get("first_seen")),
-                   seen_before=_int(data, "seen_before", 1), since_last_s=_float(data, "since_last_s", 0.0))
-
 
 @dataclass(frozen=True, slots=True)
 class Resolve:
@@ -336,12 +284,6 @@ class Resolve:
         if self.transient:
             out["transient"] = True
         return out
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Resolve:
-        return cls(dedup_key=str(data.get("dedup_key", "")), template=_str_or_none(data, "template"),
-                   still_firing=_int(data, "still_firing", 0), incident_resolved=bool(data.get("incident_resolved")),
-                   transient=bool(data.get("transient")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,19 +308,6 @@ class Placement:
         if self.previous_episode is not None:
             out["previous_episode"] = self.previous_episode.as_json()
         return out
-
-    @staticmethod
-    def fields_from_json(data: dict[str, Any]) -> dict[str, Any]:
-        version = data.get("parameters_version")
-        return {
-            "scope": str(data.get("scope", "")), "service": str(data.get("service") or ""),
-            "template": str(data.get("template", "")),
-            "criteria": Criteria(threshold=_float(data, "threshold", 0.0), weights=Weights.from_json(data.get("weights")),
-                                 parameters_version=version if isinstance(version, int) else None,
-                                 window_s=_float(data, "window_s", 0.0)),
-            "candidates": _int(data, "candidates", 0),
-            "previous_episode": PreviousEpisode.from_json(data.get("previous_episode")),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,11 +339,6 @@ class Joined(Placement):
             out["reopened"] = True
         return out
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Joined:
-        return cls(**Placement.fields_from_json(data), match=Candidate.from_json(data),
-                   promoted=bool(data.get("promoted")), reopened=bool(data.get("reopened")))
-
 
 @dataclass(frozen=True, slots=True)
 class Opened(Placement):
@@ -428,12 +352,6 @@ class Opened(Placement):
         if self.best_candidate is not None:
             out["best_candidate"] = self.best_candidate.as_json()
         return out
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Opened:
-        best = data.get("best_candidate")
-        return cls(**Placement.fields_from_json(data),
-                   best_candidate=Candidate.from_json(best) if isinstance(best, dict) else None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -465,30 +383,15 @@ class Correction:
             out["original"] = self.original.as_json()
         return out
 
-    @classmethod
-    def fields_from_json(cls, data: dict[str, Any]) -> dict[str, Any]:
-        p = cls.PREFIX
-        return {"source": _str_or_none(data, f"{p}_from"), "by": _str_or_none(data, f"{p}_by"),
-                "reason": str(data.get("reason") or ""), "at": _datetime(data.get(f"{p}_at")),
-                "original": Original.from_json(data.get("original"))}
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Merged(Correction):
     PREFIX: ClassVar[str] = "merged"
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Merged:
-        return cls(**cls.fields_from_json(data))
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Split(Correction):
     PREFIX: ClassVar[str] = "split"
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Split:
-        return cls(**cls.fields_from_json(data))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -516,12 +419,6 @@ class BaselineJoined:
             out["max_incident_age_s"] = self.max_incident_age_s
         return out
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> BaselineJoined:
-        return cls(scope=str(data.get("scope", "")), gap_s=_float(data, "gap_s", 0.0),
-                   window_s=_float(data, "window_s", 0.0), incident_age_s=_float_or_none(data, "incident_age_s"),
-                   max_incident_age_s=_float_or_none(data, "max_incident_age_s"))
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BaselineOpened:
@@ -544,11 +441,6 @@ class BaselineOpened:
         return {"scope": self.scope, "previous_incident": self.previous_incident, "gap_s": self.gap_s,
                 "window_s": self.window_s}
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> BaselineOpened:
-        return cls(scope=str(data.get("scope", "")), previous_incident=str(data.get("previous_incident")),
-                   gap_s=_float(data, "gap_s", 0.0), window_s=_float(data, "window_s", 0.0))
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Unrecognized:
@@ -569,35 +461,6 @@ Evidence = (Duplicate | Resolve | Joined | Opened | Merged | Split | BaselineJoi
             | Unrecognized)
 
 
-def evidence_from_json(rule: str, document: Any) -> Evidence:
-    """A stored decision's evidence (the membership row's ``evidence``) as its type."""
-    data: dict[str, Any] = document if isinstance(document, dict) else {}
-    evidence: Evidence
-    match _RULES.get(rule):
-        case Rule.duplicate:
-            evidence = Duplicate.from_json(data)
-        case Rule.alert_resolved:
-            evidence = Resolve.from_json(data)
-        case Rule.correlated:
-            evidence = Joined.from_json(data)
-        case Rule.new_incident | Rule.noise_group:
-            if "previous_incident" in data and not isinstance(data.get("best_candidate"), dict):
-                evidence = BaselineOpened.from_json(data)
-            else:
-                evidence = Opened.from_json(data)
-        case Rule.merged:
-            evidence = Merged.from_json(data)
-        case Rule.split_off:
-            evidence = Split.from_json(data)
-        case Rule.same_scope_within_window:
-            evidence = BaselineJoined.from_json(data)
-        case _:
-            evidence = Unrecognized(rule=rule)
-    if isinstance(document, dict):
-        object.__setattr__(evidence, "read_from", document)   # frozen: set once, as it is read
-    return evidence
-
-
 # -- writing --------------------------------------------------------------------------------
 
 _ISO: dict[datetime, str] = {}
@@ -615,52 +478,3 @@ def _iso(at: datetime) -> str:
             _ISO.clear()
         text = _ISO[at] = at.isoformat()
     return text
-
-
-# -- tolerant reading ------------------------------------------------------------------------
-# A key missing, or of another type than this version writes, reads as the default the
-# sentence has always used for it.
-
-_E = TypeVar("_E", bound=StrEnum)
-
-
-def _mapping(data: Any) -> dict[str, Any]:
-    return data if isinstance(data, dict) else {}
-
-
-def _float(data: dict[str, Any], key: str, default: float) -> float:
-    value = data.get(key)
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
-
-
-def _float_or_none(data: dict[str, Any], key: str) -> float | None:
-    value = data.get(key)
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _int(data: dict[str, Any], key: str, default: int) -> int:
-    value = data.get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
-def _str_or_none(data: dict[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    return None if value is None else str(value)
-
-
-def _datetime(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-
-
-@overload
-def _enum(kind: type[_E], value: Any, default: _E) -> _E: ...
-@overload
-def _enum(kind: type[_E], value: Any, default: None) -> _E | None: ...
-def _enum(kind: type[_E], value: Any, default: _E | None) -> _E | None:
-    try:
-        return kind(value) if isinstance(value, str) else default
-    except ValueError:
-        return default

@@ -17,9 +17,10 @@ from triage.correlation import Correlator, Decision
 from triage.correlation.evidence import (
     BaselineJoined, BaselineOpened, Blocked, Candidate, Components, Criteria, Duplicate, EpisodeEnd, Evidence, GapFrom,
     Joined, Merged, Opened, Original, PreviousEpisode, Resolve, Rule, Split, TextMatch, Unrecognized, Weights,
-    evidence_from_json, rule_of,
+    rule_of,
 )
 from triage.correlation.explain import explain
+from triage.correlation.stored_evidence import evidence_from_json
 from triage.ingest.decode import event_from_dict
 from triage.models.embedder import HashingEmbedder
 from triage.models.families import fit_families

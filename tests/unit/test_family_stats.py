@@ -8,9 +8,9 @@ import numpy as np
 
 from tests.conftest import T0, make_event
 from triage.correlation.explain import explain
-from triage.correlation.evidence import evidence_from_json
 from triage.correlation.scoring import score_candidate
 from triage.correlation.state import IncidentState
+from triage.correlation.stored_evidence import evidence_from_json
 from triage.correlation.templating import Templater, alert_template_id
 from triage.families import family_stats
 from triage.ingest.event import Severity

@@ -16,9 +16,10 @@ import sqlalchemy as sa
 
 from triage.correlation.correlator import Correlator
 from triage.correlation.decision import Action
-from triage.correlation.evidence import Merged, Original, Rule, Split, evidence_from_json, rule_of
+from triage.correlation.evidence import Merged, Original, Rule, Split, rule_of
 from triage.correlation.keys import dedup_key, incident_id_for
 from triage.correlation.state import IncidentKind, IncidentState, IncidentStatus
+from triage.correlation.stored_evidence import evidence_from_json
 from triage.ingest.event import Event, EventKind, Status
 from triage.models.parameters import CorrelationParameters
 from triage.store import schema as t

@@ -27,8 +27,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from triage.correlation import CorrelationState, Decision, IncidentState, SignalState, dedup_key, scope_of
 from triage.correlation.decision import Action
-from triage.correlation.evidence import evidence_from_json, rule_of
+from triage.correlation.evidence import rule_of
 from triage.correlation.state import IncidentKind, IncidentStatus, ScopeModels
+from triage.correlation.stored_evidence import evidence_from_json
 from triage.correlation.templating import Templater
 from triage.models.embedder import default_embedder
 from triage.models.parameters import CorrelationParameters
