@@ -64,7 +64,7 @@ class MembershipPublic(BaseModel):
     @classmethod
     def of(cls, m: Membership) -> "MembershipPublic":
         return cls(incident_id=m.incident_id, action=m.action, rule=m.rule,
-                   explanation=explain(m.rule, m.evidence), evidence=m.evidence,
+                   explanation=explain(m.rule, m.evidence), evidence=m.evidence.as_json(),
                    parameters_version=m.parameters_version, notify=m.notify, decided_at=m.decided_at)
 
 

@@ -7,12 +7,12 @@ saves what changed.
 """
 
 from triage.correlation.correlator import Correlator
-from triage.correlation.decision import Action, Decision
+from triage.correlation.decision import Action, Decision, Rule
 from triage.correlation.identity import dedup_key
 from triage.domain.scope import scope_of
 from triage.correlation.state import CorrelationState, IncidentState, SignalState
 
 __all__ = [
-    "Action", "CorrelationState", "Correlator", "Decision", "IncidentState", "SignalState",
+    "Action", "CorrelationState", "Correlator", "Decision", "IncidentState", "Rule", "SignalState",
     "dedup_key", "scope_of",
 ]

@@ -33,15 +33,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
 
 from triage.correlation.decision import Action, Decision
+from triage.correlation.evidence import (
+    Criteria, Duplicate, EpisodeEnd, Evidence, GapFrom, Joined, Opened, PreviousEpisode, Resolve, Rule,
+)
 from triage.correlation.identity import dedup_key, incident_id_for
 from triage.domain.scope import scope_of
-from triage.correlation.scoring import GLOBAL_NODE, Evidence, footprint_key, identity_values, score_candidate
-from triage.correlation.state import INCIDENT, NOISE, CorrelationState, IncidentState, ScopeModels, SignalState
+from triage.correlation.scoring import GLOBAL_NODE, CandidateFit, footprint_key, identity_values, score_candidate
+from triage.correlation.state import (
+    CorrelationState, IncidentKind, IncidentState, IncidentStatus, ScopeModels, SignalState,
+)
 from triage.correlation.templating import Template, Templater
 from triage.domain.event import Event, EventKind, Severity, Status
 from triage.models.embedder import Embedder, default_embedder
@@ -55,15 +59,18 @@ __all__ = ["Correlator", "node_of"]
 _MAX_LABELS = 64            # identity values remembered per incident
 _PRUNE_EVERY = 512          # events between two sweeps of the in-memory indexes
 _PRUNE_SLACK = 3600.0       # keep incidents this long past their window (late events)
+# Enum members the per-event path compares with: read from its class, a member costs
+# three times a module global.
+_INCIDENT, _NOISE, _FROM_TEMPLATE = IncidentKind.incident, IncidentKind.noise, GapFrom.template
 
 
 def _seconds(later: datetime, earlier: datetime) -> float:
     return round((later - earlier).total_seconds(), 3)
 
 
-def _rank(e: Evidence) -> tuple[bool, float, float, str]:
+def _rank(e: CandidateFit) -> tuple[bool, float, float, str]:
     """Precedent first, then score, then the older incident (then the id, for ties)."""
-    return (e.gap_from == "template", e.score, e.incident_age_s, e.incident_id)
+    return (e.gap_from is _FROM_TEMPLATE, e.score, e.incident_age_s, e.incident_id)
 
 
 def node_of(event: Event) -> str:
@@ -101,6 +108,8 @@ class Correlator:
     ) -> None:
         self.parameters = parameters or CorrelationParameters()
         self.parameters_version = parameters_version
+        # What every decision's evidence quotes of the parameters: built once, shared.
+        self._criteria = Criteria.of(self.parameters, parameters_version)
         self.state = state if state is not None else CorrelationState()
         self.embedder: Embedder = embedder if embedder is not None else default_embedder()
         self.topology = topology
@@ -170,7 +179,7 @@ class Correlator:
         key = self.state.dedup_keys.get(event.id) or dedup_key(event)
         signal = self.state.signals.get(key)
         incident = self.state.incidents.get(signal.incident_id) if signal else None
-        previous_episode: dict[str, str] | None = None   # an episode that ended without a resolve
+        previous_episode: PreviousEpisode | None = None   # an episode that ended without a resolve
 
         if signal is not None and incident is not None:
             if event.kind is EventKind.alert:
@@ -179,7 +188,7 @@ class Correlator:
                     # The episode we knew of is over though its resolve never reached us;
                     # this one is decided afresh.
                     self._lost_resolve(signal, incident)
-                    previous_episode = {"incident": incident.id, "ended": ended}
+                    previous_episode = PreviousEpisode(incident=incident.id, ended=ended)
                 elif event.status is Status.resolved and signal.status is Status.firing:
                     return self._resolve(event, now, signal, incident, template)
                 elif event.status is signal.status and (incident.is_open or signal.status is Status.resolved):
@@ -203,48 +212,45 @@ class Correlator:
         # repeat of it: the general rule decides.)
         footprint = footprint_key(node, template.id)
         precedents = [i for i in candidates if footprint in i.footprint]
-        best: Evidence | None = None
-        evidence: list[Evidence] = []
+        best: CandidateFit | None = None
+        fits: list[CandidateFit] = []
         if precedents and all(i.opened_at <= now for i in precedents):
             best = max((score(i) for i in precedents), key=_rank)
             if best.score < p.threshold:
                 best = None
         if best is None:
-            evidence = [score(i) for i in candidates]
-            best = max((e for e in evidence if e.eligible), key=_rank, default=None)
-        common: dict[str, Any] = {
-            "scope": scope, "service": node, "template": template.id,
-            "threshold": p.threshold, "weights": p.weights, "parameters_version": self.parameters_version,
-            "candidates": len(candidates), "window_s": p.window,
-        }
-        if previous_episode is not None:
-            common["previous_episode"] = previous_episode
+            fits = [score(i) for i in candidates]
+            best = max((e for e in fits if e.eligible), key=_rank, default=None)
         if best is not None and best.score >= p.threshold:
             target = self.state.incidents[best.incident_id]
-            details = {**common, **best.as_dict()}
-            if event.kind is EventKind.alert and event.status is Status.firing and target.kind == NOISE:
-                details["promoted"] = True  # the first alert of a noise group makes it an incident
-            return self._join(event, now, key, target, node, template, identity, Action.attached,
-                              "correlated", details)
+            # the first alert of a noise group makes it an incident
+            promoted = event.kind is EventKind.alert and event.status is Status.firing \
+                and target.kind == _NOISE
+            reopened, notify = self._join(event, now, key, target, node, template, identity)
+            # (positional arguments: built for most events, and keywords cost a tenth more)
+            joined = Joined(scope, node, template.id, self._criteria, len(candidates), previous_episode,
+                            best.candidate(), promoted, reopened)
+            return self._decide(event, Action.attached, target, Rule.correlated, joined, notify)
         # Nothing fits: a new group. A firing alert opens an incident; anything else a
         # noise group, which pages nobody unless an alert joins it.
         is_alert = event.kind is EventKind.alert
-        kind = INCIDENT if is_alert and event.status is Status.firing else NOISE
+        kind = IncidentKind.incident if is_alert and event.status is Status.firing else IncidentKind.noise
         new = IncidentState(
             id=incident_id_for(event.id), scope=scope, title=event.title, opened_at=now,
             last_event_at=now, severity=event.severity, kind=kind)
         if is_alert and event.status is Status.resolved:
             # A resolve for an alert never seen firing is history, not a problem.
-            new.status, new.resolved_at = "resolved", now
+            new.status, new.resolved_at = IncidentStatus.resolved, now
         self.state.add_incident(new)
-        details = dict(common)
-        rejected = max(evidence, key=lambda e: (e.score, e.incident_id), default=None)
-        if rejected is not None:
-            details["best_candidate"] = rejected.as_dict()
-        rule = "new_incident" if kind == INCIDENT else "noise_group"
-        return self._join(event, now, key, new, node, template, identity, Action.opened, rule, details)
+        rejected = max(fits, key=lambda e: (e.score, e.incident_id), default=None)
+        # (a new incident is open whenever a firing alert joins it: never reopened)
+        _, notify = self._join(event, now, key, new, node, template, identity)
+        opened = Opened(scope, node, template.id, self._criteria, len(candidates), previous_episode,
+                        rejected.candidate() if rejected is not None else None)
+        rule = Rule.new_incident if kind == IncidentKind.incident else Rule.noise_group
+        return self._decide(event, Action.opened, new, rule, opened, notify)
 
-    def rebuild(self, incident: IncidentState, held: Iterable[tuple[Event, str, str | None]]) -> None:
+    def rebuild(self, incident: IncidentState, held: Iterable[tuple[Event, Rule | str, str | None]]) -> None:
         """Recompute an incident's counts, firing alerts, services and profile from the
         events it holds, given as (event, the rule that placed it, its template id), the
         way each joined: what a split leaves of an incident, and what it makes of the new
@@ -264,9 +270,9 @@ class Correlator:
         self._scope_index(incident.scope).centroids.remove(incident.id)
         for event, rule, template_id in ordered:
             now, key = event.occurred_at, dedup_key(event)
-            if rule == "duplicate":
+            if rule == Rule.duplicate:
                 incident.suppressed_count += 1
-            elif rule == "alert_resolved":
+            elif rule == Rule.alert_resolved:
                 incident.alert_count += 1
                 incident.firing.discard(key)
             else:
@@ -280,7 +286,7 @@ class Correlator:
             self._touch(event, now, incident)
         if incident.alert_count:
             firing = bool(incident.firing)
-            incident.status = "open" if firing else "resolved"
+            incident.status = IncidentStatus.open if firing else IncidentStatus.resolved
             incident.resolved_at = None if firing else incident.last_event_at
             incident.accepting_until = self._accepting_until(incident)
 
@@ -351,13 +357,13 @@ class Correlator:
         return [i for i in map(incidents.get, candidates) if i is not None and i.accepts(now)]
 
     def _scorer(self, models: ScopeModels, node: str, template: Template, vector: np.ndarray,
-                identity: frozenset[str], now: datetime) -> Callable[[IncidentState], Evidence]:
+                identity: frozenset[str], now: datetime) -> Callable[[IncidentState], CandidateFit]:
         """``score_candidate`` for this event, as a function of the incident."""
         p = self.parameters
         family = self.families.family_of(template.text, vector) if self.families is not None else None
         families = self._families_of if self.families is not None else None
 
-        def score(incident: IncidentState) -> Evidence:
+        def score(incident: IncidentState) -> CandidateFit:
             return score_candidate(
                 incident, node=node, template_id=template.id, vector=vector, identity=identity, now=now,
                 graph=models.graph, params=p, similarity=self._similarity, family=family,
@@ -475,7 +481,7 @@ class Correlator:
         until = incident.last_event_at + window
         if not incident.is_open and incident.resolved_at is not None:
             until = min(until, incident.resolved_at + reopen_window)
-        elif incident.kind == NOISE and incident.event_count <= 1:
+        elif incident.kind == _NOISE and incident.event_count <= 1:
             until = incident.last_event_at + lone_window
         return min(until, cap)
 
@@ -513,7 +519,7 @@ class Correlator:
     def _due(self, incident: IncidentState, now: datetime, *, new_alert: bool) -> bool:
         """Alertmanager's timers (first page, update after group_interval, repeat), the
         first page held until ``page_due_at`` (auto-pause)."""
-        if not incident.is_open or incident.kind != INCIDENT:
+        if not incident.is_open or incident.kind != _INCIDENT:
             return False
         last = incident.last_notified_at
         if last is None:
@@ -526,16 +532,18 @@ class Correlator:
         return due
 
     def _join(self, event: Event, now: datetime, key: str, incident: IncidentState, node: str,
-              template: Template, identity: frozenset[str], action: Action, rule: str,
-              evidence: dict[str, Any]) -> Decision:
+              template: Template, identity: frozenset[str]) -> tuple[bool, bool]:
+        """The event joins ``incident`` (a new one or not): whether that re-opened it, and
+        whether a page (or page update) is due."""
         is_alert = event.kind is EventKind.alert
         firing = is_alert and event.status is Status.firing
+        reopened = False
         if firing:
-            if incident.kind == NOISE:
-                incident.kind, incident.title = INCIDENT, event.title
+            if incident.kind == _NOISE:
+                incident.kind, incident.title = _INCIDENT, event.title
             if not incident.is_open:  # a flapping alert re-fires into its resolved incident
-                incident.status, incident.resolved_at = "open", None
-                evidence["reopened"] = True
+                incident.status, incident.resolved_at = IncidentStatus.open, None
+                reopened = True
                 if incident.transient:   # it never paged: its pause starts again
                     incident.transient, incident.page_due_at = False, None
             if incident.page_due_at is None:
@@ -549,21 +557,19 @@ class Correlator:
         self.state.signals[key] = SignalState(key=key, incident_id=incident.id, status=event.status,
                                               first_seen=now, last_seen=now, dirty=True,
                                               stored=before is not None and before.stored)
-        notify = firing and self._due(incident, now, new_alert=True)
-        return self._decide(event, action, incident, rule, evidence, notify)
+        return reopened, firing and self._due(incident, now, new_alert=True)
 
     def _duplicate(self, event: Event, now: datetime, signal: SignalState,
                    incident: IncidentState, template: Template, reason: str) -> Decision:
         self._touch(event, now, incident)
         incident.suppressed_count += 1
-        evidence = {"dedup_key": signal.key, "template": template.id, "reason": reason,
-                    "first_seen": signal.first_seen.isoformat(),
-                    "seen_before": signal.count, "since_last_s": _seconds(now, signal.last_seen)}
+        evidence = Duplicate(signal.key, template.id, reason, signal.first_seen, signal.count,
+                             _seconds(now, signal.last_seen))
         signal.count += 1
         signal.last_seen = max(signal.last_seen, now)
         signal.dirty = True
         notify = event.kind is EventKind.alert and self._due(incident, now, new_alert=False)
-        return self._decide(event, Action.suppressed, incident, "duplicate", evidence, notify)
+        return self._decide(event, Action.suppressed, incident, Rule.duplicate, evidence, notify)
 
     def _resolve(self, event: Event, now: datetime, signal: SignalState, incident: IncidentState,
                  template: Template) -> Decision:
@@ -571,36 +577,36 @@ class Correlator:
         signal.status, signal.last_seen, signal.dirty = Status.resolved, now, True
         signal.count += 1
         incident.firing.discard(signal.key)
-        evidence: dict[str, Any] = {"dedup_key": signal.key, "template": template.id,
-                                    "still_firing": len(incident.firing)}
+        resolved = transient = False
         if not incident.firing and incident.is_open:
-            incident.status, incident.resolved_at = "resolved", now
-            evidence["incident_resolved"] = True
-            if incident.kind == INCIDENT and incident.last_notified_at is None:
-                incident.transient = True   # resolved before its page was due: nobody paged
-                evidence["transient"] = True
+            incident.status, incident.resolved_at = IncidentStatus.resolved, now
+            resolved = True
+            if incident.kind == IncidentKind.incident and incident.last_notified_at is None:
+                incident.transient = transient = True   # resolved before its page was due: nobody paged
+        evidence = Resolve(dedup_key=signal.key, template=template.id, still_firing=len(incident.firing),
+                           incident_resolved=resolved, transient=transient)
         self._touch(event, now, incident)
-        return self._decide(event, Action.attached, incident, "alert_resolved", evidence, notify=False)
+        return self._decide(event, Action.attached, incident, Rule.alert_resolved, evidence, notify=False)
 
-    def _episode_ended(self, event: Event, signal: SignalState, now: datetime) -> str | None:
+    def _episode_ended(self, event: Event, signal: SignalState, now: datetime) -> EpisodeEnd | None:
         """Why a firing alert starts a new episode though no resolve ended the last one:
         it began after we last heard of it, or, saying no start, it was silent for
         ``resolve_timeout``. None: the same episode."""
         if event.starts_at is not None:
-            return "started_later" if event.starts_at > signal.last_seen else None
+            return EpisodeEnd.started_later if event.starts_at > signal.last_seen else None
         if _seconds(now, signal.last_seen) > self.parameters.resolve_timeout:
-            return "resolve_timeout"
+            return EpisodeEnd.resolve_timeout
         return None
 
     def _lost_resolve(self, signal: SignalState, incident: IncidentState) -> None:
         signal.status, signal.dirty = Status.resolved, True
         incident.firing.discard(signal.key)
         if not incident.firing and incident.is_open:
-            incident.status, incident.resolved_at = "resolved", signal.last_seen
+            incident.status, incident.resolved_at = IncidentStatus.resolved, signal.last_seen
             incident.accepting_until = self._accepting_until(incident)
         incident.dirty = True
 
-    def _decide(self, event: Event, action: Action, incident: IncidentState, rule: str,
-                evidence: dict[str, Any], notify: bool) -> Decision:
+    def _decide(self, event: Event, action: Action, incident: IncidentState, rule: Rule,
+                evidence: Evidence, notify: bool) -> Decision:
         return Decision(event_id=event.id, action=action, incident_id=incident.id, rule=rule,
                         evidence=evidence, parameters_version=self.parameters_version, notify=notify)

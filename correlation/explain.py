@@ -1,7 +1,8 @@
 """A Decision's evidence as one sentence an on-call engineer can read.
 
-``explain(rule, evidence)`` works on the stored evidence alone (the membership row), so
-that any decision, old or new, can be explained without the engine. For a join:
+``explain(rule, evidence)`` works on the evidence alone, as stored in the membership row
+and read back (``evidence_from_json``), so that any decision, old or new, can be
+explained without the engine. For a join:
 
     joined because: checkoutservice→paymentservice 1 hop, 40 s after the incident's last
     event, same template family 0.93 (score 0.78 ≥ 0.55, parameters v3)
@@ -9,135 +10,134 @@ that any decision, old or new, can be explained without the engine. For a join:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from triage.correlation.evidence import (
+    BaselineJoined, BaselineOpened, Blocked, Candidate, Correction, Criteria, Duplicate, EpisodeEnd, Evidence,
+    GapFrom, Joined, Merged, Opened, Placement, Resolve, Rule, TextMatch, Unrecognized,
+)
+
+__all__ = ["explain"]
 
 
-def _scope(evidence: Mapping[str, Any]) -> str:
-    scope = str(evidence.get("scope", ""))
+def _scope(scope: str) -> str:
     kind, _, name = scope.partition(":")
     return f"same {kind} {name}" if name else "no service or host (global scope)"
 
 
-def _node(name: Any) -> str:
-    text = str(name or "")
+def _node(name: str | None) -> str:
+    text = name or ""
     return text.removeprefix("host:") if text.startswith("host:") else text
 
 
-def _topology(evidence: Mapping[str, Any]) -> str:
-    service = evidence.get("service")
-    hops = evidence.get("hops")
-    if service in (None, "", "global"):
+def _topology(service: str, match: Candidate) -> str:
+    if service in ("", "global"):
         return "no service or host"
-    kind = "host" if str(service).startswith("host:") else "service"
+    kind = "host" if service.startswith("host:") else "service"
+    hops = match.hops
     if hops == 0:
         return f"same {kind} {_node(service)}"
     if hops is not None:
-        via = _node(evidence.get("via"))
-        return f"{_node(service)}→{via} {hops} hop{'s' if hops != 1 else ''}"
+        return f"{_node(service)}→{_node(match.via)} {hops} hop{'s' if hops != 1 else ''}"
     return f"{_node(service)}, no known relation"
 
 
-def _gap(evidence: Mapping[str, Any]) -> str:
-    gap = float(evidence.get("gap_s", 0) or 0)
-    source = evidence.get("gap_from")
-    if source == "before_open":
+def _gap(service: str, match: Candidate) -> str:
+    gap = match.gap_s
+    if match.gap_from is GapFrom.before_open:
         return f"{gap:.0f} s before the incident opened"
-    if source == "template":
+    if match.gap_from is GapFrom.template:
         return f"{gap:.0f} s after it last showed this template there"
-    if source == "service":
-        return f"{gap:.0f} s after its last event on {_node(evidence.get('service'))}"
+    if match.gap_from is GapFrom.service:
+        return f"{gap:.0f} s after its last event on {_node(service)}"
     return f"{gap:.0f} s after the incident's last event"
 
 
-def _text(evidence: Mapping[str, Any]) -> str:
-    components = evidence.get("components") or {}
-    value = float(components.get("text", 0) or 0)
-    match = evidence.get("text_match")
-    if match == "same_template":
+def _text(match: Candidate) -> str:
+    if match.text_match is TextMatch.same_template:
         return "same template"
-    if match == "same_family":
-        return f"same template family {value:.2f}"
-    return f"template similarity {value:.2f}"
+    if match.text_match is TextMatch.same_family:
+        return f"same template family {match.components.text:.2f}"
+    return f"template similarity {match.components.text:.2f}"
 
 
-def _score(evidence: Mapping[str, Any]) -> str:
-    version = evidence.get("parameters_version")
+def _score(score: float, criteria: Criteria) -> str:
+    version = criteria.parameters_version
     tail = f", parameters v{version}" if version is not None else ""
-    return f"score {float(evidence.get('score', 0)):.2f} ≥ {float(evidence.get('threshold', 0)):.2f}{tail}"
+    return f"score {score:.2f} ≥ {criteria.threshold:.2f}{tail}"
 
 
-def _family(evidence: Mapping[str, Any]) -> str:
+def _family(match: Candidate) -> str:
     """The fitted alert family the event shares with the incident (``GET /families/{id}``)."""
-    return f", same alert family {evidence.get('family')}" if evidence.get("family_match") else ""
+    return f", same alert family {match.family}" if match.family_match else ""
 
 
-def _labels(evidence: Mapping[str, Any]) -> str:
-    components = evidence.get("components") or {}
-    weights = evidence.get("weights") or {}
-    return ", shares a pod/node/instance" if components.get("labels") and weights.get("labels") else ""
+def _labels(joined: Joined) -> str:
+    shared = joined.match.components.labels and joined.criteria.weights.labels
+    return ", shares a pod/node/instance" if shared else ""
 
 
-def explain(rule: str, evidence: Mapping[str, Any]) -> str:
-    if rule == "duplicate":
-        return (f"duplicate ({evidence.get('reason', 'same signal')}): seen {evidence.get('seen_before', 1)}x "
-                f"before, last {evidence.get('since_last_s', 0):.0f} s earlier")
-    if rule == "alert_resolved":
-        if evidence.get("incident_resolved"):
+def explain(rule: Rule | str, evidence: Evidence) -> str:
+    if isinstance(evidence, Duplicate):
+        return (f"duplicate ({evidence.reason}): seen {evidence.seen_before}x "
+                f"before, last {evidence.since_last_s:.0f} s earlier")
+    if isinstance(evidence, Resolve):
+        if evidence.incident_resolved:
             tail = "; incident resolved" + (" before its page was due (transient: nobody paged)"
-                                            if evidence.get("transient") else "")
+                                            if evidence.transient else "")
         else:
-            tail = f"; {evidence.get('still_firing', 0)} alert(s) still firing"
+            tail = f"; {evidence.still_firing} alert(s) still firing"
         return "resolves an alert of this incident" + tail
-    if rule == "correlated":
-        parts = [_topology(evidence), _gap(evidence), _text(evidence)]
-        sentence = ("joined because: " + ", ".join(parts) + _family(evidence) + _labels(evidence)
-                    + f" ({_score(evidence)})")
-        if evidence.get("promoted"):
+    if isinstance(evidence, Joined):
+        match = evidence.match
+        parts = [_topology(evidence.service, match), _gap(evidence.service, match), _text(match)]
+        sentence = ("joined because: " + ", ".join(parts) + _family(match) + _labels(evidence)
+                    + f" ({_score(match.score, evidence.criteria)})")
+        if evidence.promoted:
             sentence += "; its first alert turns this noise group into an incident"
-        if evidence.get("reopened"):
+        if evidence.reopened:
             sentence += "; the alert fired again, the incident reopens"
         return sentence + _previous_episode(evidence)
-    if rule in ("new_incident", "noise_group"):
+    if isinstance(evidence, Opened):
         return _opened(rule, evidence) + _previous_episode(evidence)
-    if rule in ("merged", "split"):   # a responder's merge or split (POST /incidents/{id}/merge, /split)
-        original = evidence.get("original") or {}
-        before = explain(str(original.get("rule", "")), original.get("evidence") or {}) if original else ""
-        how = (f"merged by {evidence.get('merged_by', 'a responder')} from {evidence.get('merged_from')}"
-               if rule == "merged" else
-               f"split by {evidence.get('split_by', 'a responder')} from {evidence.get('split_from')}")
-        return (how + (f": {evidence['reason']}" if evidence.get("reason") else "")
-                + (f" (before: {before})" if before else ""))
-    if rule == "same_scope_within_window":  # the baseline's rule, in stored decisions
-        return (f"joined because: {_scope(evidence)}, {evidence.get('gap_s', 0):.0f} s after the incident's "
-                f"last event (window {evidence.get('window_s', 0):.0f} s)")
-    return rule
-
-
-def _opened(rule: str, evidence: Mapping[str, Any]) -> str:
-    what = "opened" if rule == "new_incident" else "opened a noise group (pages nobody)"
-    best = evidence.get("best_candidate")
-    if isinstance(best, Mapping):
-        if best.get("blocked") == "settled":
-            why = (f"the nearest incident {best.get('incident')} is past its propagation window and "
-                   "has not shown this service and template")
-        elif best.get("blocked") == "no_topology":
-            why = f"the nearest incident {best.get('incident')} is on services with no known relation"
-        else:
-            why = (f"the best candidate {best.get('incident')} scored {float(best.get('score', 0)):.2f} "
-                   f"< {float(evidence.get('threshold', 0)):.2f}")
-        return f"{what}: {why}"
-    if "previous_incident" in evidence:  # baseline decisions, still in the store
-        return (f"{what}: {_scope(evidence)} had an incident, but its last event was "
-                f"{evidence.get('gap_s', 0):.0f} s ago (window {evidence.get('window_s', 0):.0f} s) "
+    if isinstance(evidence, BaselineOpened):
+        return (f"{_what(rule)}: {_scope(evidence.scope)} had an incident, but its last event was "
+                f"{evidence.gap_s:.0f} s ago (window {evidence.window_s:.0f} s) "
                 "or it was past its maximum age")
-    return f"{what}: no open incident accepts this event"
+    if isinstance(evidence, Correction):   # a responder's merge or split (POST /incidents/{id}/merge, /split)
+        original = evidence.original
+        before = explain(original.rule, original.evidence) if original is not None else ""
+        by = evidence.by if evidence.by is not None else "a responder"
+        how = "merged" if isinstance(evidence, Merged) else "split"
+        return (f"{how} by {by} from {evidence.source}" + (f": {evidence.reason}" if evidence.reason else "")
+                + (f" (before: {before})" if before else ""))
+    if isinstance(evidence, BaselineJoined):   # the baseline's rule, in stored decisions
+        return (f"joined because: {_scope(evidence.scope)}, {evidence.gap_s:.0f} s after the incident's "
+                f"last event (window {evidence.window_s:.0f} s)")
+    assert isinstance(evidence, Unrecognized)
+    return str(rule)
 
 
-def _previous_episode(evidence: Mapping[str, Any]) -> str:
-    previous = evidence.get("previous_episode")
-    if not isinstance(previous, Mapping):
+def _what(rule: Rule | str) -> str:
+    return "opened" if rule == Rule.new_incident else "opened a noise group (pages nobody)"
+
+
+def _opened(rule: Rule | str, evidence: Opened) -> str:
+    best = evidence.best_candidate
+    if best is None:
+        return f"{_what(rule)}: no open incident accepts this event"
+    if best.blocked is Blocked.settled:
+        why = (f"the nearest incident {best.incident} is past its propagation window and "
+               "has not shown this service and template")
+    elif best.blocked is Blocked.no_topology:
+        why = f"the nearest incident {best.incident} is on services with no known relation"
+    else:
+        why = f"the best candidate {best.incident} scored {best.score:.2f} < {evidence.criteria.threshold:.2f}"
+    return f"{_what(rule)}: {why}"
+
+
+def _previous_episode(evidence: Placement) -> str:
+    previous = evidence.previous_episode
+    if previous is None:
         return ""
-    why = ("it started after that episode was last heard of" if previous.get("ended") == "started_later"
+    why = ("it started after that episode was last heard of" if previous.ended is EpisodeEnd.started_later
            else "that episode had been silent past resolve_timeout")
-    return f"; a new episode of an alert of {previous.get('incident')}: {why}"
+    return f"; a new episode of an alert of {previous.incident}: {why}"

@@ -31,17 +31,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
+from triage.correlation.evidence import Blocked, Candidate, Components, GapFrom, TextMatch
 from triage.correlation.state import IncidentState
 from triage.models.parameters import CorrelationParameters
 from triage.models.topology import ServiceGraph
 
-__all__ = ["Evidence", "GLOBAL_NODE", "footprint_key", "score_candidate"]
+__all__ = ["CandidateFit", "GLOBAL_NODE", "footprint_key", "score_candidate"]
 
 GLOBAL_NODE = "global"
 
@@ -51,40 +52,66 @@ def footprint_key(node: str, template_id: str) -> str:
 
 
 # Not frozen (but treat it as immutable): one is built per candidate per event, and a
-# frozen dataclass pays an ``object.__setattr__`` per field, five times the cost.
+# frozen dataclass pays an ``object.__setattr__`` per field, five times the cost. The
+# decision quotes the one joined (or the best rejected) as a frozen ``Candidate``.
 @dataclass(slots=True)
-class Evidence:
+class CandidateFit:
+    """How well an event fits one incident: the components (``topology`` None when the
+    event has no place in the graph, ``family`` None unless families are weighted), the
+    weighted score, and whether a rule blocks it whatever its score."""
+
     incident_id: str
-    components: dict[str, float]
     score: float
     eligible: bool
-    blocked: str | None = None            # "settled" | "no_topology"
-    text_match: str = "similar"           # "same_template" | "same_family" | "similar"
+    text: float
+    time: float
+    labels: float
+    topology: float | None = None
+    family: float | None = None
+    blocked: Blocked | None = None
+    text_match: TextMatch = TextMatch.similar
     nearest_template: str | None = None
     hops: int | None = None
     via: str | None = None                # the incident's node the event is nearest to
     gap_s: float = 0.0
-    gap_from: str = "incident"            # "template" | "service" | "incident" | "before_open"
+    gap_from: GapFrom = GapFrom.incident
     incident_age_s: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    family_id: int | None = None          # the event's fitted alert family (with fitted families)
+    family_match: bool = False            # ... which the incident already shows
 
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "incident": self.incident_id, "score": round(self.score, 4),
-            "components": {k: round(v, 4) for k, v in self.components.items()},
-            "text_match": self.text_match, "gap_s": round(self.gap_s, 3), "gap_from": self.gap_from,
-            "incident_age_s": round(self.incident_age_s, 3),
-        }
-        if self.nearest_template is not None:
-            out["nearest_template"] = self.nearest_template[:160]
-        if self.hops is not None:
-            out["hops"] = self.hops
-            out["via"] = self.via
-        if self.blocked:
-            out["blocked"] = self.blocked
-        if self.extra:
-            out.update(self.extra)
-        return out
+    @property
+    def components(self) -> Components:
+        return Components(text=self.text, time=self.time, labels=self.labels, topology=self.topology,
+                          family=self.family)
+
+    def candidate(self) -> Candidate:
+        """What a decision says of this fit: rounded as stored (4 places, seconds to 3)."""
+        topology, nearest, hops = self.topology, self.nearest_template, self.hops
+        # One of these is built for most events, so: positional arguments, in
+        # ``Candidate``'s and ``Components``' field order; and no ``round`` (a quarter of
+        # a microsecond each) where it changes nothing: ``labels`` and ``family`` are 0 or
+        # 1, and ``text`` and ``topology`` mostly exactly 1 (same template, same service).
+        return Candidate(
+            self.incident_id, round(self.score, 4),
+            Components(_round4(self.text), round(self.time, 4), self.labels,
+                       None if topology is None else _round4(topology), self.family),
+            self.text_match, round(self.gap_s, 3), self.gap_from, round(self.incident_age_s, 3),
+            None if nearest is None else nearest[:160], hops, self.via if hops is not None else None, self.blocked,
+            self.family_id, self.family_match)
+
+
+def _round4(value: float) -> float:
+    """``round(value, 4)``, which 0 and 1 already are."""
+    return value if value == 1.0 or value == 0.0 else round(value, 4)
+
+
+# The values score_candidate picks from, per candidate: an enum member read from its
+# class costs three times a module global.
+_SAME_TEMPLATE, _SAME_FAMILY, _SIMILAR, _NOT_SCORED = (
+    TextMatch.same_template, TextMatch.same_family, TextMatch.similar, TextMatch.not_scored)
+_FROM_TEMPLATE, _FROM_SERVICE, _FROM_INCIDENT, _BEFORE_OPEN = (
+    GapFrom.template, GapFrom.service, GapFrom.incident, GapFrom.before_open)
+_SETTLED, _NO_TOPOLOGY = Blocked.settled, Blocked.no_topology
 
 
 def _seconds(later: datetime, earlier: datetime) -> float:
@@ -105,7 +132,7 @@ def score_candidate(
     family: int | None = None,
     incident_families: Callable[[IncidentState], set[int]] | None = None,
     distance: Callable[[IncidentState, str], tuple[int, str] | None] | None = None,
-) -> Evidence:
+) -> CandidateFit:
     """The evidence that an event (its graph ``node``, template, identity labels) belongs
     to ``incident`` at ``now``. ``similarity(incident, template_id, vector)`` gives the
     best cosine to the incident's templates and that template's text (the correlator
@@ -136,34 +163,34 @@ def score_candidate(
             hops, via = found
             topology = p.hop_decay ** hops
 
-    blocked: str | None = None
+    blocked: Blocked | None = None
     if p.require_topology and topology == 0.0:
-        blocked = "no_topology"
+        blocked = _NO_TOPOLOGY
     settled = age > p.propagation_window and precedent is None
 
     # -- text ----------------------------------------------------------------------
     nearest: str | None = None
     known = incident.templates.get(template_id)
     if known is not None:
-        text, text_match, nearest = 1.0, "same_template", known
+        text, text_match, nearest = 1.0, _SAME_TEMPLATE, known
     elif blocked is not None or (settled and on_node is None) or vector is None or similarity is None:
-        text, text_match = 0.0, "not_scored"
+        text, text_match = 0.0, _NOT_SCORED
     else:
         text, nearest = similarity(incident, template_id, vector)
         text = min(1.0, max(0.0, text))
-        text_match = "same_family" if text >= p.family_threshold else "similar"
+        text_match = _SAME_FAMILY if text >= p.family_threshold else _SIMILAR
     if blocked is None and settled and not (on_node is not None and text >= p.family_threshold):
-        blocked = "settled"
+        blocked = _SETTLED
 
     # -- time ----------------------------------------------------------------------
     if precedent is not None:
-        seen, gap_from = precedent, "template"
+        seen, gap_from = precedent, _FROM_TEMPLATE
     elif on_node is not None:
-        seen, gap_from = on_node, "service"
+        seen, gap_from = on_node, _FROM_SERVICE
     else:
-        seen, gap_from = incident.last_event_at.timestamp(), "incident"
+        seen, gap_from = incident.last_event_at.timestamp(), _FROM_INCIDENT
     if age < 0:   # a late event, from before the incident opened: as far as it is early
-        gap, gap_from = -age, "before_open"
+        gap, gap_from = -age, _BEFORE_OPEN
     else:
         gap = max(0.0, now.timestamp() - seen)
     time_c = math.exp(-gap / p.time_decay)
@@ -176,29 +203,25 @@ def score_candidate(
     # The weighted mean over the components present, added up in the components'
     # order (text, time, labels, topology, family): spelled out rather than with
     # ``sum`` over ``p.weights`` (a new dict per call), as this runs per candidate.
-    components = {"text": text, "time": time_c, "labels": labels}
     total = p.weight_text + p.weight_time + p.weight_labels
     value = p.weight_text * text + p.weight_time * time_c + p.weight_labels * labels
     if topology is not None:
-        components["topology"] = topology
         total += p.weight_topology
         value += p.weight_topology * topology
-    extra: dict[str, Any] = {}
+    fam: float | None = None
+    family_id: int | None = None
+    same_family = False
     if incident_families is not None:
         same_family = family is not None and family in incident_families(incident)
-        if family is not None:
-            extra = {"family": family, "family_match": same_family}
+        family_id = family
         if p.weight_family > 0:
             fam = 1.0 if same_family else 0.0
-            components["family"] = fam
             total += p.weight_family
             value += p.weight_family * fam
     value = value / total if total > 0 else 0.0
-    return Evidence(
-        incident_id=incident.id, components=components,
-        score=value, eligible=blocked is None, blocked=blocked, text_match=text_match,
-        nearest_template=nearest, hops=hops, via=via, gap_s=gap, gap_from=gap_from, incident_age_s=age,
-        extra=extra)
+    # (positional, in field order: one per candidate per event)
+    return CandidateFit(incident.id, value, blocked is None, text, time_c, labels, topology, fam, blocked, text_match,
+                        nearest, hops, via, gap, gap_from, age, family_id, same_family)
 
 
 def identity_values(labels: Mapping[str, Any], host: str | None) -> frozenset[str]:

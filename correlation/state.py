@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -19,8 +20,21 @@ from triage.correlation.templating import Templater
 from triage.domain.event import Severity, Status
 from triage.models.topology import ServiceGraph
 
-INCIDENT = "incident"   # holds (or held) a firing alert: pages by the timers
-NOISE = "noise"         # logs / spans / resolves only: recorded, pages nobody
+
+class IncidentKind(StrEnum):
+    """What a group is; the text is what the store and the API show."""
+
+    incident = "incident"   # holds (or held) a firing alert: pages by the timers
+    noise = "noise"         # logs / spans / resolves only: recorded, pages nobody
+
+
+class IncidentStatus(StrEnum):
+    open = "open"
+    resolved = "resolved"
+    merged = "merged"       # a responder merged it into another (the store's ``merged_into``)
+
+
+_OPEN = IncidentStatus.open   # (is_open runs several times per event: a global, not a class attribute)
 
 
 @dataclass
@@ -31,7 +45,7 @@ class IncidentState:
     opened_at: datetime
     last_event_at: datetime
     severity: Severity
-    status: str = "open"                  # "open" | "resolved"
+    status: IncidentStatus = IncidentStatus.open
     resolved_at: datetime | None = None
     services: set[str] = field(default_factory=set)
     firing: set[str] = field(default_factory=set)   # dedup keys of alerts still firing
@@ -41,7 +55,7 @@ class IncidentState:
     last_notified_at: datetime | None = None
     dirty: bool = False
     # -- the engine's profile of the incident (migration 0002) --
-    kind: str = INCIDENT
+    kind: IncidentKind = IncidentKind.incident
     accepting_until: datetime | None = None   # the last instant a new event may join
     page_due_at: datetime | None = None       # first page held until then (auto-pause)
     transient: bool = False                   # resolved before its first page was due
@@ -60,7 +74,7 @@ class IncidentState:
 
     @property
     def is_open(self) -> bool:
-        return self.status == "open"
+        return self.status == _OPEN
 
     def accepts(self, now: datetime) -> bool:
         return self.accepting_until is not None and now <= self.accepting_until
@@ -87,10 +101,10 @@ class IncidentState:
         self.firing |= other.firing
         if other.severity.rank > self.severity.rank:
             self.severity = other.severity
-        if other.kind == INCIDENT and self.kind != INCIDENT:
-            self.kind, self.title = INCIDENT, other.title   # as when an alert joins a noise group
+        if other.kind == IncidentKind.incident and self.kind != IncidentKind.incident:
+            self.kind, self.title = IncidentKind.incident, other.title   # as when an alert joins a noise group
         if other.is_open and not self.is_open:
-            self.status, self.resolved_at = "open", None
+            self.status, self.resolved_at = IncidentStatus.open, None
         elif not self.is_open and other.resolved_at is not None and self.resolved_at is not None:
             self.resolved_at = max(self.resolved_at, other.resolved_at)
         if other.accepting_until is not None:

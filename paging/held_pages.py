@@ -28,6 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from triage.correlation.state import IncidentKind, IncidentStatus
 from triage.store import schema as t
 from triage.paging.outbox import Owed, enqueue
 from triage.store.sql import SqlStore
@@ -45,8 +46,8 @@ class HeldPage:
 def _held(now: datetime) -> sa.ColumnElement[bool]:
     i = t.incidents
     # These terms match the partial index ix_incidents_held (status, page_due_at).
-    return sa.and_(i.c.last_notified_at.is_(None), i.c.page_due_at <= now, i.c.status == "open",
-                   i.c.kind == "incident")
+    return sa.and_(i.c.last_notified_at.is_(None), i.c.page_due_at <= now, i.c.status == IncidentStatus.open.value,
+                   i.c.kind == IncidentKind.incident.value)
 
 
 def release_held_pages(store: SqlStore, targets: Sequence[str], now: datetime, *,

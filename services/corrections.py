@@ -15,8 +15,11 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 
 from triage.correlation.correlator import Correlator
+from triage.correlation.decision import Action
+from triage.correlation.evidence import Merged, Original, Rule, Split, rule_of
 from triage.correlation.identity import dedup_key, incident_id_for
-from triage.correlation.state import INCIDENT, NOISE, IncidentState
+from triage.correlation.state import IncidentKind, IncidentState, IncidentStatus
+from triage.correlation.stored_evidence import evidence_from_json
 from triage.domain.event import AS_STORED, Event, EventKind, Status
 from triage.models.parameters import CorrelationParameters
 from triage.store import schema as t
@@ -63,18 +66,19 @@ def merge_incidents(store: SqlStore, target_id: str, source_ids: Sequence[str], 
         conn.execute(t.incidents.update().where(t.incidents.c.id == target_id).values(incident_row(target)))
         store.link_services(conn, target_id, target.services - target.linked_services)
         conn.execute(t.incidents.update().where(t.incidents.c.id.in_(source_ids)).values(
-            status="merged", merged_into=target_id, accepting_until=None, page_due_at=None, firing=[]))
+            status=IncidentStatus.merged.value, merged_into=target_id, accepting_until=None, page_due_at=None, firing=[]))
         # Each source's opening decision now says who merged it and why (the original
         # decision kept inside), so the target counts as one incident opened.
         m = t.memberships
         opened = conn.execute(sa.select(m.c.event_id, m.c.incident_id, m.c.rule, m.c.evidence)
-                              .where(m.c.incident_id.in_(source_ids), m.c.action == "opened")).all()
+                              .where(m.c.incident_id.in_(source_ids), m.c.action == Action.opened.value)).all()
         if opened:
             conn.execute(m.update().where(m.c.event_id == sa.bindparam("b_event")).values(
-                action="attached", rule="merged", evidence=sa.bindparam("b_evidence", type_=m.c.evidence.type)), [
-                {"b_event": r.event_id, "b_evidence": {
-                    "merged_from": r.incident_id, "merged_by": author, "reason": reason,
-                    "merged_at": now.isoformat(), "original": {"rule": r.rule, "evidence": r.evidence}}}
+                action=Action.attached.value, rule=Rule.merged.value,
+                evidence=sa.bindparam("b_evidence", type_=m.c.evidence.type)), [
+                {"b_event": r.event_id, "b_evidence": Merged(
+                    source=r.incident_id, by=author, reason=reason, at=now,
+                    original=Original(rule=rule_of(r.rule), evidence=evidence_from_json(r.rule, r.evidence))).as_json()}
                 for r in opened])
         conn.execute(m.update().where(m.c.incident_id.in_(source_ids)).values(incident_id=target_id))
         conn.execute(t.signals.update().where(t.signals.c.incident_id.in_(source_ids)).values(incident_id=target_id))
@@ -133,9 +137,9 @@ def split_incident(store: SqlStore, incident_id: str, event_ids: Sequence[str], 
         new = IncidentState(
             id=incident_id_for(f"split:{incident_id}:{opener.id}"), scope=original.scope, title=opener.title,
             opened_at=opener.occurred_at, last_event_at=opener.occurred_at, severity=opener.severity,
-            kind=INCIDENT if any(e.kind is EventKind.alert and e.status is Status.firing for e, *_ in moved)
-            else NOISE, templates=dict(original.templates),
-            status="open" if original.is_open else "resolved")
+            kind=IncidentKind.incident if any(e.kind is EventKind.alert and e.status is Status.firing for e, *_ in moved)
+            else IncidentKind.noise, templates=dict(original.templates),
+            status=IncidentStatus.open if original.is_open else IncidentStatus.resolved)
         for incident, events in ((original, kept), (new, moved)):
             correlator.rebuild(incident, [(e, rule, template) for e, rule, template, _ in events])
         if not new.is_open and new.resolved_at is None:
@@ -147,10 +151,12 @@ def split_incident(store: SqlStore, incident_id: str, event_ids: Sequence[str], 
         conn.execute(t.incidents.insert().values(incident_row(new)))
         store.link_services(conn, new.id, new.services)
         conn.execute(m.update().where(m.c.event_id.in_(sorted(wanted))).values(incident_id=new.id))
+        opener_rule, opener_evidence = moved[0][1], moved[0][3]
         conn.execute(m.update().where(m.c.event_id == opener.id).values(
-            action="opened", rule="split", evidence={
-                "split_from": incident_id, "split_by": author, "reason": reason, "split_at": now.isoformat(),
-                "original": {"rule": moved[0][1], "evidence": moved[0][3]}}))
+            action=Action.opened.value, rule=Rule.split_off.value, evidence=Split(
+                source=incident_id, by=author, reason=reason, at=now,
+                original=Original(rule=rule_of(opener_rule),
+                                  evidence=evidence_from_json(opener_rule, opener_evidence))).as_json()))
         # A signal follows the latest of its events: where its next repeat belongs.
         latest: dict[str, tuple[datetime, str]] = {}
         for owner, events in ((incident_id, kept), (new.id, moved)):

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from opentelemetry import trace
 
 from triage.correlation import CorrelationState, Correlator, Decision
+from triage.correlation.evidence import Resolve
 from triage.domain.scope import scope_of
 from triage.domain.event import Event
 from triage.domain.event import ServiceEdge
@@ -34,7 +35,7 @@ def pages_owed(decisions: list[Decision], state: CorrelationState) -> list[Owed]
     for d in decisions:
         if d.notify:
             owed.setdefault((d.incident_id, "trigger"), Owed(d.incident_id, "trigger", d.event_id))
-        elif d.evidence.get("incident_resolved"):
+        elif d.incident_resolved:
             incident = state.incidents.get(d.incident_id)
             if incident is not None and incident.last_notified_at is not None:
                 owed.setdefault((d.incident_id, "resolve"), Owed(d.incident_id, "resolve", d.event_id))
@@ -109,7 +110,7 @@ class Pipeline:
             # A decision that opens an incident and pages nobody yet: its first page waits
             # for auto_pause (without it, the first alert's page is due at once).
             m.pages_held.inc(sum(d.opens_incident and not d.notify for d in decided))
-            m.pages_transient.inc(sum(bool(d.evidence.get("transient")) for d in decided))
+            m.pages_transient.inc(sum(isinstance(d.evidence, Resolve) and d.evidence.transient for d in decided))
             stored_at, new = time.time(), {d.event_id for d in decided}   # redeliveries were decided before
             for event in events:
                 if event.id in new:

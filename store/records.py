@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
+from triage.correlation.decision import Action
+from triage.correlation.evidence import Evidence, Rule
+from triage.correlation.state import IncidentKind, IncidentStatus
 from triage.domain.event import Event
 
 
@@ -17,9 +19,9 @@ class IncidentConflict(ValueError):
 class Membership:
     event_id: str
     incident_id: str
-    action: str
-    rule: str
-    evidence: dict[str, Any]
+    action: Action
+    rule: Rule | str          # the text of a rule this version does not know (a newer one wrote it)
+    evidence: Evidence        # read back from the row's JSON (``evidence_from_json``)
     parameters_version: int
     notify: bool
     decided_at: datetime
@@ -37,7 +39,7 @@ class IncidentRecord:
     id: str
     scope: str
     title: str
-    status: str
+    status: IncidentStatus
     severity: str
     opened_at: datetime
     last_event_at: datetime
@@ -48,7 +50,7 @@ class IncidentRecord:
     suppressed_count: int
     services: list[str]
     firing_alerts: int
-    kind: str = "incident"      # "incident" (had a firing alert) | "noise" (pages nobody)
+    kind: IncidentKind = IncidentKind.incident   # had a firing alert | noise: pages nobody
     transient: bool = False     # resolved before its first page was due (auto-pause)
     merged_into: str | None = None   # status "merged": a responder merged it into that incident
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from triage.correlation.state import INCIDENT, NOISE
+from triage.correlation.state import IncidentKind
 from triage.store import schema as t
 from triage.store.schema import outbox
 from triage.store.records import NoiseBucket
@@ -94,7 +94,7 @@ def incident_pages(engine: sa.Engine, incident_id: str) -> IncidentPages | None:
 
 
 def _state(row: Any, any_due: bool) -> PageState:
-    if row.kind == NOISE:
+    if row.kind == IncidentKind.noise:
         return PageState.noise
     if row.last_notified_at is not None or any_due:
         return PageState.paged
@@ -187,8 +187,8 @@ def noise_series(engine: sa.Engine, bucket: Bucket, since: datetime | None = Non
         stmt = (sa.select(
             key, sa.func.count().label("events"),
             sa.func.sum(sa.case((m.c.action == "suppressed", 1), else_=0)).label("suppressed"),
-            sa.func.sum(sa.case((i.c.kind == INCIDENT, 1), else_=0)).label("incidents"),
-            sa.func.sum(sa.case((i.c.kind == NOISE, 1), else_=0)).label("noise_groups"),
+            sa.func.sum(sa.case((i.c.kind == IncidentKind.incident, 1), else_=0)).label("incidents"),
+            sa.func.sum(sa.case((i.c.kind == IncidentKind.noise, 1), else_=0)).label("noise_groups"),
             sa.func.sum(sa.case((m.c.notify, 1), else_=0)).label("pages"))
             .select_from(e.join(m, m.c.event_id == e.c.id).outerjoin(i, opened_group))
             .where(sa.and_(sa.true(), *cond)).group_by(key))

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 import triage.services.pipeline as pipeline_module
 from tests.conftest import T0, make_event
+from triage.correlation.evidence import Joined, Rule
 from triage.domain.event import ServiceEdge
 from triage.services.pipeline import Pipeline
 from triage.store import IncidentQuery, SqlStore
@@ -31,7 +32,8 @@ def test_batch_is_stored_with_memberships_and_incidents(store: SqlStore) -> None
     assert checkout.firing_alerts == 2 and checkout.status == "open"
     stored = store.get_event("a2")
     assert stored is not None and stored.membership is not None
-    assert stored.membership.rule == "correlated" and stored.membership.evidence["gap_s"] == 30
+    assert stored.membership.rule is Rule.correlated and isinstance(stored.membership.evidence, Joined)
+    assert stored.membership.evidence.match.gap_s == 30 and stored.membership.evidence.as_json()["gap_s"] == 30
     assert stored.event.occurred_at == T0 + timedelta(seconds=30)  # aware UTC round trip
     assert [e.event.id for e in store.incident_events(checkout.id)] == ["a1", "a2", "a3"]
 

@@ -11,9 +11,10 @@ from typing import Any
 
 from tests.conftest import T0, make_event
 from triage.correlation import Action, Correlator
+from triage.correlation.evidence import EpisodeEnd, PreviousEpisode
 from triage.correlation.explain import explain
 from triage.domain.scope import scope_of
-from triage.correlation.state import INCIDENT, NOISE
+from triage.correlation.state import IncidentKind
 from triage.models.embedder import HashingEmbedder
 from triage.models.parameters import CorrelationParameters
 from triage.models.topology import ServiceGraph
@@ -49,7 +50,7 @@ def test_renotified_firing_alert_is_suppressed_on_its_incident() -> None:
     first, again = run(c, [(0, {"fingerprint": "fp1"}), (300, {"fingerprint": "fp1"})])
     assert first.action is Action.opened
     assert again.action is Action.suppressed and again.incident_id == first.incident_id
-    assert again.rule == "duplicate" and again.evidence["seen_before"] == 1
+    assert again.rule == "duplicate" and again.evidence.seen_before == 1
     assert c.state.incidents[first.incident_id].suppressed_count == 1
 
 
@@ -62,8 +63,8 @@ def test_incident_resolves_when_all_its_alerts_resolve() -> None:
     ])
     incident = c.state.incidents[decisions[0].incident_id]
     assert decisions[1].incident_id == decisions[0].incident_id
-    assert decisions[2].rule == "alert_resolved" and decisions[2].evidence["still_firing"] == 1
-    assert decisions[3].evidence["incident_resolved"] is True
+    assert decisions[2].rule == "alert_resolved" and decisions[2].evidence.still_firing == 1
+    assert decisions[3].evidence.incident_resolved is True
     assert incident.status == "resolved" and incident.resolved_at == T0 + timedelta(seconds=70)
 
 
@@ -72,7 +73,7 @@ def test_alert_firing_again_soon_after_resolve_reopens_its_incident() -> None:
     d = run(c, [(0, {"fingerprint": "a"}), (30, {"fingerprint": "a", "status": "resolved"}),
                 (100, {"fingerprint": "a"})])
     assert d[2].action is Action.attached and d[2].incident_id == d[0].incident_id
-    assert d[2].evidence["reopened"] is True and c.state.incidents[d[0].incident_id].is_open
+    assert d[2].evidence.reopened is True and c.state.incidents[d[0].incident_id].is_open
     assert "reopens" in explain(d[2].rule, d[2].evidence)
 
 
@@ -91,7 +92,7 @@ def test_an_alert_saying_no_start_and_silent_past_resolve_timeout_is_a_new_episo
     assert d[2].action is Action.opened and d[2].incident_id != d[0].incident_id
     old = c.state.incidents[d[0].incident_id]
     assert old.status == "resolved" and old.resolved_at == T0 + timedelta(seconds=300)
-    assert d[2].evidence["previous_episode"] == {"incident": old.id, "ended": "resolve_timeout"}
+    assert d[2].evidence.previous_episode == PreviousEpisode(incident=old.id, ended=EpisodeEnd.resolve_timeout)
     assert "silent past resolve_timeout" in explain(d[2].rule, d[2].evidence)
 
 
@@ -105,8 +106,8 @@ def test_an_alert_with_a_start_time_is_one_episode_however_long_it_is_silent() -
     d = run(c, [(0, {"fingerprint": "a", "starts_at": T0}),
                 (4000, {"fingerprint": "a", "starts_at": T0 + timedelta(seconds=3900)})])
     assert d[1].action is Action.opened
-    assert d[1].evidence["previous_episode"]["ended"] == "started_later"
-    assert "previous_episode" not in d[0].evidence
+    assert d[1].evidence.previous_episode.ended == "started_later"
+    assert d[0].evidence.previous_episode is None
 
 
 def test_identical_log_lines_are_duplicates_within_dedup_window() -> None:
@@ -136,7 +137,7 @@ def test_decisions_carry_the_parameters_version() -> None:
     c = Correlator(parameters_version=7, embedder=EMBEDDER)
     first, second = run(c, [(0, {"fingerprint": "a"}), (5, {"fingerprint": "b"})])
     assert first.parameters_version == 7 and second.parameters_version == 7
-    assert second.evidence["parameters_version"] == 7 and "parameters v7" in explain(second.rule, second.evidence)
+    assert second.evidence.criteria.parameters_version == 7 and "parameters v7" in explain(second.rule, second.evidence)
 
 
 # -- grouping by evidence -----------------------------------------------------------
@@ -148,9 +149,9 @@ def test_same_service_within_window_attaches_with_evidence() -> None:
     assert b.action is Action.attached and b.incident_id == a.incident_id
     assert b.rule == "correlated"
     ev = b.evidence
-    assert ev["gap_s"] == 40 and ev["window_s"] == 300 and ev["hops"] == 0
-    assert set(ev["components"]) == {"text", "topology", "time", "labels"}
-    assert ev["components"]["topology"] == 1.0 and ev["score"] >= ev["threshold"] == 0.55
+    assert ev.match.gap_s == 40 and ev.criteria.window_s == 300 and ev.match.hops == 0
+    assert set(ev.match.components.as_json()) == {"text", "topology", "time", "labels"}
+    assert ev.match.components.topology == 1.0 and ev.match.score >= ev.criteria.threshold == 0.55
     assert explain(b.rule, ev).startswith("joined because: same service checkout, 40 s after")
 
 
@@ -158,14 +159,14 @@ def test_gap_longer_than_window_opens_a_new_incident() -> None:
     c = correlator(window=300)
     a, b = run(c, [(0, {"fingerprint": "a"}), (301, {"fingerprint": "b"})])
     assert b.action is Action.opened and b.incident_id != a.incident_id
-    assert b.rule == "new_incident" and "best_candidate" not in b.evidence
+    assert b.rule == "new_incident" and b.evidence.best_candidate is None
 
 
 def test_unrelated_service_opens_its_own_incident() -> None:
     c = correlator()
     a, b = run(c, [(0, {"fingerprint": "a"}), (1, {"fingerprint": "b", "service": "payments"})])
     assert b.action is Action.opened and b.incident_id != a.incident_id
-    assert b.evidence["best_candidate"]["blocked"] == "no_topology"
+    assert b.evidence.best_candidate.blocked == "no_topology"
     assert "no known relation" in explain(b.rule, b.evidence)
 
 
@@ -178,7 +179,7 @@ def test_a_learned_call_edge_joins_the_caller_to_the_callee_incident() -> None:
     ])
     assert {x.incident_id for x in d} == {d[0].incident_id}
     ev = d[2].evidence
-    assert ev["hops"] == 1 and ev["via"] == "payments" and ev["components"]["topology"] == 0.5
+    assert ev.match.hops == 1 and ev.match.via == "payments" and ev.match.components.topology == 0.5
     assert "checkout→payments 1 hop" in explain(d[2].rule, ev)
 
 
@@ -187,7 +188,7 @@ def test_declared_topology_is_used_before_any_span_is_seen() -> None:
     graph.declare("checkout", "payments")
     c = Correlator(CorrelationParameters(threshold=0.45), embedder=EMBEDDER, topology=graph)
     a, b = run(c, [(0, {"fingerprint": "a", "service": "payments"}), (5, log("checkout", "payment failed"))])
-    assert b.incident_id == a.incident_id and b.evidence["hops"] == 1
+    assert b.incident_id == a.incident_id and b.evidence.match.hops == 1
 
 
 def test_host_alert_joins_the_incident_of_a_service_on_that_host() -> None:
@@ -195,8 +196,8 @@ def test_host_alert_joins_the_incident_of_a_service_on_that_host() -> None:
     a, b = run(c, [(0, {"fingerprint": "a", "host": "node-1"}),
                    (30, {"fingerprint": "h", "service": None, "host": "node-1", "title": "Node disk full",
                          "labels": {"alertname": "NodeDiskFull"}})])
-    assert b.incident_id == a.incident_id and b.evidence["service"] == "host:node-1"
-    assert b.evidence["hops"] == 1
+    assert b.incident_id == a.incident_id and b.evidence.service == "host:node-1"
+    assert b.evidence.match.hops == 1
 
 
 def test_event_without_service_or_host_joins_by_template_and_time_only() -> None:
@@ -204,8 +205,8 @@ def test_event_without_service_or_host_joins_by_template_and_time_only() -> None
     cluster = {"service": None, "title": "CoreDNS panics", "labels": {"alertname": "CorednsPanic"}}
     a, b, other = run(c, [(0, {"fingerprint": "c1", **cluster}), (20, {"fingerprint": "c2", **cluster}),
                           (25, {"fingerprint": "x", "service": None, "title": "API server errors"})])
-    assert b.incident_id == a.incident_id and b.evidence["text_match"] == "same_template"
-    assert "topology" not in b.evidence["components"]   # no place in the graph: left out
+    assert b.incident_id == a.incident_id and b.evidence.match.text_match == "same_template"
+    assert b.evidence.match.components.topology is None   # no place in the graph: left out
     assert other.action is Action.opened
 
 
@@ -223,8 +224,8 @@ def test_settled_incident_only_accepts_what_it_has_shown() -> None:
         (700, span("checkout", "payments", "hipstershop.Payment/Charge", ms=900)),  # shown before: joins
         (710, log("checkout", "disk quota exceeded on volume")),              # new to it, too late
     ])
-    assert d[2].incident_id == d[0].incident_id and d[2].evidence["gap_from"] == "template"
-    assert d[3].action is Action.opened and d[3].evidence["best_candidate"]["blocked"] == "settled"
+    assert d[2].incident_id == d[0].incident_id and d[2].evidence.match.gap_from == "template"
+    assert d[3].action is Action.opened and d[3].evidence.best_candidate.blocked == "settled"
     assert "propagation window" in explain(d[3].rule, d[3].evidence)
 
 
@@ -244,7 +245,7 @@ def test_the_incident_that_has_shown_the_signal_takes_precedence() -> None:
         (20, span("checkout", "cart", "hipstershop.Cart/GetCart", ms=812)),  # same template, no duplicate
     ])
     assert d[2].incident_id != d[0].incident_id            # payments is not related to cart yet
-    assert d[4].incident_id == d[0].incident_id and d[4].evidence["gap_from"] == "template"
+    assert d[4].incident_id == d[0].incident_id and d[4].evidence.match.gap_from == "template"
 
 
 # -- noise groups and pages ----------------------------------------------------------
@@ -254,16 +255,16 @@ def test_a_lone_log_opens_a_noise_group_that_pages_nobody() -> None:
     c = correlator()
     [d] = run(c, [(0, log())])
     assert d.action is Action.opened and d.rule == "noise_group" and d.notify is False
-    assert c.state.incidents[d.incident_id].kind == NOISE
+    assert c.state.incidents[d.incident_id].kind == IncidentKind.noise
     assert "pages nobody" in explain(d.rule, d.evidence)
 
 
 def test_an_alert_joining_a_noise_group_makes_it_an_incident_and_pages() -> None:
     c = correlator()
     first, alert = run(c, [(0, log()), (20, {"fingerprint": "a", "title": "Checkout 5xx"})])
-    assert alert.incident_id == first.incident_id and alert.evidence["promoted"] is True
+    assert alert.incident_id == first.incident_id and alert.evidence.promoted is True
     incident = c.state.incidents[first.incident_id]
-    assert incident.kind == INCIDENT and incident.title == "Checkout 5xx" and alert.notify is True
+    assert incident.kind == IncidentKind.incident and incident.title == "Checkout 5xx" and alert.notify is True
 
 
 def test_a_lone_log_stops_attracting_events_after_lone_window() -> None:
@@ -278,7 +279,7 @@ def test_transient_alert_within_auto_pause_pages_nobody() -> None:
     assert [x.notify for x in d] == [False, False]
     incident = c.state.incidents[d[0].incident_id]
     assert incident.transient and incident.status == "resolved"
-    assert d[1].evidence["transient"] is True and "nobody paged" in explain(d[1].rule, d[1].evidence)
+    assert d[1].evidence.transient is True and "nobody paged" in explain(d[1].rule, d[1].evidence)
 
 
 def test_alert_still_firing_after_auto_pause_pages_on_its_next_event() -> None:
@@ -292,7 +293,7 @@ def test_a_transient_incident_that_fires_again_gets_a_new_pause() -> None:
     c = correlator(auto_pause=120)
     d = run(c, [(0, {"fingerprint": "a"}), (30, {"fingerprint": "a", "status": "resolved"}),
                 (60, {"fingerprint": "a"}), (170, {"fingerprint": "b"}), (190, {"fingerprint": "b"})])
-    assert d[2].incident_id == d[0].incident_id and d[2].evidence.get("reopened") is True
+    assert d[2].incident_id == d[0].incident_id and d[2].evidence.reopened is True
     incident = c.state.incidents[d[0].incident_id]
     assert not incident.transient
     assert incident.page_due_at == T0 + timedelta(seconds=180)   # 60 + 120, not the old 0 + 120
@@ -307,7 +308,7 @@ def test_every_event_shares_one_scope_unless_it_names_a_domain() -> None:
     assert scope_of(make_event(0, labels={"triage.domain": "eu"})) == "domain:eu"
     c = correlator()
     a, b = run(c, [(0, {"fingerprint": "a"}), (5, {"fingerprint": "b", "labels": {"triage.domain": "eu"}})])
-    assert b.incident_id != a.incident_id and b.evidence["scope"] == "domain:eu"
+    assert b.incident_id != a.incident_id and b.evidence.scope == "domain:eu"
 
 
 def test_the_same_alert_in_two_domains_is_two_signals_not_a_duplicate() -> None:
@@ -318,7 +319,7 @@ def test_the_same_alert_in_two_domains_is_two_signals_not_a_duplicate() -> None:
                                (5, {"fingerprint": "fp", "labels": {"triage.domain": "us"}}),
                                (10, {"fingerprint": "fp", "labels": {"triage.domain": "eu"}})])
     assert us.action is Action.opened and us.incident_id != eu.incident_id
-    assert us.evidence["scope"] == "domain:us"
+    assert us.evidence.scope == "domain:us"
     assert eu_again.action is Action.suppressed and eu_again.incident_id == eu.incident_id
     assert len(c.state.signals) == 2
 

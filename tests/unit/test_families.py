@@ -45,6 +45,6 @@ def test_family_is_an_evidence_component_when_given() -> None:
     a = make_event(0, fingerprint="a", title="[Triggered] Redis out of memory on redis-1")
     b = make_event(10, fingerprint="b", title="Redis out of memory on redis-2")
     first, second = c.process_batch([a, b])
-    assert second.incident_id == first.incident_id and second.evidence["components"]["family"] == 1.0
+    assert second.incident_id == first.incident_id and second.evidence.match.components.family == 1.0
     plain = Correlator(CorrelationParameters(), embedder=e).process_batch([a, b])[1]
-    assert "family" not in plain.evidence["components"]
+    assert plain.evidence.match.components.family is None

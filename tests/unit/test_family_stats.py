@@ -10,6 +10,7 @@ from tests.conftest import T0, make_event
 from triage.correlation.explain import explain
 from triage.correlation.scoring import score_candidate
 from triage.correlation.state import IncidentState
+from triage.correlation.stored_evidence import evidence_from_json
 from triage.correlation.templating import Templater, alert_template_id
 from triage.services.families_job import family_stats
 from triage.domain.event import Severity
@@ -104,15 +105,17 @@ def test_fitted_families_are_evidence_even_at_weight_zero() -> None:
                             identity=frozenset(), now=T0 + timedelta(seconds=10), graph=ServiceGraph(),
                             params=params, similarity=lambda _i, _t, _v: (0.7, "Redis out of memory"))
     same = score(3)
-    assert same.as_dict()["family"] == 3 and same.as_dict()["family_match"] is True
-    assert "family" not in same.components and same.score == plain.score   # weight 0: evidence only
-    assert score(4).as_dict()["family_match"] is False
-    assert "family" not in score(None).as_dict()                             # the template is in none
+    assert same.candidate().family == 3 and same.candidate().family_match is True
+    assert same.components.family is None and same.score == plain.score   # weight 0: evidence only
+    assert score(4).candidate().family_match is False
+    assert "family" not in score(None).candidate().as_json()                 # the template is in none
     weighted = score(3, weight=0.2)
-    assert weighted.components["family"] == 1.0 and weighted.score > plain.score
+    assert weighted.components.family == 1.0 and weighted.score > plain.score
 
-    evidence = {**same.as_dict(), "service": "redis", "threshold": 0.55, "parameters_version": 2}
-    sentence = explain("correlated", evidence)
+    # (a stored decision with only some of its keys, read back as stored decisions are)
+    evidence = {**same.candidate().as_json(), "service": "redis", "threshold": 0.55, "parameters_version": 2}
+    sentence = explain("correlated", evidence_from_json("correlated", evidence))
     assert sentence.startswith("joined because: same service redis, 10 s after")
     assert "template similarity 0.70, same alert family 3 (score" in sentence
-    assert "alert family" not in explain("correlated", {**evidence, "family_match": False})
+    assert "alert family" not in explain("correlated", evidence_from_json("correlated",
+                                                                          {**evidence, "family_match": False}))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import T0
-from triage.correlation.state import INCIDENT, NOISE, IncidentState
+from triage.correlation.state import IncidentKind, IncidentState
 from triage.domain.event import Severity
 
 
@@ -21,17 +21,17 @@ def incident(id: str, minutes: float, **fields: object) -> IncidentState:
 
 
 def test_absorbing_takes_the_others_events_alerts_services_and_profile() -> None:
-    a = incident("a", 0, services={"cart"}, firing={"am:1"}, event_count=3, alert_count=1, kind=NOISE,
+    a = incident("a", 0, services={"cart"}, firing={"am:1"}, event_count=3, alert_count=1, kind=IncidentKind.noise,
                  nodes={"cart": 10.0}, footprint={"cart|t1": 10.0}, templates={"t1": "redis down"},
                  centroid=[1.0, 0.0], accepting_until=T0 + timedelta(minutes=5))
     b = incident("b", 2, services={"frontend"}, firing={"am:2"}, event_count=2, alert_count=2, suppressed_count=1,
                  severity=Severity.critical, nodes={"cart": 50.0, "frontend": 40.0}, footprint={"frontend|t2": 40.0},
                  templates={"t2": "checkout failing"}, centroid=[0.0, 1.0], last_notified_at=T0 + timedelta(minutes=2),
-                 accepting_until=T0 + timedelta(minutes=9), kind=INCIDENT)
+                 accepting_until=T0 + timedelta(minutes=9), kind=IncidentKind.incident)
     a.absorb(b)
     assert (a.event_count, a.alert_count, a.suppressed_count) == (5, 3, 1)
     assert a.services == {"cart", "frontend"} and a.firing == {"am:1", "am:2"}
-    assert a.severity is Severity.critical and a.kind == INCIDENT and a.title == "title b"
+    assert a.severity is Severity.critical and a.kind == IncidentKind.incident and a.title == "title b"
     assert a.opened_at == T0 and a.last_event_at == T0 + timedelta(minutes=2)
     assert a.accepting_until == T0 + timedelta(minutes=9) and a.last_notified_at == T0 + timedelta(minutes=2)
     assert a.nodes == {"cart": 50.0, "frontend": 40.0} and set(a.footprint) == {"cart|t1", "frontend|t2"}
@@ -64,7 +64,7 @@ def test_rebuilding_an_incident_from_its_own_events_reproduces_it() -> None:
     decisions = c.process_batch(events)
     [incident_id] = {d.incident_id for d in decisions}
     live = c.state.incidents[incident_id]
-    held = [(e, d.rule, d.evidence.get("template") if d.rule not in ("duplicate", "alert_resolved") else None)
+    held = [(e, d.rule, d.template if d.rule not in ("duplicate", "alert_resolved") else None)
             for e, d in zip(events, decisions, strict=True)]
     again = IncidentState(id=incident_id, scope=live.scope, title=live.title, opened_at=T0, last_event_at=T0,
                           severity=Severity.info, templates=dict(live.templates))

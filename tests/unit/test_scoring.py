@@ -43,9 +43,9 @@ def score(inc: IncidentState, node: str = "payments", template: str = "A1", now:
 def test_same_service_same_template_scores_every_component() -> None:
     inc = incident(footprint={footprint_key("payments", "A1"): at(0).timestamp()})
     ev = score(inc, now=30)
-    assert ev.components["text"] == 1.0 and ev.text_match == "same_template"
-    assert ev.components["topology"] == 1.0 and ev.hops == 0
-    assert ev.components["time"] == pytest.approx(math.exp(-30 / P.time_decay))
+    assert ev.components.text == 1.0 and ev.text_match == "same_template"
+    assert ev.components.topology == 1.0 and ev.hops == 0
+    assert ev.components.time == pytest.approx(math.exp(-30 / P.time_decay))
     assert ev.gap_from == "template" and ev.gap_s == 30 and ev.eligible
     expected = (P.weight_text + P.weight_topology + P.weight_time * math.exp(-0.1)) / sum(P.weights.values())
     assert ev.score == pytest.approx(expected)
@@ -54,7 +54,7 @@ def test_same_service_same_template_scores_every_component() -> None:
 def test_text_is_the_best_template_similarity_and_names_the_family() -> None:
     assert score(incident(), template="A2", sim=0.93).text_match == "same_family"
     ev = score(incident(), template="A2", sim=0.4)
-    assert ev.components["text"] == 0.4 and ev.text_match == "similar" and ev.nearest_template == "nearest text"
+    assert ev.components.text == 0.4 and ev.text_match == "similar" and ev.nearest_template == "nearest text"
 
 
 def test_topology_decays_per_hop_and_is_zero_without_a_path() -> None:
@@ -62,17 +62,17 @@ def test_topology_decays_per_hop_and_is_zero_without_a_path() -> None:
     graph.learn_call("checkout", "payments")
     graph.learn_call("frontend", "checkout")
     one, two = score(incident(), node="checkout", graph=graph), score(incident(), node="frontend", graph=graph)
-    assert (one.components["topology"], one.hops, one.via) == (0.5, 1, "payments")
-    assert (two.components["topology"], two.hops) == (0.25, 2)
+    assert (one.components.topology, one.hops, one.via) == (0.5, 1, "payments")
+    assert (two.components.topology, two.hops) == (0.25, 2)
     far = score(incident(), node="adservice", graph=graph)
-    assert far.components["topology"] == 0.0 and not far.eligible and far.blocked == "no_topology"
+    assert far.components.topology == 0.0 and not far.eligible and far.blocked == "no_topology"
     assert score(incident(), node="adservice", graph=graph,
                  params=CorrelationParameters(require_topology=False)).eligible
 
 
 def test_an_event_without_service_leaves_topology_out_of_the_mean() -> None:
     ev = score(incident(), node=GLOBAL_NODE, template="A1", now=0)
-    assert "topology" not in ev.components and ev.eligible
+    assert ev.components.topology is None and ev.eligible
     assert ev.score == pytest.approx((P.weight_text + P.weight_time) / (P.weight_text + P.weight_time))
 
 
@@ -108,8 +108,8 @@ def test_settled_incident_blocks_what_it_has_not_shown() -> None:
 
 def test_shared_identity_labels() -> None:
     inc = incident(labels={"pod-abc": at(0).timestamp()})
-    assert score(inc, identity=frozenset({"pod-abc"})).components["labels"] == 1.0
-    assert score(inc, identity=frozenset({"pod-xyz"})).components["labels"] == 0.0
+    assert score(inc, identity=frozenset({"pod-abc"})).components.labels == 1.0
+    assert score(inc, identity=frozenset({"pod-xyz"})).components.labels == 0.0
     assert identity_values({"pod": "p1", "alertname": "X", "k8s.pod.name": "p2"}, "node-1") == {"p1", "p2", "node-1"}
 
 

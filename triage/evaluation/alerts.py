@@ -29,7 +29,7 @@ from typing import IO, Any
 
 from triage.correlation.correlator import Correlator
 from triage.correlation.identity import dedup_key
-from triage.correlation.state import INCIDENT, IncidentState
+from triage.correlation.state import IncidentKind, IncidentState
 from triage.evaluation.metrics import (
     Page,
     adjusted_rand_index,
@@ -155,7 +155,7 @@ class _PageTarget:
 def _held(incident: IncidentState) -> bool:
     """Its first page is held by auto-pause and still owed (``triage.paging.held_pages``' rule)."""
     return (incident.page_due_at is not None and incident.last_notified_at is None
-            and incident.is_open and incident.kind == INCIDENT)
+            and incident.is_open and incident.kind == IncidentKind.incident)
 
 
 def triage_replay(parameters: CorrelationParameters | None = None, *,

@@ -101,7 +101,7 @@ def _profiles(events: list[Event], truth: list[str], parameters: CorrelationPara
     for index, decision in zip(time_order(events), decisions, strict=True):
         members[decision.incident_id].append(index)
         votes[truth[index]][decision.incident_id] += 1
-        template_of[index] = decision.evidence.get("template", "")
+        template_of[index] = decision.template or ""
     embedder = default_embedder()
     horizon = timedelta(seconds=parameters.window)
     profiles = {}
