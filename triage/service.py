@@ -34,6 +34,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from triage.api import create_app
+from triage.services.catalog import load_catalog_file
 from triage.services.families_job import FamiliesCache, FamiliesJob
 from triage.domain.health import DEPENDENCY_ERRORS, Backoff, Health, describe, report_failure, run_loop
 from triage.ingest.kafka import BatchConsumer, BrokerProbe, ConsumerConfig, decoder_for, ensure_topics
@@ -129,6 +130,12 @@ class Runtime:
             store = open_store(settings.database_url, stop)
         else:
             store = SqlStore.from_url(settings.database_url)
+        if settings.catalog_file is not None:
+            try:   # a malformed file stops the process here: CatalogFileError names the line and field
+                load_catalog_file(store.engine, settings.catalog_file)
+            except BaseException:
+                store.close()
+                raise
         return cls(settings=settings, store=store, metrics=Metrics(), stop=stop or threading.Event())
 
     @property
