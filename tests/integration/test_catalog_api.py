@@ -4,6 +4,10 @@ the field; the catalog file applied at start-up; the service graph's edges and s
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -237,3 +241,17 @@ def test_the_graph_says_where_each_edge_came_from(client: TestClient, store: Sql
 def test_the_tables_exist_after_the_migrations(store: SqlStore) -> None:
     names = set(sa.inspect(store.engine).get_table_names())
     assert {"catalog_versions", "changes", "service_versions"} <= names
+
+
+def test_a_process_refuses_to_start_on_a_malformed_catalog_file(tmp_path: Path) -> None:
+    path = tmp_path / "services.yaml"
+    path.write_text("services:\n  - service: cartservice\n    owners: amara.ruiz\n")
+    exe = shutil.which("triage", path=str(Path(sys.executable).parent)) or "triage"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRIAGE_CATALOG_FILE": str(path),
+           "TRIAGE_DATABASE_URL": f"sqlite:///{tmp_path / 't.db'}", "TRIAGE_API_PORT": "0"}
+    result = subprocess.run([exe, "api"], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 1, result.stderr
+    assert f"TRIAGE_CATALOG_FILE {path}: line 3, services[0].owners: Input should be a valid list" in result.stderr
+    bad_rule = subprocess.run([exe, "api"], capture_output=True, text=True, timeout=120,
+                              env={**env, "TRIAGE_CATALOG_FILE": "", "TRIAGE_CATALOG_MAPPING": "service,hostname"})
+    assert bad_rule.returncode == 2 and "unknown mapping rule 'hostname'" in bad_rule.stderr
