@@ -10,7 +10,10 @@ names an entry only when exactly one catalog entry was seen on the host; ``platf
 gives a host-only event (a node NotReady) to the catalog's platform entry.
 
 ``TRIAGE_CATALOG_MAPPING`` orders them (``parse_rules``); the default is
-``DEFAULT_RULES``. Pure functions: the pipeline and ``triage eval`` use the same ones.
+``DEFAULT_RULES``. Pure functions, for the pipeline and ``triage eval`` alike. The
+pipeline does not call them yet: the entry and rule an event maps to belong with its
+membership (the row ``SqlStore._write`` writes with the decision's rule and evidence),
+with the placement taken from the scope's graph (``placement_from_graph``).
 """
 
 from __future__ import annotations
