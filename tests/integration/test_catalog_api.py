@@ -255,3 +255,19 @@ def test_a_process_refuses_to_start_on_a_malformed_catalog_file(tmp_path: Path) 
     bad_rule = subprocess.run([exe, "api"], capture_output=True, text=True, timeout=120,
                               env={**env, "TRIAGE_CATALOG_FILE": "", "TRIAGE_CATALOG_MAPPING": "service,hostname"})
     assert bad_rule.returncode == 2 and "unknown mapping rule 'hostname'" in bad_rule.stderr
+
+
+def test_a_process_started_with_a_catalog_file_serves_it(tmp_path: Path) -> None:
+    from triage.service import Runtime
+    from triage.settings import Settings
+
+    path = tmp_path / "services.yaml"
+    path.write_text("services:\n  - service: cartservice\n    team: cart\nteams:\n  - team: cart\n    members: [ana]\n")
+    runtime = Runtime.build(Settings(database_url=f"sqlite:///{tmp_path / 't.db'}", catalog_file=path))
+    try:
+        runtime.check_api_exposure()   # no key ever created, loopback: open
+        with TestClient(runtime.make_app()) as c:
+            assert c.get("/services/cartservice").json()["team"] == "cart"
+            assert c.get("/teams/cart").json()["members"] == ["ana"]
+    finally:
+        runtime.close()
