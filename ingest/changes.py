@@ -126,7 +126,11 @@ def _detail(details: dict[str, Any], names: tuple[str, ...]) -> str | None:
     for name in names:
         value = details.get(name)
         if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value).strip():
-            return str(value).strip()[:200]
+            text = str(value).strip()
+            if len(text) > 200 or "\x00" in text:
+                raise InvalidEvent(f"payload.custom_details.{name} must be at most 200 characters, without NUL",
+                                   f"payload.custom_details.{name}")
+            return text
     return None
 
 
@@ -165,15 +169,17 @@ def from_pagerduty_change(payload: dict[str, Any], *, received_at: datetime,
     kind_word = (_detail(custom, _PD_KIND) or "").lower()
     kind = ChangeKind(kind_word) if kind_word in _KINDS else ChangeKind.other
     lines = [f"{k}: {v if isinstance(v, str) else json.dumps(v, default=str)}" for k, v in custom.items()]
-    service = _detail(custom, _PD_SERVICE) or source
+    service = _detail(custom, _PD_SERVICE)
+    if service is None and source is not None:
+        if len(source) > 200 or "\x00" in source:
+            raise InvalidEvent("payload.source names the service: at most 200 characters, without NUL",
+                               "payload.source")
+        service = source
     change = Change(
         id="pagerduty-change-" + _digest(raw, None if occurred else received.isoformat()),
-        service=service[:200] if service else None, kind=kind, occurred_at=occurred or received,
+        service=service, kind=kind, occurred_at=occurred or received,
         description=without_nul("\n".join([summary, *lines])), source="pagerduty",
         version=_detail(custom, _PD_VERSION), who=_detail(custom, _PD_WHO), link=link)
-    for name, value in (("service", change.service), ("version", change.version), ("who", change.who),
-                        ("link", change.link)):
-        if value is not None and "\x00" in value:
-            raise InvalidEvent(f"the change's {name} contains a NUL character, which the store cannot hold",
-                               "payload.custom_details" if name != "link" else "links")
+    if link is not None and "\x00" in link:
+        raise InvalidEvent("a link contains a NUL character, which the store cannot hold", "links")
     return PagerDutyChange(events=[_event(change, limits)], routing_key=routing_key)

@@ -67,6 +67,9 @@ def test_custom_details_name_the_service_kind_version_and_who() -> None:
     ({"routing_key": "k", "payload": {"summary": "x", "custom_details": "text"}}, "payload.custom_details"),
     ({"routing_key": "k", "payload": {"summary": "x"}, "links": [{"text": "no href"}]}, "links[0].href"),
     ({"routing_key": "k", "payload": {"summary": "x", "timestamp": "1900-01-01T00:00:00Z"}}, "occurred_at"),
+    ({"routing_key": "k", "payload": {"summary": "x", "source": "s" * 201}}, "payload.source"),
+    ({"routing_key": "k", "payload": {"summary": "x", "custom_details": {"version": "v\u0000"}}},
+     "payload.custom_details.version"),
 ])
 def test_a_bad_pagerduty_change_names_its_field(body: dict[str, object], field: str) -> None:
     with pytest.raises(InvalidEvent) as caught:
