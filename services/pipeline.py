@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
@@ -23,6 +23,7 @@ from triage.store.graph import record_edges
 from triage.paging.outbox import Owed, enqueue
 from triage.store.parameters import DEFAULTS, ParameterStore, ParameterVersion
 from triage.services.telemetry import Metrics
+from triage.services.changes import ChangeRecorder
 
 tracer = trace.get_tracer(__name__)
 
@@ -64,6 +65,7 @@ class Pipeline:
         self.page_targets = list(page_targets)
         self._in_force = self._fixed or DEFAULTS
         self._correlator: Correlator | None = None
+        self.changes = ChangeRecorder()
 
     @property
     def parameters(self) -> CorrelationParameters:
@@ -71,6 +73,9 @@ class Pipeline:
 
     def __call__(self, events: Sequence[Event], edges: Sequence[ServiceEdge] = ()) -> BatchResult:
         started = time.perf_counter()
+        # Change records leave the batch here: a change never pages nor joins an incident.
+        changes = self.changes.take(events)
+        events = changes.events
         # Edges from spans the engine never sees as events (healthy ones) still shape the graph.
         observed = [(e.caller, e.callee, e.observed_at) for e in edges]
         observed += [(e.parent_service, e.service, e.occurred_at) for e in events
@@ -82,6 +87,7 @@ class Pipeline:
                         now: datetime) -> None:
             decided.extend(decisions)
             record_edges(conn, observed)
+            self.changes.write(conn, changes, now)
             if self.page_targets:
                 self._owe_pages(conn, decisions, state, now)
 
@@ -97,6 +103,11 @@ class Pipeline:
             if not events and observed:  # only healthy spans: nothing to correlate, a graph to update
                 with self.store.ingest_transaction() as conn:
                     record_edges(conn, observed)
+                    self.changes.write(conn, changes, datetime.now(timezone.utc))
+            if not changes.written and self.changes.to_write(changes):   # no event of the batch was new
+                with self.store.ingest_transaction() as conn:
+                    self.changes.write(conn, changes, datetime.now(timezone.utc))
+            self.changes.committed(changes)
             span.set_attribute("triage.events.stored", result.stored)
         if self.metrics:
             m = self.metrics

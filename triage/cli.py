@@ -70,6 +70,7 @@ def run_process(opts: dict[str, Any], *, consumer: bool, api: bool) -> int:
     supervisor's restart-on-failure then acts). A dependency that is down (the database
     at start-up, the broker, a page target) is waited for, never a reason to exit."""
     from triage.service import ExposureError, Interrupted, ListenError, Runtime, stop_on_signals
+    from triage.services.catalog import CatalogFileError
 
     settings = build_settings(**opts)
     _logging(settings)
@@ -79,6 +80,8 @@ def run_process(opts: dict[str, Any], *, consumer: bool, api: bool) -> int:
             runtime = Runtime.build(settings, stop=stop)
         except Interrupted:
             return 0
+        except CatalogFileError as exc:
+            raise click.ClickException(str(exc)) from None
         try:
             if api:
                 try:
@@ -176,7 +179,11 @@ def demo(once: bool, broker_port: int, timeout: float, sample: Path | None, **op
             Path(f"{DEMO_DATABASE}{suffix}").unlink(missing_ok=True)
         settings = settings.model_copy(update={"database_url": f"sqlite:///{DEMO_DATABASE}"})
     _logging(settings.model_copy(update={"log_level": "WARNING"}))
-    run_demo(settings, once=once, broker_port=broker_port, timeout=timeout, sample=sample)
+    from triage.services.catalog import CatalogFileError
+    try:
+        run_demo(settings, once=once, broker_port=broker_port, timeout=timeout, sample=sample)
+    except CatalogFileError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @cli.command()

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from wsgiref.simple_server import WSGIServer
 
 import httpx
@@ -34,6 +35,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from triage.api import create_app
+from triage.services.catalog import load_catalog_file
 from triage.services.families_job import FamiliesCache, FamiliesJob
 from triage.domain.health import DEPENDENCY_ERRORS, Backoff, Health, describe, report_failure, run_loop
 from triage.ingest.kafka import BatchConsumer, BrokerProbe, ConsumerConfig, decoder_for, ensure_topics
@@ -129,6 +131,12 @@ class Runtime:
             store = open_store(settings.database_url, stop)
         else:
             store = SqlStore.from_url(settings.database_url)
+        if settings.catalog_file is not None:
+            try:   # a malformed file stops the process here: CatalogFileError names the line and field
+                apply_catalog_file(store, settings.catalog_file, stop)
+            except BaseException:
+                store.close()
+                raise
         return cls(settings=settings, store=store, metrics=Metrics(), stop=stop or threading.Event())
 
     @property
@@ -368,6 +376,25 @@ def open_store(url: str, stop: threading.Event) -> SqlStore:
             continue
         waiting.ok("the database")
         return store
+
+
+def apply_catalog_file(store: SqlStore, path: Path, stop: threading.Event | None) -> None:
+    """``load_catalog_file``, tried again with backoff while the database does not answer
+    (with ``stop``; ``Interrupted`` if it comes first). A malformed file is raised at once."""
+    waiting = Health()   # for its logging: one line per state change
+    backoff = Backoff(first_s=1.0, max_s=30.0)
+    while True:
+        try:
+            load_catalog_file(store.engine, path)
+        except DEPENDENCY_ERRORS as exc:
+            if stop is None:
+                raise
+            waiting.failing("the database (loading the catalog)", describe(exc))
+            if stop.wait(backoff.next()):
+                raise Interrupted("stopped while waiting for the database") from exc
+            continue
+        waiting.ok("the database (loading the catalog)")
+        return
 
 
 @contextmanager

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, FilePath, SecretStr
+from pydantic import Field, FilePath, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from triage.domain.event import Limits
 
 from triage.ingest.topics import Topics
+from triage.models.mapping import MappingRule, parse_rules
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRIAGE_", frozen=True, extra="forbid")
@@ -51,6 +52,15 @@ class Settings(BaseSettings):
     # Correlation: declared service dependencies, next to those learned from traces
     topology_file: FilePath | None = Field(None, description="a topology.json export or a services.yaml "
                                        "catalog (depends_on) of declared service dependencies")
+
+    # The service catalog: applied to the store at start-up (a malformed file stops the
+    # process, naming the line and field); served and edited under /services and /teams
+    catalog_file: FilePath | None = Field(None, description="a services.yaml catalog: services with team, "
+                                          "owners, depends_on, runbooks; teams with members and channels")
+    catalog_mapping: str = Field("", description="comma-separated rules mapping an event onto a catalog entry, "
+                                 "first match wins: service, label:<name>, placement, platform; empty = "
+                                 "service,label:service,label:app,label:job,label:k8s.deployment.name,"
+                                 "label:app.kubernetes.io/name,placement,platform")
 
     # Correlation domains: the unit of scale-out (docs/architecture.md)
     domain_from_labels: str = Field("", description="comma-separated label names: an event without a "
@@ -97,6 +107,16 @@ class Settings(BaseSettings):
     service_name: str = "triage"
 
     log_level: str = "INFO"
+
+    @field_validator("catalog_mapping")
+    @classmethod
+    def _known_rules(cls, value: str) -> str:
+        parse_rules(value)   # a rule it does not know is refused at start-up, named
+        return value
+
+    @property
+    def mapping_rules(self) -> tuple[MappingRule, ...]:
+        return parse_rules(self.catalog_mapping)
 
     @property
     def limits(self) -> Limits:
