@@ -24,7 +24,7 @@ from triage.domain.change import Change, ChangeKind, change_as_event
 from triage.domain.errors import InvalidEvent
 from triage.domain.event import DEFAULT_LIMITS, Event, Limits, without_nul
 from triage.ingest.decode import describe_validation_error
-from triage.ingest.webhooks import (
+from triage.ingest.webhooks._common import (
     _digest, _optional_object, _request, _require_aware, _required_string, _string, _time,
 )
 

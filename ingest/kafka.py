@@ -20,6 +20,12 @@ pause that grows while the failure lasts. A batch the store refuses for its valu
 one failing again and again while the store answers, is stored in parts instead, and the
 messages that fail on their own are dead-lettered (``BatchConsumer._store_in_parts``):
 one bad message must not stall its partition, and an outage dead-letters nothing.
+
+``BatchConsumer`` is one class on purpose: fetching, the event-time release, storing
+with isolation, committing and the rebalance listener share one set of per-partition
+positions, and the order of effects above can only be checked when they are read
+together. What it holds between fetch and store is ``triage.ingest.pending``; the
+topics and the readiness probe are ``triage.ingest.kafka_admin``.
 """
 
 from __future__ import annotations
@@ -29,22 +35,22 @@ import math
 import logging
 import threading
 import time
-from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Protocol
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from opentelemetry import trace
 
 from triage.ingest.decode import decode_event
+from triage.ingest.pending import Fetched, Pending
 from triage.domain.event import ServiceEdge
 from triage.ingest.otlp import TopicKind, decode_kafka_value
 from triage.domain.errors import DecodeError, InvalidEvent, RefusedEvents, StoreUnavailable, TooLarge
@@ -156,76 +162,6 @@ class ConsumerTotals:
     assigned: set[TopicPartition] = field(default_factory=set)
 
 
-def ensure_topics(bootstrap_servers: str, topics: Iterable[str], partitions: int) -> None:
-    """Create the topics triage reads and writes if they are missing."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="triage-admin")
-    try:
-        existing = set(admin.list_topics())
-        missing = [NewTopic(t, partitions, 1) for t in dict.fromkeys(topics) if t not in existing]
-        if missing:
-            try:
-                admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another replica created it first
-    finally:
-        admin.close()
-
-
-@dataclass
-class _Fetched:
-    """One message, decoded, waiting for its turn."""
-
-    offset: int
-    events: list[Event]
-    edges: list[ServiceEdge]
-    time: datetime | None  # latest event time in it; None when it was dead-lettered
-    message: Any = None    # the record as fetched: dead-lettered whole if the store refuses it
-
-
-class _Pending:
-    """One partition's fetched messages, oldest offset first, that also knows the latest
-    event time among them in O(1): the release step asks for it on every poll, and
-    with tens of thousands of messages waiting a scan per poll was most of the
-    consumer's time. (A monotonic deque: the classic sliding-window maximum.)"""
-
-    def __init__(self) -> None:
-        self._items: deque[_Fetched] = deque()
-        self._latest: deque[_Fetched] = deque()   # times strictly decreasing
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __bool__(self) -> bool:
-        return bool(self._items)
-
-    def __getitem__(self, index: int) -> _Fetched:
-        return self._items[index]
-
-    def append(self, item: _Fetched) -> None:
-        self._items.append(item)
-        if item.time is not None:
-            while self._latest and self._latest[-1].time <= item.time:  # type: ignore[operator]
-                self._latest.pop()
-            self._latest.append(item)
-
-    def popleft(self) -> _Fetched:
-        item = self._items.popleft()
-        if self._latest and self._latest[0] is item:
-            self._latest.popleft()
-        return item
-
-    def put_back(self, items: list[_Fetched]) -> None:
-        """Return released items to the front (their batch failed), in their order."""
-        rest = list(self._items)
-        self._items.clear()
-        self._latest.clear()
-        for item in [*items, *rest]:
-            self.append(item)
-
-    def latest(self) -> datetime | None:
-        return self._latest[0].time if self._latest else None
-
-
 class BatchConsumer:
     """Consumes alerts, logs and traces *aligned in event time*.
 
@@ -253,7 +189,7 @@ class BatchConsumer:
         self._stop: threading.Event | None = None   # what run() was given: a backoff ends when it is set
         self._failing: str | None = None   # the failure the batch in hand is retried for, as logged
         self._flowing_reported = False
-        self._pending: dict[TopicPartition, _Pending] = defaultdict(_Pending)
+        self._pending: dict[TopicPartition, Pending] = defaultdict(Pending)
         self._waiting_since: dict[TopicPartition, float] = {}
         self._released_last = False
         self._failed_in_a_row = 0   # handler failures since the last batch stored
@@ -355,7 +291,7 @@ class BatchConsumer:
         self._pausing = bool(holding)
         return over
 
-    def _handle(self, released: dict[TopicPartition, list[_Fetched]]) -> int:
+    def _handle(self, released: dict[TopicPartition, list[Fetched]]) -> int:
         self._released_last = bool(released)
         if not released:
             self._commit_due()
@@ -375,7 +311,7 @@ class BatchConsumer:
         self._report_lag()
         return events
 
-    def _store_batch(self, items: list[_Fetched]) -> None:
+    def _store_batch(self, items: list[Fetched]) -> None:
         """Store the released messages, or raise ``_Retry``. A batch the store refuses for
         its values is searched for the messages it refuses at once; one that fails otherwise
         while the store answers is searched after ``isolate_after_failures`` tries."""
@@ -392,7 +328,7 @@ class BatchConsumer:
             failure = exc
         self._store_in_parts(items, failure)
 
-    def _store_in_parts(self, items: list[_Fetched], failure: Exception) -> None:
+    def _store_in_parts(self, items: list[Fetched], failure: Exception) -> None:
         """Store a failing batch in halves, oldest first (so in event time), until each
         message that fails stands alone, and dead-letter those with the reason: one the
         store refuses for its values (``RefusedEvents``) at once; one that fails otherwise,
@@ -407,10 +343,10 @@ class BatchConsumer:
         skipped by id when the batch is retried. ``failure`` is how the whole batch has
         just failed (not a sign of an outage): the search starts from its halves."""
         items = sorted(items, key=lambda item: item.time or _START_OF_TIME)
-        dead: list[tuple[_Fetched, DeadLetterReason, str]] = []
-        suspects: list[_Fetched] = []
+        dead: list[tuple[Fetched, DeadLetterReason, str]] = []
+        suspects: list[Fetched] = []
 
-        def store(part: list[_Fetched]) -> None:
+        def store(part: list[Fetched]) -> None:
             try:
                 self._store_items(part)
             except RefusedEvents as exc:
@@ -420,7 +356,7 @@ class BatchConsumer:
                     raise _Retry(RetryCause.unavailable, exc) from exc
                 failed(part, exc)
 
-        def failed(part: list[_Fetched], exc: Exception) -> None:
+        def failed(part: list[Fetched], exc: Exception) -> None:
             if len(part) > 1:
                 store(part[:len(part) // 2])
                 store(part[len(part) // 2:])
@@ -460,7 +396,7 @@ class BatchConsumer:
             return True
         return False
 
-    def _retry_later(self, released: dict[TopicPartition, list[_Fetched]], events: int, retry: _Retry) -> None:
+    def _retry_later(self, released: dict[TopicPartition, list[Fetched]], events: int, retry: _Retry) -> None:
         """Put the batch back, say so once per change of failure (a traceback only for one
         that is not an outage), and wait before the next try: longer while it lasts."""
         self._failed_in_a_row += 1
@@ -494,7 +430,7 @@ class BatchConsumer:
             self.observer.flowing()
             self._flowing_reported = True
 
-    def _store_items(self, items: list[_Fetched]) -> None:
+    def _store_items(self, items: list[Fetched]) -> None:
         events = [e for item in items for e in item.events]
         edges = [e for item in items for e in item.edges]
         if events or edges:
@@ -510,24 +446,24 @@ class BatchConsumer:
                     events, edges = self.decoder(tp.topic, msg.value)
                 except DecodeError as exc:
                     self._dead_letter(msg, _kind_of(exc), exc.reason)
-                    queue.append(_Fetched(msg.offset, [], [], None))
+                    queue.append(Fetched(msg.offset, [], [], None))
                     dead = True
                     continue
                 except Exception as exc:  # noqa: BLE001 - a decoder bug one message triggers must not stop the loop
                     log.error("the decoder failed on %s[%d]@%d", tp.topic, tp.partition, msg.offset, exc_info=exc)
                     self._dead_letter(msg, DeadLetterReason.decode, f"the decoder failed: {_failure(exc)}")
-                    queue.append(_Fetched(msg.offset, [], [], None))
+                    queue.append(Fetched(msg.offset, [], [], None))
                     dead = True
                     continue
                 latest = max([e.occurred_at for e in events] + [e.observed_at for e in edges], default=None)
-                queue.append(_Fetched(msg.offset, events, edges, latest, msg))
+                queue.append(Fetched(msg.offset, events, edges, latest, msg))
                 ok += len(events)
             if self.observer:
                 self.observer.batch_decoded(tp.topic, ok)
         if dead:
             self._producer.flush()  # dead letters are durable before their offsets can be committed
 
-    def _release(self) -> dict[TopicPartition, list[_Fetched]]:
+    def _release(self) -> dict[TopicPartition, list[Fetched]]:
         """Take from the pending queues what no other topic can still precede, oldest
         first, at most ``max_poll_records`` messages: one store transaction.
 
@@ -560,7 +496,7 @@ class BatchConsumer:
 
         for tp in limits:
             push(tp)
-        released: dict[TopicPartition, list[_Fetched]] = {}
+        released: dict[TopicPartition, list[Fetched]] = {}
         budget = self.config.max_poll_records
         while heads and budget > 0:
             _, tp = heapq.heappop(heads)
@@ -601,7 +537,7 @@ class BatchConsumer:
             return _END_OF_TIME
         return _START_OF_TIME
 
-    def _commit(self, released: dict[TopicPartition, list[_Fetched]]) -> None:
+    def _commit(self, released: dict[TopicPartition, list[Fetched]]) -> None:
         offsets = {}
         for tp, items in released.items():
             queue = self._pending.get(tp)
@@ -768,7 +704,7 @@ class _DropRevoked(ConsumerRebalanceListener):
     """Messages fetched but not yet stored from a partition we lose are the new owner's:
     their offsets were never committed, so it reads them again."""
 
-    def __init__(self, pending: dict[TopicPartition, _Pending],
+    def __init__(self, pending: dict[TopicPartition, Pending],
                  *stored: dict[TopicPartition, OffsetAndMetadata]) -> None:
         self._pending = pending
         self._stored = stored
@@ -783,33 +719,3 @@ class _DropRevoked(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned: Any) -> None:
         pass
-
-
-class BrokerProbe:
-    """Readiness: does the broker answer a metadata request? Reuses one admin client."""
-
-    def __init__(self, bootstrap_servers: str) -> None:
-        self.bootstrap_servers = bootstrap_servers
-        self._admin: KafkaAdminClient | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self) -> None:
-        with self._lock:
-            try:
-                if self._admin is None:
-                    # 3 s to find the broker down, not kafka-python's 30: /readyz must answer.
-                    self._admin = KafkaAdminClient(bootstrap_servers=self.bootstrap_servers,
-                                                   client_id="triage-probe", request_timeout_ms=3000,
-                                                   bootstrap_timeout_ms=3000)
-                self._admin.list_topics()
-            except Exception:
-                if self._admin is not None:
-                    self._admin.close()
-                    self._admin = None
-                raise
-
-    def close(self) -> None:
-        with self._lock:
-            if self._admin is not None:
-                self._admin.close()
-                self._admin = None

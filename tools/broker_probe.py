@@ -22,7 +22,7 @@ import time
 from kafka import KafkaConsumer, KafkaProducer
 
 from triage.broker import EmbeddedBroker
-from triage.ingest.kafka import ensure_topics
+from triage.ingest.kafka_admin import ensure_topics
 
 TOPICS = ["probe-a", "probe-b", "probe-c"]
 _PRODUCE = """

@@ -38,7 +38,8 @@ from triage.api import create_app
 from triage.services.catalog import load_catalog_file
 from triage.services.families_job import FamiliesCache, FamiliesJob
 from triage.domain.health import DEPENDENCY_ERRORS, Backoff, Health, describe, report_failure, run_loop
-from triage.ingest.kafka import BatchConsumer, BrokerProbe, ConsumerConfig, decoder_for, ensure_topics
+from triage.ingest.kafka import BatchConsumer, ConsumerConfig, decoder_for
+from triage.ingest.kafka_admin import BrokerProbe, ensure_topics
 from triage.models.embedder import default_embedder
 from triage.models.topology import ServiceGraph
 from triage.services.pipeline import Pipeline

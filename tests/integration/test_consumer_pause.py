@@ -16,7 +16,8 @@ from tests.integration.kafka_helpers import event_json, produce
 from tests.unit.test_consumer_bound import assert_in_event_time
 from triage.broker import EmbeddedBroker
 from triage.domain.event import Event
-from triage.ingest.kafka import BatchConsumer, ConsumerConfig, ensure_topics
+from triage.ingest.kafka import BatchConsumer, ConsumerConfig
+from triage.ingest.kafka_admin import ensure_topics
 
 
 def test_a_topic_an_hour_ahead_is_paused_and_resumed_and_nothing_is_stranded(broker: EmbeddedBroker,

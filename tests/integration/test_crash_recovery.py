@@ -9,7 +9,7 @@ import pytest
 
 from tests.integration.kafka_helpers import isolated_settings, start_triage, storm_file, wait_for
 from triage.broker import EmbeddedBroker
-from triage.ingest.kafka import ensure_topics
+from triage.ingest.kafka_admin import ensure_topics
 from triage.replay import replay
 from triage.store import SqlStore
 

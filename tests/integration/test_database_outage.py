@@ -24,7 +24,7 @@ from kafka import KafkaProducer
 from tests.integration.kafka_helpers import event_json, isolated_settings, start_triage, wait_for
 from tests.integration.tcp_proxy import TcpProxy
 from triage.broker import EmbeddedBroker, free_port
-from triage.ingest.kafka import ensure_topics
+from triage.ingest.kafka_admin import ensure_topics
 from triage.models.parameters import CorrelationParameters
 from triage.store import SqlStore
 from triage.paging.outbox import OutboxStore

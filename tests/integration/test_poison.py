@@ -31,9 +31,8 @@ from kafka import KafkaProducer
 from tests.integration.kafka_helpers import isolated_settings, read_topic, wait_for
 from triage.broker import EmbeddedBroker
 from triage.domain.event import Event
-from triage.ingest.kafka import (
-    DLQ_KIND, DLQ_OFFSET, DLQ_REASON, DLQ_TOPIC, BatchConsumer, Decoded, ensure_topics,
-)
+from triage.ingest.kafka import DLQ_KIND, DLQ_OFFSET, DLQ_REASON, DLQ_TOPIC, BatchConsumer, Decoded
+from triage.ingest.kafka_admin import ensure_topics
 from triage.service import Runtime
 from triage.settings import Settings
 from triage.store import SqlStore

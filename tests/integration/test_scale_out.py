@@ -13,7 +13,7 @@ from tests.integration.kafka_helpers import (
     assignment_of, isolated_settings, start_triage, storm_file, wait_for,
 )
 from triage.broker import EmbeddedBroker
-from triage.ingest.kafka import ensure_topics
+from triage.ingest.kafka_admin import ensure_topics
 from triage.replay import replay
 from triage.service import Runtime
 from triage.store import IncidentQuery, SqlStore

@@ -398,9 +398,9 @@ def test_lag_counts_from_the_first_message_not_stored() -> None:
     client.next = {ALERTS: 7, LOGS: 4}
     consumer._consumer = client
     consumer._stored = {}
-    from triage.ingest.kafka import _Fetched, _Pending
-    consumer._pending = {ALERTS: _Pending()}
-    consumer._pending[ALERTS].append(_Fetched(5, [], [], None, Message("alerts", 0, 5, None, b"1", [])))
+    from triage.ingest.pending import Fetched, Pending
+    consumer._pending = {ALERTS: Pending()}
+    consumer._pending[ALERTS].append(Fetched(5, [], [], None, Message("alerts", 0, 5, None, b"1", [])))
     assert consumer.lag() == (7 - 5) + (4 - 4)
     # The broker's end offsets count when the client has no high watermark (nothing fetched).
     client.highwater = lambda tp: None   # type: ignore[method-assign]

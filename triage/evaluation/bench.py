@@ -29,7 +29,8 @@ from kafka.partitioner.default import murmur2
 from triage.broker import EmbeddedBroker
 from triage.domain.scope import scope_for
 from triage.domain.event import DOMAIN_LABEL, Event, domain_of
-from triage.ingest.kafka import Decoded, Decoder, Handler, ensure_topics
+from triage.ingest.kafka import Decoded, Decoder, Handler
+from triage.ingest.kafka_admin import ensure_topics
 from triage.service import Runtime
 from triage.settings import Settings
 
