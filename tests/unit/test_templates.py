@@ -207,5 +207,5 @@ def test_ids_are_stable_across_processes() -> None:
 
 @pytest.mark.parametrize("token", ["0", "7", "924", "00042", "2005", "1" * 40, "1" * 512])
 def test_a_bare_number_is_masked_as_the_number_pattern_masks_it(token: str) -> None:
-    from triage.correlation.templates import PARAM, _TOKEN_RE, _mask_tokens
+    from triage.correlation.masking import PARAM, _TOKEN_RE, _mask_tokens
     assert _mask_tokens(f"retried {token} times") == ["retried", _TOKEN_RE.sub(PARAM, token), "times"]
