@@ -18,7 +18,7 @@ from triage import __version__
 from triage.api.auth import STORE_RETRY_AFTER_S, KeyGate
 from triage.domain.health import Health
 from triage.api.limits import BodySizeLimit
-from triage.api.routers import events, families, incidents, metrics, models, stats, views, webhooks
+from triage.api.routers import events, families, incidents, metrics, models, review, stats, views, webhooks
 from triage.api.routers import docs as docs_pages
 from triage.api.routers import health as health_routes
 from triage.api.routers import ui as web_view
@@ -67,7 +67,7 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
     app.state.suggestions = SuggestionService(store)
     app.state.pagerduty_secrets = list(pagerduty_secrets or [])
     app.state.page_targets = list(page_targets or [])
-    for module in (health_routes, incidents, views, events, families, stats, metrics, models, webhooks):
+    for module in (health_routes, incidents, views, events, families, stats, review, metrics, models, webhooks):
         app.include_router(module.router)
     docs_pages.install(app)
     web_view.install(app)
