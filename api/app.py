@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +19,7 @@ from triage import __version__
 from triage.api.auth import STORE_RETRY_AFTER_S, KeyGate
 from triage.domain.health import Health
 from triage.api.limits import BodySizeLimit
-from triage.api.routers import events, families, incidents, metrics, models, review, stats, views, webhooks
+from triage.api.routers import events, families, incidents, metrics, models, review, stats, views, webhooks, whatif
 from triage.api.routers import docs as docs_pages
 from triage.api.routers import health as health_routes
 from triage.api.routers import ui as web_view
@@ -39,13 +40,15 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
                registry: CollectorRegistry | None = None, sink: EventSink | None = None,
                pagerduty_secrets: list[str] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY,
                page_targets: list[str] | None = None, health: Health | None = None,
-               open_api: bool | None = None, limits: Limits | None = None) -> FastAPI:
+               open_api: bool | None = None, limits: Limits | None = None,
+               topology_file: Path | None = None) -> FastAPI:
     """The API over ``store``. ``sink`` takes events accepted by the webhooks (Kafka in
     production); without one the webhooks answer 503. ``page_targets`` are where pages go
     (the outbox's targets): a merge resolves the pages of the incidents merged away.
     ``health`` is the process's background components' state, shown by ``/readyz``.
     ``limits`` bound the events the webhooks accept (the consumers' own, ``Settings.limits``);
-    request bodies are bounded by ``max_body_bytes``.
+    request bodies are bounded by ``max_body_bytes``. ``topology_file``: the declared service
+    dependencies the consumers use (``TRIAGE_TOPOLOGY_FILE``), for the what-if's replays.
 
     ``open_api`` is the start-up decision to serve without keys (see ``triage.api.auth``);
     a process that listens on a socket decides it with the address in view
@@ -67,7 +70,9 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
     app.state.suggestions = SuggestionService(store)
     app.state.pagerduty_secrets = list(pagerduty_secrets or [])
     app.state.page_targets = list(page_targets or [])
-    for module in (health_routes, incidents, views, events, families, stats, review, metrics, models, webhooks):
+    app.state.topology_file = topology_file
+    for module in (health_routes, incidents, views, events, families, stats, review, metrics, whatif, models,
+                   webhooks):
         app.include_router(module.router)
     docs_pages.install(app)
     web_view.install(app)

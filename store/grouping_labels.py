@@ -24,8 +24,8 @@ from triage.store import schema as t
 from triage.store.feedback import feedback
 from triage.store.sql import chunks
 
-__all__ = ["Correction", "CorrectionKind", "GroupingLabels", "LabeledEvent", "current_holders",
-           "grouping_labels", "load_corrections"]
+__all__ = ["Correction", "CorrectionKind", "GroupingLabels", "LabeledEvent", "corrected_incidents",
+           "current_holders", "grouping_labels", "load_corrections"]
 
 
 class CorrectionKind(Enum):
@@ -114,6 +114,21 @@ def current_holders(conn: sa.Connection, incident_ids: Iterable[str]) -> dict[st
     return out
 
 
+def _labeled_incidents(conn: sa.Connection, corrections: list[Correction]) -> set[str]:
+    """The incidents holding, now, the events of every incident a recorded correction
+    touched, less those a correction recorded without its events touched."""
+    holders = current_holders(conn, {i for c in corrections for i in c.incidents})
+    unknowable = {holders[i] for c in corrections if not c.complete for i in c.incidents}
+    return {holders[i] for c in corrections if c.complete for i in c.incidents} - unknowable
+
+
+def corrected_incidents(conn: sa.Connection) -> set[str]:
+    """The incidents whose events are labeled by responders' merges and splits: their
+    grouping now is the responders' (``grouping_labels``)."""
+    corrections = load_corrections(conn)
+    return _labeled_incidents(conn, corrections) if corrections else set()
+
+
 def grouping_labels(engine: sa.Engine, since: datetime | None = None, until: datetime | None = None) -> GroupingLabels:
     """The events (that occurred in [since, until)) of every incident a merge or split
     touched, each with its incident now and the incident triage had put it in. An
@@ -124,11 +139,9 @@ def grouping_labels(engine: sa.Engine, since: datetime | None = None, until: dat
         corrections = load_corrections(conn)
         if not corrections:
             return GroupingLabels([], [], [])
-        holders = current_holders(conn, {i for c in corrections for i in c.incidents})
         complete = [c for c in corrections if c.complete]
         incomplete = [c for c in corrections if not c.complete]
-        unknowable = {holders[i] for c in incomplete for i in c.incidents}
-        wanted = sorted({holders[i] for c in complete for i in c.incidents} - unknowable)
+        wanted = sorted(_labeled_incidents(conn, corrections))
         cond: list[sa.ColumnElement[bool]] = []
         if since is not None:
             cond.append(e.c.occurred_at >= since)

@@ -168,7 +168,8 @@ class Runtime:
                           registry=self.metrics.registry, sink=self._sink,
                           pagerduty_secrets=s.pagerduty_secrets, max_body_bytes=s.max_body_bytes,
                           page_targets=s.page_targets, health=self.metrics.health, limits=s.limits,
-                          open_api=bool(self._api_open))  # not decided: closed
+                          open_api=bool(self._api_open),  # not decided: closed
+                          topology_file=s.topology_file)
 
     def check_api_exposure(self) -> bool:
         """Decide, once per process, whether the API is open (no key needed): only if no API
