@@ -170,3 +170,29 @@ def test_the_command_line_answers_the_same(storm: SqlStore, store_url: str) -> N
     bad = subprocess.run([EXE, "whatif", "--set", "threshold=high", "--database-url", url],
                          capture_output=True, text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert bad.returncode == 2 and "threshold" in bad.stderr
+
+
+def test_template_vectors_come_from_the_store_and_missing_ones_are_embedded_in_batches(storm: SqlStore) -> None:
+    """A model whose vectors the store lacks: the replay embeds each new template once,
+    per batch of events (never per event), stores them, and the next replay reuses them."""
+    from triage.models.embedder import HashingEmbedder
+    from triage.models.parameters import CorrelationParameters
+    from triage.services.whatif import what_if
+
+    def vectors(model: str) -> int:
+        with storm.engine.connect() as conn:
+            return int(conn.scalar(sa.select(sa.func.count()).select_from(t.template_embeddings)
+                                   .where(t.template_embeddings.c.model == model)) or 0)
+
+    first = HashingEmbedder()
+    assert vectors(first.name) == 0 and vectors("all-MiniLM-L6-v2") > 0
+    parameters = CorrelationParameters()
+    result = what_if(storm.engine, parameters.model_copy(update={"threshold": 0.7}), parameters, SINCE, UNTIL,
+                     embedder=first, batch=500)
+    assert result.embedded == first.encoded == vectors(first.name) > 0
+    assert first.calls <= -(-3170 // 500)   # at most one model call per batch of events
+    again = HashingEmbedder()
+    repeat = what_if(storm.engine, parameters.model_copy(update={"threshold": 0.7}), parameters, SINCE, UNTIL,
+                     embedder=again, batch=500)
+    assert repeat.embedded == again.encoded == again.calls == 0
+    assert (repeat.current, repeat.candidate) == (result.current, result.candidate)
