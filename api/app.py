@@ -29,6 +29,8 @@ from triage.domain.event import Limits
 from triage.store import SqlStore
 from triage.store.feedback import FeedbackStore
 from triage.store.api_keys import ApiKeyStore
+from triage.services.oncall import TeamOf
+from triage.services.oncall_metrics import OncallCollector
 from triage.services.suggestions import SuggestionService
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
                pagerduty_secrets: list[str] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY,
                page_targets: list[str] | None = None, health: Health | None = None,
                open_api: bool | None = None, limits: Limits | None = None,
-               topology_file: Path | None = None) -> FastAPI:
+               topology_file: Path | None = None, team_of: TeamOf | None = None) -> FastAPI:
     """The API over ``store``. ``sink`` takes events accepted by the webhooks (Kafka in
     production); without one the webhooks answer 503. ``page_targets`` are where pages go
     (the outbox's targets): a merge resolves the pages of the incidents merged away.
@@ -49,6 +51,7 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
     ``limits`` bound the events the webhooks accept (the consumers' own, ``Settings.limits``);
     request bodies are bounded by ``max_body_bytes``. ``topology_file``: the declared service
     dependencies the consumers use (``TRIAGE_TOPOLOGY_FILE``), for the what-if's replays.
+    ``team_of``: each service's team (a service catalog's owners), for ``/stats/oncall?by=team``.
 
     ``open_api`` is the start-up decision to serve without keys (see ``triage.api.auth``);
     a process that listens on a socket decides it with the address in view
@@ -71,6 +74,11 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
     app.state.pagerduty_secrets = list(pagerduty_secrets or [])
     app.state.page_targets = list(page_targets or [])
     app.state.topology_file = topology_file
+    app.state.team_of = team_of
+    try:
+        app.state.registry.register(OncallCollector(store.engine, app.state.health))
+    except ValueError:   # another app already exports them on this registry (tests build several)
+        log.debug("the on-call figures are already on this registry")
     for module in (health_routes, incidents, views, events, families, stats, review, metrics, whatif, models,
                    webhooks):
         app.include_router(module.router)
