@@ -76,7 +76,7 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
     app.state.topology_file = topology_file
     app.state.team_of = team_of
     try:
-        app.state.registry.register(OncallCollector(store.engine, app.state.health))
+        app.state.registry.register(OncallCollector(store.engine))
     except ValueError:   # another app already exports them on this registry (tests build several)
         log.debug("the on-call figures are already on this registry")
     for module in (health_routes, incidents, views, events, families, stats, review, metrics, whatif, models,

@@ -5,8 +5,10 @@ over the incidents opened in the week before now.
 They come from the store, not from counters of this process, so every API replica exports
 the same values and a restart loses nothing. A scrape never waits for the store: it gets
 the figures of the last refresh, and starts a refresh in a thread of its own when they are
-older than a minute (after a failure: with backoff). A refresh that fails is shown as the
-``oncall-figures`` component in ``/readyz`` and ``/metrics``; the stale figures stay.
+older than a minute (after a failure: with backoff). A refresh that fails keeps the stale
+figures, logs once, and sets ``triage_oncall_figures_up`` to 0 until one works. Like the
+page targets' health (``triage.paging.sender``), not in ``/readyz``: the API still does
+its work, and an unready replica would stop taking webhooks.
 """
 
 from __future__ import annotations
@@ -46,13 +48,17 @@ _GAUGES: tuple[tuple[str, str, Callable[[OncallFigures], float | None]], ...] = 
 )
 
 
+_UP = ("triage_oncall_figures_up", "1 while the on-call figures' last refresh from the store worked, 0 while "
+       "it fails (the gauges keep the last figures; retried with backoff)")
+
+
 class OncallCollector(Collector):
-    def __init__(self, engine: sa.Engine, health: Health, *, ttl_s: float = 60.0,
+    def __init__(self, engine: sa.Engine, *, ttl_s: float = 60.0,
                  clock: Callable[[], float] = time.monotonic,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.engine = engine
         self._now = now
-        self.health = health
+        self.health = Health()   # its own, which /readyz does not read (module docstring)
         self.ttl_s = ttl_s
         self._clock = clock
         self._lock = threading.Lock()
@@ -65,6 +71,7 @@ class OncallCollector(Collector):
     def describe(self) -> Iterator[GaugeMetricFamily]:
         for name, help_text, _ in _GAUGES:
             yield GaugeMetricFamily(name, help_text)
+        yield GaugeMetricFamily(*_UP)
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         self._maybe_refresh()
@@ -75,6 +82,7 @@ class OncallCollector(Collector):
             if value is not None:
                 family.add_metric([], value)
             yield family
+        yield GaugeMetricFamily(*_UP, value=1.0 if self.health.is_ok(COMPONENT) else 0.0)
 
     def _maybe_refresh(self) -> None:
         with self._lock:

@@ -170,11 +170,10 @@ def test_the_last_weeks_figures_are_gauges_for_the_dashboard(store: SqlStore, cl
     its own; a store that fails is shown as the oncall-figures component."""
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from triage.domain.health import Health
     from triage.services.oncall_metrics import COMPONENT, OncallCollector
 
-    registry, health = CollectorRegistry(), Health()
-    collector = OncallCollector(store.engine, health, now=lambda: at(3600))   # a week back covers T0
+    registry = CollectorRegistry()
+    collector = OncallCollector(store.engine, now=lambda: at(3600))   # a week back covers T0
     registry.register(collector)
     generate_latest(registry)   # the first scrape starts the first refresh
     assert collector.refreshed.wait(60)
@@ -182,15 +181,15 @@ def test_the_last_weeks_figures_are_gauges_for_the_dashboard(store: SqlStore, cl
     for line in ("triage_oncall_mttd_seconds 10.0", "triage_oncall_mtta_seconds 360.0",
                  "triage_oncall_mttr_seconds 750.0", "triage_oncall_alert_precision_ratio 0.75",
                  "triage_oncall_pages 4.0", "triage_oncall_paged_incidents 3.0",
-                 "triage_oncall_unacknowledged_incidents 1.0"):
+                 "triage_oncall_unacknowledged_incidents 1.0", "triage_oncall_figures_up 1.0"):
         assert line in text.splitlines(), line
-    assert health.is_ok(COMPONENT)
 
-    broken = OncallCollector(sa.create_engine("sqlite:////nonexistent/dir/triage.db"), health)
+    broken = OncallCollector(sa.create_engine("sqlite:////nonexistent/dir/triage.db"))
     list(broken.collect())
     assert broken.refreshed.wait(60)
-    assert not health.is_ok(COMPONENT)
-    [state] = [s for s in health.states() if s.name == COMPONENT]
-    assert "OperationalError" in state.reason
+    [state] = [s for s in broken.health.states() if s.name == COMPONENT]
+    assert not state.ok and "OperationalError" in state.reason
+    gauges = {f.name: f.samples for f in broken.collect()}
+    assert gauges["triage_oncall_figures_up"][0].value == 0.0 and gauges["triage_oncall_mtta_seconds"] == []
     # the API's own /metrics exports the names, whatever the store holds
     assert "# TYPE triage_oncall_mtta_seconds gauge" in client.get("/metrics").text
