@@ -142,6 +142,11 @@ def test_bad_requests_are_refused_naming_the_problem(storm: SqlStore, client: Te
     r = client.post("/models/parameters/preview", json={"values": {}, "since": "2026-01-01T00:00:00Z",
                                                         "until": "2026-03-01T00:00:00Z"})
     assert r.status_code == 422 and "31 days" in r.text
+    from triage.services.whatif import PREVIEW_LOCK
+
+    with PREVIEW_LOCK:   # another preview is running in this process
+        r = client.post("/models/parameters/preview", json={"values": {}, **WINDOW})
+    assert r.status_code == 429 and r.headers["Retry-After"] == "10"
     _, read = ApiKeyStore(storm.engine).create("reader", {Scope.read})
     r = client.post("/models/parameters/preview", json={"values": {}, **WINDOW},
                     headers={"Authorization": f"Bearer {read}"})
