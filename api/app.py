@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,7 +19,9 @@ from triage import __version__
 from triage.api.auth import STORE_RETRY_AFTER_S, KeyGate
 from triage.domain.health import Health
 from triage.api.limits import BodySizeLimit
-from triage.api.routers import catalog, changes, events, families, incidents, metrics, models, stats, views, webhooks
+from triage.api.routers import (
+    catalog, changes, events, families, incidents, metrics, models, review, stats, views, webhooks, whatif,
+)
 from triage.api.routers import docs as docs_pages
 from triage.api.routers import health as health_routes
 from triage.api.routers import ui as web_view
@@ -28,6 +31,8 @@ from triage.domain.event import Limits
 from triage.store import SqlStore
 from triage.store.feedback import FeedbackStore
 from triage.store.api_keys import ApiKeyStore
+from triage.services.oncall import TeamOf
+from triage.services.oncall_metrics import OncallCollector
 from triage.services.suggestions import SuggestionService
 
 log = logging.getLogger(__name__)
@@ -39,13 +44,16 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
                registry: CollectorRegistry | None = None, sink: EventSink | None = None,
                pagerduty_secrets: list[str] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY,
                page_targets: list[str] | None = None, health: Health | None = None,
-               open_api: bool | None = None, limits: Limits | None = None) -> FastAPI:
+               open_api: bool | None = None, limits: Limits | None = None,
+               topology_file: Path | None = None, team_of: TeamOf | None = None) -> FastAPI:
     """The API over ``store``. ``sink`` takes events accepted by the webhooks (Kafka in
     production); without one the webhooks answer 503. ``page_targets`` are where pages go
     (the outbox's targets): a merge resolves the pages of the incidents merged away.
     ``health`` is the process's background components' state, shown by ``/readyz``.
     ``limits`` bound the events the webhooks accept (the consumers' own, ``Settings.limits``);
-    request bodies are bounded by ``max_body_bytes``.
+    request bodies are bounded by ``max_body_bytes``. ``topology_file``: the declared service
+    dependencies the consumers use (``TRIAGE_TOPOLOGY_FILE``), for the what-if's replays.
+    ``team_of``: each service's team (a service catalog's owners), for ``/stats/oncall?by=team``.
 
     ``open_api`` is the start-up decision to serve without keys (see ``triage.api.auth``);
     a process that listens on a socket decides it with the address in view
@@ -67,8 +75,14 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
     app.state.suggestions = SuggestionService(store)
     app.state.pagerduty_secrets = list(pagerduty_secrets or [])
     app.state.page_targets = list(page_targets or [])
-    for module in (health_routes, incidents, views, events, families, stats, metrics, models, webhooks, catalog,
-                   changes):
+    app.state.topology_file = topology_file
+    app.state.team_of = team_of
+    try:
+        app.state.registry.register(OncallCollector(store.engine))
+    except ValueError:   # another app already exports them on this registry (tests build several)
+        log.debug("the on-call figures are already on this registry")
+    for module in (health_routes, incidents, views, events, families, stats, review, metrics, whatif, models,
+                   webhooks, catalog, changes):
         app.include_router(module.router)
     docs_pages.install(app)
     web_view.install(app)

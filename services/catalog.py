@@ -68,3 +68,9 @@ class CatalogCache:
                     self._catalog, self._revision = self.store.catalog(), revision
                 self._checked_at = now
             return self._catalog
+
+    def team_of(self, service: str) -> str | None:
+        """The name of the team owning ``service`` in the catalog in force, if any
+        (``/stats/oncall?by=team``)."""
+        team = self.current().team_of(service)
+        return team.name if team is not None else None

@@ -80,6 +80,12 @@ def merge_incidents(store: SqlStore, target_id: str, source_ids: Sequence[str], 
                     source=r.incident_id, by=author, reason=reason, at=now,
                     original=Original(rule=rule_of(r.rule), evidence=evidence_from_json(r.rule, r.evidence))).as_json()}
                 for r in opened])
+        # Which events each source held: what makes the merge a grouping label
+        # (``triage.store.grouping_labels`` undoes it to find triage's own grouping).
+        moved: dict[str, list[str]] = {i: [] for i in source_ids}
+        for r in conn.execute(sa.select(m.c.event_id, m.c.incident_id).where(m.c.incident_id.in_(source_ids))
+                              .order_by(m.c.event_id)):
+            moved[r.incident_id].append(r.event_id)
         conn.execute(m.update().where(m.c.incident_id.in_(source_ids)).values(incident_id=target_id))
         conn.execute(t.signals.update().where(t.signals.c.incident_id.in_(source_ids)).values(incident_id=target_id))
         paged = [i for i in source_ids if rows[i].last_notified_at is not None]
@@ -90,7 +96,7 @@ def merge_incidents(store: SqlStore, target_id: str, source_ids: Sequence[str], 
         conn.execute(sa.insert(feedback).values(
             id=f"triage.merge:{target_id}:{now.isoformat()}", source="api", event_type="triage.merge",
             incident_id=target_id, occurred_at=now, received_at=now, actor=author,
-            document={"into": target_id, "merged": list(source_ids), "reason": reason}))
+            document={"into": target_id, "merged": list(source_ids), "reason": reason, "events": moved}))
     record = store.get_incident(target_id)
     assert record is not None
     return record

@@ -292,6 +292,70 @@ def eval_logs(directory: Path, as_json: bool) -> None:
     _echo_rows(rows, format_logs_table(rows), as_json)
 
 
+@cli.command()
+@click.option("--set", "assignments", multiple=True, required=True, metavar="NAME=VALUE",
+              help="a candidate parameter value, e.g. --set threshold=0.6 (repeat for several)")
+@click.option("--since", help="replay the events that occurred at or after (RFC 3339; no zone: UTC) "
+              "[default: 24 h before --until]")
+@click.option("--until", help="and before (default: now)")
+@click.option("--transient-s", type=click.FloatRange(0, 86400), default=300.0, show_default=True,
+              help="an alert resolved within this many seconds of firing is transient; a page of a group holding "
+                   "only transient alerts is a noise page")
+@click.option("--no-progress", is_flag=True, help="no progress bar")
+@click.option("--json", "as_json", is_flag=True, help="print the result as one JSON object on the last line "
+              "(the shape of POST /models/parameters/preview's answer)")
+@with_options(db_opts)
+def whatif(assignments: tuple[str, ...], since: str | None, until: str | None, transient_s: float,
+           no_progress: bool, as_json: bool, **opts: Any) -> None:
+    """What candidate parameter values would have done to a stored window, next to the values
+    in force: pages, noise pages, incidents, compression, the incidents that would merge or
+    split, and precision and recall against responders' merges and splits. Changes nothing."""
+    from tqdm import tqdm
+
+    from triage.api.whatif_schemas import PreviewPublic
+    from triage.models.parameters import CorrelationParameters
+    from triage.models.topology import ServiceGraph
+    from triage.services.whatif import WindowTooLarge, what_if
+    from triage.store import SqlStore
+    from triage.store.parameters import ParameterStore
+    from triage.store.replay_window import count_window
+    from triage.whatif_report import default_window, format_whatif, parse_assignments, parse_time
+
+    settings = build_settings(**opts)
+    _logging(settings.model_copy(update={"log_level": "WARNING"}))
+    try:
+        values = parse_assignments(assignments)
+        start, end = default_window(parse_time(since) if since else None, parse_time(until) if until else None)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if start >= end:
+        raise click.UsageError("--since must be before --until")
+    store = SqlStore.from_url(settings.database_url)
+    try:
+        in_force = ParameterStore(store.engine).current()
+        try:
+            candidate = CorrelationParameters.model_validate({**in_force.parameters.model_dump(), **values})
+        except ValidationError as exc:
+            raise click.UsageError("invalid parameter value: " + "; ".join(
+                f"{'.'.join(str(x) for x in e['loc']) or 'values'}: {e['msg']}" for e in exc.errors())) from None
+        topology = settings.topology_file
+        bar = tqdm(total=count_window(store.engine, start, end), unit="events", desc="replay",
+                   disable=no_progress, file=sys.stderr)
+        try:
+            result = what_if(store.engine, candidate, in_force.parameters, start, end, transient_s=transient_s,
+                             topology=(lambda: ServiceGraph.from_topology(topology)) if topology else None,
+                             progress=bar.update)
+        except WindowTooLarge as exc:
+            raise click.UsageError(str(exc)) from None
+        finally:
+            bar.close()
+    finally:
+        store.close()
+    click.echo(format_whatif(result, in_force.version), err=as_json)
+    if as_json:
+        click.echo(PreviewPublic.of(result, in_force.version).model_dump_json())
+
+
 @cli.group()
 def families() -> None:
     """Recurring alert families: HDBSCAN over the embeddings of alert templates."""

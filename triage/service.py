@@ -35,7 +35,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from triage.api import create_app
-from triage.services.catalog import load_catalog_file
+from triage.services.catalog import load_catalog_file, CatalogCache
 from triage.services.families_job import FamiliesCache, FamiliesJob
 from triage.domain.health import DEPENDENCY_ERRORS, Backoff, Health, describe, report_failure, run_loop
 from triage.ingest.kafka import BatchConsumer, ConsumerConfig, decoder_for
@@ -177,7 +177,8 @@ class Runtime:
                           registry=self.metrics.registry, sink=self._sink,
                           pagerduty_secrets=s.pagerduty_secrets, max_body_bytes=s.max_body_bytes,
                           page_targets=s.page_targets, health=self.metrics.health, limits=s.limits,
-                          open_api=bool(self._api_open))  # not decided: closed
+                          open_api=bool(self._api_open),  # not decided: closed
+                          topology_file=s.topology_file, team_of=CatalogCache(self.store.engine).team_of)
 
     def check_api_exposure(self) -> bool:
         """Decide, once per process, whether the API is open (no key needed): only if no API

@@ -211,6 +211,8 @@ async function route() {
     let view;
     if (section === "incidents" && parts[1]) view = await incidentPage(parts[1], mine);
     else if (section === "noise") view = await noisePage(params);
+    else if (section === "quality") view = await qualityPage(params);
+    else if (section === "oncall") view = await oncallPage(params);
     else view = await incidentList(params);
     if (mine === generation && view) app.replaceChildren(view);
   } catch (err) {
@@ -669,6 +671,135 @@ async function noisePage(params) {
     h("div", { class: "panel", id: "chart-volume" }, h("h2", {}, `What came in, per ${per}`), legend(volume), barChart(series.points, volume, filters.bucket, `events in and duplicates per ${per}`)),
     h("div", { class: "panel", id: "chart-people" }, h("h2", {}, `What reached people, per ${per}`), legend(people), barChart(series.points, people, filters.bucket, `incidents, noise groups and pages per ${per}`)),
     h("div", { class: "panel" }, h("h2", {}, `${per === "day" ? "Days" : "Hours"} with events`), table));
+}
+
+/* ------------------------------------------------------------------ grouping quality, on-call */
+
+/* The window filter the review pages share: from, to (UTC), and a reset. */
+function windowFilters(prefix, filters, go, extra) {
+  return h("div", { class: "filters" },
+    extra || null,
+    h("div", { class: "field" }, h("label", { for: `${prefix}-since` }, "From (UTC)"),
+      h("input", { id: `${prefix}-since`, type: "datetime-local", value: toInput(filters.since), onchange: (ev) => go({ since: fromInput(ev.target.value) }) })),
+    h("div", { class: "field" }, h("label", { for: `${prefix}-until` }, "To (UTC)"),
+      h("input", { id: `${prefix}-until`, type: "datetime-local", value: toInput(filters.until), onchange: (ev) => go({ until: fromInput(ev.target.value) }) })),
+    (filters.since || filters.until) ? h("button", { type: "button", class: "small ghost", onclick: () => go({ since: "", until: "" }) }, "All stored") : null);
+}
+
+const ratio = (x) => (x === null || x === undefined ? "—" : x.toFixed(3));
+
+async function qualityPage(params) {
+  const filters = { since: params.get("since") || "", until: params.get("until") || "" };
+  const q = await api(`/stats/quality${query(filters)}`);
+  document.title = "Grouping quality · triage";
+  const go = (changes) => { location.hash = `#/quality${query({ ...filters, ...changes })}`; };
+  const how = h("p", { class: "muted explain" },
+    "Merges and splits are grouping labels. Over the events of every incident a responder merged or split, ",
+    "their grouping now is the truth and triage's (the incident it decided, the corrections undone) is scored against it: ",
+    "a merge says its incidents' events belong together (pairs triage missed: recall), a split that the events split off ",
+    "do not belong with the rest (pairs triage joined wrongly: precision); the other pairs count as triage decided them.");
+  const head = [h("h1", {}, "Grouping quality, from merges and splits"), windowFilters("q", filters, go), how];
+  if (!q.total) {
+    return h("section", { id: "quality" }, head, h("div", { class: "panel empty" },
+      "No merges or splits of incidents in this window: nothing to score triage's grouping against yet.",
+      q.incomplete ? ` (${q.incomplete} merge(s) recorded without their events are left out.)` : ""));
+  }
+  const t = q.total;
+  const figures = h("div", { class: "figures" },
+    [[num(q.merges), "merges"], [num(q.splits), "splits"], [num(t.events), "events in corrected incidents"],
+      [ratio(t.precision), "pairwise precision"], [ratio(t.recall), "pairwise recall"],
+      [ratio(t.bcubed_precision), "B-cubed precision"], [ratio(t.bcubed_recall), "B-cubed recall"]]
+      .map(([n, l]) => h("div", { class: "figure" }, h("div", { class: "n" }, n), h("div", { class: "l" }, l))));
+  const cells = (s) => [h("td", { class: "num" }, num(s.events)), h("td", { class: "num" }, num(s.incidents)),
+    h("td", { class: "num" }, num(s.triage_groups)),
+    h("td", { class: "num", title: "pairs together in both / responders' / triage's" },
+      `${num(s.pairs.together_in_both)} / ${num(s.pairs.responders)} / ${num(s.pairs.triage)}`),
+    h("td", { class: "num" }, ratio(s.precision)), h("td", { class: "num" }, ratio(s.recall)),
+    h("td", { class: "num" }, ratio(s.bcubed_precision)), h("td", { class: "num" }, ratio(s.bcubed_recall))];
+  const rows = q.weeks.flatMap((w) => [
+    h("tr", { class: "week", "data-week": w.week }, h("td", {}, h("b", {}, `week of ${w.week}`)), h("td", { class: "muted" }, "all"), cells(w.total)),
+    ...w.versions.map((v) => h("tr", { "data-version": v.parameters_version }, h("td", {}), h("td", {}, `v${v.parameters_version}`), cells(v)))]);
+  const table = h("table", { id: "quality-table" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Week (UTC)"), h("th", {}, "Parameters"), h("th", { class: "num" }, "Events"),
+      h("th", { class: "num" }, "Incidents now"), h("th", { class: "num" }, "Triage's"), h("th", { class: "num" }, "Pairs"),
+      h("th", { class: "num" }, "Precision"), h("th", { class: "num" }, "Recall"), h("th", { class: "num" }, "B³ precision"),
+      h("th", { class: "num" }, "B³ recall"))),
+    h("tbody", {}, rows));
+  return h("section", { id: "quality" }, head, figures,
+    h("div", { class: "panel" }, h("h2", {}, "Per week and parameters version"),
+      h("p", { class: "muted" }, "An event counts in the week its group began, and under the parameters version its decision was taken with; ",
+        "a week's first row holds all its events (pairs across versions too)."), table,
+      q.incomplete ? h("p", { class: "muted" }, `${q.incomplete} merge(s) recorded without their events are left out.`) : null));
+}
+
+function duration(seconds) {
+  return seconds === null || seconds === undefined ? "—" : span(seconds);
+}
+
+/* One figure: its value, and from how many incidents it comes (its source on hover). */
+function oncallFigure(f, label, format) {
+  return h("div", { class: "figure", title: f.source },
+    h("div", { class: "n" }, format(f.value)), h("div", { class: "l" }, label),
+    h("div", { class: "l muted" }, `${num(f.incidents)} incident${f.incidents === 1 ? "" : "s"}${f.lacking ? `; ${num(f.lacking)} lacked the data` : ""}`));
+}
+
+async function oncallPage(params) {
+  const filters = { since: params.get("since") || "", until: params.get("until") || "", by: params.get("by") || "service" };
+  const go = (changes) => { location.hash = `#/oncall${query({ ...filters, ...changes })}`; };
+  const by = h("div", { class: "field" }, h("label", { for: "o-by" }, "Per"),
+    h("select", { id: "o-by", onchange: (ev) => go({ by: ev.target.value }) },
+      [["service", "service"], ["team", "team"]].map(([v, l]) => h("option", { value: v, selected: v === filters.by }, l))));
+  const head = [h("h1", {}, "On-call"), windowFilters("o", filters, go, by)];
+  let r;
+  try {
+    r = await api(`/stats/oncall${query(filters)}`);
+  } catch (err) {
+    if (err.status !== 422) throw err;
+    return h("section", { id: "oncall" }, head, h("div", { class: "panel" }, h("p", {}, explain(err))));
+  }
+  document.title = "On-call · triage";
+  const t = r.total;
+  const figures = h("div", { class: "figures" },
+    oncallFigure(t.mttd_s, "MTTD: first sign to page", duration), oncallFigure(t.mtta_s, "MTTA: page to acknowledged", duration),
+    oncallFigure(t.mttr_s, "MTTR: page to resolved", duration), oncallFigure(t.alert_precision, "alert precision: pages acted on", (x) => (x === null ? "—" : pct(x))),
+    h("div", { class: "figure" }, h("div", { class: "n" }, num(t.pages)), h("div", { class: "l" }, `pages, ${num(t.paged)} of ${num(t.incidents)} incidents paged`),
+      h("div", { class: "l muted" }, `${num(t.transient)} held back as transient, ${num(t.held)} held now`)));
+  const groups = h("table", { id: "oncall-groups" },
+    h("thead", {}, h("tr", {}, h("th", {}, filters.by === "team" ? "Team" : "Service"), h("th", { class: "num" }, "Incidents"),
+      h("th", { class: "num" }, "Paged"), h("th", { class: "num" }, "Pages"), h("th", { class: "num" }, "Transient"),
+      h("th", { class: "num" }, "MTTD"), h("th", { class: "num" }, "MTTA"), h("th", { class: "num" }, "MTTR"), h("th", { class: "num" }, "Precision"))),
+    h("tbody", {}, r.groups.map((g) => { const f = g.figures; return h("tr", { "data-key": g.key },
+      h("td", {}, g.key), h("td", { class: "num" }, num(f.incidents)), h("td", { class: "num" }, num(f.paged)), h("td", { class: "num" }, num(f.pages)),
+      h("td", { class: "num" }, num(f.transient)), h("td", { class: "num" }, duration(f.mttd_s.value)), h("td", { class: "num" }, duration(f.mtta_s.value)),
+      h("td", { class: "num" }, duration(f.mttr_s.value)), h("td", { class: "num" }, f.alert_precision.value === null ? "—" : pct(f.alert_precision.value))); })));
+  const people = r.pages_per_person.length ? h("table", { id: "oncall-people" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Week of (UTC)"), h("th", {}, "On-call person"), h("th", { class: "num" }, "Pages"), h("th", { class: "num" }, "Incidents"))),
+    h("tbody", {}, r.pages_per_person.map((p) => h("tr", {}, h("td", {}, p.week), h("td", {}, p.person || h("span", { class: "muted" }, "unknown")),
+      h("td", { class: "num" }, num(p.pages)), h("td", { class: "num" }, num(p.incidents))))))
+    : h("div", { class: "empty" }, "No pages in this window.");
+  const rules = r.noisy_rules.length ? h("table", { id: "oncall-rules" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Alert rule"), h("th", { class: "num" }, "Pages"),
+      h("th", { class: "num", title: "pages of incidents nobody acknowledged, resolved, merged or split" }, "Not acted on"),
+      h("th", { class: "num" }, "Incidents"), h("th", { class: "num", title: "incidents auto_pause held back: resolved in the pause" }, "Transient"))),
+    h("tbody", {}, r.noisy_rules.map((n) => h("tr", {}, h("td", {}, n.rule), h("td", { class: "num" }, num(n.pages)),
+      h("td", { class: "num" }, num(n.not_acted_on)), h("td", { class: "num" }, num(n.incidents)), h("td", { class: "num" }, num(n.transient))))))
+    : h("div", { class: "empty" }, "No alert rule paged in this window.");
+  const causes = r.recurring_causes.length ? h("table", { id: "oncall-causes" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Alert family"), h("th", {}, "Example"), h("th", { class: "num" }, "Incidents"),
+      h("th", { class: "num" }, "Pages"), h("th", { class: "num" }, "Acted on"))),
+    h("tbody", {}, r.recurring_causes.map((c) => h("tr", {}, h("td", { class: "mono" }, `family ${c.family}`), h("td", {}, c.example),
+      h("td", { class: "num" }, num(c.incidents)), h("td", { class: "num" }, num(c.pages)), h("td", { class: "num" }, num(c.acted_on))))))
+    : h("div", { class: "empty" }, r.families_version === null ? "No alert families fitted yet (triage families fit)."
+      : "No alert family opened two incidents in this window.");
+  return h("section", { id: "oncall" }, head, figures,
+    h("p", { class: "muted explain" }, "Over the incidents opened in the window, from their first event, their pages and what PagerDuty ",
+      "webhooks and the feedback API said about them; hover a figure for the events it comes from."),
+    h("div", { class: "panel" }, h("h2", {}, filters.by === "team" ? "Per team" : "Per service (of the first alert)"), groups),
+    h("div", { class: "grid2" },
+      h("div", { class: "panel" }, h("h2", {}, "Pages per on-call person per week"), people,
+        r.persons_lacking ? h("p", { class: "muted" }, `${num(r.persons_lacking)} paged incident(s) with nobody known to have been paged.`) : null),
+      h("div", { class: "panel" }, h("h2", {}, "Noisiest alert rules"), rules)),
+    h("div", { class: "panel" }, h("h2", {}, "Recurring causes (alert families)"), causes));
 }
 
 /* ------------------------------------------------------------------ start */

@@ -19,7 +19,7 @@ def run(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
 
 
-@pytest.mark.parametrize("command", ["serve", "consume", "api", "broker", "replay", "demo", "bench"])
+@pytest.mark.parametrize("command", ["serve", "consume", "api", "broker", "replay", "demo", "bench", "whatif"])
 def test_every_command_has_help(command: str) -> None:
     result = run(command, "--help")
     assert result.returncode == 0 and "Usage: triage " + command in result.stdout

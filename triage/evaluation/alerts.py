@@ -17,19 +17,16 @@ labels in a separate list.
 from __future__ import annotations
 
 import gzip
-import heapq
 import json
 import math
 import time
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from triage.correlation.correlator import Correlator
 from triage.correlation.identity import dedup_key
-from triage.correlation.state import IncidentKind, IncidentState
 from triage.evaluation.metrics import (
     Page,
     adjusted_rand_index,
@@ -43,7 +40,7 @@ from triage.domain.errors import InvalidEvent
 from triage.domain.event import Event, EventKind, Status
 from triage.models.parameters import CorrelationParameters
 from triage.models.topology import ServiceGraph
-from triage.services.pipeline import pages_owed
+from triage.services.offline_replay import Replay, SentPage
 
 Engine = Callable[[list[Event]], list[str]]
 
@@ -119,14 +116,6 @@ def time_order(events: list[Event]) -> list[int]:
 
 
 @dataclass(frozen=True)
-class SentPage:
-    """A page as the page target sees it: for which group, and when it went out."""
-
-    group: str
-    at: datetime
-
-
-@dataclass(frozen=True)
 class Grouping:
     """An engine's answer: one group id per event (in the caller's order), and its pages."""
 
@@ -134,42 +123,12 @@ class Grouping:
     pages: list[SentPage]
 
 
-class _PageTarget:
-    """A PagerDuty-like receiver: one alert per incident (dedup_key = incident id). A
-    trigger while that alert is open updates it and pages nobody; the first trigger, and
-    the first after a resolve, open it and page someone."""
-
-    def __init__(self) -> None:
-        self.open: set[str] = set()
-        self.pages: list[SentPage] = []
-
-    def trigger(self, incident_id: str, at: datetime) -> None:
-        if incident_id not in self.open:
-            self.open.add(incident_id)
-            self.pages.append(SentPage(incident_id, at))
-
-    def resolve(self, incident_id: str) -> None:
-        self.open.discard(incident_id)
-
-
-def _held(incident: IncidentState) -> bool:
-    """Its first page is held by auto-pause and still owed (``triage.paging.held_pages``' rule)."""
-    return (incident.page_due_at is not None and incident.last_notified_at is None
-            and incident.is_open and incident.kind == IncidentKind.incident)
-
-
 def triage_replay(parameters: CorrelationParameters | None = None, *,
                   topology: Path | None = None) -> Callable[[list[Event]], Grouping]:
     """triage as the service runs it: the group is the incident each event's Decision
-    names; the pages are the triggers the service would send for them.
-
-    Triggers are owed as ``triage.services.pipeline.pages_owed`` owes them, one event per batch,
-    and go out ``group_wait`` after the decision (the outbox's due time). A first page
-    held by ``auto_pause`` is sent at its ``page_due_at`` if the incident is still open
-    and unpaged then, as the consumers' ticker does (``triage.paging.held_pages``), with no
-    lag and no tick interval: before each event the ticker runs at that event's time,
-    and once more after the last. Resolves go out at once but, as in the outbox, never
-    before the incident's pending trigger. The page target is ``_PageTarget``.
+    names; the pages are the triggers the service would send for them
+    (``triage.services.offline_replay.Replay``: group_wait, auto_pause's ticker, resolves
+    after their trigger, a PagerDuty-like target).
 
     ``topology``: a declared service graph (``TRIAGE_TOPOLOGY_FILE``'s formats), as a
     deployment that declares its dependencies runs; without it the graph is learned from
@@ -180,43 +139,14 @@ def triage_replay(parameters: CorrelationParameters | None = None, *,
         # A fresh correlator (and graph) per call: state left over from another run would
         # merge groups.
         graph = ServiceGraph.from_topology(topology) if topology is not None else None
-        correlator = Correlator(parameters, topology=graph)
-        group_wait = timedelta(seconds=correlator.parameters.group_wait)
+        replay = Replay(parameters, topology=graph)
         order = time_order(events)
-        ordered = [events[i] for i in order]
-        # What process_batch does, one event at a time, so the ticker can run in between.
-        correlator.prepare(ordered)
-        incidents = correlator.state.incidents
-        target = _PageTarget()
-        held: list[tuple[datetime, str]] = []   # (page_due_at, incident id), a heap
-
-        def tick(now: datetime | None) -> None:
-            while held and (now is None or held[0][0] <= now):
-                due, incident_id = heapq.heappop(held)
-                incident = incidents[incident_id]
-                # An entry is stale when the incident paged meanwhile, or resolved
-                # (transient) and re-paused with another due time.
-                if _held(incident) and incident.page_due_at == due:
-                    incident.last_notified_at = due
-                    target.trigger(incident_id, due)
-
         groups = [""] * len(events)
-        for index, event in zip(order, ordered, strict=True):
-            now = event.occurred_at
-            tick(now)
-            decision = correlator.process(event, now=now)
+        decisions = replay.feed([events[i] for i in order])
+        for index, decision in zip(order, decisions, strict=True):
             groups[index] = decision.incident_id
-            for owed in pages_owed([decision], correlator.state):
-                if owed.action == "trigger":
-                    target.trigger(owed.incident_id, now + group_wait)
-                else:
-                    target.resolve(owed.incident_id)
-            incident = incidents[decision.incident_id]
-            if _held(incident):
-                assert incident.page_due_at is not None
-                heapq.heappush(held, (incident.page_due_at, incident.id))
-        tick(None)   # past the stream's end the ticker still sends what is held
-        return Grouping(groups, target.pages)
+        replay.finish()
+        return Grouping(groups, replay.pages)
 
     return run
 
