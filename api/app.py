@@ -28,25 +28,30 @@ from triage.api.routers import ui as web_view
 from triage.api.routers.health import ReadyChecks
 from triage.api.routers.webhooks import EventSink
 from triage.domain.event import Limits
-from triage.store import SqlStore
-from triage.store.feedback import FeedbackStore
-from triage.store.api_keys import ApiKeyStore
+from triage.models.embedder import Embedder
+from triage.services.corrections import Corrections
 from triage.services.oncall import TeamOf
 from triage.services.oncall_metrics import OncallCollector
 from triage.services.suggestions import SuggestionService
+from triage.store import SqlStore
+from triage.store.api_keys import ApiKeyStore
+from triage.store.family_fits import FamilyStore
+from triage.store.feedback import FeedbackStore
+from triage.store.parameters import ParameterStore
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY = 1024 * 1024
 
 
-def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]] | None = None,
+def create_app(store: SqlStore, *, embedder: Embedder, ready_checks: Mapping[str, Callable[[], None]] | None = None,
                registry: CollectorRegistry | None = None, sink: EventSink | None = None,
                pagerduty_secrets: list[str] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY,
                page_targets: list[str] | None = None, health: Health | None = None,
                open_api: bool | None = None, limits: Limits | None = None,
                topology_file: Path | None = None, team_of: TeamOf | None = None) -> FastAPI:
-    """The API over ``store``. ``sink`` takes events accepted by the webhooks (Kafka in
+    """The API over ``store``, whose routers read through ``StoreReads``. ``embedder`` is
+    the process's (a split recomputes the incidents' centroids with it). ``sink`` takes events accepted by the webhooks (Kafka in
     production); without one the webhooks answer 503. ``page_targets`` are where pages go
     (the outbox's targets): a merge resolves the pages of the incidents merged away.
     ``health`` is the process's background components' state, shown by ``/readyz``.
@@ -64,7 +69,7 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
                               "webhook intake.",
                   docs_url=None, redoc_url=None)   # served with local assets: triage.api.routers.docs
     keys = ApiKeyStore(store.engine)
-    app.state.store = store
+    app.state.reads = store
     app.state.ready_checks = ReadyChecks(ready_checks or {"store": store.ping})
     app.state.registry = registry or CollectorRegistry()
     app.state.health = health or Health()
@@ -73,6 +78,11 @@ def create_app(store: SqlStore, *, ready_checks: Mapping[str, Callable[[], None]
     app.state.key_gate = KeyGate(keys, open_mode=not keys.any_created() if open_api is None else open_api)
     app.state.feedback = FeedbackStore(store.engine)
     app.state.suggestions = SuggestionService(store)
+    app.state.corrections = Corrections(store, embedder, page_targets or [])
+    app.state.embedder = embedder   # the what-if's replays
+    app.state.engine = store.engine   # the review figures' queries (triage.services.quality, .oncall)
+    app.state.parameters = ParameterStore(store.engine)
+    app.state.families = FamilyStore(store.engine)
     app.state.pagerduty_secrets = list(pagerduty_secrets or [])
     app.state.page_targets = list(page_targets or [])
     app.state.topology_file = topology_file

@@ -1,22 +1,36 @@
-"""Dependencies the routers declare; the app factory puts the objects on app.state."""
+"""Dependencies the routers declare; the app factory puts the objects on app.state.
+
+The routers read through ``StoreReads`` (``triage.store.reads``), not the whole store:
+writes go through the objects made for them (corrections, feedback, parameters)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import Depends, Request
 
-from triage.store import SqlStore
-from triage.store.feedback import FeedbackStore
+from triage.services.corrections import Corrections
 from triage.services.suggestions import SuggestionService
+from triage.store import StoreReads
+from triage.store.family_fits import FamilyStore
+from triage.store.feedback import FeedbackStore
 
 
-def get_store(request: Request) -> SqlStore:
-    store: SqlStore = request.app.state.store
-    return store
+def get_engine(request: Request) -> sa.Engine:
+    engine: sa.Engine = request.app.state.engine
+    return engine
 
 
-StoreDep = Annotated[SqlStore, Depends(get_store)]
+EngineDep = Annotated[sa.Engine, Depends(get_engine)]
+
+
+def get_reads(request: Request) -> StoreReads:
+    reads: StoreReads = request.app.state.reads
+    return reads
+
+
+ReadsDep = Annotated[StoreReads, Depends(get_reads)]
 
 
 def get_suggestions(request: Request) -> SuggestionService:
@@ -33,3 +47,19 @@ def get_feedback(request: Request) -> FeedbackStore:
 
 
 FeedbackDep = Annotated[FeedbackStore, Depends(get_feedback)]
+
+
+def get_corrections(request: Request) -> Corrections:
+    corrections: Corrections = request.app.state.corrections
+    return corrections
+
+
+CorrectionsDep = Annotated[Corrections, Depends(get_corrections)]
+
+
+def get_families(request: Request) -> FamilyStore:
+    families: FamilyStore = request.app.state.families
+    return families
+
+
+FamiliesDep = Annotated[FamilyStore, Depends(get_families)]

@@ -48,7 +48,7 @@ from triage.correlation.state import (
 )
 from triage.correlation.templating import Template, Templater
 from triage.domain.event import Event, EventKind, Severity, Status
-from triage.models.embedder import Embedder, default_embedder
+from triage.models.embedder import Embedder
 from triage.models.alert_families import TemplateFamilies
 from triage.models.index import CentroidIndex, centroid_of
 from triage.models.parameters import CorrelationParameters
@@ -102,7 +102,7 @@ class Correlator:
         *,
         parameters_version: int = 0,
         state: CorrelationState | None = None,
-        embedder: Embedder | None = None,
+        embedder: Embedder,
         topology: ServiceGraph | None = None,
         families: TemplateFamilies | None = None,
     ) -> None:
@@ -111,7 +111,7 @@ class Correlator:
         # What every decision's evidence quotes of the parameters: built once, shared.
         self._criteria = Criteria.of(self.parameters, parameters_version)
         self.state = state if state is not None else CorrelationState()
-        self.embedder: Embedder = embedder if embedder is not None else default_embedder()
+        self.embedder = embedder
         self.topology = topology
         self.families = families
         self._incident_families: dict[str, tuple[int, set[int]]] = {}
@@ -132,9 +132,9 @@ class Correlator:
         """Decide the next batch on ``state``, keeping this correlator's indexes and caches
         (rebuilt per batch, they cost a quiet stream's one-event batches about a tenth of
         their time: docs/benchmarks.md, "Why the hot path is built as it is"). Only for a
-        state whose incidents and models are the ones this correlator last decided on, as
-        committed (``state.reused`` names every scope the caller will decide); for anything
-        else, a new correlator."""
+        state whose incidents and models are, for every scope it will decide, the ones this
+        correlator last decided on, as committed (the pipeline's ``ScopeCache`` hands a
+        correlator back only then); for anything else, a new correlator."""
         self.state = state
         self._index_new(state)
 

@@ -172,23 +172,9 @@ class CorrelationState:
     # computed them already (the store does, to load their signals): hashing an event's
     # key is a JSON dump and a digest, not worth doing twice per event.
     dedup_keys: dict[str, str] = field(default_factory=dict, repr=False)
-    # Scopes whose incidents and models are this process's own copies from its last
-    # committed batch, nobody having written them since: a correlator that decided that
-    # batch may keep its indexes of them (``Correlator.adopt``).
-    reused: set[str] = field(default_factory=set, repr=False)
-    _open_by_scope: dict[str, str] = field(default_factory=dict, repr=False)
 
     def add_incident(self, incident: IncidentState) -> None:
         self.incidents[incident.id] = incident
-        if incident.is_open:
-            current = self.open_incident_for(incident.scope)
-            if current is None or current.opened_at <= incident.opened_at:
-                self._open_by_scope[incident.scope] = incident.id
-
-    def open_incident_for(self, scope: str) -> IncidentState | None:
-        """The most recent open incident of a scope."""
-        incident = self.incidents.get(self._open_by_scope.get(scope, ""))
-        return incident if incident is not None and incident.is_open else None
 
     def models_for(self, scope: str) -> ScopeModels:
         models = self.models.get(scope)

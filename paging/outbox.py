@@ -1,16 +1,21 @@
 """The outbox: pages owed, written in the same transaction as the incident change that
-owes them, delivered afterwards by the sender, marked sent only after delivery."""
+owes them, delivered afterwards by the sender, marked sent only after delivery.
+
+``pages_owed`` says which pages a batch's decisions owe; ``owe_pages`` writes them in the
+batch's transaction (the pipeline calls it before the batch commits)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
 
+from triage.correlation import CorrelationState, Decision
 from triage.store.schema import outbox
+
 
 @dataclass(frozen=True)
 class OutboxItem:
@@ -29,6 +34,31 @@ class Owed:
     incident_id: str
     action: str
     cause_event_id: str
+
+
+def pages_owed(decisions: list[Decision], state: CorrelationState) -> list[Owed]:
+    """One trigger per incident whose page (or update) fell due in these decisions, one
+    resolve per paged incident that resolved in them. The correlator already applied
+    Alertmanager's timers, so an incident gaining 500 alerts owes a handful, not 500."""
+    owed: dict[tuple[str, str], Owed] = {}
+    for d in decisions:
+        if d.notify:
+            owed.setdefault((d.incident_id, "trigger"), Owed(d.incident_id, "trigger", d.event_id))
+        elif d.incident_resolved:
+            incident = state.incidents.get(d.incident_id)
+            if incident is not None and incident.last_notified_at is not None:
+                owed.setdefault((d.incident_id, "resolve"), Owed(d.incident_id, "resolve", d.event_id))
+    return list(owed.values())
+
+
+def owe_pages(conn: sa.Connection, decisions: list[Decision], state: CorrelationState, targets: Sequence[str],
+              now: datetime, *, group_wait: float) -> None:
+    """The outbox rows a batch's decisions owe, in the batch's transaction (``conn``). A new
+    incident's first page waits ``group_wait`` seconds, so that the alerts arriving with it
+    are in it; the page is composed when it is sent."""
+    owed = pages_owed(decisions, state)
+    enqueue(conn, [o for o in owed if o.action == "trigger"], targets, now + timedelta(seconds=group_wait))
+    enqueue(conn, [o for o in owed if o.action == "resolve"], targets, now)
 
 
 def enqueue(conn: sa.Connection, owed: Iterable[Owed], targets: Iterable[str], due: datetime) -> int:

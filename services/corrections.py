@@ -21,14 +21,38 @@ from triage.correlation.identity import dedup_key, incident_id_for
 from triage.correlation.state import IncidentKind, IncidentState, IncidentStatus
 from triage.correlation.stored_evidence import evidence_from_json
 from triage.domain.event import AS_STORED, Event, EventKind, Status
+from triage.models.embedder import Embedder
 from triage.models.parameters import CorrelationParameters
-from triage.store import schema as t
-from triage.store.feedback import feedback
 from triage.paging.outbox import Owed, enqueue
+from triage.store import schema as t
+from triage.store.engine import chunks
+from triage.store.feedback import feedback
+from triage.store.parameters import ParameterStore
 from triage.store.records import IncidentConflict, IncidentRecord
-from triage.store.sql import SqlStore, chunks, incident_row, incident_state
+from triage.store.rows import incident_row, incident_state
+from triage.store.sql import SqlStore
 
-__all__ = ["merge_incidents", "split_incident"]
+__all__ = ["Corrections", "merge_incidents", "split_incident"]
+
+
+class Corrections:
+    """Merge and split as the API asks for them, with the process's store, embedder (a
+    split recomputes the incidents' centroids) and page targets (a merge resolves pages)."""
+
+    def __init__(self, store: SqlStore, embedder: Embedder, page_targets: Sequence[str] = ()) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.page_targets = list(page_targets)
+        self._parameters = ParameterStore(store.engine)
+
+    def merge(self, target_id: str, source_ids: Sequence[str], *, author: str, reason: str) -> IncidentRecord:
+        return merge_incidents(self.store, target_id, source_ids, author=author, reason=reason,
+                               page_targets=self.page_targets)
+
+    def split(self, incident_id: str, event_ids: Sequence[str], *, author: str, reason: str) -> IncidentRecord:
+        """With the parameters in force now, as the next batch decides."""
+        return split_incident(self.store, incident_id, event_ids, author=author, reason=reason,
+                              parameters=self._parameters.current().parameters, embedder=self.embedder)
 
 
 def merge_incidents(store: SqlStore, target_id: str, source_ids: Sequence[str], *, author: str, reason: str,
@@ -103,14 +127,14 @@ def merge_incidents(store: SqlStore, target_id: str, source_ids: Sequence[str], 
 
 
 def split_incident(store: SqlStore, incident_id: str, event_ids: Sequence[str], *, author: str, reason: str,
-                   parameters: CorrelationParameters, now: datetime | None = None) -> IncidentRecord:
+                   parameters: CorrelationParameters, embedder: Embedder,
+                   now: datetime | None = None) -> IncidentRecord:
     """A responder's split: ``event_ids`` leave the incident for a new one, and both are
     recomputed from the events they then hold, as the correlator built them
     (``Correlator.rebuild``); later repeats of a moved alert follow it. The new incident
     pages on its next alert, not at once: someone is already looking at it. Under the
     scope's lock, like a batch. An unknown incident raises ``LookupError``; events
     not in it, or all of its events, raise ``IncidentConflict``."""
-    from triage.correlation.correlator import Correlator
 
     now = now or datetime.now(timezone.utc)
     wanted = set(event_ids)
@@ -136,8 +160,8 @@ def split_incident(store: SqlStore, incident_id: str, event_ids: Sequence[str], 
             raise IncidentConflict("a split must leave the incident at least one event")
         kept = [h for h in held if h[0].id not in wanted]
         moved = sorted((h for h in held if h[0].id in wanted), key=lambda h: (h[0].occurred_at, h[0].id))
-        store.load_embeddings(conn)   # the templates' vectors, without loading the model
-        correlator = Correlator(parameters)
+        store.load_embeddings(conn, embedder)   # the templates' vectors, without loading the model
+        correlator = Correlator(parameters, embedder=embedder)
         original = incident_state(row)
         opener = moved[0][0]
         new = IncidentState(

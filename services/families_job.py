@@ -31,11 +31,10 @@ import numpy as np
 import sqlalchemy as sa
 
 from triage.domain.health import Backoff, DependencyFailure, Health, is_dependency_failure, run_loop
-from triage.models.embedder import Embedder, default_embedder
+from triage.models.embedder import Embedder, EmbedderKind, make_embedder
 from triage.models.alert_families import TemplateFamilies, fit_families
-from triage.store.family_fits import (
-    FamilyStats, FamilyStore, TemplateUse, alert_template_texts, stored_vectors, template_usage,
-)
+from triage.store.embeddings import stored_vectors
+from triage.store.family_fits import FamilyStats, FamilyStore, TemplateUse, alert_template_texts, template_usage
 from triage.store.leases import claim, release
 
 log = logging.getLogger(__name__)
@@ -89,11 +88,10 @@ def family_stats(families: TemplateFamilies, usage: Iterable[TemplateUse],
     return sorted(out, key=lambda s: (-s.events, s.family))
 
 
-def fit_and_store(engine: sa.Engine, *, now: datetime | None = None, holder: str = "triage",
-                  interval_s: float = 0.0, force: bool = False, embedder: Embedder | None = None,
-                  min_cluster_size: int = 2, max_templates: int = MAX_TEMPLATES) -> FitResult | None:
-    """Fit the alert families and store them as a new version. Returns ``None`` when it did
-    not fit: another process holds the lease, a fit younger than ``0.9 * interval_s``
+def fit_and_store(engine: sa.Engine, *, embedder: Embedder, now: datetime | None = None, holder: str = "triage",
+                  interval_s: float = 0.0, force: bool = False, min_cluster_size: int = 2, max_templates: int = MAX_TEMPLATES) -> FitResult | None:
+    """Fit the alert families and store them as a new version, with ``embedder``'s vectors
+    of the templates (the store's, else the model's). Returns ``None`` when it did not fit: another process holds the lease, a fit younger than ``0.9 * interval_s``
     exists (unless ``force``), or no alert template has been decided yet."""
     started = time.perf_counter()
     now = now or datetime.now(timezone.utc)
@@ -106,7 +104,6 @@ def fit_and_store(engine: sa.Engine, *, now: datetime | None = None, holder: str
         if not force and latest is not None and interval_s > 0 and \
                 (now - latest.fitted_at).total_seconds() < 0.9 * interval_s:
             return None
-        embedder = embedder if embedder is not None else default_embedder()
         with engine.connect() as conn:
             usage = template_usage(conn, "A")
             texts = alert_template_texts(conn, usage, embedder.name)
@@ -163,10 +160,13 @@ class FamiliesJob:
     and HDBSCAN would hold the interpreter lock, and the store's ``executemany``, which
     gives the lock up around every row and must wait to take it back, ran many times
     slower for the whole fit (``python tools/gil_convoy.py`` shows the effect). The child
-    connects to ``database_url`` itself; a stop ends it."""
+    connects to ``database_url`` itself and builds its own embedder of ``embedder``'s kind
+    (``Settings.embedder``: a model cannot be handed to another process); a stop ends it."""
 
-    def __init__(self, database_url: str, interval_s: float, *, holder: str, first_delay_s: float = 60.0) -> None:
+    def __init__(self, database_url: str, interval_s: float, *, holder: str, embedder: EmbedderKind,
+                 first_delay_s: float = 60.0) -> None:
         self.database_url = database_url
+        self.embedder = embedder
         self.interval_s = interval_s
         self.holder = holder
         self.first_delay_s = min(first_delay_s, interval_s)
@@ -178,7 +178,7 @@ class FamiliesJob:
         context = multiprocessing.get_context("spawn")   # no copy of the consumer's threads and sockets
         receive, send = context.Pipe(duplex=False)
         child = context.Process(target=_fit_in_child, name="triage-families-fit", daemon=True,
-                                args=(self.database_url, self.holder, self.interval_s, send))
+                                args=(self.database_url, self.holder, self.interval_s, self.embedder, send))
         child.start()
         send.close()
         try:
@@ -212,12 +212,13 @@ class FamiliesJob:
                  backoff=Backoff(first_s=min(60.0, self.interval_s), max_s=self.interval_s))
 
 
-def _fit_in_child(database_url: str, holder: str, interval_s: float, send: Any) -> None:
-    from triage.store.sql import create_engine
+def _fit_in_child(database_url: str, holder: str, interval_s: float, embedder: EmbedderKind, send: Any) -> None:
+    from triage.store.engine import create_engine
 
     engine = create_engine(database_url)
     try:
-        send.send((False, False, fit_and_store(engine, holder=holder, interval_s=interval_s)))
+        send.send((False, False, fit_and_store(engine, holder=holder, interval_s=interval_s,
+                                               embedder=make_embedder(embedder))))
     except Exception as exc:   # noqa: BLE001 - reported to the parent, which logs it and tries again later
         send.send((True, is_dependency_failure(exc), f"{type(exc).__name__}: {exc}"))
     finally:

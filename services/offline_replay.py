@@ -33,7 +33,7 @@ from triage.domain.scope import scope_of
 from triage.models.embedder import Embedder
 from triage.models.parameters import CorrelationParameters
 from triage.models.topology import ServiceGraph
-from triage.services.pipeline import pages_owed
+from triage.paging.outbox import pages_owed
 
 __all__ = ["KnownEdge", "PageTarget", "Replay", "SentPage"]
 
@@ -90,8 +90,8 @@ class Replay:
     dependencies runs. ``edges``: calls the traces showed, each taught to an event's scope
     before the first event that occurred after it was first seen."""
 
-    def __init__(self, parameters: CorrelationParameters | None = None, *, topology: ServiceGraph | None = None,
-                 embedder: Embedder | None = None, edges: Sequence[KnownEdge] = ()) -> None:
+    def __init__(self, parameters: CorrelationParameters | None = None, *, embedder: Embedder,
+                 topology: ServiceGraph | None = None, edges: Sequence[KnownEdge] = ()) -> None:
         self.correlator = Correlator(parameters, topology=topology, embedder=embedder)
         self.target = PageTarget()
         self._group_wait = timedelta(seconds=self.correlator.parameters.group_wait)

@@ -1,55 +1,56 @@
-"""One batch of events through correlation into the store: what the consumer's handler does."""
+"""One batch of events through correlation into the store: what the consumer's handler does.
+
+The pipeline runs the batch top-down, in one transaction (the store's unit of work,
+``triage.store.batch``):
+
+    open the batch: lock its scopes, drop ids already stored     (store)
+    the parameters in force, the state slice, the embeddings     (store, with what ScopeCache kept)
+    decide every new event                                       (correlation)
+    write the events, decisions and what they changed            (store)
+    the service graph's edges, the pages owed                    (store, paging)
+    commit; keep what the batch left                             (store, ScopeCache)
+
+The store never calls back into the pipeline, and what lives from one batch to the next
+(the kept incidents and models per scope, the correlator with its indexes) has one owner,
+the pipeline's ``ScopeCache``, with one rule for when it may be used.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
-
-import sqlalchemy as sa
+from datetime import datetime
 
 from opentelemetry import trace
 
 from triage.correlation import CorrelationState, Correlator, Decision
 from triage.correlation.evidence import Resolve
+from triage.domain.event import Event, ServiceEdge
 from triage.domain.scope import scope_of
-from triage.domain.event import Event
-from triage.domain.event import ServiceEdge
 from triage.models.alert_families import TemplateFamilies
+from triage.models.embedder import Embedder
 from triage.models.parameters import CorrelationParameters
 from triage.models.topology import ServiceGraph
+from triage.paging.outbox import owe_pages
+from triage.services.scope_cache import ScopeCache
+from triage.services.telemetry import Metrics
 from triage.store import BatchResult, SqlStore
 from triage.store.graph import record_edges
-from triage.paging.outbox import Owed, enqueue
 from triage.store.parameters import DEFAULTS, ParameterStore, ParameterVersion
-from triage.services.telemetry import Metrics
-from triage.services.changes import ChangeRecorder
+from triage.services.changes import BatchChanges, ChangeRecorder
 
 tracer = trace.get_tracer(__name__)
 
-
-def pages_owed(decisions: list[Decision], state: CorrelationState) -> list[Owed]:
-    """One trigger per incident whose page (or update) fell due in this batch, one resolve
-    per paged incident that resolved in it. The correlator already applied
-    Alertmanager's timers, so an incident gaining 500 alerts owes a handful, not 500."""
-    owed: dict[tuple[str, str], Owed] = {}
-    for d in decisions:
-        if d.notify:
-            owed.setdefault((d.incident_id, "trigger"), Owed(d.incident_id, "trigger", d.event_id))
-        elif d.incident_resolved:
-            incident = state.incidents.get(d.incident_id)
-            if incident is not None and incident.last_notified_at is not None:
-                owed.setdefault((d.incident_id, "resolve"), Owed(d.incident_id, "resolve", d.event_id))
-    return list(owed.values())
-
-
 class Pipeline:
-    def __init__(self, store: SqlStore, metrics: Metrics | None = None,
+    def __init__(self, store: SqlStore, embedder: Embedder, metrics: Metrics | None = None,
                  parameters: CorrelationParameters | None = None, parameters_version: int = 0,
                  page_targets: Sequence[str] = (),
                  families: Callable[[], TemplateFamilies | None] | None = None,
                  topology: ServiceGraph | None = None) -> None:
         self.store = store
+        # The process's embedder (``triage.models.embedder.make_embedder``): every
+        # correlator of this pipeline embeds templates with it.
+        self.embedder = embedder
         # Declared service dependencies (TRIAGE_TOPOLOGY_FILE): each scope's graph takes
         # them in next to the calls it learns from traces.
         self.topology = topology
@@ -64,8 +65,9 @@ class Pipeline:
         self._versions = ParameterStore(store.engine)
         self.page_targets = list(page_targets)
         self._in_force = self._fixed or DEFAULTS
-        self._correlator: Correlator | None = None
+        self.cache = ScopeCache()
         self.changes = ChangeRecorder()
+        self._warm = False
 
     @property
     def parameters(self) -> CorrelationParameters:
@@ -80,34 +82,18 @@ class Pipeline:
         observed = [(e.caller, e.callee, e.observed_at) for e in edges]
         observed += [(e.parent_service, e.service, e.occurred_at) for e in events
                      if e.parent_service and e.service]
-
-        decided: list[Decision] = []   # the batch's decisions, for the metrics once committed
-
-        def after_write(conn: sa.Connection, decisions: list[Decision], state: CorrelationState,
-                        now: datetime) -> None:
-            decided.extend(decisions)
-            record_edges(conn, observed)
-            self.changes.write(conn, changes, now)
-            if self.page_targets:
-                self._owe_pages(conn, decisions, state, now)
-
-        def in_force(conn: sa.Connection, newest: int) -> None:
-            # ``newest`` was read in the batch's transaction, after it took its scopes'
-            # locks: no extra connection per batch, and a change committed before the lock
-            # is seen.
-            self._in_force = self._fixed or self._versions.numbered(newest)
-
+        if events and not self._warm:
+            # Loading the embedding model takes seconds: before the first batch takes its
+            # locks, not inside its transaction where every other writer waits.
+            self.embedder.warm()
+            self._warm = True
+        decided: list[Decision] = []
         with tracer.start_as_current_span("store.apply") as span:
-            result = self.store.apply(events, lambda new, state: self._correlate(new, state, edges),
-                                      after_write=after_write, before_correlate=in_force)
-            if not events and observed:  # only healthy spans: nothing to correlate, a graph to update
-                with self.store.ingest_transaction() as conn:
-                    record_edges(conn, observed)
-                    self.changes.write(conn, changes, datetime.now(timezone.utc))
-            if not changes.written and self.changes.to_write(changes):   # no event of the batch was new
-                with self.store.ingest_transaction() as conn:
-                    self.changes.write(conn, changes, datetime.now(timezone.utc))
-            self.changes.committed(changes)
+            if events or observed or self.changes.to_write(changes):
+                result, decided = self._run(events, edges, observed, changes)
+                self.changes.committed(changes)
+            else:
+                result = BatchResult(0, 0, 0, 0, 0, 0)
             span.set_attribute("triage.events.stored", result.stored)
         if self.metrics:
             m = self.metrics
@@ -128,38 +114,58 @@ class Pipeline:
                     m.decision_delay.observe(max(0.0, stored_at - event.occurred_at.timestamp()))
         return result
 
-    def _owe_pages(self, conn: sa.Connection, decisions: list[Decision], state: CorrelationState,
-                   now: datetime) -> None:
-        owed = pages_owed(decisions, state)
-        # A new incident's first page waits group_wait, so that the alerts arriving with
-        # it are in it; the page is composed when it is sent.
-        enqueue(conn, [o for o in owed if o.action == "trigger"], self.page_targets,
-                now + timedelta(seconds=self.parameters.group_wait))
-        enqueue(conn, [o for o in owed if o.action == "resolve"], self.page_targets, now)
+    def _run(self, events: Sequence[Event], edges: Sequence[ServiceEdge],
+             observed: list[tuple[str, str, datetime]],
+             changes: BatchChanges) -> tuple[BatchResult, list[Decision]]:
+        """The batch's transaction, step by step; it commits where the ``with`` ends."""
+        with self.store.batch(events) as batch:
+            # The batch's changes (stored once by id) and new service versions.
+            self.changes.write(batch.conn, changes, batch.received_at)
+            if not batch.new:   # a redelivered batch: its events are stored, and decided
+                if not events:   # only healthy spans: nothing to decide, a graph to update
+                    record_edges(batch.conn, observed)
+                return batch.result([]), []
+            assert batch.earliest is not None
+            # The newest version was read in the batch's transaction, after it took its
+            # scopes' locks: no extra connection per batch, and a change committed before
+            # the lock is seen.
+            self._in_force = self._fixed or self._versions.numbered(batch.newest_parameters)
+            taken = self.cache.take(batch.revisions, batch.earliest, {scope_of(e) for e in batch.new})
+            state = batch.load_state(taken.kept)
+            batch.load_embeddings(self.embedder)
+            _learn_calls(state, edges)
+            correlator = self._correlator(taken.correlator, state)
+            with tracer.start_as_current_span("correlation.process_batch"):
+                decisions = correlator.process_batch(batch.new)
+            batch.write(decisions, state)
+            batch.write_embeddings(self.embedder)
+            record_edges(batch.conn, observed)
+            if self.page_targets:
+                owe_pages(batch.conn, decisions, state, self.page_targets, batch.received_at,
+                          group_wait=self.parameters.group_wait)
+        # Committed: what the batch left is now its scopes' current state.
+        self.cache.keep(batch.revisions, batch.earliest, state, correlator)
+        return batch.result(decisions), decisions
 
-    def _correlate(self, events: list[Event], state: CorrelationState,
-                   edges: Sequence[ServiceEdge] = ()) -> list[Decision]:
-        # Calls seen in healthy spans (which are not events) teach the service graph too,
-        # in the same transaction as the batch they came with, so every consumer learns
-        # them at the same point of the stream.
-        for models in state.models.values():
-            for edge in edges:
-                if models.graph.learn_call(edge.caller, edge.callee, edge.observed_at.timestamp()):
-                    models.dirty = True
-        with tracer.start_as_current_span("correlation.process_batch"):
-            return self._correlator_for(events, state).process_batch(events)
-
-    def _correlator_for(self, events: list[Event], state: CorrelationState) -> Correlator:
-        """The last batch's correlator, its indexes kept, when nothing it learned from
-        has changed since: the same parameters and families, and every scope of the batch
-        this process's own since its last batch (the store says which, ``state.reused``);
-        else a new one."""
+    def _correlator(self, kept: Correlator | None, state: CorrelationState) -> Correlator:
+        """The last batch's correlator, its indexes kept, when the cache hands it back (every
+        scope of the batch as it left them) and it decides with the parameters and families
+        in force now; else a new one."""
         families = self.families() if self.families is not None else None
-        kept, version = self._correlator, self._in_force.version
+        version = self._in_force.version
         if kept is not None and kept.parameters_version == version and kept.parameters is self.parameters \
-                and kept.families is families and {scope_of(e) for e in events} <= state.reused:
+                and kept.families is families:
             kept.adopt(state)
             return kept
-        self._correlator = Correlator(self.parameters, parameters_version=version, state=state,
-                                      families=families, topology=self.topology)
-        return self._correlator
+        return Correlator(self.parameters, parameters_version=version, state=state, embedder=self.embedder,
+                          families=families, topology=self.topology)
+
+
+def _learn_calls(state: CorrelationState, edges: Sequence[ServiceEdge]) -> None:
+    """Calls seen in healthy spans (which are not events) teach the service graph too, in
+    the same transaction as the batch they came with, so every consumer learns them at the
+    same point of the stream."""
+    for models in state.models.values():
+        for edge in edges:
+            if models.graph.learn_call(edge.caller, edge.callee, edge.observed_at.timestamp()):
+                models.dirty = True

@@ -43,7 +43,7 @@ import sqlalchemy as sa
 from triage.correlation.identity import dedup_key
 from triage.correlation.state import IncidentKind
 from triage.domain.event import EventKind, Status
-from triage.models.embedder import Embedder, default_embedder
+from triage.models.embedder import Embedder
 from triage.models.parameters import CorrelationParameters
 from triage.models.topology import ServiceGraph
 from triage.services.offline_replay import KnownEdge, Replay
@@ -125,6 +125,15 @@ class _Recording:
     def put(self, text: str, vector: np.ndarray) -> None:
         self.inner.put(text, vector)
 
+    def items(self) -> list[tuple[str, np.ndarray]]:
+        return self.inner.items()
+
+    def warm(self) -> None:
+        self.inner.warm()
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
 
 @dataclass
 class _Tally:
@@ -198,7 +207,7 @@ def _regroupings(cells: Counter[tuple[str, str]], stored: Counter[tuple[str, str
 
 def what_if(engine: sa.Engine, candidate: CorrelationParameters, current: CorrelationParameters,
             since: datetime, until: datetime, *, transient_s: float = DEFAULT_TRANSIENT_S,
-            topology: Callable[[], ServiceGraph] | None = None, embedder: Embedder | None = None,
+            topology: Callable[[], ServiceGraph] | None = None, embedder: Embedder,
             max_events: int | None = None, batch: int = BATCH,
             progress: Callable[[int], None] | None = None) -> WhatIf:
     """Replay the window's stored events with ``current`` and ``candidate`` side by side.
@@ -214,7 +223,7 @@ def what_if(engine: sa.Engine, candidate: CorrelationParameters, current: Correl
         raise WindowTooLarge(f"{count} events in the window; at most {max_events} here: "
                              "pick a shorter window, or run `triage whatif`")
     started = time.perf_counter()
-    recording = _Recording(embedder if embedder is not None else default_embedder())
+    recording = _Recording(embedder)
     cached_embeddings(engine, recording.inner)
     ready = time.perf_counter()
     edges = [KnownEdge(at, caller, callee) for at, caller, callee in traced_calls(engine, until)]

@@ -4,9 +4,10 @@ from triage.store.records import (
     BatchResult, IncidentQuery, IncidentRecord, Membership, IncidentConflict, NoiseBucket, NoiseStats, Page,
     StoredEvent,
 )
+from triage.store.reads import StoreReads
 from triage.store.sql import SqlStore
 
 __all__ = [
     "BatchResult", "IncidentQuery", "IncidentRecord", "Membership", "IncidentConflict", "NoiseBucket", "NoiseStats",
-    "Page", "SqlStore", "StoredEvent",
+    "Page", "SqlStore", "StoreReads", "StoredEvent",
 ]

@@ -11,7 +11,7 @@ under a table lock, so the last writer wins and nothing is half-written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,7 @@ from triage.correlation.templating import alert_template_id
 from triage.models.alert_families import TemplateFamilies
 from triage.store import schema as t
 from triage.store.schema import JSONType, UTCDateTime, metadata
-from triage.store.sql import chunks, embedding_key
+from triage.store.engine import chunks
 
 KEEP_VERSIONS = 3
 
@@ -130,17 +130,6 @@ def alert_template_texts(conn: sa.Connection, usage: Mapping[str, TemplateUse], 
                 if tid in known:
                     texts[tid] = str(known[tid])
     return texts
-
-
-def stored_vectors(conn: sa.Connection, texts: Iterable[str], model: str) -> dict[str, list[float]]:
-    """The stored embeddings of ``texts`` under ``model`` (those that have one)."""
-    keys = {embedding_key(model, text): text for text in texts}
-    e = t.template_embeddings
-    out: dict[str, list[float]] = {}
-    for chunk in chunks(sorted(keys)):
-        for row in conn.execute(sa.select(e.c.key, e.c.vector).where(e.c.key.in_(chunk))):
-            out[keys[row.key]] = list(row.vector)
-    return out
 
 
 class FamilyStore:

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from triage.store import schema as t
 from triage.store.feedback import feedback
-from triage.store.sql import chunks
+from triage.store.engine import chunks
 
 __all__ = ["Correction", "CorrectionKind", "GroupingLabels", "LabeledEvent", "corrected_incidents",
            "current_holders", "grouping_labels", "load_corrections"]

@@ -15,7 +15,7 @@ from triage.correlation.state import IncidentKind
 from triage.store import schema as t
 from triage.store.feedback import API_RESOLUTION, RESOLVING, _by_a_person, feedback
 from triage.store.grouping_labels import CorrectionKind, current_holders
-from triage.store.sql import chunks
+from triage.store.engine import chunks
 
 __all__ = ["IncidentFacts", "PageFact", "incident_facts"]
 

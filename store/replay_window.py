@@ -16,7 +16,7 @@ from triage.domain.event import AS_STORED, Event
 from triage.models.embedder import Embedder
 from triage.store import schema as t
 from triage.store.graph import service_edges
-from triage.store.sql import embedding_key
+from triage.store.embeddings import embedding_key
 
 __all__ = ["StoredInWindow", "cached_embeddings", "count_window", "save_embeddings", "stream_window", "traced_calls"]
 

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from triage.broker import EmbeddedBroker
 from triage.domain.event import Event
+from triage.models.embedder import Embedder, EmbedderKind, HashingEmbedder, MiniLMEmbedder
 from triage.store import SqlStore
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -21,6 +22,13 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 PG_ADMIN_URL = os.environ.get("TRIAGE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 T0 = datetime(2026, 3, 11, 14, 0, tzinfo=timezone.utc)
+
+# The tests' one embedder, shared as a process's is: MiniLM (what the figures the tests
+# assert were measured with; its model loads on first use), or the hashing embedder where
+# TRIAGE_EMBEDDER=hashing says so, as it does for triage itself. Processes the tests
+# start build their own from the same variable.
+EMBEDDER_KIND: EmbedderKind = "hashing" if os.environ.get("TRIAGE_EMBEDDER") == "hashing" else "minilm"
+EMBEDDER: Embedder = HashingEmbedder() if EMBEDDER_KIND == "hashing" else MiniLMEmbedder()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -9,13 +9,16 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from pydantic import ValidationError
 
 from triage import __version__
 from triage.settings import Settings
+
+if TYPE_CHECKING:
+    from triage.models.embedder import Embedder
 
 DEMO_DATABASE = Path("triage-demo.db")
 
@@ -25,6 +28,17 @@ def build_settings(**overrides: Any) -> Settings:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         raise click.UsageError(f"invalid setting: {exc}") from None
+
+
+def _embedder(settings: Settings) -> Embedder:
+    """The process's embedder (``Settings.embedder``). Without the model the command stops
+    here, saying how to install it, rather than decide differently."""
+    from triage.models.embedder import EmbedderUnavailable, make_embedder
+
+    try:
+        return make_embedder(settings.embedder)
+    except EmbedderUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _logging(settings: Settings) -> None:
@@ -74,6 +88,7 @@ def run_process(opts: dict[str, Any], *, consumer: bool, api: bool) -> int:
 
     settings = build_settings(**opts)
     _logging(settings)
+    _embedder(settings)   # refused here, before waiting for a database, when the model is missing
     stop = threading.Event()
     with stop_on_signals(stop):
         try:
@@ -180,6 +195,7 @@ def demo(once: bool, broker_port: int, timeout: float, sample: Path | None, **op
         settings = settings.model_copy(update={"database_url": f"sqlite:///{DEMO_DATABASE}"})
     _logging(settings.model_copy(update={"log_level": "WARNING"}))
     from triage.services.catalog import CatalogFileError
+    _embedder(settings)   # refused before the broker starts, when the model is missing
     try:
         run_demo(settings, once=once, broker_port=broker_port, timeout=timeout, sample=sample)
     except CatalogFileError as exc:
@@ -208,6 +224,7 @@ def bench(count: int, unique_share: float, rate: float, no_kafka: bool, spacing_
 
     settings = build_settings(**opts)
     _logging(settings.model_copy(update={"log_level": "WARNING"}))
+    _embedder(settings)   # refused before the broker starts, when the model is missing
     if members > 1 and (rate or no_kafka):
         raise click.UsageError("--members is for throughput runs through the broker (no --rate, no --no-kafka)")
     if members > settings.topic_partitions:
@@ -246,11 +263,13 @@ def _data_errors() -> Iterator[None]:
         raise click.ClickException(str(exc)) from None
 
 
-def _echo_rows(rows: list[dict[str, Any]], table: str, as_json: bool) -> None:
-    """The table for people (on stderr with --json), the rows as JSON on the last line."""
+def _echo_rows(rows: list[dict[str, Any]], table: str, as_json: bool, embedder: str) -> None:
+    """Which embedder produced the figures, then the table for people (on stderr with
+    --json), and the rows as JSON on the last line."""
+    click.echo(f"embedder: {embedder}", err=as_json)
     click.echo(table, err=as_json)
     if as_json:
-        click.echo(json.dumps({"rows": rows}))
+        click.echo(json.dumps({"embedder": embedder, "rows": rows}))
 
 
 @eval_group.command(name="alerts")
@@ -263,9 +282,10 @@ def eval_alerts(dirs: tuple[Path, ...], catalog: bool, as_json: bool) -> None:
     """Triage vs fingerprint dedup vs Alertmanager group_by on DIR/events.jsonl[.gz] with truth_incident."""
     from triage.evaluation.alerts import evaluate_alerts, format_alerts_table
 
+    embedder = _embedder(build_settings())
     with _data_errors():
-        rows = [row for d in dirs for row in evaluate_alerts(d, catalog=catalog)]
-    _echo_rows(rows, format_alerts_table(rows), as_json)
+        rows = [row for d in dirs for row in evaluate_alerts(d, catalog=catalog, embedder=embedder)]
+    _echo_rows(rows, format_alerts_table(rows), as_json, embedder.name)
 
 
 @eval_group.command(name="suggest")
@@ -275,9 +295,10 @@ def eval_suggest(dirs: tuple[Path, ...], as_json: bool) -> None:
     """Suggested responders and similar past incidents vs no-model baselines, on DIR's events and incidents.jsonl."""
     from triage.evaluation.suggestions import evaluate_suggestions, format_suggestions_table
 
+    embedder = _embedder(build_settings())
     with _data_errors():
-        rows = [row for d in dirs for row in evaluate_suggestions(d)]
-    _echo_rows(rows, format_suggestions_table(rows), as_json)
+        rows = [row for d in dirs for row in evaluate_suggestions(d, embedder=embedder)]
+    _echo_rows(rows, format_suggestions_table(rows), as_json, embedder.name)
 
 
 @eval_group.command(name="logs")
@@ -289,7 +310,7 @@ def eval_logs(directory: Path, as_json: bool) -> None:
 
     with _data_errors():
         rows = evaluate_logs(directory)
-    _echo_rows(rows, format_logs_table(rows), as_json)
+    _echo_rows(rows, format_logs_table(rows), as_json, "none (log templates are mined, not embedded)")
 
 
 @cli.command()
@@ -330,6 +351,7 @@ def whatif(assignments: tuple[str, ...], since: str | None, until: str | None, t
         raise click.UsageError(str(exc)) from None
     if start >= end:
         raise click.UsageError("--since must be before --until")
+    embedder = _embedder(settings)
     store = SqlStore.from_url(settings.database_url)
     try:
         in_force = ParameterStore(store.engine).current()
@@ -344,7 +366,7 @@ def whatif(assignments: tuple[str, ...], since: str | None, until: str | None, t
         try:
             result = what_if(store.engine, candidate, in_force.parameters, start, end, transient_s=transient_s,
                              topology=(lambda: ServiceGraph.from_topology(topology)) if topology else None,
-                             progress=bar.update)
+                             progress=bar.update, embedder=embedder)
         except WindowTooLarge as exc:
             raise click.UsageError(str(exc)) from None
         finally:
@@ -373,9 +395,10 @@ def families_fit(limit: int, **opts: Any) -> None:
 
     settings = build_settings(**opts)
     _logging(settings.model_copy(update={"log_level": "WARNING"}))
+    embedder = _embedder(settings)
     store = SqlStore.from_url(settings.database_url)
     try:
-        result = fit_and_store(store.engine, holder="triage families fit", force=True)
+        result = fit_and_store(store.engine, holder="triage families fit", force=True, embedder=embedder)
     finally:
         store.close()
     if result is None:

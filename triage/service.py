@@ -40,7 +40,7 @@ from triage.services.families_job import FamiliesCache, FamiliesJob
 from triage.domain.health import DEPENDENCY_ERRORS, Backoff, Health, describe, report_failure, run_loop
 from triage.ingest.kafka import BatchConsumer, ConsumerConfig, decoder_for
 from triage.ingest.kafka_admin import BrokerProbe, ensure_topics
-from triage.models.embedder import default_embedder
+from triage.models.embedder import Embedder, make_embedder
 from triage.models.topology import ServiceGraph
 from triage.services.pipeline import Pipeline
 from triage.paging.sender import KafkaTarget, OutboxSender, PagerDutyTarget, Target, WebhookTarget
@@ -109,6 +109,7 @@ class Runtime:
     settings: Settings
     store: SqlStore
     metrics: Metrics
+    embedder: Embedder   # the process's one embedder (``Settings.embedder``), for everything that embeds
     stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _servers: list[uvicorn.Server] = field(default_factory=list)
@@ -126,7 +127,11 @@ class Runtime:
         """With ``stop``, a database server that does not answer yet is waited for (with
         backoff, until ``stop``: then ``Interrupted``): a process started beside a
         database that is still starting, or restarting, comes up when it does. A SQLite
-        file that cannot be opened is a mistake to report, not a server to wait for."""
+        file that cannot be opened is a mistake to report, not a server to wait for.
+
+        Raises ``EmbedderUnavailable`` (before anything else) when the embedder the
+        settings name cannot run here: the process would decide differently without it."""
+        embedder = make_embedder(settings.embedder)
         configure_tracing(settings)
         if stop is not None and not settings.database_url.startswith("sqlite"):
             store = open_store(settings.database_url, stop)
@@ -138,7 +143,8 @@ class Runtime:
             except BaseException:
                 store.close()
                 raise
-        return cls(settings=settings, store=store, metrics=Metrics(), stop=stop or threading.Event())
+        return cls(settings=settings, store=store, metrics=Metrics(), embedder=embedder,
+                   stop=stop or threading.Event())
 
     @property
     def health(self) -> Health:
@@ -149,10 +155,10 @@ class Runtime:
     def make_pipeline(self) -> Pipeline:
         s = self.settings
         # Load the sentence model now, not inside the first batch (it takes seconds).
-        default_embedder().embed(["triage start-up"])
+        self.embedder.embed(["triage start-up"])
         tune_gc()
         topology = ServiceGraph.from_topology(s.topology_file) if s.topology_file else None
-        return Pipeline(self.store, self.metrics, page_targets=s.page_targets,
+        return Pipeline(self.store, self.embedder, self.metrics, page_targets=s.page_targets,
                         families=FamiliesCache(self.store.engine), topology=topology)
 
     def connect_consumer(self, pipeline: Pipeline) -> BatchConsumer:
@@ -173,7 +179,7 @@ class Runtime:
         s = self.settings
         self._probe = BrokerProbe(s.kafka_bootstrap_servers)
         self._sink = KafkaEventSink(s.kafka_bootstrap_servers, s.topic_map, s.domain_labels)
-        return create_app(self.store, ready_checks={"store": self.store.ping, "broker": self._probe},
+        return create_app(self.store, embedder=self.embedder, ready_checks={"store": self.store.ping, "broker": self._probe},
                           registry=self.metrics.registry, sink=self._sink,
                           pagerduty_secrets=s.pagerduty_secrets, max_body_bytes=s.max_body_bytes,
                           page_targets=s.page_targets, health=self.metrics.health, limits=s.limits,
@@ -286,7 +292,7 @@ class Runtime:
                                          backoff=Backoff(first_s=tick_s, max_s=max(tick_s, 30.0))))
         if s.families_interval_s:
             job = FamiliesJob(s.database_url, s.families_interval_s,
-                              holder=f"{socket.gethostname()}:{os.getpid()}")
+                              holder=f"{socket.gethostname()}:{os.getpid()}", embedder=s.embedder)
             self._spawn("families", lambda: job.run(self.stop, self.health))
 
     def start_metrics_server(self) -> None:

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     # Store
     database_url: str = "sqlite:///triage.db"
 
+    # Correlation: the sentence embedder of template texts. The model (the `ml` extra) by
+    # default; without it a process refuses to start rather than decide differently,
+    # unless the model-free hashing embedder is asked for by name (tests).
+    embedder: Literal["minilm", "hashing"] = Field("minilm", description="minilm (all-MiniLM-L6-v2, the "
+                                                   "`ml` extra) or hashing (no model; other decisions)")
+
     # Correlation: declared service dependencies, next to those learned from traces
     topology_file: FilePath | None = Field(None, description="a topology.json export or a services.yaml "
                                        "catalog (depends_on) of declared service dependencies")

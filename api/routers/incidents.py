@@ -3,23 +3,21 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
-from triage.services import corrections
+from fastapi import APIRouter, HTTPException, Query
 from triage.api.auth import IngestAccess, ReadAccess
-from triage.api.deps import FeedbackDep, StoreDep, SuggestionsDep
+from triage.api.deps import CorrectionsDep, FeedbackDep, ReadsDep, SuggestionsDep
 from triage.api.params import IdPath, Offset, Text, Time
 from triage.api.schemas import (
     EventPublic, IncidentDetail, IncidentPage, IncidentPublic, MergeIn, ResolutionAccepted, ResolutionIn, SplitIn,
 )
 from triage.store import IncidentConflict, IncidentQuery
-from triage.store.parameters import ParameterStore
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
 
 
 @router.get("", response_model=IncidentPage)
 def list_incidents(
-    store: StoreDep,
+    store: ReadsDep,
     _: ReadAccess,
     status: Literal["open", "resolved", "merged"] | None = None,
     kind: Annotated[Literal["incident", "noise", "all"], Query(
@@ -41,7 +39,7 @@ def list_incidents(
 @router.get("/{incident_id}", response_model=IncidentDetail, responses={404: {"description": "no such incident"}})
 def get_incident(
     incident_id: IdPath,
-    store: StoreDep,
+    store: ReadsDep,
     suggestions: SuggestionsDep,
     _: ReadAccess,
     limit: Annotated[int, Query(ge=1, le=5000, description="events to include")] = 1000,
@@ -60,7 +58,7 @@ def get_incident(
 
 @router.post("/{incident_id}/resolution", response_model=ResolutionAccepted, status_code=201,
              responses={404: {"description": "no such incident"}})
-def record_resolution(incident_id: IdPath, body: ResolutionIn, store: StoreDep, feedback: FeedbackDep,
+def record_resolution(incident_id: IdPath, body: ResolutionIn, store: ReadsDep, feedback: FeedbackDep,
                       _: IngestAccess) -> ResolutionAccepted:
     """Who resolved an incident and what fixed it, for teams not on PagerDuty (whose
     webhooks say the same): similar incidents later get this responder and this note
@@ -75,14 +73,13 @@ def record_resolution(incident_id: IdPath, body: ResolutionIn, store: StoreDep, 
 
 @router.post("/{incident_id}/merge", response_model=IncidentPublic,
              responses={404: {"description": "no such incident"}, 409: {"description": "cannot be merged as asked"}})
-def merge_incidents(incident_id: IdPath, body: MergeIn, request: Request, store: StoreDep,
+def merge_incidents(incident_id: IdPath, body: MergeIn, corrections: CorrectionsDep,
                     _: IngestAccess) -> IncidentPublic:
     """Merge other incidents into this one: their events and alerts move here, later events
     of the same alerts join here, and their pages are resolved. Each merged incident stays
     readable with status ``merged`` and ``merged_into``. Recorded as feedback, with who and why."""
     try:
-        record = corrections.merge_incidents(store, incident_id, body.incidents, author=body.author, reason=body.reason,
-                                       page_targets=request.app.state.page_targets)
+        record = corrections.merge(incident_id, body.incidents, author=body.author, reason=body.reason)
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from None
     except IncidentConflict as exc:
@@ -92,14 +89,13 @@ def merge_incidents(incident_id: IdPath, body: MergeIn, request: Request, store:
 
 @router.post("/{incident_id}/split", response_model=IncidentPublic, status_code=201,
              responses={404: {"description": "no such incident"}, 409: {"description": "cannot be split as asked"}})
-def split_incident(incident_id: IdPath, body: SplitIn, store: StoreDep, _: IngestAccess) -> IncidentPublic:
+def split_incident(incident_id: IdPath, body: SplitIn, corrections: CorrectionsDep,
+                   _: IngestAccess) -> IncidentPublic:
     """Split events off into a new incident (returned): both are recomputed from the events
     they then hold, later repeats of a moved alert follow it, and the new incident pages on
     its next alert. Recorded as feedback, with who and why."""
-    parameters = ParameterStore(store.engine).current().parameters
     try:
-        record = corrections.split_incident(store, incident_id, body.events, author=body.author, reason=body.reason,
-                                      parameters=parameters)
+        record = corrections.split(incident_id, body.events, author=body.author, reason=body.reason)
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from None
     except IncidentConflict as exc:

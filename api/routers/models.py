@@ -45,7 +45,8 @@ class Rollback(BaseModel):
 
 
 def _store(request: Request) -> ParameterStore:
-    return ParameterStore(request.app.state.store.engine)
+    parameters: ParameterStore = request.app.state.parameters
+    return parameters
 
 
 def _author(given: str | None, key: ApiKey | None) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 
 from triage.api.auth import ReadAccess
-from triage.api.deps import StoreDep
+from triage.api.deps import EngineDep
 from triage.api.params import Time
 from triage.api.review_schemas import OncallPublic, QualityPublic
 from triage.services.oncall import GroupBy, NoTeams, TeamOf, oncall_report
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/stats", tags=["stats"])
 
 @router.get("/quality", response_model=QualityPublic)
 def quality(
-    store: StoreDep,
+    engine: EngineDep,
     _: ReadAccess,
     since: Annotated[Time | None, Query(description="events that occurred at or after")] = None,
     until: Annotated[Time | None, Query(description="events that occurred before")] = None,
@@ -33,14 +33,14 @@ def quality(
     pairs wrongly); the other pairs of those incidents count as triage decided them."""
     if since and until and since >= until:
         raise HTTPException(422, "since must be before until")
-    return QualityPublic.of(grouping_quality(store.engine, since, until))
+    return QualityPublic.of(grouping_quality(engine, since, until))
 
 
 @router.get("/oncall", response_model=OncallPublic,
             responses={422: {"description": "a bad window, or by=team without a service catalog naming teams"}})
 def oncall(
     request: Request,
-    store: StoreDep,
+    engine: EngineDep,
     _: ReadAccess,
     since: Annotated[Time | None, Query(description="incidents opened at or after")] = None,
     until: Annotated[Time | None, Query(description="incidents opened before")] = None,
@@ -56,6 +56,6 @@ def oncall(
         raise HTTPException(422, "since must be before until")
     team_of: TeamOf | None = request.app.state.team_of
     try:
-        return OncallPublic.of(oncall_report(store.engine, since, until, by=by, team_of=team_of))
+        return OncallPublic.of(oncall_report(engine, since, until, by=by, team_of=team_of))
     except NoTeams as exc:
         raise HTTPException(422, str(exc)) from None

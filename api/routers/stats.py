@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 from triage.api.auth import ReadAccess
-from triage.api.deps import StoreDep
+from triage.api.deps import ReadsDep
 from triage.api.params import Time
 from triage.api.schemas import NoiseStatsPublic
 
@@ -13,7 +13,7 @@ router = APIRouter(prefix="/stats", tags=["stats"])
 
 @router.get("/noise", response_model=NoiseStatsPublic)
 def noise(
-    store: StoreDep,
+    store: ReadsDep,
     _: ReadAccess,
     since: Annotated[Time | None, Query(description="events that occurred at or after")] = None,
     until: Annotated[Time | None, Query(description="events that occurred before")] = None,

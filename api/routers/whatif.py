@@ -50,7 +50,8 @@ def preview(body: PreviewIn, request: Request, _: AdminAccess) -> PreviewPublic:
                             headers={"Retry-After": str(BUSY_RETRY_AFTER_S)})
     try:
         result = what_if(request.app.state.store.engine, candidate, in_force.parameters, body.since, body.until,
-                         transient_s=body.transient_s, topology=topology, max_events=MAX_PREVIEW_EVENTS)
+                         transient_s=body.transient_s, topology=topology, max_events=MAX_PREVIEW_EVENTS,
+                         embedder=request.app.state.embedder)
     except WindowTooLarge as exc:
         raise HTTPException(422, str(exc)) from None
     finally:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import skip_or_fail
+from tests.conftest import EMBEDDER, skip_or_fail
 from triage.evaluation.alerts import evaluate_alerts, load_labeled_events, triage_engine
 from triage.evaluation.metrics import pairwise_scores
 from triage.domain.event import EventKind, Status
@@ -36,7 +36,7 @@ TOLERANCE = 0.05
 def week_rows() -> list[dict[str, Any]]:
     if not (WEEK / "events.jsonl.gz").is_file() and not (WEEK / "events.jsonl").is_file():
         skip_or_fail(f"labeled alert data set not found at {WEEK} (shared/data is not part of this checkout)")
-    return evaluate_alerts(WEEK)
+    return evaluate_alerts(WEEK, embedder=EMBEDDER)
 
 
 @pytest.mark.timeout(120)
@@ -85,7 +85,7 @@ def test_alert_grouping_does_not_rest_on_fingerprints_start_times_or_resolves() 
     no_resolves = [(e, t) for e, t in generic if e.status is Status.firing]
     scores = {}
     for name, pairs in (("as given", alerts), ("generic", generic), ("no resolves", no_resolves)):
-        groups = triage_engine()([e for e, _ in pairs])
+        groups = triage_engine(embedder=EMBEDDER)([e for e, _ in pairs])
         scores[name] = pairwise_scores([t for _, t in pairs], groups)[2]
     assert min(scores["generic"], scores["no resolves"]) >= scores["as given"] - 0.03, scores
 
@@ -95,7 +95,7 @@ def test_suggestions_beat_the_no_model_baselines_on_the_week() -> None:
     responder who resolved most so far and the latest incidents on the same services."""
     if not (WEEK / "incidents.jsonl").is_file():
         skip_or_fail(f"labeled alert data set not found at {WEEK} (shared/data is not part of this checkout)")
-    rows = {r["engine"]: r for r in evaluate_suggestions(WEEK)}
+    rows = {r["engine"]: r for r in evaluate_suggestions(WEEK, embedder=EMBEDDER)}
     triage, baseline = rows["triage"], rows["baseline"]
     assert triage["incidents"] == baseline["incidents"] > 50 and triage["recurring"] > 20
     assert triage["responder_at_1"] > baseline["responder_at_1"]

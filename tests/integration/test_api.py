@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import make_event
+from tests.conftest import EMBEDDER, make_event
 from triage.api import create_app
 from triage.services.pipeline import Pipeline
 from triage.store import SqlStore
@@ -17,12 +17,12 @@ from triage.services.telemetry import Metrics
 @pytest.fixture
 def client(store: SqlStore) -> Iterator[TestClient]:
     metrics = Metrics()
-    Pipeline(store, metrics)([
+    Pipeline(store, EMBEDDER, metrics)([
         make_event(0, id="a1", fingerprint="fa"), make_event(40, id="a2", fingerprint="fb", title="Latency"),
         make_event(50, id="a3", fingerprint="fa"),
         make_event(60, id="l1", kind="log", source="otel", service="payments", severity="error", title="boom"),
     ])
-    with TestClient(create_app(store, registry=metrics.registry)) as c:
+    with TestClient(create_app(store, embedder=EMBEDDER, registry=metrics.registry)) as c:
         yield c
 
 
@@ -95,7 +95,7 @@ def test_readyz_is_503_when_a_dependency_fails(store: SqlStore) -> None:
     def broker_down() -> None:
         raise ConnectionError("no broker at 127.0.0.1:1")
 
-    with TestClient(create_app(store, ready_checks={"store": store.ping, "broker": broker_down})) as c:
+    with TestClient(create_app(store, embedder=EMBEDDER, ready_checks={"store": store.ping, "broker": broker_down})) as c:
         r = c.get("/readyz")
     assert r.status_code == 503 and r.json()["checks"]["broker"].startswith("failed: ConnectionError")
 
@@ -155,7 +155,7 @@ def test_readyz_tells_reasons_only_to_a_key_that_may_read(store: SqlStore) -> No
     keys = ApiKeyStore(store.engine)
     _, reader = keys.create("dashboards", {Scope.read})
     _, ingester = keys.create("alertmanager", {Scope.ingest})
-    with TestClient(create_app(store, ready_checks={"store": store.ping, "broker": broker_down},
+    with TestClient(create_app(store, embedder=EMBEDDER, ready_checks={"store": store.ping, "broker": broker_down},
                                health=health)) as c:
         anonymous = c.get("/readyz")
         wrong = c.get("/readyz", headers={"Authorization": f"Bearer {ingester}"})
@@ -181,7 +181,7 @@ def test_a_store_that_does_not_answer_is_a_503_without_the_drivers_message(
     def down(*_: object, **__: object) -> None:
         raise sa.exc.OperationalError("SELECT 1", {}, ConnectionError('connection to "db.internal", port 5432 refused'))
 
-    with TestClient(create_app(store)) as c:   # started open: no key yet
+    with TestClient(create_app(store, embedder=EMBEDDER)) as c:   # started open: no key yet
         assert c.get("/incidents").status_code == 200
         with monkeypatch.context() as m:
             m.setattr(ApiKeyStore, "any_created", down)   # cannot tell whether a key exists: closed

@@ -7,14 +7,14 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from tests.conftest import make_event
+from tests.conftest import EMBEDDER, make_event
 from triage.correlation import Correlator
-from triage.correlation.state import CorrelationState
 from triage.domain.event import Event
 from triage.models.parameters import CorrelationParameters
 from triage.services.pipeline import Pipeline
 from triage.paging.sender import OutboxSender
 from triage.store import SqlStore
+from triage.store.batch import Kept
 from triage.paging.outbox import Owed, OutboxItem, OutboxStore, enqueue
 from triage.paging.held_pages import release_held_pages
 
@@ -32,7 +32,7 @@ def alert(t0: datetime, seconds: float, event_id: str, fingerprint: str = "a", *
 
 
 def pipeline(store: SqlStore) -> Pipeline:
-    return Pipeline(store, parameters=PAUSED, page_targets=TARGETS)
+    return Pipeline(store, EMBEDDER, parameters=PAUSED, page_targets=TARGETS)
 
 
 def triggers(store: SqlStore) -> list[dict[str, Any]]:
@@ -91,10 +91,9 @@ def test_the_pause_is_measured_on_the_incidents_clock(store: SqlStore) -> None:
     t0 = datetime(2026, 3, 11, 14, 0, tzinfo=timezone.utc)
     received = t0 + timedelta(hours=1)
 
-    def correlate(events: list[Event], state: CorrelationState) -> list[Any]:
-        return Correlator(PAUSED, state=state).process_batch(events)
-
-    store.apply([alert(t0, 0, "fire")], correlate, received_at=received)
+    with store.batch([alert(t0, 0, "fire")], received_at=received) as batch:   # no pipeline: no outbox
+        state = batch.load_state(Kept())
+        batch.write(Correlator(PAUSED, state=state, embedder=EMBEDDER).process_batch(batch.new), state)
     assert release_held_pages(store, TARGETS, t0 + timedelta(seconds=60)) == []
     assert release_held_pages(store, TARGETS, received + timedelta(seconds=59)) == []
     [page] = release_held_pages(store, TARGETS, received + timedelta(seconds=60))

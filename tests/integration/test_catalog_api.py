@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from tests.conftest import SHARED_DATA, T0, make_event
+from tests.conftest import EMBEDDER, SHARED_DATA, T0, make_event
 from triage.api import create_app
 from triage.models.catalog import Catalog, ServiceEntry, TeamEntry
 from triage.services.catalog import CatalogCache, CatalogFileError, load_catalog_file
@@ -37,7 +37,7 @@ CART = {"kind": "service", "team": "cart", "owners": ["amara.ruiz"], "depends_on
 
 @pytest.fixture
 def client(store: SqlStore) -> Iterator[TestClient]:
-    with TestClient(create_app(store)) as c:
+    with TestClient(create_app(store, embedder=EMBEDDER)) as c:
         yield c
 
 
@@ -123,7 +123,7 @@ def test_reading_needs_read_and_changing_needs_admin(store: SqlStore) -> None:
     _, reader = keys.create("grafana", {Scope.read})
     _, ingest = keys.create("alertmanager", {Scope.ingest})
     _, admin = keys.create("sre-team", {Scope.admin})
-    with TestClient(create_app(store)) as c:
+    with TestClient(create_app(store, embedder=EMBEDDER)) as c:
         def h(token: str) -> dict[str, str]:
             return {"Authorization": f"Bearer {token}"}
         body = {"members": ["ana"], "reason": "new team"}
@@ -174,7 +174,7 @@ def test_the_catalog_file_is_applied_at_start_up_and_api_edits_survive_a_restart
     assert catalog.catalog() == Catalog.from_yaml(source.read_text())
     assert load_catalog_file(store.engine, path) == []          # a restart with the same file: nothing
 
-    with TestClient(create_app(store)) as c:
+    with TestClient(create_app(store, embedder=EMBEDDER)) as c:
         assert c.get("/services/redis-cart").json()["kind"] == "datastore"
         assert c.get("/services/redis-cart").json()["author"] == "catalog file"
         r = put(c, "/services/adservice", {**c.get("/services/adservice").json(), "owners": ["someone.else"]},
@@ -220,7 +220,7 @@ def test_the_graph_says_where_each_edge_came_from(client: TestClient, store: Sql
         record_edges(conn, [("frontend", "cart", T0), ("frontend", "cart", T0 + timedelta(seconds=30)),
                             ("cart", "redis-cart", T0)])
     # placement, as the consumer learns it: events of a service on a host
-    Pipeline(store)([make_event(0, id="p1", service="redis-cart", host="node-1"),
+    Pipeline(store, EMBEDDER)([make_event(0, id="p1", service="redis-cart", host="node-1"),
                      make_event(40, id="p2", service="cartservice", host="node-2")])
     graph = client.get("/services/graph").json()
     edges = {(e["from"], e["to"]): e for e in graph["edges"]}

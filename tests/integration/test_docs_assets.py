@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import EMBEDDER
 from triage.api import create_app
 from triage.store import SqlStore
 
@@ -43,7 +44,7 @@ def loaded_urls(html: str) -> list[str]:
 
 @pytest.fixture
 def client(sqlite_store: SqlStore) -> Iterator[TestClient]:
-    with TestClient(create_app(sqlite_store)) as c:
+    with TestClient(create_app(sqlite_store, embedder=EMBEDDER)) as c:
         yield c
 
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from tests.conftest import make_event
+from tests.conftest import EMBEDDER, EMBEDDER_KIND, make_event
 from triage.api import create_app
 from triage.cli import cli
 from triage.services.families_job import FIT_LEASE, FamiliesCache, FamiliesJob, fit_and_store
@@ -48,7 +48,7 @@ SECOND_BATCH = [alert(13000, "d4", DISK[1], "node", "d4")]   # opens F (a page)
 
 @pytest.fixture
 def client(store: SqlStore) -> Iterator[TestClient]:
-    with TestClient(create_app(store)) as c:
+    with TestClient(create_app(store, embedder=EMBEDDER)) as c:
         yield c
 
 
@@ -57,13 +57,13 @@ def test_before_the_first_fit_the_list_is_empty(client: TestClient, store: SqlSt
     assert body == {"version": None, "fitted_at": None, "templates_fitted": 0, "total": 0, "limit": 100, "offset": 0,
                     "next_offset": None, "items": []}
     assert client.get("/families/0").status_code == 404
-    assert fit_and_store(store.engine, force=True) is None   # nothing decided yet: nothing to fit
+    assert fit_and_store(store.engine, embedder=EMBEDDER, force=True) is None   # nothing decided yet: nothing to fit
     assert client.get("/families").json()["version"] is None
 
 
 def test_fit_lists_families_with_exact_figures(client: TestClient, store: SqlStore) -> None:
     cache = FamiliesCache(store.engine, ttl_s=0)
-    pipeline = Pipeline(store, families=cache)
+    pipeline = Pipeline(store, EMBEDDER, families=cache)
     pipeline(FIRST_BATCH)
     pipeline(SECOND_BATCH)
     incident = {e.id: incident_of(store, e.id) for e in FIRST_BATCH + SECOND_BATCH}
@@ -72,7 +72,7 @@ def test_fit_lists_families_with_exact_figures(client: TestClient, store: SqlSto
     assert len(set(incident.values())) == 6
 
     fitted_at = datetime(2026, 3, 12, 9, 0, tzinfo=timezone.utc)
-    result = fit_and_store(store.engine, now=fitted_at, force=True)
+    result = fit_and_store(store.engine, embedder=EMBEDDER, now=fitted_at, force=True)
     assert result is not None and (result.version, result.templates, result.families, result.outliers) == (1, 7, 2, 1)
 
     body = client.get("/families").json()
@@ -104,7 +104,7 @@ def test_fit_lists_families_with_exact_figures(client: TestClient, store: SqlSto
     assert f"same alert family {redis['id']} (score" in joined["explanation"]
 
     # A refit keeps the ids; the figures move on.
-    again = fit_and_store(store.engine, force=True)
+    again = fit_and_store(store.engine, embedder=EMBEDDER, force=True)
     assert again is not None and again.version == 2
     refit = {f["id"]: f for f in client.get("/families").json()["items"]}
     assert set(refit) == {disk["id"], redis["id"]}
@@ -125,23 +125,23 @@ def decided_at(store: SqlStore, event_id: str) -> str:
 
 
 def test_replicas_fit_one_at_a_time_and_not_too_often(store: SqlStore) -> None:
-    Pipeline(store)(FIRST_BATCH)
+    Pipeline(store, EMBEDDER)(FIRST_BATCH)
     now = datetime.now(timezone.utc)
     assert claim(store.engine, FIT_LEASE, "other-replica", now, ttl=timedelta(minutes=5))
-    assert fit_and_store(store.engine, holder="me", interval_s=300) is None     # the other one is fitting
+    assert fit_and_store(store.engine, embedder=EMBEDDER, holder="me", interval_s=300) is None     # the other one is fitting
     release(store.engine, FIT_LEASE, "other-replica", now)
-    first = fit_and_store(store.engine, holder="me", interval_s=300)
+    first = fit_and_store(store.engine, embedder=EMBEDDER, holder="me", interval_s=300)
     assert first is not None and first.version == 1
-    assert fit_and_store(store.engine, holder="other-replica", interval_s=300) is None   # fresh enough
-    assert fit_and_store(store.engine, holder="other-replica", interval_s=0.001) is not None
+    assert fit_and_store(store.engine, embedder=EMBEDDER, holder="other-replica", interval_s=300) is None   # fresh enough
+    assert fit_and_store(store.engine, embedder=EMBEDDER, holder="other-replica", interval_s=0.001) is not None
 
 
 def test_consumers_read_the_newest_fit_at_most_every_ttl(store: SqlStore) -> None:
     clock = [0.0]
     cache = FamiliesCache(store.engine, ttl_s=10, clock=lambda: clock[0])
     assert cache() is None
-    Pipeline(store)(FIRST_BATCH)
-    fit_and_store(store.engine, force=True)
+    Pipeline(store, EMBEDDER)(FIRST_BATCH)
+    fit_and_store(store.engine, embedder=EMBEDDER, force=True)
     clock[0] = 9.9
     assert cache() is None                                   # not asked again yet
     clock[0] = 10.0
@@ -149,13 +149,13 @@ def test_consumers_read_the_newest_fit_at_most_every_ttl(store: SqlStore) -> Non
     assert first is not None and len(first) == 2
     clock[0] = 20.0
     assert cache() is first                                  # same version: not reloaded
-    fit_and_store(store.engine, force=True)
+    fit_and_store(store.engine, embedder=EMBEDDER, force=True)
     clock[0] = 30.0
     assert cache() is not first and cache().members == first.members  # type: ignore[union-attr]
 
 
 def test_cli_fits_once_and_prints_a_summary(store: SqlStore, store_url: str) -> None:
-    Pipeline(store)(FIRST_BATCH)
+    Pipeline(store, EMBEDDER)(FIRST_BATCH)
     result = CliRunner().invoke(cli, ["families", "fit", "--database-url", store_url])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -165,14 +165,14 @@ def test_cli_fits_once_and_prints_a_summary(store: SqlStore, store_url: str) -> 
 
 
 def test_the_periodic_fit_runs_in_a_process_of_its_own(store: SqlStore, store_url: str) -> None:
-    Pipeline(store)(FIRST_BATCH)
-    result = FamiliesJob(store_url, 300, holder="replica-1").run_once()
+    Pipeline(store, EMBEDDER)(FIRST_BATCH)
+    result = FamiliesJob(store_url, 300, holder="replica-1", embedder=EMBEDDER_KIND).run_once()
     assert result is not None and result.version == 1 and result.families == 2 and result.templates == 7
     assert FamiliesCache(store.engine)() is not None          # stored where the consumers read it
-    assert FamiliesJob(store_url, 300, holder="replica-2").run_once() is None   # fresh enough: skipped
+    assert FamiliesJob(store_url, 300, holder="replica-2", embedder=EMBEDDER_KIND).run_once() is None   # fresh enough: skipped
 
 
 def test_a_failed_fit_is_reported_not_fatal(tmp_path: Path) -> None:
     missing = f"sqlite:///{tmp_path / 'no-such-dir' / 'triage.db'}"
     with pytest.raises(RuntimeError, match="OperationalError"):
-        FamiliesJob(missing, 300, holder="replica-1").run_once()
+        FamiliesJob(missing, 300, holder="replica-1", embedder=EMBEDDER_KIND).run_once()

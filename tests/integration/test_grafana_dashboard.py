@@ -14,7 +14,7 @@ import yaml
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import REPO
+from tests.conftest import EMBEDDER, REPO
 from triage.api import create_app
 from triage.store import SqlStore
 from triage.services.telemetry import Metrics
@@ -84,7 +84,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     builds (``Runtime`` makes one ``Metrics`` and gives its registry to the API)."""
     store = SqlStore.from_url(f"sqlite:///{tmp_path_factory.mktemp('metrics') / 'triage.db'}")
     try:
-        with TestClient(create_app(store, registry=Metrics().registry)) as client:
+        with TestClient(create_app(store, embedder=EMBEDDER, registry=Metrics().registry)) as client:
             response = client.get("/metrics")
     finally:
         store.close()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import EMBEDDER
 from tests.unit.test_webhooks import ALERTMANAGER
 from triage.api import create_app
 from triage.domain.errors import DecodeError
@@ -36,7 +37,8 @@ class Accepted:
 @pytest.fixture
 def intake(sqlite_store: SqlStore) -> Iterator[tuple[TestClient, Accepted]]:
     sink = Accepted()
-    app = create_app(sqlite_store, sink=sink, max_body_bytes=LIMITS.max_message_bytes, limits=LIMITS)
+    app = create_app(sqlite_store, embedder=EMBEDDER, sink=sink, max_body_bytes=LIMITS.max_message_bytes,
+                     limits=LIMITS)
     with TestClient(app) as client:
         yield client, sink
 

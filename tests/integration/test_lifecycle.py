@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import EMBEDDER_KIND
 from triage.broker import free_port, wait_for_port
 from triage.services.families_job import FamiliesJob
 from triage.domain.health import Health
@@ -103,7 +104,7 @@ def test_a_failing_fit_shows_the_families_job_failing_and_it_keeps_trying(tmp_pa
     missing = f"sqlite:///{tmp_path / 'no-such-dir' / 'triage.db'}"
     health = Health()
     stop = threading.Event()
-    job = FamiliesJob(missing, 300, holder="replica-1", first_delay_s=0)
+    job = FamiliesJob(missing, 300, holder="replica-1", embedder=EMBEDDER_KIND, first_delay_s=0)
     thread = threading.Thread(target=job.run, args=(stop, health))
     thread.start()
     try:

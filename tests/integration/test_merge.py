@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from tests.conftest import make_event
+from tests.conftest import EMBEDDER, make_event
 from triage.api import create_app
 from triage.services.pipeline import Pipeline
 from triage.store import SqlStore
@@ -20,7 +20,7 @@ TARGETS = ["webhook"]
 
 @pytest.fixture
 def pipeline(store: SqlStore) -> Pipeline:
-    return Pipeline(store, page_targets=TARGETS)
+    return Pipeline(store, EMBEDDER, page_targets=TARGETS)
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def ids(store: SqlStore, pipeline: Pipeline) -> dict[str, str]:
 
 @pytest.fixture
 def client(store: SqlStore) -> Iterator[TestClient]:
-    with TestClient(create_app(store, page_targets=TARGETS)) as c:
+    with TestClient(create_app(store, embedder=EMBEDDER, page_targets=TARGETS)) as c:
         yield c
 
 

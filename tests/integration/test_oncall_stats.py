@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from tests.conftest import T0, make_event
+from tests.conftest import EMBEDDER, T0, make_event
 from triage.api import create_app
 from triage.models.alert_families import TemplateFamilies
 from triage.models.parameters import CorrelationParameters
@@ -64,7 +64,7 @@ def scenario(store: SqlStore) -> dict[str, str]:
     MTTD: X 30 (the log), Y 0, Z 0 -> 10 s over 3, lacking W. MTTA: X 120, Y 600 -> 360 over 2,
     lacking Z. MTTR: X 900, Y 600 -> 750 over 2, lacking Z. Pages: X 2, Y 1, Z 1 = 4, of which
     X's and Y's 3 were acted on -> precision 0.75, lacking Z (nothing came back)."""
-    pipeline = Pipeline(store)
+    pipeline = Pipeline(store, EMBEDDER)
     pipeline([make_event(-30, id="l0", kind="log", source="otel", service="checkout", severity="error",
                          title="connection refused to cart", labels={}),
               alert(0, "x1", "checkout", "CheckoutDown", "fx"),
@@ -93,7 +93,7 @@ def scenario(store: SqlStore) -> dict[str, str]:
 @pytest.fixture
 def client(store: SqlStore, scenario: dict[str, str]) -> Iterator[TestClient]:
     teams = {"checkout": "shop", "payments": "shop", "frontend": "web"}
-    with TestClient(create_app(store, team_of=teams.get)) as c:
+    with TestClient(create_app(store, embedder=EMBEDDER, team_of=teams.get)) as c:
         r = c.post(f"/incidents/{scenario['y']}/resolution",
                    json={"responder": "bob", "note": "restarted", "resolved_at": at(700).isoformat()})
         assert r.status_code in (200, 201), r.text
@@ -140,7 +140,7 @@ def test_by_team_through_the_mapping_and_422_without_one(store: SqlStore, client
     assert [(g["key"], g["figures"]["incidents"], g["figures"]["pages"]) for g in body["groups"]] == [
         ("shop", 2, 3), ("web", 1, 1), ("(no team)", 1, 0)]
     assert figure(body["groups"][0]["figures"]["mttr_s"]) == (750.0, 2, 0)
-    with TestClient(create_app(store)) as plain:
+    with TestClient(create_app(store, embedder=EMBEDDER)) as plain:
         r = plain.get("/stats/oncall", params={"by": "team"})
         assert r.status_code == 422 and "team" in r.json()["detail"] and "by=service" in r.json()["detail"]
         assert plain.get("/stats/oncall", params={"by": "owner"}).status_code == 422

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from tests.conftest import make_event
+from tests.conftest import EMBEDDER, make_event
 from triage.models.parameters import CorrelationParameters
 from triage.services.pipeline import Pipeline
 from triage.paging.sender import DeliveryError, OutboxSender
@@ -31,7 +31,7 @@ class Target:
 
 def test_held_and_transient_first_pages_and_the_decision_delay(sqlite_store: SqlStore) -> None:
     metrics = Metrics()
-    pipeline = Pipeline(sqlite_store, metrics, parameters=CorrelationParameters(auto_pause=60))
+    pipeline = Pipeline(sqlite_store, EMBEDDER, metrics, parameters=CorrelationParameters(auto_pause=60))
     pipeline([make_event(0, id="a1", fingerprint="fa"), make_event(1, id="p1", service="payments", fingerprint="fp",
                                                                    title="PaymentsDown")])
     assert value(metrics, "triage_pages_held_total") == 2     # two incidents, each first page waits
@@ -51,13 +51,13 @@ def test_held_and_transient_first_pages_and_the_decision_delay(sqlite_store: Sql
 
 def test_without_auto_pause_nothing_is_held(sqlite_store: SqlStore) -> None:
     metrics = Metrics()
-    Pipeline(sqlite_store, metrics)([make_event(0, id="a1", fingerprint="fa")])
+    Pipeline(sqlite_store, EMBEDDER, metrics)([make_event(0, id="a1", fingerprint="fa")])
     assert value(metrics, "triage_pages_held_total") == 0 and value(metrics, "triage_pages_due_total") == 1
 
 
 def test_the_sender_counts_pages_sent_and_refused(sqlite_store: SqlStore) -> None:
     metrics = Metrics()
-    Pipeline(sqlite_store, metrics, page_targets=["pagerduty", "webhook"], parameters=CorrelationParameters(
+    Pipeline(sqlite_store, EMBEDDER, metrics, page_targets=["pagerduty", "webhook"], parameters=CorrelationParameters(
         group_wait=0))([make_event(0, id="a1", fingerprint="fa")])
     sender = OutboxSender(sqlite_store, [Target("pagerduty"), Target("webhook", refuse=True)], "http://triage",
                           observer=metrics)

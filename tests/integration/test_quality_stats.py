@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from tests.conftest import T0, make_event
+from tests.conftest import EMBEDDER, T0, make_event
 from triage.api import create_app
 from triage.services.pipeline import Pipeline
 from triage.store import SqlStore
@@ -23,7 +23,7 @@ WEEK = timedelta(days=7)
 
 @pytest.fixture
 def client(store: SqlStore) -> Iterator[TestClient]:
-    with TestClient(create_app(store)) as c:
+    with TestClient(create_app(store, embedder=EMBEDDER)) as c:
         yield c
 
 
@@ -65,7 +65,7 @@ def test_merges_and_splits_score_triage_per_week_and_version(store: SqlStore, cl
     Pairs: responders 10 + 1 + 1 = 12, triage 3 + 1 + 6 = 10, in both 3 + 1 + 1 + 1 = 6:
     precision 6/10, recall 6/12. B-cubed precision: a's 3/3, b's 2/2, c's 2/4 -> 7/9;
     recall: a's 3/5, b's 2/5, c's 2/2 -> (1.8 + 0.8 + 4)/9 = 6.6/9."""
-    pipeline = Pipeline(store)
+    pipeline = Pipeline(store, EMBEDDER)
     pipeline(alerts("a", "cartservice", "fa", 3, timedelta(0)) + alerts("b", "frontend", "fb", 2, timedelta(0)))
     r = client.put("/models/parameters", json={"values": {"threshold": 0.6}, "reason": "try", "author": "sre"})
     assert r.status_code == 201 and r.json()["version"] == 1
@@ -100,7 +100,7 @@ def test_a_split_after_a_merge_is_undone_in_order(store: SqlStore, client: TestC
     """B merged into A, then b2 split off again: triage's grouping is {a1 a2 a3} {b1 b2}
     (the split undone first puts b2 back in A, the merge then back in B); the responders'
     is {a1 a2 a3 b1} {b2}. Pairs: responders 6, triage 3 + 1, in both 3: P 3/4, R 3/6."""
-    Pipeline(store)(alerts("a", "cartservice", "fa", 3, timedelta(0)) + alerts("b", "frontend", "fb", 2, timedelta(0)))
+    Pipeline(store, EMBEDDER)(alerts("a", "cartservice", "fa", 3, timedelta(0)) + alerts("b", "frontend", "fb", 2, timedelta(0)))
     a, b = incident_of(store, "a1"), incident_of(store, "b1")
     merge(client, a, b)
     split(client, a, "b2")
@@ -109,7 +109,7 @@ def test_a_split_after_a_merge_is_undone_in_order(store: SqlStore, client: TestC
 
 
 def test_a_merge_recorded_without_its_events_is_left_out(store: SqlStore, client: TestClient) -> None:
-    Pipeline(store)(alerts("a", "cartservice", "fa", 3, timedelta(0)) + alerts("b", "frontend", "fb", 2, timedelta(0))
+    Pipeline(store, EMBEDDER)(alerts("a", "cartservice", "fa", 3, timedelta(0)) + alerts("b", "frontend", "fb", 2, timedelta(0))
                     + alerts("c", "paymentservice", "fc", 4, timedelta(0)))
     a, b, c = (incident_of(store, e) for e in ("a1", "b1", "c1"))
     split(client, c, "c4")

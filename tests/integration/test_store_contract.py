@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 import triage.services.pipeline as pipeline_module
-from tests.conftest import T0, make_event
+from tests.conftest import EMBEDDER, T0, make_event
 from triage.correlation.evidence import Joined, Rule
 from triage.domain.event import ServiceEdge
 from triage.services.pipeline import Pipeline
@@ -22,7 +22,7 @@ def test_batch_is_stored_with_memberships_and_incidents(store: SqlStore) -> None
     events = [make_event(0, id="a1", fingerprint="fa"), make_event(30, id="a2", fingerprint="fb"),
               make_event(60, id="a3", fingerprint="fa"),
               make_event(5, id="p1", service="payments", fingerprint="fp")]
-    result = Pipeline(store)(events)
+    result = Pipeline(store, EMBEDDER)(events)
     assert (result.stored, result.opened, result.attached, result.suppressed) == (4, 2, 1, 1)
     assert store.count_events() == 4
     page = store.list_incidents(IncidentQuery())
@@ -48,11 +48,11 @@ def test_events_at_every_length_the_model_allows_are_stored(store: SqlStore) -> 
         make_event(2, kind="span", source="otel", service="c" * 200, parent_service="p" * 200,
                    title="GetCart", body="failed", labels=domain),
     ]
-    Pipeline(store)(events)
+    Pipeline(store, EMBEDDER)(events)
     assert store.count_events() == 3
     assert all(store.get_event(e.id).membership is not None for e in events)  # type: ignore[union-attr]
     again = make_event(60, id="again", source="s" * 100, fingerprint="f" * 300, service="c" * 200, labels=domain)
-    assert Pipeline(store)([again]).suppressed == 1   # its (hashed) key found the first one's signal
+    assert Pipeline(store, EMBEDDER)([again]).suppressed == 1   # its (hashed) key found the first one's signal
 
 
 def test_a_value_the_database_refuses_is_named_as_such_and_nothing_is_stored(store: SqlStore) -> None:
@@ -68,20 +68,20 @@ def test_a_value_the_database_refuses_is_named_as_such_and_nothing_is_stored(sto
     batch = [line, make_event(1, id="nul").model_copy(update={"fingerprint": "f\x00"})]
     if store.engine.dialect.name == "postgresql":
         with pytest.raises(RefusedEvents, match="NUL"):
-            Pipeline(store)(batch)
+            Pipeline(store, EMBEDDER)(batch)
         assert store.count_events() == 0
-        Pipeline(store)(batch[:1])   # nothing of the refused batch lingers in the process
+        Pipeline(store, EMBEDDER)(batch[:1])   # nothing of the refused batch lingers in the process
         assert store.count_events() == 1
     else:
-        Pipeline(store)(batch)
+        Pipeline(store, EMBEDDER)(batch)
         assert store.count_events() == 2
 
 
 def test_redelivered_batch_changes_nothing(store: SqlStore) -> None:
     events = [make_event(0, id="a1", fingerprint="fa"), make_event(30, id="a2", fingerprint="fb")]
-    Pipeline(store)(events)
+    Pipeline(store, EMBEDDER)(events)
     before = store.list_incidents(IncidentQuery()).items
-    again = Pipeline(store)(events + [make_event(40, id="a3", fingerprint="fc")])
+    again = Pipeline(store, EMBEDDER)(events + [make_event(40, id="a3", fingerprint="fc")])
     assert again.stored == 1 and again.received == 3
     assert store.count_events() == 3
     after = store.list_incidents(IncidentQuery()).items
@@ -90,7 +90,7 @@ def test_redelivered_batch_changes_nothing(store: SqlStore) -> None:
 
 
 def test_state_carries_across_batches(store: SqlStore) -> None:
-    pipeline = Pipeline(store)
+    pipeline = Pipeline(store, EMBEDDER)
     first = pipeline([make_event(0, id="a1", fingerprint="fa")])
     second = pipeline([make_event(600, id="a2", fingerprint="fa")])  # still firing: a duplicate
     third = pipeline([make_event(700, id="a3", fingerprint="fa", status="resolved")])
@@ -103,7 +103,7 @@ def test_a_service_joining_later_is_linked_even_after_a_failed_batch(
         store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """A batch writes only the service links its incidents did not have; a batch that
     failed after writing them (rolled back) must not count as having written them."""
-    pipeline = Pipeline(store)
+    pipeline = Pipeline(store, EMBEDDER)
     pipeline([make_event(0, id="a1", fingerprint="fa")], [ServiceEdge("checkout", "payments", T0)])
     joining = [make_event(10, id="p1", service="payments", fingerprint="fp",
                           labels={"alertname": "HighErrorRate", "service": "payments"})]
@@ -111,20 +111,20 @@ def test_a_service_joining_later_is_linked_even_after_a_failed_batch(
     def outage(*_: object) -> None:
         raise RuntimeError("connection lost")
 
+    failed = pipeline.cache.correlator   # the failed batch decides with it (its scope is as kept)
     monkeypatch.setattr(pipeline_module, "record_edges", outage)   # fails after the links are written
     with pytest.raises(RuntimeError):
         pipeline(joining)
     monkeypatch.undo()
-    failed = pipeline._correlator
     pipeline(joining)
-    assert pipeline._correlator is not failed   # its indexes held what the failed batch did
+    assert pipeline.cache.correlator is not failed   # its indexes held what the failed batch did
     [incident] = store.list_incidents(IncidentQuery(service="payments")).items
     assert incident.services == ["checkout", "payments"]
     assert store.list_incidents(IncidentQuery(service="checkout")).items == [incident]
 
 
 def test_incident_filters_and_pagination(store: SqlStore) -> None:
-    pipeline = Pipeline(store)
+    pipeline = Pipeline(store, EMBEDDER)
     pipeline([make_event(i * 1000, id=f"c{i}", fingerprint=f"c{i}") for i in range(5)]
              + [make_event(10, id="p1", service="payments", fingerprint="p1")])
     assert store.list_incidents(IncidentQuery(service="payments")).total == 1
@@ -138,7 +138,7 @@ def test_incident_filters_and_pagination(store: SqlStore) -> None:
 
 
 def test_noise_stats_split_by_source_and_service(store: SqlStore) -> None:
-    first = Pipeline(store)([
+    first = Pipeline(store, EMBEDDER)([
         make_event(0, id="a1", fingerprint="fa"), make_event(10, id="a2", fingerprint="fa"),
         make_event(20, id="a3", fingerprint="fb", source="grafana"),
         make_event(30, id="l1", kind="log", source="otel", service="payments", severity="error", title="boom"),
@@ -152,7 +152,7 @@ def test_noise_stats_split_by_source_and_service(store: SqlStore) -> None:
     windowed = store.noise_stats(since=T0 + timedelta(seconds=15), until=T0 + timedelta(seconds=25))
     assert windowed.total.events == 1
     # An alert joins the log's group: it is an incident now, opened by the log.
-    result = Pipeline(store)([make_event(40, id="a4", fingerprint="fc", service="payments", title="boom")])
+    result = Pipeline(store, EMBEDDER)([make_event(40, id="a4", fingerprint="fc", service="payments", title="boom")])
     assert (result.opened, result.attached, result.incidents_opened, result.noise_groups_opened) == (0, 1, 1, 0)
     stats = store.noise_stats()
     assert (stats.total.incidents, stats.total.noise_groups) == (2, 0)
@@ -182,17 +182,17 @@ def test_decisions_do_not_depend_on_batching_or_on_which_process_decides(store: 
     from triage.correlation import Correlator
 
     events = _bundled_storm(900)
-    expected = {d.event_id: d.incident_id for d in Correlator().process_batch(events)}
+    expected = {d.event_id: d.incident_id for d in Correlator(embedder=EMBEDDER).process_batch(events)}
     ordered = sorted(events, key=lambda e: (e.occurred_at, e.id))
-    pipeline = Pipeline(store)
+    pipeline = Pipeline(store, EMBEDDER)
     correlators = set()
     for i in range(0, 450, 50):                     # this process, batches of 50
         pipeline(ordered[i:i + 50])
-        correlators.add(id(pipeline._correlator))
+        correlators.add(id(pipeline.cache.correlator))
     assert len(correlators) == 1                     # its correlator kept its indexes throughout
     for i in range(450, len(ordered), 150):         # "another process": a new store object per batch
         other = SqlStore.from_url(store_url, migrate=False)
-        Pipeline(other)(ordered[i:i + 150])
+        Pipeline(other, EMBEDDER)(ordered[i:i + 150])
         other.close()
     assert store.all_memberships() == expected
     with store.engine.connect() as conn:
@@ -211,15 +211,15 @@ def test_two_processes_taking_turns_see_each_others_incidents(store: SqlStore, s
     from triage.correlation import Correlator
 
     events = _bundled_storm(600)
-    expected = {d.event_id: d.incident_id for d in Correlator().process_batch(events)}
+    expected = {d.event_id: d.incident_id for d in Correlator(embedder=EMBEDDER).process_batch(events)}
     ordered = sorted(events, key=lambda e: (e.occurred_at, e.id))
     other = SqlStore.from_url(store_url, migrate=False)
-    pipelines = [Pipeline(store), Pipeline(other)]   # long-lived: each must see the other's writes
+    pipelines = [Pipeline(store, EMBEDDER), Pipeline(other, EMBEDDER)]   # long-lived: each must see the other's writes
     correlators = []
     try:
         for n, i in enumerate(range(0, len(ordered), 40)):
             pipelines[n % 2](ordered[i:i + 40])
-            correlators.append(pipelines[n % 2]._correlator)
+            correlators.append(pipelines[n % 2].cache.correlator)
         # The other wrote the scope in between, so no correlator's indexes were kept.
         assert len({id(c) for c in correlators}) == len(correlators)
     finally:
@@ -233,7 +233,7 @@ def test_two_processes_taking_turns_see_each_others_incidents(store: SqlStore, s
 
 
 def test_noise_groups_are_listed_apart_from_incidents(store: SqlStore) -> None:
-    Pipeline(store)([make_event(0, id="a1", fingerprint="fa"),
+    Pipeline(store, EMBEDDER)([make_event(0, id="a1", fingerprint="fa"),
                      make_event(5, id="l1", kind="log", source="otel", service="payments", severity="error",
                                 title="stray error")])
     assert [i.kind for i in store.list_incidents(IncidentQuery(kind="noise")).items] == ["noise"]
@@ -292,20 +292,20 @@ def _table_rows(store: SqlStore, table: sa.Table, skip: set[str]) -> list[tuple[
 
 
 def test_a_large_batch_stores_what_small_batches_store(store_url: str, tmp_path: Path) -> None:
-    """On PostgreSQL a batch of _COPY_MIN_ROWS events or more is written by COPY (and its
+    """On PostgreSQL a batch of COPY_MIN_ROWS events or more is written by COPY (and its
     signal upsert through a staging table): the rows must be the ones small batches write."""
     from triage.store import schema as t
-    from triage.store.sql import _COPY_MIN_ROWS
+    from triage.store.bulk import COPY_MIN_ROWS
 
-    events = _bundled_storm(2 * _COPY_MIN_ROWS + 40)
+    events = _bundled_storm(2 * COPY_MIN_ROWS + 40)
     ordered = sorted(events, key=lambda e: (e.occurred_at, e.id))
     large = SqlStore.from_url(store_url)
     small = SqlStore.from_url(f"sqlite:///{tmp_path / 'small.db'}")
     try:
-        Pipeline(large)(ordered[:_COPY_MIN_ROWS + 20])           # signals inserted by COPY
-        Pipeline(large)(ordered[_COPY_MIN_ROWS + 20:])           # and updated through the stage
+        Pipeline(large, EMBEDDER)(ordered[:COPY_MIN_ROWS + 20])           # signals inserted by COPY
+        Pipeline(large, EMBEDDER)(ordered[COPY_MIN_ROWS + 20:])           # and updated through the stage
         for i in range(0, len(ordered), 10):
-            Pipeline(small)(ordered[i:i + 10])
+            Pipeline(small, EMBEDDER)(ordered[i:i + 10])
         for table, skip in ((t.events, {"received_at"}), (t.memberships, {"decided_at"}), (t.signals, set())):
             got, want = _table_rows(large, table, skip), _table_rows(small, table, skip)
             assert len(got) == len(want) > 0 and got == want, table.name
@@ -318,21 +318,21 @@ def test_a_large_batch_after_a_failed_one_on_the_same_connection(
         store: SqlStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """The staging table is created inside the batch's transaction; a batch rolled back
     takes it with it, and the next large batch must create it again."""
-    from triage.store.sql import _COPY_MIN_ROWS
+    from triage.store.bulk import COPY_MIN_ROWS
 
-    ordered = sorted(_bundled_storm(2 * _COPY_MIN_ROWS), key=lambda e: (e.occurred_at, e.id))
-    pipeline = Pipeline(store)
+    ordered = sorted(_bundled_storm(2 * COPY_MIN_ROWS), key=lambda e: (e.occurred_at, e.id))
+    pipeline = Pipeline(store, EMBEDDER)
 
     def outage(*_: object) -> None:
         raise RuntimeError("connection lost")
 
     monkeypatch.setattr(pipeline_module, "record_edges", outage)   # fails after the COPYs
     with pytest.raises(RuntimeError):
-        pipeline(ordered[:_COPY_MIN_ROWS])
+        pipeline(ordered[:COPY_MIN_ROWS])
     monkeypatch.undo()
     assert store.count_events() == 0
-    pipeline(ordered[:_COPY_MIN_ROWS])
-    pipeline(ordered[_COPY_MIN_ROWS:])
+    pipeline(ordered[:COPY_MIN_ROWS])
+    pipeline(ordered[COPY_MIN_ROWS:])
     assert store.count_events() == len(ordered)
 
 
@@ -343,15 +343,15 @@ def test_a_batch_opens_with_its_locks_stored_ids_signals_and_parameters(store: S
     from triage.store.parameters import ParameterStore
 
     first = [make_event(0, id="a1", fingerprint="fa"), make_event(5, id="a2", fingerprint="fb")]
-    Pipeline(store)(first)
+    Pipeline(store, EMBEDDER)(first)
     ParameterStore(store.engine).put(CorrelationParameters(threshold=0.6), author="sre", reason="test")
     keys = ["alertmanager:fa", "alertmanager:fb", "alertmanager:unknown"]
     with store.engine.begin() as conn:
-        opened = store._reads.opening(conn, ["domain:x", "global"], ["a1", "a2", "a3"], keys)
+        opened = store._batches.opening.opening(conn, ["domain:x", "global"], ["a1", "a2", "a3"], keys)
         assert opened.revisions == {"domain:x": 1, "global": 2}
         assert opened.stored == {"a1", "a2"}
         assert opened.newest_parameters == 1
-        assert sorted(opened.signals) == sorted(store._reads.signals(conn, keys))
+        assert sorted(opened.signals) == sorted(store._batches.opening.signals(conn, keys))
         assert [s[0] for s in sorted(opened.signals)] == ["alertmanager:fa", "alertmanager:fb"]
         assert sorted(opened.signals)[0][3] == T0     # aware UTC datetimes, as the separate read gives
         conn.rollback()

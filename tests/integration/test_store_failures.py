@@ -9,18 +9,18 @@ import socket
 
 import pytest
 
-from tests.conftest import make_event
+from tests.conftest import EMBEDDER, make_event
 from triage.domain.errors import RefusedEvents, StoreUnavailable
 from triage.services.pipeline import Pipeline
 from triage.store import SqlStore
-from triage.store.sql import create_engine
+from triage.store.engine import create_engine
 
 pytestmark = pytest.mark.integration
 
 
 def test_a_store_that_takes_writes_answers_the_probe(store: SqlStore) -> None:
     store.probe()
-    Pipeline(store)([make_event(0, id="a")])
+    Pipeline(store, EMBEDDER)([make_event(0, id="a")])
     store.probe()
     assert store.count_events() == 1
 
@@ -37,7 +37,7 @@ def test_an_unreachable_database_is_unavailable_not_a_poison() -> None:
         with pytest.raises(StoreUnavailable):
             store.probe()
         with pytest.raises(StoreUnavailable):
-            Pipeline(store)([make_event(0, id="a")])
+            Pipeline(store, EMBEDDER)([make_event(0, id="a")])
     finally:
         store.close()
 
@@ -52,7 +52,7 @@ def test_a_read_only_database_answers_a_ping_but_not_the_probe(pg_url: str) -> N
         with pytest.raises(StoreUnavailable, match="read-only"):
             store.probe()
         with pytest.raises(StoreUnavailable, match="read-only"):
-            Pipeline(store)([make_event(0, id="a")])
+            Pipeline(store, EMBEDDER)([make_event(0, id="a")])
     finally:
         store.close()
 
@@ -63,7 +63,7 @@ def test_a_value_postgresql_refuses_is_refused_not_unavailable(pg_url: str) -> N
     try:
         bad = make_event(0, id="nul").model_copy(update={"id": "n\x00"})   # past validation, as if unforeseen
         with pytest.raises(RefusedEvents):
-            Pipeline(store)([bad])
+            Pipeline(store, EMBEDDER)([bad])
         store.probe()   # the store itself is fine
     finally:
         store.close()

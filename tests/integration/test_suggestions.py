@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import make_event
+from tests.conftest import EMBEDDER, make_event
 from tests.unit.test_webhooks import PD_WEBHOOK_INCIDENT
 from triage.api import create_app
 from triage.ingest.webhooks import from_pagerduty_webhook
@@ -28,7 +28,7 @@ REDIS = "Redis connection refused: redis-cart:6379"
 @pytest.fixture
 def incidents(store: SqlStore) -> dict[str, str]:
     """Three incidents: the same Redis problem on two days, and a DNS failure."""
-    Pipeline(store)([
+    Pipeline(store, EMBEDDER)([
         make_event(0, id="r1", fingerprint="r1", service="cartservice", title=REDIS),
         make_event(DAY, id="r2", fingerprint="r2", service="cartservice", title=REDIS),
         make_event(DAY + 3600, id="d1", fingerprint="d1", service="frontend",
@@ -44,7 +44,7 @@ def incidents(store: SqlStore) -> dict[str, str]:
 
 @pytest.fixture
 def client(store: SqlStore) -> Iterator[TestClient]:
-    with TestClient(create_app(store)) as c:
+    with TestClient(create_app(store, embedder=EMBEDDER)) as c:
         yield c
 
 

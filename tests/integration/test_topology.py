@@ -7,7 +7,7 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from tests.conftest import make_event
+from tests.conftest import EMBEDDER, make_event
 from triage.models.topology import ServiceGraph
 from triage.services.pipeline import Pipeline
 from triage.settings import Settings
@@ -27,12 +27,12 @@ def test_a_declared_dependency_groups_alerts_of_related_services(sqlite_store: S
     catalog.write_text("services:\n  - service: checkout\n    depends_on: [payments]\n")
     settings = Settings(topology_file=catalog)
     assert settings.topology_file is not None
-    assert len(_incidents(sqlite_store, Pipeline(sqlite_store, topology=ServiceGraph.from_topology(
+    assert len(_incidents(sqlite_store, Pipeline(sqlite_store, EMBEDDER, topology=ServiceGraph.from_topology(
         settings.topology_file)))) == 1
 
 
 def test_without_it_two_services_nothing_relates_stay_apart(sqlite_store: SqlStore) -> None:
-    assert len(_incidents(sqlite_store, Pipeline(sqlite_store))) == 2
+    assert len(_incidents(sqlite_store, Pipeline(sqlite_store, EMBEDDER))) == 2
 
 
 def test_a_missing_topology_file_is_a_settings_error() -> None:

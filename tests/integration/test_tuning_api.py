@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import make_event
+from tests.conftest import EMBEDDER, make_event
 from triage.api import create_app
 from triage.services.pipeline import Pipeline
 from triage.store import SqlStore
@@ -16,7 +16,7 @@ from triage.store.api_keys import ApiKeyStore, Scope
 
 @pytest.fixture
 def client(store: SqlStore) -> Iterator[TestClient]:
-    with TestClient(create_app(store)) as c:
+    with TestClient(create_app(store, embedder=EMBEDDER)) as c:
         yield c
 
 
@@ -28,7 +28,7 @@ def test_change_is_a_new_version_used_by_the_next_decisions(client: TestClient, 
     assert r.json()["version"] == 1 and r.json()["values"]["window"] == 600 and r.json()["author"] == "ana"
     assert client.get("/models/parameters").json()["values"]["window"] == 600
 
-    pipeline = Pipeline(store)  # one long-lived consumer: it must see the change without a restart
+    pipeline = Pipeline(store, EMBEDDER)  # one long-lived consumer: it must see the change without a restart
     pipeline([make_event(0, id="a", fingerprint="a"), make_event(500, id="b", fingerprint="b")])
     b = client.get("/events/b").json()["membership"]
     assert b["parameters_version"] == 1 and b["action"] == "attached"  # 500 s gap, window 600
@@ -64,7 +64,7 @@ def test_changing_needs_the_admin_scope(store: SqlStore) -> None:
     keys = ApiKeyStore(store.engine)
     _, reader = keys.create("grafana", {Scope.read})
     _, admin = keys.create("sre-team", {Scope.admin})
-    with TestClient(create_app(store)) as c:
+    with TestClient(create_app(store, embedder=EMBEDDER)) as c:
         body = {"values": {"window": 400}, "reason": "test"}
         assert c.get("/models/parameters", headers={"Authorization": f"Bearer {reader}"}).status_code == 200
         assert c.put("/models/parameters", json=body, headers={"Authorization": f"Bearer {reader}"}).status_code == 403

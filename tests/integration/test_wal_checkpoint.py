@@ -7,7 +7,7 @@ from contextlib import closing
 import time
 from pathlib import Path
 
-from tests.conftest import make_event
+from tests.conftest import EMBEDDER, make_event
 from triage.services.pipeline import Pipeline
 from triage.store import SqlStore
 from triage.store.checkpoint import SAFETY_NET_PAGES
@@ -40,7 +40,7 @@ def test_the_log_reaches_the_database_file_without_a_commit_checkpointing(tmp_pa
         # The schema, then a batch: a few pages each, far below the commit's own
         # threshold, so only the thread copies them into the file.
         assert _wait_for(path, 0) == 0
-        Pipeline(store)([make_event(i, id=f"w{i}", fingerprint=f"f{i}") for i in range(50)])
+        Pipeline(store, EMBEDDER)([make_event(i, id=f"w{i}", fingerprint=f"f{i}") for i in range(50)])
         assert _wait_for(path, 50) == 50
     finally:
         store.close()

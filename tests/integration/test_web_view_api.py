@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import T0, make_event
+from tests.conftest import EMBEDDER, T0, make_event
 from triage.api import create_app
 from triage.models.parameters import CorrelationParameters
 from triage.services.pipeline import Pipeline
@@ -32,7 +32,7 @@ class Accepting:
 def storm(store: SqlStore, **pipeline: Any) -> None:
     """14:00-16:xx on T0's day: an incident at 14:00 with a duplicate, a noise group at
     14:30, nothing from 15:00, another incident at 16:10."""
-    Pipeline(store, **pipeline)([
+    Pipeline(store, EMBEDDER, **pipeline)([
         make_event(0, id="a1", fingerprint="fa"), make_event(60, id="a2", fingerprint="fa"),
         make_event(120, id="a3", fingerprint="fb", title="Latency"),
         make_event(1800, id="l1", kind="log", source="otel", service="search", severity="error", title="stray"),
@@ -42,7 +42,7 @@ def storm(store: SqlStore, **pipeline: Any) -> None:
 
 @pytest.fixture
 def client(store: SqlStore) -> Iterator[TestClient]:
-    with TestClient(create_app(store)) as c:
+    with TestClient(create_app(store, embedder=EMBEDDER)) as c:
         yield c
 
 
@@ -108,7 +108,7 @@ def test_an_incidents_pages_say_what_was_due_sent_and_to_whom(store: SqlStore, c
 
 
 def test_held_and_transient_first_pages(store: SqlStore, client: TestClient) -> None:
-    Pipeline(store, parameters=CorrelationParameters(auto_pause=300))([
+    Pipeline(store, EMBEDDER, parameters=CorrelationParameters(auto_pause=300))([
         make_event(0, id="a1", fingerprint="fa"), make_event(10, id="p1", service="payments", fingerprint="fp"),
         make_event(60, id="p1r", service="payments", fingerprint="fp", status="resolved")])
     by_service = {i["services"][0]: i["id"] for i in client.get("/incidents").json()["items"]}

@@ -27,7 +27,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.conftest import REPO, skip_or_fail
+from tests.conftest import EMBEDDER, REPO, skip_or_fail
 from triage.api import create_app
 from triage.ingest.decode import event_from_dict
 from triage.services.pipeline import Pipeline
@@ -52,7 +52,7 @@ def replay_demo(store: SqlStore) -> None:
     """The demo's bundled storm (``triage demo``), straight into the store without Kafka."""
     lines = gzip.decompress((files("triage") / "data" / "sample_storm.jsonl.gz").read_bytes()).splitlines()
     events = sorted((event_from_dict(json.loads(line)) for line in lines), key=lambda e: (e.occurred_at, e.id))
-    pipeline = Pipeline(store)
+    pipeline = Pipeline(store, EMBEDDER)
     for i in range(0, len(events), 500):
         pipeline(events[i:i + 500])
 
@@ -66,7 +66,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     _, ingest_key = keys.create("browser-ingest", {Scope.read, Scope.ingest})
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(store), log_level="warning", access_log=False, lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(create_app(store, embedder=EMBEDDER), log_level="warning", access_log=False, lifespan="off"))
     thread = threading.Thread(target=lambda: server.run(sockets=[sock]), daemon=True)
     thread.start()
     deadline = time.monotonic() + WAIT_S

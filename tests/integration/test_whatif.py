@@ -28,6 +28,7 @@ from triage.store import schema as t
 from triage.store.api_keys import ApiKeyStore, Scope
 from triage.store.feedback import feedback
 from triage.store.parameters import parameter_versions
+from tests.conftest import EMBEDDER
 
 pytestmark = pytest.mark.integration
 SINCE = datetime(2026, 3, 11, 8, tzinfo=timezone.utc)     # the storm: 08:00-10:00 of its day
@@ -41,7 +42,7 @@ def storm(store: SqlStore) -> SqlStore:
     """The demo's bundled storm, straight into the store without Kafka, as the consumer stores it."""
     lines = gzip.decompress((files("triage") / "data" / "sample_storm.jsonl.gz").read_bytes()).splitlines()
     events = sorted((event_from_dict(json.loads(line)) for line in lines), key=lambda e: (e.occurred_at, e.id))
-    pipeline = Pipeline(store, page_targets=["webhook"])
+    pipeline = Pipeline(store, EMBEDDER, page_targets=["webhook"])
     for i in range(0, len(events), 500):
         pipeline(events[i:i + 500])
     return store
@@ -49,7 +50,7 @@ def storm(store: SqlStore) -> SqlStore:
 
 @pytest.fixture
 def client(storm: SqlStore) -> Iterator[TestClient]:
-    with TestClient(create_app(storm, page_targets=["webhook"])) as c:
+    with TestClient(create_app(storm, embedder=EMBEDDER, page_targets=["webhook"])) as c:
         yield c
 
 

@@ -1,4 +1,4 @@
-"""Which columns PostgreSQL's binary COPY can take, and as what (``_binary_copy_types``).
+"""Which columns PostgreSQL's binary COPY can take, and as what (``binary_copy_types``).
 That the values land right is the store contract's test (large batches go by COPY)."""
 from __future__ import annotations
 
@@ -6,24 +6,24 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from triage.store import schema as t
-from triage.store.sql import _BULK_COLUMNS, _binary_copy_types
+from triage.store.bulk import BULK_COLUMNS, binary_copy_types
 
 PG = postgresql.psycopg.dialect()  # type: ignore[attr-defined]
 
 
 def test_the_copied_tables_go_binary_with_their_columns_types() -> None:
-    assert _binary_copy_types(PG, t.signals, _BULK_COLUMNS["signals"]) == \
+    assert binary_copy_types(PG, t.signals, BULK_COLUMNS["signals"]) == \
         ["text", "text", "text", "timestamptz", "timestamptz", "int4"]
-    membership = dict(zip(_BULK_COLUMNS["memberships"],
-                          _binary_copy_types(PG, t.memberships, _BULK_COLUMNS["memberships"]) or []))
+    membership = dict(zip(BULK_COLUMNS["memberships"],
+                          binary_copy_types(PG, t.memberships, BULK_COLUMNS["memberships"]) or []))
     assert membership["evidence"] == "text"          # a json column takes its text
     assert membership["notify"] == "bool" and membership["parameters_version"] == "int4"
-    assert _binary_copy_types(PG, t.events, _BULK_COLUMNS["events"]) is not None
+    assert binary_copy_types(PG, t.events, BULK_COLUMNS["events"]) is not None
 
 
 def test_a_jsonb_column_or_an_unknown_type_keeps_the_text_format() -> None:
-    assert _binary_copy_types(PG, t.incidents, _BULK_COLUMNS["incidents"]) is None   # profile is JSONB
+    assert binary_copy_types(PG, t.incidents, BULK_COLUMNS["incidents"]) is None   # profile is JSONB
     odd = sa.Table("odd", sa.MetaData(), sa.Column("id", sa.Text), sa.Column("n", sa.Numeric))
-    assert _binary_copy_types(PG, odd, ["id", "n"]) is None
+    assert binary_copy_types(PG, odd, ["id", "n"]) is None
     big = sa.Table("big", sa.MetaData(), sa.Column("n", sa.BigInteger), sa.Column("s", sa.SmallInteger))
-    assert _binary_copy_types(PG, big, ["n", "s"]) == ["int8", "int2"]
+    assert binary_copy_types(PG, big, ["n", "s"]) == ["int8", "int2"]

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import EMBEDDER
 from triage.evaluation.alerts import (
     alertmanager_engine,
     count_pages,
@@ -162,14 +163,14 @@ def test_engines_answer_in_callers_order() -> None:
     shuffled_rows = rows[:]
     random.Random(7).shuffle(shuffled_rows)
     shuffled = _events(*shuffled_rows)
-    for engine in (fingerprint_engine, alertmanager_engine(), triage_engine()):
+    for engine in (fingerprint_engine, alertmanager_engine(), triage_engine(embedder=EMBEDDER)):
         by_id = dict(zip((e.id for e in ordered), engine(ordered), strict=True))
         expected = _partition([by_id[e.id] for e in shuffled])
         assert _partition(engine(shuffled)) == expected
 
 
 def test_triage_engine_starts_fresh_on_every_call() -> None:
-    engine = triage_engine()
+    engine = triage_engine(embedder=EMBEDDER)
     events = _events(_row("a1", 0, fingerprint="fa", alertname="X"), _row("l1", 10, kind="log"))
     first = engine(events)
     assert len(first) == 2
@@ -182,7 +183,7 @@ def test_triage_engine_starts_fresh_on_every_call() -> None:
 def _pages(parameters: CorrelationParameters, *rows: dict[str, Any]) -> list[tuple[str, float]]:
     """(first event id of the paged group, seconds after T0) per page triage_replay sends."""
     events = _events(*rows)
-    result = triage_replay(parameters)(events)
+    result = triage_replay(parameters, embedder=EMBEDDER)(events)
     first = {}
     for event, group in zip(events, result.groups, strict=True):
         first.setdefault(group, event.id)
@@ -229,7 +230,7 @@ def test_triage_pages_again_when_a_resolved_incident_is_triggered_again(
 def test_triage_replay_groups_are_triage_engines() -> None:
     events = _events(*(_row(f"a{i}", 10 * i, fingerprint=f"f{i % 3}", alertname=f"A{i % 2}") for i in range(8)),
                      _row("l1", 15, kind="log"))
-    assert triage_replay()(events).groups == triage_engine()(events)
+    assert triage_replay(embedder=EMBEDDER)(events).groups == triage_engine(embedder=EMBEDDER)(events)
 
 
 # -- loader and report ---------------------------------------------------------------
@@ -296,14 +297,14 @@ def test_the_catalog_run_declares_the_data_sets_service_catalog(tmp_path: Path) 
                        _row("c2", 20, fingerprint="b", alertname="CheckoutErrors", service="checkout", host=None)],
            compressed=False)
     with pytest.raises(FileNotFoundError, match=r"services\.yaml: not found"):
-        evaluate_alerts(directory, catalog=True)
+        evaluate_alerts(directory, catalog=True, embedder=EMBEDDER)
     (directory / "services.yaml").write_text(
         "services:\n  - service: checkout\n    depends_on: [cart]\n  - service: cart\n    depends_on: []\n")
-    rows = {(r["scope"], r["engine"]): r for r in evaluate_alerts(directory, catalog=True)}
+    rows = {(r["scope"], r["engine"]): r for r in evaluate_alerts(directory, catalog=True, embedder=EMBEDDER)}
     assert rows[("all", "triage")]["groups"] == 2            # no relation known: kept apart
     assert rows[("all", "triage+catalog")]["groups"] == 1    # checkout depends on cart
     assert rows[("alerts", "triage+catalog")]["recall"] == 1.0
-    assert "triage+catalog" not in {r["engine"] for r in evaluate_alerts(directory)}
+    assert "triage+catalog" not in {r["engine"] for r in evaluate_alerts(directory, embedder=EMBEDDER)}
 
 
 PAGING_KEYS = {"incidents", "exact", "pages_per_incident", "missed", "time_to_page_p50_s",
@@ -313,7 +314,7 @@ PAGING_KEYS = {"incidents", "exact", "pages_per_incident", "missed", "time_to_pa
 def test_evaluate_alerts_rows_and_table(tmp_path: Path) -> None:
     directory = tmp_path / "tiny-set"
     _write(directory, LABELED, compressed=True)
-    rows = evaluate_alerts(directory)
+    rows = evaluate_alerts(directory, embedder=EMBEDDER)
     assert [(r["scope"], r["engine"]) for r in rows] == [
         (s, e) for s in ("all", "alerts") for e in ("triage", "fingerprint", "alertmanager", "truth")
     ]
@@ -362,7 +363,7 @@ def test_evaluate_alerts_paging_figures(tmp_path: Path) -> None:
         _row("q1", 4000, kind="log", service="ads", host="node-7", truth="INC-8"),
     ], compressed=False)
     (directory / "incidents.jsonl").write_text('{"id": "INC-7"}\n{"id": "INC-8"}\n', encoding="utf-8")
-    rows = {(r["scope"], r["engine"]): r for r in evaluate_alerts(directory)}
+    rows = {(r["scope"], r["engine"]): r for r in evaluate_alerts(directory, embedder=EMBEDDER)}
     for scope in ("all", "alerts"):
         truth, triage = rows[(scope, "truth")], rows[(scope, "triage")]
         assert (truth["incidents"], truth["pages"], truth["exact"], truth["pages_per_incident"], truth["missed"],
@@ -374,4 +375,4 @@ def test_evaluate_alerts_paging_figures(tmp_path: Path) -> None:
         assert triage["time_to_page_p95_s"] == 30.0
     with pytest.raises(ValueError, match=r"incidents\.jsonl:1: an incident needs a string 'id'"):
         (directory / "incidents.jsonl").write_text('{"name": "INC-7"}\n', encoding="utf-8")
-        evaluate_alerts(directory)
+        evaluate_alerts(directory, embedder=EMBEDDER)

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from kafka.errors import KafkaError, KafkaTimeoutError
 
+from tests.conftest import EMBEDDER
 from triage.domain.health import Backoff
 from triage.paging.sender import OutboxSender
 from triage.service import Runtime
@@ -35,7 +36,8 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
 @pytest.fixture
 def runtime(tmp_path: Path) -> Iterator[Runtime]:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 't.db'}", api_port=0)
-    r = Runtime(settings=settings, store=SqlStore.from_url(settings.database_url), metrics=Metrics())
+    r = Runtime(settings=settings, store=SqlStore.from_url(settings.database_url), metrics=Metrics(),
+                embedder=EMBEDDER)
     yield r
     r.close()
 
@@ -131,7 +133,8 @@ def test_the_metrics_server_waits_for_its_port(tmp_path: Path) -> None:
     taken.listen()
     port = taken.getsockname()[1]
     settings = Settings(database_url=f"sqlite:///{tmp_path / 't.db'}", metrics_port=port)
-    runtime = Runtime(settings=settings, store=SqlStore.from_url(settings.database_url), metrics=Metrics())
+    runtime = Runtime(settings=settings, store=SqlStore.from_url(settings.database_url), metrics=Metrics(),
+                      embedder=EMBEDDER)
     try:
         runtime.start_metrics_server()
         wait_until(lambda: not runtime.health.is_ok("metrics"))

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import sqlite
 from triage.store.schema import UTCDateTime
 
 DIALECT = sqlite.dialect()
-# as the store looks it up (`_BulkInsert`): the dialect's own implementation of the type
+# as the store looks it up (`BulkInsert`): the dialect's own implementation of the type
 FAST = UTCDateTime().dialect_impl(DIALECT).bind_processor(DIALECT)
 GENERIC = sa.DateTime().dialect_impl(DIALECT).bind_processor(DIALECT)
 

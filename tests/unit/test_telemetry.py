@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tests.conftest import make_event
+from tests.conftest import EMBEDDER, make_event
 from triage.services.pipeline import Pipeline
 from triage.settings import Settings
 from triage.store import SqlStore
@@ -32,7 +32,7 @@ def spans() -> InMemorySpanExporter:
 def test_pipeline_stages_are_spans_and_metrics_count(spans: InMemorySpanExporter, tmp_path: Path) -> None:
     store = SqlStore.from_url(f"sqlite:///{tmp_path / 't.db'}")
     metrics = Metrics()
-    Pipeline(store, metrics)([make_event(0, id="a", fingerprint="f"), make_event(5, id="b", fingerprint="f")])
+    Pipeline(store, EMBEDDER, metrics)([make_event(0, id="a", fingerprint="f"), make_event(5, id="b", fingerprint="f")])
     names = [s.name for s in spans.get_finished_spans()]
     assert "store.apply" in names and "correlation.process_batch" in names
     apply_span = next(s for s in spans.get_finished_spans() if s.name == "store.apply")

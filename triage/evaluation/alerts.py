@@ -38,6 +38,7 @@ from triage.evaluation.metrics import (
 from triage.ingest.decode import event_from_dict
 from triage.domain.errors import InvalidEvent
 from triage.domain.event import Event, EventKind, Status
+from triage.models.embedder import Embedder
 from triage.models.parameters import CorrelationParameters
 from triage.models.topology import ServiceGraph
 from triage.services.offline_replay import Replay, SentPage
@@ -123,7 +124,7 @@ class Grouping:
     pages: list[SentPage]
 
 
-def triage_replay(parameters: CorrelationParameters | None = None, *,
+def triage_replay(parameters: CorrelationParameters | None = None, *, embedder: Embedder,
                   topology: Path | None = None) -> Callable[[list[Event]], Grouping]:
     """triage as the service runs it: the group is the incident each event's Decision
     names; the pages are the triggers the service would send for them
@@ -139,7 +140,7 @@ def triage_replay(parameters: CorrelationParameters | None = None, *,
         # A fresh correlator (and graph) per call: state left over from another run would
         # merge groups.
         graph = ServiceGraph.from_topology(topology) if topology is not None else None
-        replay = Replay(parameters, topology=graph)
+        replay = Replay(parameters, embedder=embedder, topology=graph)
         order = time_order(events)
         groups = [""] * len(events)
         decisions = replay.feed([events[i] for i in order])
@@ -151,9 +152,10 @@ def triage_replay(parameters: CorrelationParameters | None = None, *,
     return run
 
 
-def triage_engine(parameters: CorrelationParameters | None = None, *, topology: Path | None = None) -> Engine:
+def triage_engine(parameters: CorrelationParameters | None = None, *, embedder: Embedder,
+                  topology: Path | None = None) -> Engine:
     """triage's groups alone (``triage_replay``'s), as a plain grouping engine."""
-    replay = triage_replay(parameters, topology=topology)
+    replay = triage_replay(parameters, embedder=embedder, topology=topology)
     return lambda events: replay(events).groups
 
 
@@ -283,11 +285,11 @@ def _grouping(engine: Engine) -> Callable[[list[Event]], Grouping]:
     return run
 
 
-def _engines(parameters: CorrelationParameters | None,
-             catalog: Path | None) -> Iterator[tuple[str, Callable[[list[Event]], Grouping]]]:
-    yield "triage", triage_replay(parameters)
+def _engines(parameters: CorrelationParameters | None, catalog: Path | None,
+             embedder: Embedder) -> Iterator[tuple[str, Callable[[list[Event]], Grouping]]]:
+    yield "triage", triage_replay(parameters, embedder=embedder)
     if catalog is not None:
-        yield "triage+catalog", triage_replay(parameters, topology=catalog)
+        yield "triage+catalog", triage_replay(parameters, embedder=embedder, topology=catalog)
     yield "fingerprint", _grouping(fingerprint_engine)
     yield "alertmanager", _grouping(alertmanager_engine())
 
@@ -370,10 +372,11 @@ def _score(dataset: str, scope: str, name: str, engine: Callable[[list[Event]], 
 CATALOG_FILE = "services.yaml"
 
 
-def evaluate_alerts(dir: Path, parameters: CorrelationParameters | None = None, *,
+def evaluate_alerts(dir: Path, parameters: CorrelationParameters | None = None, *, embedder: Embedder,
                     catalog: bool = False) -> list[dict[str, Any]]:
     """One row per scope (all events, alerts only) and engine (triage, fingerprint, alertmanager),
-    and per scope a last row for the ground truth itself.
+    and per scope a last row for the ground truth itself. triage embeds with ``embedder``,
+    which its figures depend on.
 
     Alerts-only runs each engine on the alerts alone, not on all events with the
     others filtered out afterwards: that is what a deployment fed only alerts would do.
@@ -397,7 +400,7 @@ def evaluate_alerts(dir: Path, parameters: CorrelationParameters | None = None, 
     rows: list[dict[str, Any]] = []
     for scope in SCOPES:
         scope_events, scope_truth = subsets[scope]
-        for name, engine in _engines(parameters, catalog_file):
+        for name, engine in _engines(parameters, catalog_file, embedder):
             rows.append(_score(dataset, scope, name, engine, scope_events, scope_truth, real))
         rows.append(_truth_row(dataset, scope, scope_events, scope_truth, real))
     return rows

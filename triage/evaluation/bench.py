@@ -85,10 +85,11 @@ def run_store_bench(settings: Settings, *, events: int, unique_share: float,
     from triage.ingest.decode import event_from_dict
     from triage.services.pipeline import Pipeline
     from triage.service import tune_gc
+    from triage.models.embedder import make_embedder
     from triage.store import SqlStore
-    from triage.models.embedder import default_embedder
 
-    default_embedder().embed(["triage start-up"])
+    embedder = make_embedder(settings.embedder)
+    embedder.embed(["triage start-up"])
     tune_gc()
     batch_size = settings.kafka_max_poll_records
     stream = _past_stream(events, unique_share, spacing_ms)
@@ -96,7 +97,7 @@ def run_store_bench(settings: Settings, *, events: int, unique_share: float,
         url = settings.database_url if "database_url" in settings.model_fields_set \
             else f"sqlite:///{Path(tmp) / 'bench.db'}"
         store = SqlStore.from_url(url)
-        pipeline = Pipeline(store)
+        pipeline = Pipeline(store, embedder)
         seconds, cpu_s, done, rates, rss = 0.0, 0.0, 0, [], []
         window_s, window_n = 0.0, 0
         batch: list[Event] = []

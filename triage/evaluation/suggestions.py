@@ -33,7 +33,7 @@ from triage.correlation.correlator import Correlator
 from triage.evaluation.alerts import time_order, load_labeled_events
 from triage.evaluation.metrics import format_table
 from triage.domain.event import Event
-from triage.models.embedder import default_embedder
+from triage.models.embedder import Embedder
 from triage.models.index import centroid_of
 from triage.models.parameters import CorrelationParameters
 from triage.models.recommender import IncidentProfile, Recommender, Resolution
@@ -89,11 +89,11 @@ def load_truth_incidents(dir: Path) -> list[TruthIncident]:
     return sorted(out, key=lambda t: (t.started_at, t.id))
 
 
-def _profiles(events: list[Event], truth: list[str], parameters: CorrelationParameters
-              ) -> dict[str, IncidentProfile]:
+def _profiles(events: list[Event], truth: list[str], parameters: CorrelationParameters,
+              embedder: Embedder) -> dict[str, IncidentProfile]:
     """Each truth incident as triage saw it: the triage incident holding most of its
     events, over that incident's first ``window`` seconds."""
-    correlator = Correlator(parameters)
+    correlator = Correlator(parameters, embedder=embedder)
     decisions = correlator.process_batch(events)
     members: dict[str, list[int]] = defaultdict(list)       # triage incident -> event indices, in time
     votes: dict[str, Counter[str]] = defaultdict(Counter)   # truth incident -> triage incidents
@@ -102,7 +102,6 @@ def _profiles(events: list[Event], truth: list[str], parameters: CorrelationPara
         members[decision.incident_id].append(index)
         votes[truth[index]][decision.incident_id] += 1
         template_of[index] = decision.template or ""
-    embedder = default_embedder()
     horizon = timedelta(seconds=parameters.window)
     profiles = {}
     for truth_id, counter in votes.items():
@@ -118,14 +117,15 @@ def _profiles(events: list[Event], truth: list[str], parameters: CorrelationPara
     return profiles
 
 
-def evaluate_suggestions(dir: Path, parameters: CorrelationParameters | None = None) -> list[dict[str, Any]]:
-    """Two rows for DIR: triage's recommender and the no-model baselines."""
+def evaluate_suggestions(dir: Path, parameters: CorrelationParameters | None = None, *,
+                         embedder: Embedder) -> list[dict[str, Any]]:
+    """Two rows for DIR: triage's recommender (on ``embedder``'s centroids) and the no-model baselines."""
     directory = Path(dir)
     params = parameters or CorrelationParameters()
     incidents = load_truth_incidents(directory)
     events, truth = load_labeled_events(directory)
-    profiles = _profiles(events, truth, params)
-    recommender = Recommender(default_embedder().dim, neighbours=params.suggest_neighbours,
+    profiles = _profiles(events, truth, params, embedder)
+    recommender = Recommender(embedder.dim, neighbours=params.suggest_neighbours,
                               min_similarity=params.suggest_min_similarity)
     learned: list[TruthIncident] = []
     pending = sorted((t for t in incidents if t.id in profiles), key=lambda t: (t.resolved_at, t.id))
