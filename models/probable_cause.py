@@ -78,6 +78,7 @@ class Signal:
     name: str = ""              # the alert's name or the event's title, for the evidence
     host: str | None = None     # where it was seen (a service's pod on a node)
     caller: str | None = None   # for a span: the service that called ``component``
+    text: str = ""              # a log record's message: it may name the callee that failed
 
 
 @dataclass
@@ -112,15 +113,19 @@ class CauseParameters:
     onset_scale_s: float = 120.0     # onset term: exp(-(onset - first sign) / scale)
     slack_s: float = 30.0            # "before"/"after" need this much time between onsets
     w_onset: float = 1.0
+    w_alert_onset: float = 0.8       # the same, for its first alert against the incident's first alert
     w_callers_after: float = 0.6     # callers that failed after it
     w_callee_first: float = 1.0      # a callee of it failed first (subtracted)
     w_node_alert: float = 1.6
     w_cluster_alert: float = 1.6
     w_datastore_alert: float = 0.9
     w_resource_alert: float = 0.5
+    w_named: float = 1.0             # a datastore its callers' errors name ("Redis timeout" -> redis-cart);
+                                     # the callers naming it lose as much
     w_placement: float = 1.2         # several services failing on one host, mostly there
     placement_min_services: int = 3
-    w_change: float = 0.4
+    w_change: float = 0.6            # times exp(-(onset - change) / change_scale_s): the nearer, the more
+    change_scale_s: float = 600.0
     change_window_s: float = 3600.0  # a change counts when at most this long before the onset
     top: int = 3
 
@@ -162,7 +167,8 @@ def signals_from_events(events: Iterable[Event], catalog: Catalog | None = None)
             component = entry.name if entry is not None else event.service
             kind = ComponentType.datastore if entry is not None and entry.kind is ComponentKind.datastore \
                 else ComponentType.service
-            out.append(Signal(event.occurred_at, component, kind, alert, name, event.host, event.parent_service))
+            text = event.title[:300] if event.kind is EventKind.log else ""
+            out.append(Signal(event.occurred_at, component, kind, alert, name, event.host, event.parent_service, text))
         elif alert is AlertClass.node:
             host = str(event.labels.get("node") or event.host)
             out.append(Signal(event.occurred_at, host, ComponentType.host, alert, name, host))
@@ -184,6 +190,7 @@ class _Seen:
     type: ComponentType
     first: datetime
     alerts: dict[AlertClass, str] = field(default_factory=dict)   # class -> first alert's name
+    first_alert: datetime | None = None
     hosts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     count: int = 0
 
@@ -205,9 +212,13 @@ def rank_causes(signals: Sequence[Signal], graph: CallGraph | None = None,
         entry.count += 1
         if s.alert is not AlertClass.none:
             entry.alerts.setdefault(s.alert, s.name)
+            if entry.first_alert is None:
+                entry.first_alert = s.at
         if s.host and s.type in (ComponentType.service, ComponentType.datastore):
             entry.hosts[s.host] += 1
     start = min(e.first for e in seen.values())
+    alerted = [e.first_alert for e in seen.values() if e.first_alert is not None]
+    first_alert = min(alerted) if alerted else None
     services = {c for c, e in seen.items() if e.type in (ComponentType.service, ComponentType.datastore)}
 
     # Hosts where several services failed: a candidate even before the host's own alert.
@@ -221,6 +232,30 @@ def rank_causes(signals: Sequence[Signal], graph: CallGraph | None = None,
         if len(there) >= p.placement_min_services and host not in seen:
             seen[host] = _Seen(ComponentType.host, host_first[host])
 
+    # Datastores named in their callers' error messages: a datastore sends no spans and
+    # may fail before (or without) an alert of its own; its clients say so.
+    named: dict[str, tuple[datetime, str]] = {}
+    datastores = {e.name for e in catalog.services.values() if e.kind is ComponentKind.datastore} \
+        if catalog is not None else set()
+    # (a caller with a resource alert of its own is its own suspect: its errors accuse nobody)
+    strained = {s.component for s in signals if s.alert is AlertClass.resource}
+    for s in signals:
+        if not s.text or s.component in strained:
+            continue
+        lowered = s.text.lower()
+        for callee in graph.callees.get(s.component, set()) & datastores:
+            tokens = [t for t in {callee, *callee.split("-")} if len(t) >= 4 and t not in s.component]
+            if any(t in lowered for t in tokens) and (callee not in named or s.at < named[callee][0]):
+                named[callee] = (s.at, s.component)
+    for callee, (at, _caller) in named.items():
+        if callee not in seen:
+            kind = ComponentType.service
+            entry = catalog.service(callee) if catalog is not None else None
+            if entry is not None and entry.kind is ComponentKind.datastore:
+                kind = ComponentType.datastore
+            seen[callee] = _Seen(kind, at)
+            services.add(callee)
+
     scored: list[tuple[float, str, list[str]]] = []
     for component, e in seen.items():
         score, evidence = 0.0, []
@@ -228,6 +263,11 @@ def rank_causes(signals: Sequence[Signal], graph: CallGraph | None = None,
         onset = math.exp(-lead / p.onset_scale_s)
         score += p.w_onset * onset
         evidence.append("first sign of the incident" if lead <= 0 else f"first sign {_ago(lead)} after the incident's first")
+        if e.first_alert is not None and first_alert is not None:
+            alert_lead = (e.first_alert - first_alert).total_seconds()
+            score += p.w_alert_onset * math.exp(-alert_lead / p.onset_scale_s)
+            if alert_lead <= 0:
+                evidence.append("its alert was the incident's first")
         if component in services:
             later = sorted(c for c in graph.callers_of(component) & services
                            if (seen[c].first - e.first).total_seconds() >= -p.slack_s and c != component)
@@ -249,20 +289,27 @@ def rank_causes(signals: Sequence[Signal], graph: CallGraph | None = None,
             if cls in e.alerts:
                 score += weight
                 evidence.append(f"{text} {e.alerts[cls]}")
+        if component in named:
+            score += p.w_named
+            evidence.append(f"named in the errors of {named[component][1]}, which calls it")
+        blamed = sorted(c for c, (_, caller) in named.items() if caller == component)
+        if blamed:
+            score -= p.w_named
+            evidence.append(f"its errors name its callee {blamed[0]}")
         if e.type is ComponentType.host and component in on_host:
-            there = on_host[component]
-            elsewhere = [c for c in there if seen[c].hosts and
-                         seen[c].hosts.get(component, 0) / sum(seen[c].hosts.values()) >= 0.5]
-            if len(there) >= p.placement_min_services:
-                share = len(elsewhere) / len(there)
-                score += p.w_placement * (0.5 + 0.5 * share)
-                evidence.append(f"{len(there)} services failing on it ({', '.join(sorted(there)[:4])}"
-                                f"{', …' if len(there) > 4 else ''})")
+            # services whose trouble shows mostly on this host (a service's own fault shows
+            # on all its replicas' hosts; a host's fault on the pods it runs)
+            mostly = sorted(c for c in on_host[component] if seen[c].hosts and
+                            seen[c].hosts.get(component, 0) / sum(seen[c].hosts.values()) >= 0.5)
+            if len(mostly) >= p.placement_min_services:
+                score += p.w_placement * len(mostly) / len(on_host[component])
+                evidence.append(f"{len(mostly)} services failing mostly on it ({', '.join(mostly[:4])}"
+                                f"{', …' if len(mostly) > 4 else ''})")
         near = [c for c in changes if c.service and _same(c.service, component, catalog)
                 and 0 <= (e.first - c.occurred_at).total_seconds() <= p.change_window_s]
         if near:
             change = max(near, key=lambda c: c.occurred_at)
-            score += p.w_change
+            score += p.w_change * math.exp(-(e.first - change.occurred_at).total_seconds() / p.change_scale_s)
             evidence.append(f"changed {_ago((e.first - change.occurred_at).total_seconds())} before its first sign: "
                             f"{change.summary[:100]}")
         scored.append((score, component, evidence))

@@ -54,7 +54,7 @@ from triage.models.triage_context import Triager
 
 INCIDENTS_FILE = "incidents.jsonl"
 CATALOG_FILE = "services.yaml"
-LOOKBACK = timedelta(minutes=10)
+LOOKBACK = timedelta(minutes=2)
 HORIZON = timedelta(minutes=5)
 
 
