@@ -13,6 +13,8 @@ known (``models.probable_cause``):
     week's takes over);
   - *similar*: who resolved the similar past incidents (the same problem, fixed by the
     same hands);
+  - *lately*: who has been resolving any incident lately (a neighbouring team's on-call
+    often fixes what reached them first);
   - *catalog*: the component's owners, then the team's members: what triage knows on day
     one, and a tie-break after.
 
@@ -37,8 +39,8 @@ __all__ = ["PastResolution", "ResponderModel", "ResponderParameters", "Responder
 
 @dataclass(frozen=True)
 class PastResolution:
-    """An incident triage learned the outcome of: whose team it was (the owner of its
-    probable cause when it was triaged), who resolved it, when."""
+    """An incident triage learned the outcome of: whose team resolved it (the responder's
+    team in the catalog, else the owner of its probable cause), who resolved it, when."""
 
     incident_id: str
     team: str | None
@@ -51,8 +53,11 @@ class ResponderParameters:
     half_life_s: float = 3.5 * 86400.0
     w_rotation: float = 1.0
     w_similar: float = 0.6
+    w_anyone: float = 0.15            # who has been resolving anything lately (neighbouring teams' on-call)
+    strong_similarity: float = 2.0   # a similar incident's score that counts fully
     w_owner: float = 0.25
     w_member: float = 0.05
+    fade_after: float = 3.0          # the catalog's weight halves once the team has this many resolutions
     top: int = 3
 
 
@@ -115,22 +120,35 @@ class ResponderModel:
                 share = last5.count(person)
                 evidence[person].append(f"resolved {share} of the last {len(last5)} incidents of team {team}"
                                         if share else f"resolved {counts[person]} incidents of team {team} before")
+        lately: dict[str, float] = defaultdict(float)
+        for r in self._past.values():
+            if r.resolved_at <= now:
+                lately[r.responder] += 0.5 ** ((now - r.resolved_at).total_seconds() / p.half_life_s)
+        total_lately = sum(lately.values())
+        for person, w in lately.items():
+            scores[person] += p.w_anyone * w / total_lately
+            if not evidence[person]:
+                evidence[person].append("has been resolving incidents lately")
         sims = [(self._past[i], s) for i, s in similar if i in self._past]
-        total_sim = sum(s for _, s in sims)
-        if total_sim > 0:
+        if sims:
             by_person: dict[str, list[str]] = defaultdict(list)
             for past, s in sims:
-                scores[past.responder] += p.w_similar * s / total_sim
+                # a strong match (the same cause, read alike) counts fully, a weak one little
+                scores[past.responder] += p.w_similar * min(1.0, s / p.strong_similarity) / len(sims)
                 by_person[past.responder].append(past.incident_id)
             for person, ids in by_person.items():
                 evidence[person].append(f"resolved similar incident{'s' if len(ids) > 1 else ''} {', '.join(ids[:3])}")
+        # The catalog is what triage knows on day one; it fades as the team's own
+        # history grows.
+        history = sum(1 for r in self._past.values() if r.team == team and r.resolved_at <= now)
+        fade = 1.0 / (1.0 + history / p.fade_after)
         if entry is not None:
             for rank, owner in enumerate(entry.owners):
-                scores[owner] += p.w_owner / (1 + rank)
+                scores[owner] += fade * p.w_owner / (1 + rank)
                 evidence[owner].append(f"owner of {entry.name}")
         members = catalog.teams[team].members if team is not None and team in catalog.teams else ()
         for rank, member in enumerate(members):
-            scores[member] += p.w_member / (1 + rank)
+            scores[member] += fade * p.w_member / (1 + rank)
             if not evidence[member]:
                 evidence[member].append(f"member of team {team}")
         total = sum(scores.values())

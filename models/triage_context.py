@@ -136,8 +136,9 @@ class Triager:
         """What triage learned when ``profile``'s incident was resolved."""
         self.similar.learn_one(PastIncident(profile, responder, note, resolved_at))
         if responder:
+            teams = [t.name for t in self.catalog.teams.values() if responder in t.members]
             entry = self.catalog.service(profile.owner)
-            team = entry.team if entry is not None else None
+            team = teams[0] if len(teams) == 1 else entry.team if entry is not None else None
             self.responders.learn_one(PastResolution(profile.incident_id, team, responder, resolved_at))
 
     def triage(self, incident_id: str, events: Sequence[Event], *, now: datetime,
