@@ -9,6 +9,8 @@ length, or None). Two profiles are compared on
   three less (the same component failing again);
 * the templates' centroids (cosine): the same kind of failure reads alike (an OOM kill
   and a latency regression do not);
+* how the first cause failed: the words of its own alerts and error messages (Jaccard),
+  which tell an OOM kill from a latency regression on the same service;
 * the alert names (Jaccard) and services (Jaccard).
 
 ``SimilarIndex.search`` returns only incidents that started before the one asked about,
@@ -45,6 +47,7 @@ class TriageProfile:
     vector: np.ndarray | None = None      # template centroid, unit length
     title: str = ""
     owner: str | None = None              # the catalog entry answering for the first cause
+    cause_words: frozenset[str] = frozenset()   # words of the first cause's own alerts and errors
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class SimilarParameters:
     w_shared_cause: float = 0.3
     w_text: float = 1.0
     w_alerts: float = 0.4
+    w_cause_words: float = 1.0      # how the first cause failed: its own alerts' and errors' words
     w_services: float = 0.2
     min_score: float = 0.5
     top: int = 5
@@ -107,6 +111,10 @@ class SimilarIndex:
                 cos = float(np.dot(query.vector, other.vector))
                 score += p.w_text * cos
                 evidence.append(f"its alerts and logs read alike (cosine {cos:.2f})")
+            words = _jaccard(query.cause_words, other.cause_words)
+            if words and query.causes[:1] == other.causes[:1]:
+                score += p.w_cause_words * words
+                evidence.append(f"{query.causes[0]} failed the same way ({words:.0%} of the words of its alerts and errors alike)")
             alerts = _jaccard(query.alert_names, other.alert_names)
             if alerts:
                 score += p.w_alerts * alerts

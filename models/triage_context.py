@@ -13,6 +13,7 @@ passed in.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +32,7 @@ from triage.models.similar import PastIncident, Remediation, SimilarIndex, Simil
 __all__ = ["RankedChange", "TriageContext", "Triager"]
 
 CHANGE_LOOKBACK = timedelta(hours=2)
+_WORDS = re.compile(r"[a-z]+")
 
 
 @dataclass(frozen=True)
@@ -124,12 +126,18 @@ class Triager:
     def profile(self, incident_id: str, started_at: datetime, events: Sequence[Event],
                 vector: np.ndarray | None, causes: Sequence[CauseCandidate], title: str = "") -> TriageProfile:
         first = causes[0] if causes else None
+        words: set[str] = set()
+        if first is not None:
+            for signal in signals_from_events(events, self.catalog):
+                if signal.component == first.component:
+                    words.update(w for w in _WORDS.findall(f"{signal.name} {signal.text}".lower()) if len(w) >= 3)
         return TriageProfile(
             incident_id=incident_id, started_at=started_at, causes=tuple(c.component for c in causes),
             alert_names=frozenset(str(e.labels.get("alertname") or e.title)[:120] for e in events
                                   if e.kind is EventKind.alert),
             services=frozenset(e.service for e in events if e.service), vector=vector, title=title,
-            owner=component_owner(first.component, first.type, self.catalog) if first is not None else None)
+            owner=component_owner(first.component, first.type, self.catalog) if first is not None else None,
+            cause_words=frozenset(words))
 
     def learn(self, profile: TriageProfile, *, responder: str | None, note: str | None,
               resolved_at: datetime) -> None:
