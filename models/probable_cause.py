@@ -249,11 +249,7 @@ def rank_causes(signals: Sequence[Signal], graph: CallGraph | None = None,
                 named[callee] = (s.at, s.component)
     for callee, (at, _caller) in named.items():
         if callee not in seen:
-            kind = ComponentType.service
-            entry = catalog.service(callee) if catalog is not None else None
-            if entry is not None and entry.kind is ComponentKind.datastore:
-                kind = ComponentType.datastore
-            seen[callee] = _Seen(kind, at)
+            seen[callee] = _Seen(ComponentType.datastore, at)
             services.add(callee)
 
     scored: list[tuple[float, str, list[str]]] = []

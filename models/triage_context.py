@@ -22,16 +22,21 @@ from typing import Any
 import numpy as np
 
 from triage.domain.change import Change
-from triage.domain.event import Event, EventKind
+from triage.domain.event import Event, EventKind, Status
 from triage.models.catalog import Catalog
 from triage.models.probable_cause import (CallGraph, CauseCandidate, CauseParameters, component_owner,
                                           evidence_graph_edges, rank_causes, signals_from_events)
 from triage.models.responders import PastResolution, ResponderModel, ResponderSuggestion
 from triage.models.similar import PastIncident, Remediation, SimilarIndex, SimilarMatch, TriageProfile, rank_remediations
 
-__all__ = ["RankedChange", "TriageContext", "Triager"]
+__all__ = ["PAGE_HORIZON", "PAGE_LOOKBACK", "RankedChange", "TriageContext", "Triager", "page_view"]
 
 CHANGE_LOOKBACK = timedelta(hours=2)
+# What triage knew when an incident first paged: its events from PAGE_LOOKBACK before its
+# first alert (the first signs often come as errors before an alert fires) to
+# PAGE_HORIZON after it (the first page and the first look at it).
+PAGE_LOOKBACK = timedelta(minutes=2)
+PAGE_HORIZON = timedelta(minutes=5)
 _WORDS = re.compile(r"[a-z]+")
 
 
@@ -113,6 +118,18 @@ def rank_changes(changes: Sequence[Change], components: set[str], graph: CallGra
         out.append(RankedChange(change, dist[name], f"{name}: {when}, {where}"))
     out.sort(key=lambda r: (r.distance, -r.change.occurred_at.timestamp(), r.change.id))
     return out
+
+
+def page_view(events: Sequence[Event], anchor: Event | None = None) -> tuple[Event, list[Event]] | None:
+    """The incident's first firing alert (``anchor`` if given; else its first event) and
+    its events around it, as the first page saw them; None without events."""
+    ordered = sorted(events, key=lambda e: (e.occurred_at, e.id))
+    if not ordered:
+        return None
+    if anchor is None:
+        anchor = next((e for e in ordered if e.kind is EventKind.alert and e.status is Status.firing), ordered[0])
+    lo, hi = anchor.occurred_at - PAGE_LOOKBACK, anchor.occurred_at + PAGE_HORIZON
+    return anchor, [e for e in ordered if lo <= e.occurred_at <= hi]
 
 
 class Triager:

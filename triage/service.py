@@ -50,6 +50,7 @@ from triage.store import SqlStore
 from triage.store.api_keys import ApiKeyStore
 from triage.paging.held_pages import release_held_pages
 from triage.services.suggestions import SuggestionService
+from triage.services.triage_context import TriageContextService
 from triage.services.telemetry import Metrics
 
 log = logging.getLogger(__name__)
@@ -271,6 +272,7 @@ class Runtime:
             targets.append(KafkaTarget(s.kafka_bootstrap_servers, s.topic_incidents))
         sender = OutboxSender(self.store, targets, s.api_url, health=self.health,
                               suggest=SuggestionService(self.store).for_incident,
+                              triage=TriageContextService(self.store).for_incident,
                               target_health=self.metrics.page_targets, observer=self.metrics)
         self._spawn("sender", lambda: sender.run(self.stop))
 

@@ -5,8 +5,8 @@ probable cause, owner team, responders, remediations and similar past incidents.
 records taken out first, as the pipeline does: a change never joins an incident), then
 walks DIR/incidents.jsonl in the order the incidents started. For each incident it asks
 triage what it knew when the incident first paged: the triage incident that the
-incident's first alert joined, its events from ``LOOKBACK`` before that alert to
-``HORIZON`` after it, the changes recorded by then, the catalog (DIR/services.yaml) and
+incident's first alert joined, its events from ``PAGE_LOOKBACK`` before that alert to
+``PAGE_HORIZON`` after it (``models.triage_context.page_view``), the changes recorded by then, the catalog (DIR/services.yaml) and
 every incident resolved before (its responder and resolution note, as a PagerDuty
 webhook or ``POST /incidents/{id}/resolution`` would report them). The truth labels
 only say which incident is which and score the answer; no answer is built from them.
@@ -50,12 +50,10 @@ from triage.models.embedder import Embedder
 from triage.models.index import centroid_of
 from triage.models.parameters import CorrelationParameters
 from triage.models.probable_cause import classify_alert, component_owner, signals_from_events
-from triage.models.triage_context import Triager
+from triage.models.triage_context import PAGE_HORIZON as HORIZON, Triager, page_view
 
 INCIDENTS_FILE = "incidents.jsonl"
 CATALOG_FILE = "services.yaml"
-LOOKBACK = timedelta(minutes=2)
-HORIZON = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -160,8 +158,9 @@ def _replay(events: list[Event], truth: list[str], parameters: CorrelationParame
         anchor = events[a]
         incident_id = incident_of[a]
         state = correlator.state.incidents[incident_id]
-        lo, hi = anchor.occurred_at - LOOKBACK, anchor.occurred_at + HORIZON
-        seen = [i for i in members[incident_id] if lo <= events[i].occurred_at <= hi]
+        view = page_view([events[i] for i in members[incident_id]], anchor)
+        in_view = {e.id for e in view[1]} if view else set()
+        seen = [i for i in members[incident_id] if events[i].id in in_view]
         texts = list(dict.fromkeys(state.templates[template_of[i]] for i in seen if template_of[i] in state.templates))
         queries[label] = _Query([events[i] for i in seen], anchor, state.title, texts)
     return queries, sorted(changes, key=lambda c: (c.occurred_at, c.id))
@@ -188,8 +187,8 @@ def evaluate_suggestions(dir: Path, parameters: CorrelationParameters | None = N
     learned: list[TruthIncident] = []
     pending = sorted((t for t in incidents if t.id in queries), key=lambda t: (t.resolved_at, t.id))
     engines = ("triage", "catalog-owner", "most-frequent", "latest-same-services")
-    scores = {name: Counter[str]() for name in engines}
-    confidence = Counter[str]()
+    scores: dict[str, defaultdict[str, float]] = {name: defaultdict(float) for name in engines}
+    confidence = 0.0
     for incident in incidents:
         while pending and pending[0].resolved_at <= incident.started_at:
             done = pending.pop(0)
@@ -228,7 +227,7 @@ def evaluate_suggestions(dir: Path, parameters: CorrelationParameters | None = N
                                      "remediations": [t.resolution_note for t in shared if t.resolution_note][:3]},
         }
         if context.responders.people:
-            confidence["sum"] += context.responders.people[0].confidence
+            confidence += context.responders.people[0].confidence
         for name, answer in answers.items():
             s = scores[name]
             s["incidents"] += 1
@@ -251,19 +250,19 @@ def evaluate_suggestions(dir: Path, parameters: CorrelationParameters | None = N
                 s["recall5"] += len(relevant & set(answer["similar"][:5])) / min(5, len(relevant))
     rows = [_row(directory.resolve().name, name, s) for name, s in scores.items()]
     people = scores["triage"]["people"]
-    rows[0]["person_confidence_at_1"] = confidence["sum"] / people if people else None
+    rows[0]["person_confidence_at_1"] = confidence / people if people else None
     return rows
 
 
-def _row(dataset: str, engine: str, s: Counter[str]) -> dict[str, Any]:
+def _row(dataset: str, engine: str, s: defaultdict[str, float]) -> dict[str, Any]:
     def share(key: str, of: str) -> float | None:
         return s[key] / s[of] if s[of] else None   # nothing to score: no figure, not a zero
-    return {"dataset": dataset, "engine": engine, "incidents": s["incidents"],
+    return {"dataset": dataset, "engine": engine, "incidents": int(s["incidents"]),
             "probable_cause_top1": share("pc1", "pc"), "probable_cause_top3": share("pc3", "pc"),
             "team_at_1": share("team1", "team"),
             "person_at_1": share("person1", "people"), "person_at_3": share("person3", "people"),
-            "recurring": s["recurring"], "remediation_at_3": share("rem3", "recurring"),
-            "with_similar": s["with_similar"], "similar_recall_at_5": share("recall5", "with_similar")}
+            "recurring": int(s["recurring"]), "remediation_at_3": share("rem3", "recurring"),
+            "with_similar": int(s["with_similar"]), "similar_recall_at_5": share("recall5", "with_similar")}
 
 
 SUGGEST_COLUMNS: tuple[tuple[str, str, str], ...] = (
