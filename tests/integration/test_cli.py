@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from triage.services.triage_context import TriageContextService
+from triage.store import SqlStore
+
 EXE = shutil.which("triage", path=str(Path(sys.executable).parent)) or "triage"
 
 
@@ -46,6 +49,18 @@ def test_demo_once_processes_the_bundled_storm_and_prints_figures(tmp_path: Path
     assert figures["compression"] > 0.9
     assert "replay sample_storm.jsonl.gz" in result.stderr  # the progress bar
     assert (tmp_path / "triage-demo.db").exists()
+    # The history before the storm and the catalog: an incident with every part of its triage filled in.
+    assert "history: " in result.stderr and "13 resolved incidents with their notes" in result.stderr
+    store = SqlStore.from_url(f"sqlite:///{tmp_path / 'triage-demo.db'}")
+    try:
+        context = TriageContextService(store).for_incident(figures["triaged_incident"])
+    finally:
+        store.close()
+    assert context is not None
+    assert context.probable_causes and all(c.evidence for c in context.probable_causes)
+    assert context.recent_changes and context.responders.team and context.responders.people
+    assert context.remediations and all(r.evidence for r in context.remediations) and context.similar
+    assert f"probable cause: {context.probable_causes[0].component}" in result.stderr
 
 
 def test_deploy_files_pass_their_check() -> None:
