@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -41,7 +41,7 @@ from triage.domain.event import Event, EventKind, Status
 from triage.models.catalog import Catalog, ComponentKind
 
 __all__ = ["AlertClass", "CallGraph", "CauseCandidate", "CauseParameters", "ComponentType", "Signal",
-           "classify_alert", "rank_causes", "signals_from_events"]
+           "classify_alert", "component_owner", "evidence_graph_edges", "rank_causes", "signals_from_events"]
 
 
 class ComponentType(str, Enum):
@@ -338,17 +338,8 @@ def component_owner(component: str, type: ComponentType, catalog: Catalog) -> st
     return None
 
 
-__all__ += ["component_owner"]
-
-
 def evidence_graph_edges(events: Iterable[Event]) -> list[tuple[str, str]]:
     """caller -> callee edges of the spans among ``events``."""
     return [(e.parent_service, e.service) for e in events
             if e.kind is EventKind.span and e.parent_service and e.service]
 
-
-__all__ += ["evidence_graph_edges"]
-
-
-def changes_of(changes: Sequence[Change], components: Mapping[str, ComponentType]) -> list[Change]:
-    return [c for c in changes if c.service in components]

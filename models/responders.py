@@ -26,7 +26,6 @@ the question is passed in.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -157,6 +156,3 @@ class ResponderModel:
                        for person in ranked if total > 0)
         return ResponderSuggestion(team, team_evidence, people)
 
-
-def decay(age_s: float, half_life_s: float) -> float:
-    return math.pow(0.5, max(0.0, age_s) / half_life_s)

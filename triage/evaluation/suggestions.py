@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ from triage.models.catalog import Catalog
 from triage.models.embedder import Embedder
 from triage.models.index import centroid_of
 from triage.models.parameters import CorrelationParameters
-from triage.models.probable_cause import classify_alert, component_owner, signals_from_events
+from triage.models.probable_cause import component_owner, signals_from_events
 from triage.models.triage_context import PAGE_HORIZON as HORIZON, Triager, page_view
 
 INCIDENTS_FILE = "incidents.jsonl"
@@ -217,8 +217,7 @@ def evaluate_suggestions(dir: Path, parameters: CorrelationParameters | None = N
                        "people": [p.person for p in context.responders.people],
                        "remediations": [r.text for r in context.remediations[:3]],
                        "similar": [m.incident.profile.incident_id for m in context.similar[:5]]},
-            "catalog-owner": {"causes": [c for c in [signals_from_events([query.anchor], catalog)[0].component]
-                                         if signals_from_events([query.anchor], catalog)],
+            "catalog-owner": {"causes": [s.component for s in signals_from_events([query.anchor], catalog)],
                               "team": first_entry.team if first_entry else None,
                               "people": list(first_entry.owners) if first_entry else []},
             "most-frequent": {"people": [p for p, _ in sorted(Counter(t.responder for t in learned if t.responder)
