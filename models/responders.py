@@ -18,9 +18,10 @@ known (``models.probable_cause``):
   - *catalog*: the component's owners, then the team's members: what triage knows on day
     one, and a tie-break after.
 
-Scores add up; the confidence of a person is their share of the scores (shares sum to
-one over everyone considered), so it reads as the chance they are the one, which the
-evaluation checks against how often the first suggestion was right. Pure: the time of
+Scores add up; the confidence of a person is their share of the scores, shrunk by
+``(n + 1) / (n + 2)`` for a team with ``n`` resolutions heard (day one: half), so it
+reads as the chance they are the one; the evaluation reports the mean confidence of the
+first suggestion next to how often it was right (``person_confidence_at_1``). Pure: the time of
 the question is passed in.
 """
 
@@ -151,8 +152,11 @@ class ResponderModel:
             if not evidence[member]:
                 evidence[member].append(f"member of team {team}")
         total = sum(scores.values())
+        # Shares of the score, shrunk by how little the team's history says yet: on day
+        # one (no resolution heard) half the share, nearly all of it after a few weeks.
+        certainty = (history + 1) / (history + 2)
         ranked = sorted(scores, key=lambda person: (-scores[person], person))[:p.top]
-        people = tuple(SuggestedPerson(person, round(scores[person] / total, 3), tuple(evidence[person]))
+        people = tuple(SuggestedPerson(person, round(certainty * scores[person] / total, 3), tuple(evidence[person]))
                        for person in ranked if total > 0)
         return ResponderSuggestion(team, team_evidence, people)
 

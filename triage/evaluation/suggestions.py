@@ -22,6 +22,8 @@ Scored per incident (``--json`` keys in brackets):
 * remediation@3 [``remediation_at_3``]: over recurring incidents (an earlier incident
   had the same ``problem_id``), the first three suggestions hold a resolution note of
   such an earlier incident;
+* the mean confidence triage gave its first person [``person_confidence_at_1``], to
+  read next to person@1 (calibrated: about as high as person@1);
 * similar recall@5 [``similar_recall_at_5``]: ../shared/data/README.md's definition
   (relevant: earlier incidents with the same ``root_cause.component`` and ``kind``).
 
@@ -249,7 +251,8 @@ def evaluate_suggestions(dir: Path, parameters: CorrelationParameters | None = N
                 s["recall5"] += len(relevant & set(answer["similar"][:5])) / min(5, len(relevant))
     rows = [_row(directory.resolve().name, name, s) for name, s in scores.items()]
     people = scores["triage"]["people"]
-    rows[0]["person_confidence_at_1"] = confidence / people if people else None
+    for row in rows:   # how sure triage said it was of its first person (triage alone states one)
+        row["person_confidence_at_1"] = (confidence / people if people else None) if row["engine"] == "triage" else None
     return rows
 
 
@@ -273,6 +276,7 @@ SUGGEST_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("team_at_1", "team@1", ".3f"),
     ("person_at_1", "person@1", ".3f"),
     ("person_at_3", "person@3", ".3f"),
+    ("person_confidence_at_1", "conf@1", ".3f"),
     ("recurring", "recurring", "d"),
     ("remediation_at_3", "remediation@3", ".3f"),
     ("with_similar", "with similar", "d"),
