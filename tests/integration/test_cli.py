@@ -101,17 +101,21 @@ def test_eval_commands_work_on_any_directory_in_the_formats(tmp_path: Path) -> N
             "labels": {"alertname": "Down", "service": service}, "fingerprint": f"s{i}", "truth_incident": truth}))
         incidents.append(json.dumps({"id": truth, "problem_id": problem, "started_at": f"{hour}:00:00Z",
                                      "resolved_at": f"{hour}:30:00Z", "responder": responder,
-                                     "resolution_note": f"fixed {problem}"}))
+                                     "resolution_note": f"fixed {problem}",
+                                     "root_cause": {"component": service, "kind": problem}}))
     (recurring / "events.jsonl").write_text("\n".join(lines) + "\n")
     (recurring / "incidents.jsonl").write_text("\n".join(incidents) + "\n")
     result = run("eval", "suggest", str(recurring), "--json", timeout=240)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = {r["engine"]: r for r in json.loads(result.stdout.strip().splitlines()[-1])["rows"]}
-    # INC-2 is like nothing before it: no suggestion. INC-3 gets INC-1's responder and note.
-    assert rows["triage"]["incidents"] == 2 and rows["triage"]["coverage"] == 0.5
-    assert rows["triage"]["responder_at_1"] == 0.5
-    assert rows["triage"]["recurring"] == 1 and rows["triage"]["same_problem_at_1"] == 1.0
-    assert "responder@1" in result.stderr   # the table
+    # No catalog: the cause from the stream; INC-3 gets INC-1 as similar, its responder and note.
+    triage = rows["triage"]
+    assert triage["incidents"] == 3 and triage["probable_cause_top1"] == 1.0
+    assert triage["team_at_1"] is None   # no owner_team to score against
+    assert triage["person_at_1"] == 1 / 3   # INC-1: nobody known yet; INC-2: amara, who resolved INC-1
+    assert triage["recurring"] == 1 and triage["remediation_at_3"] == 1.0
+    assert triage["with_similar"] == 1 and triage["similar_recall_at_5"] == 1.0
+    assert "person@1" in result.stderr and "similar recall@5" in result.stderr   # the table
 
     logs = tmp_path / "logs" / "Tiny"
     logs.mkdir(parents=True)

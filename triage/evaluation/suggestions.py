@@ -236,7 +236,7 @@ def evaluate_suggestions(dir: Path, parameters: CorrelationParameters | None = N
                 s["pc"] += 1
                 s["pc1"] += incident.component in answer["causes"][:1]
                 s["pc3"] += incident.component in answer["causes"][:3]
-            if "team" in answer:
+            if "team" in answer and incident.owner_team:
                 s["team"] += 1
                 s["team1"] += answer["team"] is not None and answer["team"] == incident.owner_team
             if "people" in answer and incident.responder:
