@@ -7,7 +7,8 @@ knew when it first paged), its template centroid, the changes recorded near it, 
 catalog in force, and the resolutions heard so far (PagerDuty webhooks, ``POST
 /incidents/{id}/resolution``). The past incidents are triaged once, in the order they
 started, and kept until feedback arrives or the catalog changes, so a burst of pages
-reads them once. Times come from the incidents, never from a clock: the same store
+reads them once; each past incident's profile is kept, so new feedback triages only the
+incidents it names. Times come from the incidents, never from a clock: the same store
 answers the same.
 """
 
@@ -18,6 +19,7 @@ from datetime import datetime
 
 from triage.domain.change import Change
 from triage.models.catalog import Catalog
+from triage.models.similar import TriageProfile
 from triage.models.triage_context import CHANGE_LOOKBACK, PAGE_HORIZON, TriageContext, Triager, page_view
 from triage.services.catalog import CatalogCache
 from triage.store import SqlStore
@@ -37,6 +39,10 @@ class TriageContextService:
         self.changes = ChangeStore(store.engine)
         self._lock = threading.Lock()
         self._cached: tuple[tuple[int, datetime | None, int], Triager] | None = None
+        # past incident -> how it was triaged when it paged (its first page's view does not
+        # change once the page is old): a refresh triages only the newly resolved ones
+        self._profiles: dict[str, TriageProfile] = {}
+        self._profiles_of: Catalog | None = None   # the catalog the kept profiles were made with
 
     def for_incident(self, incident_id: str) -> TriageContext | None:
         """The incident's context, or None when there is no such incident or it holds no event."""
@@ -78,6 +84,8 @@ class TriageContextService:
         return triager
 
     def _teach(self, catalog: Catalog) -> Triager:
+        if self._profiles_of is not catalog:   # the owners of their causes may have changed
+            self._profiles, self._profiles_of = {}, catalog
         triager = Triager(catalog)
         resolutions = self.feedback.resolutions()
         past = []
@@ -86,9 +94,12 @@ class TriageContextService:
             if record is not None:
                 past.append((record.opened_at, incident_id, resolution))
         for opened_at, incident_id, resolution in sorted(past, key=lambda p: (p[0], p[1])):
-            context = self._triage(triager, incident_id)
-            if context is None:
-                continue
-            triager.learn(context.profile, responder=resolution.responder, note=resolution.remediation,
+            profile = self._profiles.get(incident_id)
+            if profile is None:
+                context = self._triage(triager, incident_id)
+                if context is None:
+                    continue
+                profile = self._profiles[incident_id] = context.profile
+            triager.learn(profile, responder=resolution.responder, note=resolution.remediation,
                           resolved_at=resolution.resolved_at or opened_at)
         return triager
