@@ -128,6 +128,7 @@ class CauseParameters:
     change_scale_s: float = 600.0
     change_window_s: float = 3600.0  # a change counts when at most this long before the onset
     top: int = 3
+    sharpness: float = 2.0           # confidence: softmax of sharpness x score over the candidates
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,6 @@ class _Seen:
     alerts: dict[AlertClass, str] = field(default_factory=dict)   # class -> first alert's name
     first_alert: datetime | None = None
     hosts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    count: int = 0
 
 
 def rank_causes(signals: Sequence[Signal], graph: CallGraph | None = None,
@@ -209,7 +209,6 @@ def rank_causes(signals: Sequence[Signal], graph: CallGraph | None = None,
         entry = seen.get(s.component)
         if entry is None:
             entry = seen[s.component] = _Seen(s.type, s.at)
-        entry.count += 1
         if s.alert is not AlertClass.none:
             entry.alerts.setdefault(s.alert, s.name)
             if entry.first_alert is None:
@@ -311,7 +310,7 @@ def rank_causes(signals: Sequence[Signal], graph: CallGraph | None = None,
         scored.append((score, component, evidence))
     scored.sort(key=lambda t: (-t[0], seen[t[1]].first, t[1]))
     top = scored[:p.top]
-    weights = [math.exp(2.0 * (s - top[0][0])) for s, _, _ in scored]
+    weights = [math.exp(p.sharpness * (s - top[0][0])) for s, _, _ in scored]
     total = sum(weights)
     return [CauseCandidate(component=c, type=seen[c].type, score=round(s, 3),
                            confidence=round(weights[i] / total, 3), first_seen=seen[c].first,
