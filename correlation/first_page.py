@@ -53,9 +53,12 @@ class Paging:
         """A firing alert of ``family`` ("<node>|<template id>") joins ``incident``;
         ``opening``: it makes the incident one (a new incident, or a noise group's first
         alert). Returns why its first page is held."""
+        before = (0, 0)
         if opening:
             incident.family = family
             hold = self._damping(family, event, now, history)
+            record = history.families.get(family)
+            before = (record.episodes, record.sustained) if record is not None else (0, 0)
             history.opened(family, event.title, now)
             if hold is not None:
                 incident.damped, incident.page_due_at = hold, None
@@ -63,7 +66,10 @@ class Paging:
         if incident.page_due_at is None and incident.damped is None and incident.last_notified_at is None:
             incident.page_due_at = now + self._pause
             if self.p.auto_pause > 0:
-                return Hold(HoldKind.auto_pause, incident.page_due_at)
+                if not opening:
+                    return Hold(HoldKind.auto_pause, incident.page_due_at)
+                # with the family's history: what the page's urgency reads as novelty
+                return Hold(HoldKind.auto_pause, incident.page_due_at, family, event.title[:200], *before)
         return None
 
     def changed(self, incident: IncidentState, event: Event, footprint: str, now: datetime,

@@ -66,9 +66,12 @@ class Hold:
 
     kind: HoldKind
     until: datetime | None              # auto-pause: when the page falls due; damped: None (until it changes)
-    family: str | None = None           # damped: the family, "<service or host:name>|<template id>"
-    title: str | None = None            # damped: the family's alert title when it first fired
-    episodes: int = 0                   # damped: the family's earlier episodes (incidents it opened)
+    # The family of the alert that opened the incident, "<service or host:name>|<template id>",
+    # and its history then (what the page's urgency reads as novelty); None when the hold
+    # began later (a transient incident re-firing).
+    family: str | None = None
+    title: str | None = None            # the family's alert title (damped: when it first fired)
+    episodes: int = 0                   # the family's earlier episodes (incidents it opened)
     sustained: int = 0                  # ... of which outlasted their pause
     first_seen: datetime | None = None  # ... the first of them
     last_episode_at: datetime | None = None
@@ -81,9 +84,10 @@ class Hold:
         out: dict[str, Any] = {"kind": str(self.kind)}
         if self.until is not None:
             out["until"] = self.until.isoformat()
+        if self.family is not None:
+            out.update(family=self.family, title=self.title, episodes=self.episodes, sustained=self.sustained)
         if self.damped:
-            out.update(family=self.family, title=self.title, episodes=self.episodes, sustained=self.sustained,
-                       first_seen=_iso(self.first_seen), last_episode_at=_iso(self.last_episode_at))
+            out.update(first_seen=_iso(self.first_seen), last_episode_at=_iso(self.last_episode_at))
         return out
 
     @classmethod
