@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from triage.correlation import CorrelationState, Decision, IncidentState, SignalState, dedup_key
 from triage.correlation.decision import Action
+from triage.correlation.holds import AlertHistory
 from triage.correlation.state import ScopeModels
 from triage.correlation.templating import Templater
 from triage.domain.event import Event, Status
@@ -212,7 +213,8 @@ class UnitOfWork:
                                          .where(t.correlation_models.c.scope.in_(stale))):
                 state.models[row.scope] = ScopeModels(
                     templater=Templater.from_snapshot(row.templater),
-                    graph=ServiceGraph.from_snapshot(row.graph), version=row.version)
+                    graph=ServiceGraph.from_snapshot(row.graph), version=row.version,
+                    history=AlertHistory.from_snapshot(row.alert_history))
 
     def load_embeddings(self, embedder: Embedder) -> None:
         """Template vectors computed by any process, into ``embedder``'s cache (once per store)."""
@@ -273,7 +275,8 @@ class UnitOfWork:
             for scope, m in sorted(models.items()):
                 m.version += 1
                 rows.append({"scope": scope, "version": m.version, "templater": m.templater.snapshot(),
-                             "graph": m.graph.snapshot(), "updated_at": self.received_at})
+                             "graph": m.graph.snapshot(), "updated_at": self.received_at,
+                             "alert_history": m.history.snapshot()})
             conn.execute(statements.upsert(t.correlation_models, list(rows[0])), rows)
 
     def write_embeddings(self, embedder: Embedder) -> None:
