@@ -55,6 +55,7 @@ from triage.domain.event import ServiceEdge
 from triage.ingest.otlp import TopicKind, decode_kafka_value
 from triage.domain.errors import DecodeError, InvalidEvent, RefusedEvents, StoreUnavailable, TooLarge
 from triage.domain.event import DEFAULT_LIMITS, Event, Limits, with_domain
+from triage.domain.stages import Stage, StageClock
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -186,6 +187,7 @@ class BatchConsumer:
         self.observer = observer
         self.probe = probe
         self.totals = ConsumerTotals()
+        self.stages = StageClock()   # the fetch's and the decoding's CPU (triage bench reads it)
         self._stop: threading.Event | None = None   # what run() was given: a backoff ends when it is set
         self._failing: str | None = None   # the failure the batch in hand is retried for, as logged
         self._flowing_reported = False
@@ -264,12 +266,15 @@ class BatchConsumer:
         self._pause_over_bound()
         while True:
             _restore_parked(self._consumer)
+            since = self.stages.now()
             records = self._consumer.poll(timeout_ms=timeout_ms, max_records=self.config.max_poll_records)
+            since = self.stages.add(Stage.fetch, since)
             self._note_assignment()
             if not records:
                 return
             with tracer.start_as_current_span("ingest.decode"):
                 self._decode_and_dead_letter(records)
+            self.stages.add(Stage.decode, since)
             if self._pause_over_bound() or sum(len(r) for r in records.values()) < self.config.max_poll_records:
                 return   # over the bound; or the client's buffer is empty
             timeout_ms = 0

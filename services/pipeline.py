@@ -27,6 +27,7 @@ from triage.correlation import CorrelationState, Correlator, Decision
 from triage.correlation.evidence import Resolve
 from triage.domain.event import Event, ServiceEdge
 from triage.domain.scope import scope_of
+from triage.domain.stages import Stage, StageClock
 from triage.models.alert_families import TemplateFamilies
 from triage.models.embedder import Embedder
 from triage.models.parameters import CorrelationParameters
@@ -67,6 +68,7 @@ class Pipeline:
         self._in_force = self._fixed or DEFAULTS
         self.cache = ScopeCache()
         self.changes = ChangeRecorder()
+        self.stages = StageClock()   # CPU per stage of the batch (triage bench reads it)
         self._warm = False
 
     @property
@@ -118,7 +120,10 @@ class Pipeline:
              observed: list[tuple[str, str, datetime]],
              changes: BatchChanges) -> tuple[BatchResult, list[Decision]]:
         """The batch's transaction, step by step; it commits where the ``with`` ends."""
+        stages = self.stages
+        since = stages.now()
         with self.store.batch(events) as batch:
+            since = stages.add(Stage.dedup, since)
             # The batch's changes (stored once by id) and new service versions.
             self.changes.write(batch.conn, changes, batch.received_at)
             if not batch.new:   # a redelivered batch: its events are stored, and decided
@@ -135,8 +140,10 @@ class Pipeline:
             batch.load_embeddings(self.embedder)
             _learn_calls(state, edges)
             correlator = self._correlator(taken.correlator, state)
+            since = stages.add(Stage.state, since)
             with tracer.start_as_current_span("correlation.process_batch"):
                 decisions = correlator.process_batch(batch.new)
+            since = stages.add(Stage.correlation, since)
             batch.write(decisions, state)
             batch.write_embeddings(self.embedder)
             record_edges(batch.conn, observed)
@@ -145,6 +152,7 @@ class Pipeline:
                           group_wait=self.parameters.group_wait)
         # Committed: what the batch left is now its scopes' current state.
         self.cache.keep(batch.revisions, batch.earliest, state, correlator)
+        stages.add(Stage.store_writes, since)
         return batch.result(decisions), decisions
 
     def _correlator(self, kept: Correlator | None, state: CorrelationState) -> Correlator:
