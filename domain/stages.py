@@ -19,6 +19,7 @@ class Stage(str, Enum):
 
     fetch = "fetch"                # the Kafka client's poll: fetch responses parsed into records
     decode = "decode"              # JSON to a validated Event, the dead-letter topic for the rest
+    handoff = "handoff"            # a batch packed for, and unpacked in, the correlating process
     dedup = "dedup"                # the batch opens: scopes locked, ids already stored dropped, signals read
     state = "state"                # the state slice and template vectors the batch can touch
     correlation = "correlation"    # templating, the duplicate check, candidates, scoring, decisions

@@ -246,6 +246,14 @@ class BatchConsumer:
         self._fetch(self._poll_timeout_ms())
         return self._handle(self._release())
 
+    def fetch_ahead(self) -> None:
+        """Fetch and decode what the client holds now, without waiting for more: what a
+        handler that stores in another process (``triage.correlator_process``) runs while
+        that process works, so decoding the next batch overlaps storing this one. A
+        rebalance it meets is handled as in any poll (``_DropRevoked``); the batch in the
+        other process is stored and only its partitions still held are committed."""
+        self._fetch(0)
+
     def _poll_timeout_ms(self) -> int:
         # Block for new data only when nothing fetched is waiting to be released; when
         # something waits on a peer, poll until the first peer's patience runs out.
@@ -417,8 +425,10 @@ class BatchConsumer:
             if self._failed_in_a_row >= self.config.unready_after_failures:
                 self.observer.stalled(f"a batch cannot be stored ({retry.cause.value}), retrying: {failure}")
             self._flowing_reported = False
+        held = self._consumer.assignment()   # a fetch ahead may have met a rebalance
         for tp, items in released.items():
-            self._pending[tp].put_back(items)
+            if tp in held:
+                self._pending[tp].put_back(items)
         self._report_lag()
         delay = min(self.config.retry_backoff_s * 2 ** (self._failed_in_a_row - 1), self.config.max_retry_backoff_s)
         if self._stop is not None:
@@ -544,7 +554,10 @@ class BatchConsumer:
 
     def _commit(self, released: dict[TopicPartition, list[Fetched]]) -> None:
         offsets = {}
+        held = self._consumer.assignment()   # a fetch ahead may have met a rebalance
         for tp, items in released.items():
+            if tp not in held:
+                continue   # the new owner reads it again from the last commit; the store skips it
             queue = self._pending.get(tp)
             next_offset = queue[0].offset if queue else items[-1].offset + 1
             offsets[tp] = OffsetAndMetadata(next_offset, "", -1)

@@ -27,7 +27,7 @@ from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
 
 from triage.broker import EmbeddedBroker
-from triage.evaluation.cpu import database_backends, process_cpu_s, stage_figures, total_cpu_s, us_per_event
+from triage.evaluation.cpu import database_backends, peak_rss_of_mib, process_cpu_s, stage_figures, total_cpu_s, us_per_event
 from triage.domain.scope import scope_for
 from triage.domain.event import DOMAIN_LABEL, Event, domain_of
 from triage.ingest.kafka import Decoded, Decoder, Handler
@@ -295,7 +295,8 @@ def run_bench(settings: Settings, *, events: int, unique_share: float, rate: flo
             for clock in clocks:
                 clock.reset()
             backends = database_backends(runtime.store.engine)
-            others_before = process_cpu_s(broker.pid or 0), total_cpu_s(backends)
+            child = runtime.correlator.pid if runtime.correlator is not None else None
+            others_before = process_cpu_s(broker.pid or 0), total_cpu_s(backends), process_cpu_s(child or 0)
             started, cpu_before = time.perf_counter(), time.process_time()
             thread = threading.Thread(target=consumer.run, args=(runtime.stop,))
             thread.start()
@@ -304,6 +305,14 @@ def run_bench(settings: Settings, *, events: int, unique_share: float, rate: flo
             consume_s, cpu_s = time.perf_counter() - started, time.process_time() - cpu_before
             broker_s = process_cpu_s(broker.pid or 0) - others_before[0]
             server_s = total_cpu_s(backends) - others_before[1]
+            if child is not None:
+                # Two processes: the one that fetches and decodes (this one), and the
+                # correlating one, which must be single per domain.
+                child_s = process_cpu_s(child) - others_before[2]
+                figures.update(correlator_process=True, fetching_process_cpu_us_per_event=us_per_event(cpu_s, produced),
+                               correlating_process_cpu_us_per_event=us_per_event(child_s, produced),
+                               correlating_process_peak_rss_mib=peak_rss_of_mib(child))
+                cpu_s += child_s
             runtime.stop.set()
             thread.join(60)
             figures.update(produce_events_per_s=round(produced / produce_s),

@@ -28,6 +28,18 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS   # utime, stime: fields 14 and 15 of stat(5)
 
 
+def peak_rss_of_mib(pid: int) -> float:
+    """Peak resident memory of process ``pid`` (``VmHWM``), in MiB; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return 0.0
+
+
 def total_cpu_s(pids: Iterable[int]) -> float:
     return sum(process_cpu_s(pid) for pid in pids)
 
