@@ -28,6 +28,7 @@ from triage.correlation.evidence import Resolve
 from triage.domain.event import Event, ServiceEdge
 from triage.domain.scope import scope_of
 from triage.domain.stages import Stage, StageClock
+from triage.domain.wire import Prepared
 from triage.models.alert_families import TemplateFamilies
 from triage.models.embedder import Embedder
 from triage.models.parameters import CorrelationParameters
@@ -75,7 +76,10 @@ class Pipeline:
     def parameters(self) -> CorrelationParameters:
         return self._in_force.parameters
 
-    def __call__(self, events: Sequence[Event], edges: Sequence[ServiceEdge] = ()) -> BatchResult:
+    def __call__(self, events: Sequence[Event], edges: Sequence[ServiceEdge] = (),
+                 prepared: Prepared | None = None) -> BatchResult:
+        """``prepared``: the events' dedup keys and stored documents, made beforehand in the
+        process that decoded them (``triage.correlator_process``)."""
         started = time.perf_counter()
         # Change records leave the batch here: a change never pages nor joins an incident.
         changes = self.changes.take(events)
@@ -92,7 +96,7 @@ class Pipeline:
         decided: list[Decision] = []
         with tracer.start_as_current_span("store.apply") as span:
             if events or observed or self.changes.to_write(changes):
-                result, decided = self._run(events, edges, observed, changes)
+                result, decided = self._run(events, edges, observed, changes, prepared)
                 self.changes.committed(changes)
             else:
                 result = BatchResult(0, 0, 0, 0, 0, 0)
@@ -118,11 +122,11 @@ class Pipeline:
 
     def _run(self, events: Sequence[Event], edges: Sequence[ServiceEdge],
              observed: list[tuple[str, str, datetime]],
-             changes: BatchChanges) -> tuple[BatchResult, list[Decision]]:
+             changes: BatchChanges, prepared: Prepared | None = None) -> tuple[BatchResult, list[Decision]]:
         """The batch's transaction, step by step; it commits where the ``with`` ends."""
         stages = self.stages
         since = stages.now()
-        with self.store.batch(events) as batch:
+        with self.store.batch(events, prepared=prepared) as batch:
             since = stages.add(Stage.dedup, since)
             # The batch's changes (stored once by id) and new service versions.
             self.changes.write(batch.conn, changes, batch.received_at)

@@ -42,7 +42,9 @@ from typing import Any
 from triage.domain.errors import StoreUnavailable
 from triage.domain.event import Event, ServiceEdge
 from triage.domain.stages import Stage, StageClock
-from triage.domain.wire import pack_batch, unpack_batch
+from triage.correlation.identity import dedup_key
+from triage.domain.wire import Prepared, pack_batch, unpack_batch
+from triage.store.bulk import document_json
 from triage.services.pipeline import Pipeline
 from triage.services.telemetry import Metrics
 from triage.settings import Settings
@@ -103,7 +105,10 @@ class CorrelatorProcess:
             self._start()
         assert self._conn is not None
         since = self.stages.now()
-        data = pack_batch(list(events), list(edges))
+        # What the store computes from each event alone is computed here, off the
+        # correlating process: its dedup key and its stored document.
+        prepared = Prepared({e.id: dedup_key(e) for e in events}, {e.id: document_json(e) for e in events})
+        data = pack_batch(list(events), list(edges), prepared)
         self.stages.add(Stage.handoff, since)
         try:
             self._conn.send_bytes(data)
@@ -191,11 +196,11 @@ def _serve(settings: Settings, build: Callable[[Settings], tuple[Pipeline, Calla
                 break
             stages.reset()
             since = stages.now()
-            events, edges = unpack_batch(data)
+            events, edges, prepared = unpack_batch(data)
             stages.add(Stage.handoff, since)
             reply: tuple[Any, ...]
             try:
-                reply = ("ok", astuple(pipeline(events, edges)))
+                reply = ("ok", astuple(pipeline(events, edges, prepared)))
             except Exception as exc:  # noqa: BLE001 - the parent's consumer sorts it
                 reply = ("error", _portable(exc))
             cpu = {s.value: v for s, v in stages.cpu.items() if v}

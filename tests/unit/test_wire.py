@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from triage.domain.event import Event, ServiceEdge
-from triage.domain.wire import pack_batch, unpack_batch
+from triage.domain.wire import Prepared, pack_batch, unpack_batch
 from triage.ingest.decode import decode_event
 
 
@@ -19,8 +19,9 @@ def test_events_and_edges_cross_unchanged() -> None:
                      b' "raw": {"deep": [1, {"k": null}]}, "body": "line\\u0000two"}'),
     ]
     edges = [ServiceEdge("web", "cart", datetime(2026, 3, 11, 8, tzinfo=timezone.utc))]
-    got, got_edges = unpack_batch(pack_batch(events, edges))
-    assert got == events and got_edges == edges
+    prepared = Prepared({"a": "key-a"}, {"b": "{}"})
+    got, got_edges, got_prepared = unpack_batch(pack_batch(events, edges, prepared))
+    assert got == events and got_edges == edges and got_prepared == prepared
     for before, after in zip(events, got):
         assert type(after) is Event
         assert after.model_dump_json() == before.model_dump_json()
@@ -36,4 +37,4 @@ def test_events_and_edges_cross_unchanged() -> None:
 
 
 def test_an_empty_batch() -> None:
-    assert unpack_batch(pack_batch([], [])) == ([], [])
+    assert unpack_batch(pack_batch([], [])) == ([], [], None)
