@@ -33,16 +33,19 @@ class Prepared:
     """What the store would compute per event from the event alone, computed before the
     batch reaches the correlating process (where every microsecond is the domain's
     throughput): by event id, the dedup key (``triage.correlation.identity.dedup_key``)
-    and the stored JSON document (``triage.store.bulk.document_json``). An id missing
+    the stored JSON document (``triage.store.bulk.document_json``) and the masked text
+    templating starts from (``triage.correlation.templating.premask``). An id missing
     here is computed where it is needed, as without it."""
 
     dedup_keys: dict[str, str] = field(default_factory=dict)
     documents: dict[str, str] = field(default_factory=dict)
+    # event id -> its masked text (``triage.correlation.templating.premask``)
+    masked: dict[str, str] = field(default_factory=dict)
 
 
 def pack_batch(events: list[Event], edges: list[ServiceEdge], prepared: Prepared | None = None) -> bytes:
     """``events``, ``edges`` and what was ``prepared`` for them as bytes for ``unpack_batch``."""
-    extra = (prepared.dedup_keys, prepared.documents) if prepared is not None else None
+    extra = (prepared.dedup_keys, prepared.documents, prepared.masked) if prepared is not None else None
     return pickle.dumps(([_VALUES(e.__dict__) for e in events],
                          [(x.caller, x.callee, x.observed_at) for x in edges], extra),
                         protocol=pickle.HIGHEST_PROTOCOL)

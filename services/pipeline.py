@@ -18,7 +18,8 @@ the pipeline's ``ScopeCache``, with one rule for when it may be used.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 from opentelemetry import trace
@@ -145,7 +146,7 @@ class Pipeline:
             _learn_calls(state, edges)
             correlator = self._correlator(taken.correlator, state)
             since = stages.add(Stage.state, since)
-            with tracer.start_as_current_span("correlation.process_batch"):
+            with tracer.start_as_current_span("correlation.process_batch"), _premasked(state, prepared):
                 decisions = correlator.process_batch(batch.new)
             since = stages.add(Stage.correlation, since)
             batch.write(decisions, state)
@@ -171,6 +172,23 @@ class Pipeline:
             return kept
         return Correlator(self.parameters, parameters_version=version, state=state, embedder=self.embedder,
                           families=families, topology=self.topology)
+
+
+@contextmanager
+def _premasked(state: CorrelationState, prepared: Prepared | None) -> Iterator[None]:
+    """The batch's masked texts, made where it was decoded, lent to its scopes' templaters
+    while it is decided."""
+    if prepared is None or not prepared.masked:
+        yield
+        return
+    templaters = [models.templater for models in state.models.values()]
+    for templater in templaters:
+        templater.premasked = prepared.masked
+    try:
+        yield
+    finally:
+        for templater in templaters:
+            templater.premasked = {}
 
 
 def _learn_calls(state: CorrelationState, edges: Sequence[ServiceEdge]) -> None:

@@ -43,6 +43,7 @@ from triage.domain.errors import StoreUnavailable
 from triage.domain.event import Event, ServiceEdge
 from triage.domain.stages import Stage, StageClock
 from triage.correlation.identity import dedup_key
+from triage.correlation.templating import premask
 from triage.domain.wire import Prepared, pack_batch, unpack_batch
 from triage.store.bulk import document_json
 from triage.services.pipeline import Pipeline
@@ -105,9 +106,10 @@ class CorrelatorProcess:
             self._start()
         assert self._conn is not None
         since = self.stages.now()
-        # What the store computes from each event alone is computed here, off the
-        # correlating process: its dedup key and its stored document.
-        prepared = Prepared({e.id: dedup_key(e) for e in events}, {e.id: document_json(e) for e in events})
+        # What the child would compute from each event alone is computed here, off the
+        # correlating process: its dedup key, its stored document, its masked text.
+        prepared = Prepared({e.id: dedup_key(e) for e in events}, {e.id: document_json(e) for e in events},
+                            {e.id: premask(e) for e in events})
         data = pack_batch(list(events), list(edges), prepared)
         self.stages.add(Stage.handoff, since)
         try:
