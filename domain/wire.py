@@ -41,11 +41,15 @@ class Prepared:
     documents: dict[str, str] = field(default_factory=dict)
     # event id -> its masked text (``triage.correlation.templating.premask``)
     masked: dict[str, str] = field(default_factory=dict)
+    # masked text -> its embedding (float32 bytes), for texts the correlating process
+    # was not handed before: most new templates' texts are their first line's masked text
+    vectors: dict[str, bytes] = field(default_factory=dict)
 
 
 def pack_batch(events: list[Event], edges: list[ServiceEdge], prepared: Prepared | None = None) -> bytes:
     """``events``, ``edges`` and what was ``prepared`` for them as bytes for ``unpack_batch``."""
-    extra = (prepared.dedup_keys, prepared.documents, prepared.masked) if prepared is not None else None
+    extra = (prepared.dedup_keys, prepared.documents, prepared.masked, prepared.vectors) \
+        if prepared is not None else None
     return pickle.dumps(([_VALUES(e.__dict__) for e in events],
                          [(x.caller, x.callee, x.observed_at) for x in edges], extra),
                         protocol=pickle.HIGHEST_PROTOCOL)

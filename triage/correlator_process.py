@@ -34,10 +34,13 @@ import os
 import pickle
 import signal
 import sys
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import astuple
 from multiprocessing.connection import Connection
 from typing import Any
+
+import numpy as np
 
 from triage.domain.errors import StoreUnavailable
 from triage.domain.event import Event, ServiceEdge
@@ -45,6 +48,7 @@ from triage.domain.stages import Stage, StageClock
 from triage.correlation.identity import dedup_key
 from triage.correlation.templating import premask
 from triage.domain.wire import Prepared, pack_batch, unpack_batch
+from triage.models.embedder import make_embedder
 from triage.store.bulk import document_json
 from triage.services.pipeline import Pipeline
 from triage.services.telemetry import Metrics
@@ -55,6 +59,7 @@ log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 _READY_TIMEOUT_S = 600.0   # the child loads the sentence model and opens the store
+_HANDED_MAX = 100_000      # texts remembered as handed over (the child's cache holds as many)
 
 
 class CorrelatorProcess:
@@ -74,6 +79,11 @@ class CorrelatorProcess:
         self.meanwhile: Callable[[], None] | None = None
         self._conn: Connection | None = None
         self._proc: Any = None
+        # The embedder of masked texts: the child's model work for new templates is done
+        # here, once per text this process has not handed over before.
+        self._embedder = make_embedder(settings.embedder)
+        self._embedder.embed(["triage start-up"])
+        self._handed: set[str] = set()
         self._start()
 
     @property
@@ -108,8 +118,9 @@ class CorrelatorProcess:
         since = self.stages.now()
         # What the child would compute from each event alone is computed here, off the
         # correlating process: its dedup key, its stored document, its masked text.
+        masked = {e.id: premask(e) for e in events}
         prepared = Prepared({e.id: dedup_key(e) for e in events}, {e.id: document_json(e) for e in events},
-                            {e.id: premask(e) for e in events})
+                            masked, self._vectors(masked.values()))
         data = pack_batch(list(events), list(edges), prepared)
         self.stages.add(Stage.handoff, since)
         try:
@@ -136,13 +147,28 @@ class CorrelatorProcess:
             m.incidents_opened.inc(result.incidents_opened)
             m.noise_groups_opened.inc(result.noise_groups_opened)
             m.pages.inc(result.notified)
+            stored_at = time.time()
+            for event in events:
+                m.decision_delay.observe(max(0.0, stored_at - event.occurred_at.timestamp()))
         return result
+
+    def _vectors(self, texts: Iterable[str]) -> dict[str, bytes]:
+        """The embeddings of the ``texts`` not handed over yet (as float32 bytes)."""
+        new = [t for t in dict.fromkeys(texts) if t not in self._handed]
+        if not new:
+            return {}
+        if len(self._handed) > _HANDED_MAX:
+            self._handed.clear()   # handed again at worst: the child keeps what it has
+        self._handed.update(new)
+        vectors = self._embedder.embed(new)
+        return {text: vectors[i].tobytes() for i, text in enumerate(new)}
 
     def _lost(self) -> None:
         if self._proc is not None:
             log.warning("the correlator process (pid %s) ended, exit code %s; starting another",
                         self._proc.pid, self._proc.exitcode)
         self.close()
+        self._handed.clear()   # a new child holds only what the store holds
 
     def close(self) -> None:
         """Close the pipe (the child stops after the batch in hand) and wait for it."""
@@ -189,7 +215,7 @@ def _serve(settings: Settings, build: Callable[[Settings], tuple[Pipeline, Calla
         conn.send_bytes(pickle.dumps(("failed", _portable(exc))))
         return
     conn.send_bytes(pickle.dumps(("ready", None)))
-    stages = pipeline.stages
+    stages, embedder = pipeline.stages, pipeline.embedder
     try:
         while True:
             try:
@@ -199,6 +225,10 @@ def _serve(settings: Settings, build: Callable[[Settings], tuple[Pipeline, Calla
             stages.reset()
             since = stages.now()
             events, edges, prepared = unpack_batch(data)
+            if prepared is not None:
+                for text, vector in prepared.vectors.items():
+                    if embedder.cached(text) is None:
+                        embedder.put(text, np.frombuffer(vector, dtype=np.float32))
             stages.add(Stage.handoff, since)
             reply: tuple[Any, ...]
             try:

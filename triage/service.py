@@ -388,7 +388,11 @@ def correlating_pipeline(settings: Settings) -> tuple[Pipeline, Callable[[], Non
     """The pipeline of a correlator process (``triage.correlator_process``), built as a
     consuming process builds its own, and what closes it."""
     runtime = Runtime.build(settings)
-    return runtime.make_pipeline(), runtime.close
+    pipeline = runtime.make_pipeline()
+    # The parent's metrics are the ones served (``CorrelatorProcess`` counts each batch's
+    # result there); per-event observations here would be work nobody reads.
+    pipeline.metrics = None
+    return pipeline, runtime.close
 
 
 def open_store(url: str, stop: threading.Event) -> SqlStore:
