@@ -1,7 +1,9 @@
 #!/bin/sh
 # Alertmanager 0.25's intake and triage's bench, back to back, and their ratio.
 #
-#   tools/bench_vs_alertmanager.sh [EVENTS]        (default 100000; run from the repository)
+#   tools/bench_vs_alertmanager.sh [EVENTS [BENCH OPTIONS...]]   (default 100000; from the repository)
+#
+# e.g. `tools/bench_vs_alertmanager.sh 100000 --correlator-process`.
 #
 # Alertmanager: fresh storage in a temporary directory, clustering off, a route to a
 # receiver that sends nothing; POST /api/v2/alerts in batches of 1,000 from one client
@@ -10,6 +12,7 @@
 # measured in one run means anything. ALERTMANAGER overrides the binary's path.
 set -eu
 EVENTS=${1:-100000}
+[ $# -gt 0 ] && shift
 AM=${ALERTMANAGER:-/usr/bin/prometheus-alertmanager}
 PY=${PYTHON:-.venv/bin/python}
 TRIAGE=${TRIAGE:-.venv/bin/triage}
@@ -42,7 +45,7 @@ AM_JSON=$($PY tools/alertmanager_intake.py --url "http://127.0.0.1:$PORT" --aler
 kill "$AM_PID"; wait "$AM_PID" 2>/dev/null || true; AM_PID=
 echo "alertmanager: $AM_JSON"
 
-TRIAGE_JSON=$("$TRIAGE" bench --events "$EVENTS" --json 2>/dev/null | tail -n 1)
+TRIAGE_JSON=$("$TRIAGE" bench --events "$EVENTS" "$@" --json 2>/dev/null | tail -n 1)
 echo "triage: $TRIAGE_JSON"
 
 $PY - "$AM_JSON" "$TRIAGE_JSON" <<'EOF'
@@ -54,6 +57,8 @@ print(json.dumps({
     "triage_events_per_s": tr["end_to_end_events_per_s"],
     "triage_cpu_us_per_event": tr["cpu_us_per_event"],
     "triage_database": tr["database"],
+    "triage_correlator_process": tr.get("correlator_process", False),
+    "triage_correlating_process_cpu_us_per_event": tr.get("correlating_process_cpu_us_per_event", tr["cpu_us_per_event"]),
     "ratio_events_per_s": round(tr["end_to_end_events_per_s"] / am["alerts_per_s"], 3),
     "ratio_cpu_per_event": round(tr["cpu_us_per_event"] / am["alertmanager_cpu_us_per_alert"], 2)
     if am["alertmanager_cpu_us_per_alert"] else None,
