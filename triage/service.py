@@ -170,6 +170,7 @@ class Runtime:
             return self.make_pipeline()
         if self.correlator is None:
             self.correlator = CorrelatorProcess(self.settings, correlating_pipeline, self.metrics)
+            tune_gc()   # this process decodes every event too, and has just loaded the model
         return self.correlator
 
     def connect_consumer(self, pipeline: Handler) -> BatchConsumer:
