@@ -33,6 +33,7 @@ from triage.services.corrections import Corrections
 from triage.services.oncall import TeamOf
 from triage.services.oncall_metrics import OncallCollector
 from triage.services.suggestions import SuggestionService
+from triage.services.triage_context import TriageContextService
 from triage.store import SqlStore
 from triage.store.api_keys import ApiKeyStore
 from triage.store.family_fits import FamilyStore
@@ -78,6 +79,7 @@ def create_app(store: SqlStore, *, embedder: Embedder, ready_checks: Mapping[str
     app.state.key_gate = KeyGate(keys, open_mode=not keys.any_created() if open_api is None else open_api)
     app.state.feedback = FeedbackStore(store.engine)
     app.state.suggestions = SuggestionService(store)
+    app.state.triage = TriageContextService(store)
     app.state.corrections = Corrections(store, embedder, page_targets or [])
     app.state.embedder = embedder   # the what-if's replays
     app.state.engine = store.engine   # the review figures' queries (triage.services.quality, .oncall)

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 
 from triage.services.corrections import Corrections
 from triage.services.suggestions import SuggestionService
+from triage.services.triage_context import TriageContextService
 from triage.store import StoreReads
 from triage.store.family_fits import FamilyStore
 from triage.store.feedback import FeedbackStore
@@ -39,6 +40,14 @@ def get_suggestions(request: Request) -> SuggestionService:
 
 
 SuggestionsDep = Annotated[SuggestionService, Depends(get_suggestions)]
+
+
+def get_triage(request: Request) -> TriageContextService:
+    service: TriageContextService = request.app.state.triage
+    return service
+
+
+TriageDep = Annotated[TriageContextService, Depends(get_triage)]
 
 
 def get_feedback(request: Request) -> FeedbackStore:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from triage.api.params import Text, Time
+from triage.api.triage_schemas import TriagePublic
 from triage.correlation.explain import explain
 from triage.domain.event import Event
 from triage.store import IncidentRecord, Membership, NoiseBucket, NoiseStats, StoredEvent
@@ -106,6 +107,8 @@ class IncidentDetail(IncidentPublic):
     similar_past_incidents: list[SimilarIncidentPublic]
     suggested_responders: list[ResponderSuggestion]
     suggested_remediations: list[RemediationSuggestion]
+    triage: TriagePublic | None = Field(None, description="probable cause, recent changes, owner team, responders, "
+                                                          "remediations and similar incidents, each with its evidence")
 
 
 class ResolutionIn(BaseModel):

@@ -10,6 +10,7 @@ from triage.correlation.explain import explain
 from triage.correlation.holds import Hold
 from triage.domain.event import Severity
 from triage.models.recommender import Suggestions
+from triage.models.triage_context import TriageContext
 from triage.paging.summary import Urgency, novelty_of, page_title, pagerduty_severity, urgency_of
 from triage.store import IncidentRecord, StoredEvent
 
@@ -19,9 +20,11 @@ MAX_REASONS = 10
 
 
 def incident_document(incident: IncidentRecord, events: list[StoredEvent], api_url: str,
-                      suggestions: Suggestions | None = None) -> dict[str, Any]:
+                      suggestions: Suggestions | None = None,
+                      triage: TriageContext | None = None) -> dict[str, Any]:
     """The enriched page: what on-call needs to decide, why these alerts are together, and
-    who resolved similar incidents before and how."""
+    who resolved similar incidents before and how; and ``triage``: probable cause, recent
+    changes, owner team, responders, remediations and similar incidents with evidence."""
     alert_titles = Counter(s.event.title for s in events if s.event.kind.value == "alert")
     reasons = Counter(explain(s.membership.rule, s.membership.evidence) for s in events
                       if s.membership is not None and s.membership.action == "attached")
@@ -46,8 +49,41 @@ def incident_document(incident: IncidentRecord, events: list[StoredEvent], api_u
         "grouped_alert_titles": [t for t, _ in alert_titles.most_common(MAX_TITLES)],
         "why_grouped": [r for r, _ in reasons.most_common(MAX_REASONS)],
         **(suggestions or Suggestions.none()).document(),
+        "triage": triage.document() if triage is not None else None,
         "url": f"{api_url}/incidents/{incident.id}",
     }
+
+
+MAX_LINKS = 5
+
+
+def _triage_details(triage: dict[str, Any] | None) -> dict[str, Any]:
+    """The triage context in a page's ``custom_details``: short enough to read on a phone."""
+    if not triage:
+        return {}
+    return {
+        "probable_cause": [f"{c['component']} ({c['confidence']:.0%}): {'; '.join(c['evidence'][:3])}"
+                           for c in triage["probable_cause"]],
+        "owner_team": triage["owner_team"],
+        "responders": [f"{r['person']} ({r['confidence']:.0%}): {'; '.join(r['evidence'][:2])}"
+                       for r in triage["responders"]],
+        "recent_changes": [f"{c['evidence']}: {c['summary']}" for c in triage["recent_changes"]],
+        "remediations": [f"{r['text']} ({r['evidence']})" for r in triage["remediations"]],
+        "similar_incidents": [f"{s['incident_id']} {s['title']}".strip() for s in triage["similar_incidents"]],
+    }
+
+
+def _links(document: dict[str, Any]) -> list[dict[str, str]]:
+    """The incident, then its runbooks and the changes that link somewhere."""
+    links = [{"href": document["url"], "text": "Incident in triage"}]
+    triage = document.get("triage") or {}
+    for r in triage.get("remediations", []):
+        if r.get("url") and len(links) < MAX_LINKS:
+            links.append({"href": r["url"], "text": f"Runbook: {r['text']}"[:255]})
+    for c in triage.get("recent_changes", []):
+        if c.get("link") and len(links) < MAX_LINKS + 2:
+            links.append({"href": c["link"], "text": f"Change: {c['summary']}"[:255]})
+    return links
 
 
 def pagerduty_event(action: str, document: dict[str, Any], routing_key: str) -> dict[str, Any]:
@@ -70,11 +106,12 @@ def pagerduty_event(action: str, document: dict[str, Any], routing_key: str) -> 
             "component": ", ".join(services)[:255] or None,
             "group": "triage",
             "class": "incident",
-            "custom_details": {k: document[k] for k in (
+            "custom_details": {**{k: document[k] for k in (
                 "urgency", "novelty", "alert_count", "event_count", "services", "grouped_alert_titles", "why_grouped",
                 "similar_past_incidents", "suggested_responders", "suggested_remediations", "firing_alerts")},
+                               **_triage_details(document.get("triage"))},
         },
-        "links": [{"href": document["url"], "text": "Incident in triage"}],
+        "links": _links(document),
         "client": "triage",
         "client_url": document["url"],
     }

@@ -32,6 +32,7 @@ from kafka.errors import KafkaError
 from triage.domain.health import Backoff, Health, run_loop
 from triage.paging.compose import incident_document, pagerduty_event
 from triage.models.recommender import Suggestions
+from triage.models.triage_context import TriageContext
 from triage.store import SqlStore
 from triage.paging.outbox import OutboxItem, OutboxStore
 
@@ -129,6 +130,7 @@ class OutboxSender:
     ``target_health``: one state per page target (see the module's docstring);
     ``suggest``: what a page says of similar past incidents and who fixed them, by
     incident id (the services' ``SuggestionService.for_incident``; none without it);
+    ``triage``: an incident's triage context (``TriageContextService.for_incident``);
     ``observer``: counts of pages sent and dropped."""
 
     def __init__(self, store: SqlStore, targets: Sequence[Target], api_url: str, *,
@@ -136,6 +138,7 @@ class OutboxSender:
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
                  health: Health | None = None, target_health: Health | None = None,
                  suggest: Callable[[str], Suggestions] | None = None,
+                 triage: Callable[[str], TriageContext | None] | None = None,
                  observer: DeliveryObserver | None = None) -> None:
         self.store = store
         self.observer = observer
@@ -144,6 +147,7 @@ class OutboxSender:
         for name in (t.name for t in targets):
             self.target_health.register(name)
         self.suggest = suggest or (lambda _incident_id: Suggestions.none())
+        self.triage = triage or (lambda _incident_id: None)
         self.outbox = OutboxStore(store.engine)
         self.targets = {t.name: t for t in targets}
         self.api_url = api_url
@@ -183,7 +187,7 @@ class OutboxSender:
             self._dropped(item, "skipped")
             return
         document = incident_document(incident, self.store.incident_events(item.incident_id, limit=500),
-                                     self.api_url, self.suggest(incident.id))
+                                     self.api_url, self.suggest(incident.id), self.triage(incident.id))
         try:
             target.send(item, document)
         except DeliveryError as exc:

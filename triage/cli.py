@@ -296,7 +296,7 @@ def eval_alerts(dirs: tuple[Path, ...], catalog: bool, as_json: bool) -> None:
 @click.argument("dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @_EVAL_JSON
 def eval_suggest(dirs: tuple[Path, ...], as_json: bool) -> None:
-    """Suggested responders and similar past incidents vs no-model baselines, on DIR's events and incidents.jsonl."""
+    """Probable cause, owner team, responders, remediations and similar incidents vs no-model baselines, on DIR's events, incidents.jsonl and services.yaml."""
     from triage.evaluation.suggestions import evaluate_suggestions, format_suggestions_table
 
     embedder = _embedder(build_settings())

@@ -51,6 +51,8 @@ from triage.store import SqlStore
 from triage.store.api_keys import ApiKeyStore
 from triage.paging.held_pages import release_held_pages
 from triage.services.suggestions import SuggestionService
+from triage.models.triage_context import TriageContext
+from triage.services.triage_context import TriageContextService
 from triage.services.telemetry import Metrics
 
 log = logging.getLogger(__name__)
@@ -286,6 +288,7 @@ class Runtime:
             targets.append(KafkaTarget(s.kafka_bootstrap_servers, s.topic_incidents))
         sender = OutboxSender(self.store, targets, s.api_url, health=self.health,
                               suggest=SuggestionService(self.store).for_incident,
+                              triage=_never_failing(TriageContextService(self.store).for_incident),
                               target_health=self.metrics.page_targets, observer=self.metrics)
         self._spawn("sender", lambda: sender.run(self.stop))
 
@@ -468,3 +471,15 @@ def configure_tracing(settings: Settings) -> None:
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     log.info("tracing: exporting spans with %s", settings.otel_exporter)
+
+
+def _never_failing(triage: Callable[[str], TriageContext | None]) -> Callable[[str], TriageContext | None]:
+    """A page goes out without its triage rather than not at all: an error composing the
+    triage context is logged, and the page carries none."""
+    def safe(incident_id: str) -> TriageContext | None:
+        try:
+            return triage(incident_id)
+        except Exception:   # noqa: BLE001 - any failure here must not hold a page back
+            log.exception("triage context of %s failed; the page goes without it", incident_id)
+            return None
+    return safe

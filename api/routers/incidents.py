@@ -5,11 +5,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from triage.api.auth import IngestAccess, ReadAccess
-from triage.api.deps import CorrectionsDep, FeedbackDep, ReadsDep, SuggestionsDep
+from triage.api.deps import CorrectionsDep, FeedbackDep, ReadsDep, SuggestionsDep, TriageDep
 from triage.api.params import IdPath, Offset, Text, Time
 from triage.api.schemas import (
     EventPublic, IncidentDetail, IncidentPage, IncidentPublic, MergeIn, ResolutionAccepted, ResolutionIn, SplitIn,
 )
+from triage.api.triage_schemas import TriagePublic
 from triage.store import IncidentConflict, IncidentQuery
 
 router = APIRouter(prefix="/incidents", tags=["incidents"])
@@ -41,19 +42,23 @@ def get_incident(
     incident_id: IdPath,
     store: ReadsDep,
     suggestions: SuggestionsDep,
+    triage: TriageDep,
     _: ReadAccess,
     limit: Annotated[int, Query(ge=1, le=5000, description="events to include")] = 1000,
     offset: Offset = 0,
 ) -> IncidentDetail:
-    """One incident with its events, each with the reason it joined, and what similar past
-    incidents suggest: who resolved them and what fixed them."""
+    """One incident with its events, each with the reason it joined; what similar past
+    incidents suggest (who resolved them and what fixed them); and its triage: probable
+    cause, recent changes, owner team, responders, remediations and similar incidents,
+    each with its evidence."""
     record = store.get_incident(incident_id)
     if record is None:
         raise HTTPException(404, f"no incident {incident_id!r}")
     events = store.incident_events(incident_id, limit=limit, offset=offset)
     return IncidentDetail(**IncidentPublic.of(record).model_dump(),
                           events=[EventPublic.of(e) for e in events], events_total=record.event_count,
-                          **suggestions.for_incident(incident_id).document())
+                          **suggestions.for_incident(incident_id).document(),
+                          triage=TriagePublic.of(triage.for_incident(incident_id)))
 
 
 @router.post("/{incident_id}/resolution", response_model=ResolutionAccepted, status_code=201,

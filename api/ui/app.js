@@ -374,6 +374,28 @@ function pagesPanel(incident, pages) {
   return h("div", { class: "panel", id: "pages" }, h("h2", {}, "Pages"), body);
 }
 
+function triagePanel(incident) {
+  const t = incident.triage;
+  if (!t) return null;
+  const pct = (x) => `${Math.round(x * 100)}%`;
+  const why = (items) => h("span", { class: "muted" }, ` — ${items.join("; ")}`);
+  // only http(s) links: a change's link comes from whoever sent the change
+  const link = (url, text) => url && /^https?:\/\//i.test(url) ? h("a", { href: url, rel: "noreferrer" }, text) : text;
+  return h("div", { class: "panel", id: "triage" }, h("h2", {}, "Triage"),
+    h("p", {}, h("b", {}, "Owner team: "), t.owner_team || "—", t.owner_team_evidence ? h("span", { class: "muted" }, ` (${t.owner_team_evidence})`) : null),
+    t.probable_cause.length ? [h("h3", {}, "Probable cause"), h("ol", { id: "probable-cause" }, t.probable_cause.map((c) =>
+      h("li", {}, h("b", {}, c.component), h("span", { class: "badge plain" }, c.type), ` ${pct(c.confidence)}`, why(c.evidence))))] : null,
+    t.recent_changes.length ? [h("h3", {}, "Recent changes"), h("ul", { id: "recent-changes" }, t.recent_changes.map((c) =>
+      h("li", {}, link(c.link, c.summary), why([c.evidence]))))] : null,
+    t.responders.length ? [h("h3", {}, "Responders"), h("ol", { id: "responders" }, t.responders.map((r) =>
+      h("li", {}, h("b", {}, r.person), ` ${pct(r.confidence)}`, why(r.evidence))))] : null,
+    t.remediations.length ? [h("h3", {}, "Remediations"), h("ol", { id: "remediations" }, t.remediations.map((r) =>
+      h("li", {}, link(r.url, r.text), why([r.evidence]))))] : null,
+    t.similar_incidents.length ? [h("h3", {}, "Similar incidents"), h("ul", { id: "similar-incidents" }, t.similar_incidents.map((x) =>
+      h("li", {}, h("a", { href: `#/incidents/${encodeURIComponent(x.incident_id)}` }, x.title || x.incident_id),
+        x.responder ? ` · resolved by ${x.responder}` : null, x.resolution_note ? ` · ${x.resolution_note}` : null, why(x.evidence))))] : null);
+}
+
 function suggestionsPanel(incident) {
   const similar = incident.similar_past_incidents || [];
   const responders = incident.suggested_responders || [];
@@ -561,6 +583,7 @@ async function incidentPage(id, mine) {
       .map(([n, l]) => h("div", { class: "figure" }, h("div", { class: "n" }, num(n)), h("div", { class: "l" }, l))));
 
   return h("section", { id: "incident", "data-id": incident.id }, header, figures,
+    triagePanel(incident),
     h("div", { class: "grid2" }, pagesPanel(incident, pages), suggestionsPanel(incident)),
     actionsPanel(incident, candidates, selected, reload),
     h("div", { class: "panel", id: "events" }, h("h2", {}, "Events, and why each joined"), tabs,

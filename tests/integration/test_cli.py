@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from triage.services.triage_context import TriageContextService
+from triage.store import SqlStore
+
 EXE = shutil.which("triage", path=str(Path(sys.executable).parent)) or "triage"
 
 
@@ -46,6 +49,18 @@ def test_demo_once_processes_the_bundled_storm_and_prints_figures(tmp_path: Path
     assert figures["compression"] > 0.9
     assert "replay sample_storm.jsonl.gz" in result.stderr  # the progress bar
     assert (tmp_path / "triage-demo.db").exists()
+    # The history before the storm and the catalog: an incident with every part of its triage filled in.
+    assert "history: " in result.stderr and "13 resolved incidents with their notes" in result.stderr
+    store = SqlStore.from_url(f"sqlite:///{tmp_path / 'triage-demo.db'}")
+    try:
+        context = TriageContextService(store).for_incident(figures["triaged_incident"])
+    finally:
+        store.close()
+    assert context is not None
+    assert context.probable_causes and all(c.evidence for c in context.probable_causes)
+    assert context.recent_changes and context.responders.team and context.responders.people
+    assert context.remediations and all(r.evidence for r in context.remediations) and context.similar
+    assert f"probable cause: {context.probable_causes[0].component}" in result.stderr
 
 
 def test_deploy_files_pass_their_check() -> None:
@@ -86,17 +101,21 @@ def test_eval_commands_work_on_any_directory_in_the_formats(tmp_path: Path) -> N
             "labels": {"alertname": "Down", "service": service}, "fingerprint": f"s{i}", "truth_incident": truth}))
         incidents.append(json.dumps({"id": truth, "problem_id": problem, "started_at": f"{hour}:00:00Z",
                                      "resolved_at": f"{hour}:30:00Z", "responder": responder,
-                                     "resolution_note": f"fixed {problem}"}))
+                                     "resolution_note": f"fixed {problem}",
+                                     "root_cause": {"component": service, "kind": problem}}))
     (recurring / "events.jsonl").write_text("\n".join(lines) + "\n")
     (recurring / "incidents.jsonl").write_text("\n".join(incidents) + "\n")
     result = run("eval", "suggest", str(recurring), "--json", timeout=240)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = {r["engine"]: r for r in json.loads(result.stdout.strip().splitlines()[-1])["rows"]}
-    # INC-2 is like nothing before it: no suggestion. INC-3 gets INC-1's responder and note.
-    assert rows["triage"]["incidents"] == 2 and rows["triage"]["coverage"] == 0.5
-    assert rows["triage"]["responder_at_1"] == 0.5
-    assert rows["triage"]["recurring"] == 1 and rows["triage"]["same_problem_at_1"] == 1.0
-    assert "responder@1" in result.stderr   # the table
+    # No catalog: the cause from the stream; INC-3 gets INC-1 as similar, its responder and note.
+    triage = rows["triage"]
+    assert triage["incidents"] == 3 and triage["probable_cause_top1"] == 1.0
+    assert triage["team_at_1"] is None   # no owner_team to score against
+    assert triage["person_at_1"] == 1 / 3   # INC-1: nobody known yet; INC-2: amara, who resolved INC-1
+    assert triage["recurring"] == 1 and triage["remediation_at_3"] == 1.0
+    assert triage["with_similar"] == 1 and triage["similar_recall_at_5"] == 1.0
+    assert "person@1" in result.stderr and "similar recall@5" in result.stderr   # the table
 
     logs = tmp_path / "logs" / "Tiny"
     logs.mkdir(parents=True)

@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import EMBEDDER, make_event
 from triage.models.parameters import CorrelationParameters
 from triage.services.pipeline import Pipeline
+from triage.services.triage_context import TriageContextService
 from triage.paging.sender import OutboxSender, PagerDutyTarget, WebhookTarget
 from triage.store import IncidentQuery, SqlStore
 from triage.paging.outbox import OutboxStore
@@ -171,9 +172,14 @@ def test_webhook_pages_are_signed(tmp_path: Path, pagerduty: FakePagerDuty) -> N
     clock.now += timedelta(seconds=60)
     with httpx.Client(timeout=5) as client:
         target = WebhookTarget(f"http://127.0.0.1:{server.server_address[1]}/hook", "s3cret", client)
-        OutboxSender(store, [target], "http://t", clock=clock).run_once()
+        OutboxSender(store, [target], "http://t", clock=clock,
+                     triage=TriageContextService(store).for_incident).run_once()
     server.shutdown()
     [(body, signature)] = received
     assert signature == "v1=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
-    assert json.loads(body)["action"] == "trigger"
+    page = json.loads(body)
+    assert page["action"] == "trigger"
+    # the incident's triage rides along, as GET /incidents/{id} shows it
+    [cause] = page["incident"]["triage"]["probable_cause"]
+    assert cause["component"] == "checkout" and "first sign of the incident" in cause["evidence"]
     store.close()

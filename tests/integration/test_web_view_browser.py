@@ -194,6 +194,9 @@ def test_on_call_finds_an_incident_its_evidence_and_merges_two(served: Served, b
     assert "score 1.00 ≥ 0.55" in first.text
     assert "3 pages due" in browser.find_element(By.ID, "pages").text
     assert "first page" in browser.find_element(By.ID, "pages").text
+    # Its triage: the probable cause with its evidence (no catalog here: the stream alone).
+    cause = browser.find_element(By.ID, "probable-cause").text
+    assert "first sign of the incident" in cause, cause
     screenshot(browser, "incident.png")
 
     # Noise over time: the chart, drawn by the page.

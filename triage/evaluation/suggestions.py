@@ -1,23 +1,36 @@
-"""Scoring suggested responders and similar past incidents on labeled alert streams.
+"""Scoring triage's answers to an on-call engineer's first questions on labeled streams:
+probable cause, owner team, responders, remediations and similar past incidents.
 
-``triage eval suggest DIR`` replays DIR's events through triage's correlator, then walks
-DIR/incidents.jsonl in the order the incidents started. Before each incident it teaches
-the recommender every incident resolved by then (its responder and resolution note, as
-a PagerDuty webhook or ``POST /incidents/{id}/resolution`` would), then asks it about
-this one, described as triage saw it: the templates and services of the triage incident
-holding most of its events, over that incident's first ``window`` seconds (what the
-first page and the first look at it show). It never sees the answer or a later event.
+``triage eval suggest DIR`` replays DIR's events through triage's correlator (change
+records taken out first, as the pipeline does: a change never joins an incident), then
+walks DIR/incidents.jsonl in the order the incidents started. For each incident it asks
+triage what it knew when the incident first paged: the triage incident that the
+incident's first alert joined, its events from ``PAGE_LOOKBACK`` before that alert to
+``PAGE_HORIZON`` after it (``models.triage_context.page_view``), the changes recorded by then, the catalog (DIR/services.yaml) and
+every incident resolved before (its responder and resolution note, as a PagerDuty
+webhook or ``POST /incidents/{id}/resolution`` would report them). The truth labels
+only say which incident is which and score the answer; no answer is built from them.
 
-Scored per truth incident:
+Scored per incident (``--json`` keys in brackets):
 
-* responder hit@1 / hit@3: the incident's actual responder among the first suggestions;
-* same problem @1 / @3, over the incidents whose problem (``problem_id``) had occurred
-  before: the most similar past incident(s) were that same problem, so their notes are
-  the remediation that worked last time;
-* coverage: the share of incidents that got any suggestion at all.
+* probable cause top-1 / top-3 [``probable_cause_top1``, ``probable_cause_top3``]:
+  ``root_cause.component`` first / among the first three;
+* team@1 [``team_at_1``]: the suggested team is ``owner_team`` (the team owning the root
+  component, the one to page);
+* person@1 / @3 [``person_at_1``, ``person_at_3``]: ``responder`` first / in the first
+  three, over the incidents with a responder;
+* remediation@3 [``remediation_at_3``]: over recurring incidents (an earlier incident
+  had the same ``problem_id``), the first three suggestions hold a resolution note of
+  such an earlier incident;
+* the mean confidence triage gave its first person [``person_confidence_at_1``], to
+  read next to person@1 (calibrated: about as high as person@1);
+* similar recall@5 [``similar_recall_at_5``]: ../shared/data/README.md's definition
+  (relevant: earlier incidents with the same ``root_cause.component`` and ``kind``).
 
-Next to it, baselines that need no model: the responder who resolved most incidents so
-far, and the most recent past incidents on one of the incident's services.
+Baselines in the same run, with no model: the first-alerting component as the cause and
+its catalog owners as team and people (``catalog-owner``); the responder who resolved
+most incidents so far (``most-frequent``); the latest incidents sharing a service with
+this one, and their notes (``latest-same-services``).
 """
 
 from __future__ import annotations
@@ -25,20 +38,24 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from triage.correlation.correlator import Correlator
-from triage.evaluation.alerts import time_order, load_labeled_events
+from triage.domain.change import Change, change_from_event
+from triage.domain.event import Event, EventKind, Status
+from triage.evaluation.alerts import load_labeled_events, time_order
 from triage.evaluation.metrics import format_table
-from triage.domain.event import Event
+from triage.models.catalog import Catalog
 from triage.models.embedder import Embedder
 from triage.models.index import centroid_of
 from triage.models.parameters import CorrelationParameters
-from triage.models.recommender import IncidentProfile, Recommender, Resolution
+from triage.models.probable_cause import component_owner, signals_from_events
+from triage.models.triage_context import PAGE_HORIZON as HORIZON, Triager, page_view
 
 INCIDENTS_FILE = "incidents.jsonl"
+CATALOG_FILE = "services.yaml"
 
 
 @dataclass(frozen=True)
@@ -49,6 +66,10 @@ class TruthIncident:
     resolved_at: datetime
     responder: str | None
     resolution_note: str | None
+    component: str | None = None
+    kind: str | None = None
+    owner_team: str | None = None
+    services: tuple[str, ...] = ()
 
 
 def _time(value: Any, where: str) -> datetime:
@@ -85,113 +106,181 @@ def load_truth_incidents(dir: Path) -> list[TruthIncident]:
                 id=row["id"], problem_id=row.get("problem_id"),
                 started_at=_time(row.get("started_at"), f"{where}: started_at"),
                 resolved_at=_time(row.get("resolved_at"), f"{where}: resolved_at"),
-                responder=row.get("responder") or None, resolution_note=row.get("resolution_note") or None))
+                responder=row.get("responder") or None, resolution_note=row.get("resolution_note") or None,
+                component=(row.get("root_cause") or {}).get("component"), kind=(row.get("root_cause") or {}).get("kind"),
+                owner_team=row.get("owner_team"), services=tuple(row.get("services") or ())))
     return sorted(out, key=lambda t: (t.started_at, t.id))
 
 
-def _profiles(events: list[Event], truth: list[str], parameters: CorrelationParameters,
-              embedder: Embedder) -> dict[str, IncidentProfile]:
-    """Each truth incident as triage saw it: the triage incident holding most of its
-    events, over that incident's first ``window`` seconds."""
+
+
+@dataclass
+class _Query:
+    """An incident as triage saw it when it first paged."""
+
+    events: list[Event]
+    anchor: Event             # its first alert (or first event)
+    title: str
+    texts: list[str]          # templates of its events, first seen first
+
+
+def _replay(events: list[Event], truth: list[str], parameters: CorrelationParameters,
+            embedder: Embedder) -> tuple[dict[str, _Query], list[Change]]:
+    """Correlate the stream (changes taken out, as the pipeline does) and cut out each
+    labeled incident's view at its first page."""
+    changes: list[Change] = []
+    kept: list[int] = []
+    for i, event in enumerate(events):
+        change = change_from_event(event)
+        if change is not None:
+            changes.append(change)
+        else:
+            kept.append(i)
+    stream = [events[i] for i in kept]
     correlator = Correlator(parameters, embedder=embedder)
-    decisions = correlator.process_batch(events)
-    members: dict[str, list[int]] = defaultdict(list)       # triage incident -> event indices, in time
-    votes: dict[str, Counter[str]] = defaultdict(Counter)   # truth incident -> triage incidents
+    decisions = correlator.process_batch(stream)
+    incident_of: dict[int, str] = {}
     template_of: dict[int, str] = {}
-    for index, decision in zip(time_order(events), decisions, strict=True):
-        members[decision.incident_id].append(index)
-        votes[truth[index]][decision.incident_id] += 1
-        template_of[index] = decision.template or ""
-    horizon = timedelta(seconds=parameters.window)
-    profiles = {}
-    for truth_id, counter in votes.items():
-        incident_id = min(counter.items(), key=lambda kv: (-kv[1], kv[0]))[0]
-        incident = correlator.state.incidents[incident_id]
-        first = events[members[incident_id][0]].occurred_at
-        seen = [i for i in members[incident_id] if events[i].occurred_at <= first + horizon]
-        texts = list(dict.fromkeys(incident.templates[template_of[i]] for i in seen
-                                   if template_of[i] in incident.templates))
-        vector = centroid_of(embedder.embed(texts)) if texts else None
-        services = tuple(sorted({s for i in seen if (s := events[i].service)}))
-        profiles[truth_id] = IncidentProfile(truth_id, vector, services, incident.title)
-    return profiles
+    members: dict[str, list[int]] = defaultdict(list)
+    for j, decision in zip(time_order(stream), decisions, strict=True):
+        i = kept[j]
+        incident_of[i] = decision.incident_id
+        template_of[i] = decision.template or ""
+        members[decision.incident_id].append(i)
+    anchors: dict[str, int] = {}
+    for i in sorted(incident_of, key=lambda i: (events[i].occurred_at, events[i].id)):
+        label = truth[i]
+        event = events[i]
+        is_alert = event.kind is EventKind.alert and event.status is Status.firing
+        current = anchors.get(label)
+        if current is None or (is_alert and events[current].kind is not EventKind.alert):
+            anchors[label] = i
+    queries: dict[str, _Query] = {}
+    for label, a in anchors.items():
+        anchor = events[a]
+        incident_id = incident_of[a]
+        state = correlator.state.incidents[incident_id]
+        view = page_view([events[i] for i in members[incident_id]], anchor)
+        in_view = {e.id for e in view[1]} if view else set()
+        seen = [i for i in members[incident_id] if events[i].id in in_view]
+        texts = list(dict.fromkeys(state.templates[template_of[i]] for i in seen if template_of[i] in state.templates))
+        queries[label] = _Query([events[i] for i in seen], anchor, state.title, texts)
+    return queries, sorted(changes, key=lambda c: (c.occurred_at, c.id))
+
+
+def _first_alerting(query: _Query, catalog: Catalog) -> str | None:
+    """The catalog entry of the query's first alert (a host or cluster alert: the platform)."""
+    signals = signals_from_events([query.anchor], catalog)
+    return component_owner(signals[0].component, signals[0].type, catalog) if signals else None
 
 
 def evaluate_suggestions(dir: Path, parameters: CorrelationParameters | None = None, *,
                          embedder: Embedder) -> list[dict[str, Any]]:
-    """Two rows for DIR: triage's recommender (on ``embedder``'s centroids) and the no-model baselines."""
+    """Rows for DIR: triage, then the baselines (see the module's docstring)."""
     directory = Path(dir)
     params = parameters or CorrelationParameters()
     incidents = load_truth_incidents(directory)
+    catalog_path = directory / CATALOG_FILE
+    catalog = Catalog.from_yaml(catalog_path.read_text(encoding="utf-8")) if catalog_path.is_file() else Catalog()
     events, truth = load_labeled_events(directory)
-    profiles = _profiles(events, truth, params, embedder)
-    recommender = Recommender(embedder.dim, neighbours=params.suggest_neighbours,
-                              min_similarity=params.suggest_min_similarity)
+    queries, changes = _replay(events, truth, params, embedder)
+    triager = Triager(catalog)
+    profiles: dict[str, Any] = {}
     learned: list[TruthIncident] = []
-    pending = sorted((t for t in incidents if t.id in profiles), key=lambda t: (t.resolved_at, t.id))
-    scores = {name: Counter[str]() for name in ("triage", "baseline")}
+    pending = sorted((t for t in incidents if t.id in queries), key=lambda t: (t.resolved_at, t.id))
+    engines = ("triage", "catalog-owner", "most-frequent", "latest-same-services")
+    scores: dict[str, defaultdict[str, float]] = {name: defaultdict(float) for name in engines}
+    confidence = 0.0
     for incident in incidents:
         while pending and pending[0].resolved_at <= incident.started_at:
             done = pending.pop(0)
-            recommender.learn_one(profiles[done.id], Resolution(done.responder, done.resolution_note, done.resolved_at))
+            if done.id in profiles:
+                triager.learn(profiles[done.id], responder=done.responder, note=done.resolution_note,
+                              resolved_at=done.resolved_at)
             learned.append(done)
-        profile = profiles.get(incident.id)
-        if profile is None or not learned or incident.responder is None:
-            continue   # none of its events reached triage, or nothing to learn from yet
-        suggested = recommender.predict_one(profile)
-        ranked = {
-            "triage": ([r for r, _ in suggested.responders], [s.incident_id for s in suggested.similar]),
-            "baseline": (_most_frequent([t.responder for t in learned]),
-                         _recent_on_services(learned, profiles, profile.services)),
+        query = queries.get(incident.id)
+        if query is None:
+            continue   # none of its events reached triage
+        now = query.anchor.occurred_at + HORIZON
+        vector = centroid_of(embedder.embed(query.texts)) if query.texts else None
+        known = [c for c in changes if c.occurred_at <= now]
+        context = triager.triage(incident.id, query.events, now=now, vector=vector, changes=known,
+                                 title=query.title, started_at=query.anchor.occurred_at)
+        profiles[incident.id] = context.profile
+        relevant = {t.id for t in learned if t.component == incident.component and t.kind == incident.kind}
+        same_problem = {t.resolution_note for t in learned
+                        if incident.problem_id and t.problem_id == incident.problem_id and t.resolution_note}
+        first = _first_alerting(query, catalog)
+        first_entry = catalog.service(first)
+        shared = [t for t in sorted(learned, key=lambda t: (t.started_at, t.id), reverse=True)
+                  if set(t.services) & {e.service for e in query.events if e.service}]
+        answers: dict[str, dict[str, Any]] = {
+            "triage": {"causes": [c.component for c in context.probable_causes], "team": context.responders.team,
+                       "people": [p.person for p in context.responders.people],
+                       "remediations": [r.text for r in context.remediations[:3]],
+                       "similar": [m.incident.profile.incident_id for m in context.similar[:5]]},
+            "catalog-owner": {"causes": [s.component for s in signals_from_events([query.anchor], catalog)],
+                              "team": first_entry.team if first_entry else None,
+                              "people": list(first_entry.owners) if first_entry else []},
+            "most-frequent": {"people": [p for p, _ in sorted(Counter(t.responder for t in learned if t.responder)
+                                                              .items(), key=lambda kv: (-kv[1], kv[0]))]},
+            "latest-same-services": {"similar": [t.id for t in shared[:5]],
+                                     "remediations": [t.resolution_note for t in shared if t.resolution_note][:3]},
         }
-        problems = {t.id: t.problem_id for t in learned}
-        recurring = incident.problem_id is not None and incident.problem_id in problems.values()
-        for name, (responders, similar) in ranked.items():
+        if context.responders.people:
+            confidence += context.responders.people[0].confidence
+        for name, answer in answers.items():
             s = scores[name]
             s["incidents"] += 1
-            s["covered"] += bool(responders or similar)
-            s["responder@1"] += incident.responder in responders[:1]
-            s["responder@3"] += incident.responder in responders[:3]
-            if recurring:
+            if "causes" in answer:
+                s["pc"] += 1
+                s["pc1"] += incident.component in answer["causes"][:1]
+                s["pc3"] += incident.component in answer["causes"][:3]
+            if "team" in answer and incident.owner_team:
+                s["team"] += 1
+                s["team1"] += answer["team"] is not None and answer["team"] == incident.owner_team
+            if "people" in answer and incident.responder:
+                s["people"] += 1
+                s["person1"] += incident.responder in answer["people"][:1]
+                s["person3"] += incident.responder in answer["people"][:3]
+            if "remediations" in answer and same_problem:
                 s["recurring"] += 1
-                same = [problems[i] == incident.problem_id for i in similar]
-                s["problem@1"] += any(same[:1])
-                s["problem@3"] += any(same[:3])
-    return [_row(directory.resolve().name, name, s) for name, s in scores.items()]
+                s["rem3"] += bool(same_problem & set(answer["remediations"][:3]))
+            if "similar" in answer and relevant:
+                s["with_similar"] += 1
+                s["recall5"] += len(relevant & set(answer["similar"][:5])) / min(5, len(relevant))
+    rows = [_row(directory.resolve().name, name, s) for name, s in scores.items()]
+    people = scores["triage"]["people"]
+    for row in rows:   # how sure triage said it was of its first person (triage alone states one)
+        row["person_confidence_at_1"] = (confidence / people if people else None) if row["engine"] == "triage" else None
+    return rows
 
 
-def _most_frequent(values: list[str | None]) -> list[str]:
-    counts = Counter(v for v in values if v)
-    return [v for v, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-
-
-def _recent_on_services(learned: list[TruthIncident], profiles: dict[str, IncidentProfile],
-                        services: tuple[str, ...]) -> list[str]:
-    wanted = set(services)
-    shared = [t for t in learned if wanted & set(profiles[t.id].services)]
-    return [t.id for t in sorted(shared, key=lambda t: (t.resolved_at, t.id), reverse=True)]
-
-
-def _row(dataset: str, engine: str, s: Counter[str]) -> dict[str, Any]:
+def _row(dataset: str, engine: str, s: defaultdict[str, float]) -> dict[str, Any]:
     def share(key: str, of: str) -> float | None:
         return s[key] / s[of] if s[of] else None   # nothing to score: no figure, not a zero
-    return {"dataset": dataset, "engine": engine, "incidents": s["incidents"],
-            "coverage": share("covered", "incidents"),
-            "responder_at_1": share("responder@1", "incidents"), "responder_at_3": share("responder@3", "incidents"),
-            "recurring": s["recurring"],
-            "same_problem_at_1": share("problem@1", "recurring"), "same_problem_at_3": share("problem@3", "recurring")}
+    return {"dataset": dataset, "engine": engine, "incidents": int(s["incidents"]),
+            "probable_cause_top1": share("pc1", "pc"), "probable_cause_top3": share("pc3", "pc"),
+            "team_at_1": share("team1", "team"),
+            "person_at_1": share("person1", "people"), "person_at_3": share("person3", "people"),
+            "recurring": int(s["recurring"]), "remediation_at_3": share("rem3", "recurring"),
+            "with_similar": int(s["with_similar"]), "similar_recall_at_5": share("recall5", "with_similar")}
 
 
 SUGGEST_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("dataset", "dataset", "s"),
     ("engine", "engine", "s"),
     ("incidents", "incidents", "d"),
-    ("coverage", "coverage", ".3f"),
-    ("responder_at_1", "responder@1", ".3f"),
-    ("responder_at_3", "responder@3", ".3f"),
+    ("probable_cause_top1", "cause@1", ".3f"),
+    ("probable_cause_top3", "cause@3", ".3f"),
+    ("team_at_1", "team@1", ".3f"),
+    ("person_at_1", "person@1", ".3f"),
+    ("person_at_3", "person@3", ".3f"),
+    ("person_confidence_at_1", "conf@1", ".3f"),
     ("recurring", "recurring", "d"),
-    ("same_problem_at_1", "same problem@1", ".3f"),
-    ("same_problem_at_3", "same problem@3", ".3f"),
+    ("remediation_at_3", "remediation@3", ".3f"),
+    ("with_similar", "with similar", "d"),
+    ("similar_recall_at_5", "similar recall@5", ".3f"),
 )
 
 
