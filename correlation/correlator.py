@@ -30,7 +30,6 @@ Time is always passed in, never read.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
@@ -38,9 +37,13 @@ import numpy as np
 
 from triage.correlation.decision import Action, Decision
 from triage.correlation.evidence import (
-    Criteria, Duplicate, EpisodeEnd, Evidence, GapFrom, Joined, Opened, PreviousEpisode, Resolve, Rule,
+    Criteria, Duplicate, Evidence, GapFrom, Joined, Opened, PreviousEpisode, Resolve, Rule,
 )
-from triage.correlation.identity import dedup_key, incident_id_for
+from triage.correlation.first_page import Paging
+from triage.correlation.indexes import GraphDistances, ScopeIndex, learn_graph
+from triage.correlation.similarity import TemplateVectors
+from triage.correlation.holds import Hold, Release
+from triage.correlation.identity import dedup_key, episode_ended, incident_id_for
 from triage.domain.scope import scope_of
 from triage.correlation.scoring import GLOBAL_NODE, CandidateFit, footprint_key, identity_values, score_candidate
 from triage.correlation.state import (
@@ -50,7 +53,7 @@ from triage.correlation.templating import Template, Templater
 from triage.domain.event import Event, EventKind, Severity, Status
 from triage.models.embedder import Embedder
 from triage.models.alert_families import TemplateFamilies
-from triage.models.index import CentroidIndex, centroid_of
+from triage.models.index import centroid_of
 from triage.models.parameters import CorrelationParameters
 from triage.models.topology import ServiceGraph, host_node
 
@@ -82,19 +85,6 @@ def node_of(event: Event) -> str:
     return GLOBAL_NODE
 
 
-class _ScopeIndex:
-    """The correlator's caches for one scope: node -> incidents, and the centroid index."""
-
-    def __init__(self, dim: int) -> None:
-        self.by_node: dict[str, set[str]] = defaultdict(set)
-        self.by_node_version = 0   # bumped on every change to by_node
-        self.centroids = CentroidIndex(dim)
-        self.members: set[str] = set()
-        self.text_hits: dict[str, tuple[int, list[str]]] = {}
-        # (node, template id) -> (versions it was computed at, candidate incident ids)
-        self.candidates: dict[tuple[str, str], tuple[tuple[int, int, int], list[str]]] = {}
-
-
 class Correlator:
     def __init__(
         self,
@@ -114,18 +104,20 @@ class Correlator:
         self.embedder = embedder
         self.topology = topology
         self.families = families
-        self._incident_families: dict[str, tuple[int, set[int]]] = {}
-        self._scopes: dict[str, _ScopeIndex] = {}
+        self._scopes: dict[str, ScopeIndex] = {}
         self._prepared: dict[str, tuple[str, Template]] = {}   # event id -> (scope, template)
-        self._similar: dict[tuple[str, int, str], tuple[float, str | None]] = {}  # text sims
-        self._matrices: dict[str, tuple[int, np.ndarray, list[str]]] = {}
-        self._distances: dict[tuple[str, str], tuple[tuple[int, int], tuple[int, str] | None]] = {}
+        self._texts = TemplateVectors(embedder, families)
+        self._vector, self._similarity, self._families_of = (
+            self._texts.vector, self._texts.similarity, self._texts.families_of)
+        self._distances = GraphDistances(lambda scope: self.state.models_for(scope).graph, self.parameters.max_hops)
+        self._distance = self._distances.distance
         self._since_prune = 0
         self._declared: set[int] = set()
         p = self.parameters
         # _accepting_until runs for every event: its windows as timedeltas, once
         self._windows = (timedelta(seconds=p.max_incident_age), timedelta(seconds=p.window),
                          timedelta(seconds=p.reopen_window), timedelta(seconds=p.lone_window))
+        self._paging = Paging(p)
         self._index_new(self.state)
 
     def adopt(self, state: CorrelationState) -> None:
@@ -184,7 +176,7 @@ class Correlator:
         if signal is not None and incident is not None:
             if event.kind is EventKind.alert:
                 if (event.status is Status.firing and signal.status is Status.firing
-                        and (ended := self._episode_ended(event, signal, now)) is not None):
+                        and (ended := episode_ended(event, signal.last_seen, now, p.resolve_timeout)) is not None):
                     # The episode we knew of is over though its resolve never reached us;
                     # this one is decided afresh.
                     self._lost_resolve(signal, incident)
@@ -199,7 +191,7 @@ class Correlator:
                 return self._duplicate(event, now, signal, incident, template, reason="identical text")
 
         node = node_of(event)
-        self._learn(models, event, now)
+        learn_graph(models, event, now, self.topology, self._declared)
         vector = self._vector(template.text)
         identity = identity_values(event.labels, event.host)
         candidates = self._candidates(scope, models, node, template, vector, now)
@@ -226,10 +218,10 @@ class Correlator:
             # the first alert of a noise group makes it an incident
             promoted = event.kind is EventKind.alert and event.status is Status.firing \
                 and target.kind == _NOISE
-            reopened, notify = self._join(event, now, key, target, node, template, identity)
+            reopened, notify, hold, release = self._join(event, now, key, target, node, template, identity)
             # (positional arguments: built for most events, and keywords cost a tenth more)
             joined = Joined(scope, node, template.id, self._criteria, len(candidates), previous_episode,
-                            best.candidate(), promoted, reopened)
+                            best.candidate(), promoted, reopened, hold, release)
             return self._decide(event, Action.attached, target, Rule.correlated, joined, notify)
         # Nothing fits: a new group. A firing alert opens an incident; anything else a
         # noise group, which pages nobody unless an alert joins it.
@@ -244,9 +236,9 @@ class Correlator:
         self.state.add_incident(new)
         rejected = max(fits, key=lambda e: (e.score, e.incident_id), default=None)
         # (a new incident is open whenever a firing alert joins it: never reopened)
-        _, notify = self._join(event, now, key, new, node, template, identity)
+        _, notify, hold, _ = self._join(event, now, key, new, node, template, identity)
         opened = Opened(scope, node, template.id, self._criteria, len(candidates), previous_episode,
-                        rejected.candidate() if rejected is not None else None)
+                        rejected.candidate() if rejected is not None else None, hold)
         rule = Rule.new_incident if kind == IncidentKind.incident else Rule.noise_group
         return self._decide(event, Action.opened, new, rule, opened, notify)
 
@@ -295,33 +287,11 @@ class Correlator:
     def _templater(self, scope: str) -> Templater:
         return self.state.models_for(scope).templater
 
-    def _scope_index(self, scope: str) -> _ScopeIndex:
+    def _scope_index(self, scope: str) -> ScopeIndex:
         index = self._scopes.get(scope)
         if index is None:
-            index = self._scopes[scope] = _ScopeIndex(self.embedder.dim)
+            index = self._scopes[scope] = ScopeIndex(self.embedder.dim)
         return index
-
-    def _vector(self, text: str) -> np.ndarray:
-        vector = self.embedder.cached(text)
-        if vector is None:
-            vector = self.embedder.embed([text])[0]
-        return vector
-
-    def _learn(self, models: ScopeModels, event: Event, now: datetime) -> None:
-        graph = models.graph
-        if self.topology is not None and id(models) not in self._declared:
-            self._declared.add(id(models))
-            for a, b, _ in self.topology.edges():
-                if graph.declare(a, b):
-                    models.dirty = True
-        ts = now.timestamp()
-        changed = False
-        if event.kind is EventKind.span and event.parent_service and event.service:
-            changed |= graph.learn_call(event.parent_service, event.service, ts)
-        if event.service and event.host:
-            changed |= graph.learn_placement(event.service, event.host, ts)
-        if changed:
-            models.dirty = True
 
     def _candidates(self, scope: str, models: ScopeModels, node: str, template: Template,
                     vector: np.ndarray, now: datetime) -> list[IncidentState]:
@@ -348,7 +318,7 @@ class Correlator:
             found = by_node.get(node)
             if found:
                 ids.update(found)
-            ids.update(self._text_candidates(index, template, vector))
+            ids.update(index.text_candidates(template.id, vector, p.centroid_radius))
             candidates = sorted(ids)
             if len(index.candidates) > 65536:
                 index.candidates.clear()
@@ -370,69 +340,6 @@ class Correlator:
                 incident_families=families, distance=self._distance)
         return score
 
-    def _distance(self, incident: IncidentState, node: str) -> tuple[int, str] | None:
-        """``graph.distance`` from ``node`` to the incident's nodes, cached until the scope's
-        graph changes shape or the incident gains a node (its nodes are only ever added,
-        so their count tells): the same few services ask about the same incidents for
-        every event."""
-        graph = self.state.models_for(incident.scope).graph
-        key = (incident.id, node)
-        stamp = (graph.version, len(incident.nodes))
-        hit = self._distances.get(key)
-        if hit is not None and hit[0] == stamp:
-            return hit[1]
-        found = graph.distance(node, incident.nodes, self.parameters.max_hops)
-        if len(self._distances) > 65536:
-            self._distances.clear()
-        self._distances[key] = (stamp, found)
-        return found
-
-    def _families_of(self, incident: IncidentState) -> set[int]:
-        assert self.families is not None
-        count = len(incident.templates)
-        cached = self._incident_families.get(incident.id)
-        if cached is None or cached[0] != count:
-            families = (self.families.family_of(text, self._vector(text)) for text in incident.templates.values())
-            found = {f for f in families if f is not None}
-            cached = self._incident_families[incident.id] = (count, found)
-        return cached[1]
-
-    def _text_candidates(self, index: _ScopeIndex, template: Template, vector: np.ndarray) -> list[str]:
-        """Incidents whose centroid is within ``centroid_radius`` of the template, cached
-        per template until the index changes."""
-        centroids = index.centroids
-        cached = index.text_hits.get(template.id)
-        if cached is not None and cached[0] == centroids.version:
-            return cached[1]
-        hits = [key for key, _ in centroids.within(vector, self.parameters.centroid_radius)]
-        if len(index.text_hits) > 65536:
-            index.text_hits.clear()
-        index.text_hits[template.id] = (centroids.version, hits)
-        return hits
-
-    def _similarity(self, incident: IncidentState, template_id: str, vector: np.ndarray) -> tuple[float, str | None]:
-        """Best cosine between ``vector`` and the incident's template embeddings."""
-        count = len(incident.templates)
-        if count == 0:
-            return 0.0, None
-        key = (incident.id, count, template_id)
-        hit = self._similar.get(key)
-        if hit is not None:
-            return hit
-        cached = self._matrices.get(incident.id)
-        if cached is None or cached[0] != count:
-            texts = list(incident.templates.values())
-            matrix = np.stack([self._vector(t) for t in texts])
-            cached = self._matrices[incident.id] = (count, matrix, texts)
-        _, matrix, texts = cached
-        sims = matrix @ vector
-        best = int(np.argmax(sims))
-        hit = (float(sims[best]), texts[best])
-        if len(self._similar) > 262144:
-            self._similar.clear()
-        self._similar[key] = hit
-        return hit
-
     def _index(self, incident: IncidentState) -> None:
         index = self._scope_index(incident.scope)
         index.members.add(incident.id)
@@ -448,25 +355,17 @@ class Correlator:
         """Forget incidents long past accepting events (the state keeps them)."""
         self._since_prune = 0
         horizon = now - timedelta(seconds=_PRUNE_SLACK)
+        for models in self.state.models.values():
+            models.history.prune(now, self.parameters.chronic_window)
         for index in self._scopes.values():
             stale = [i for i in index.members
                      if (inc := self.state.incidents.get(i)) is None
                      or inc.accepting_until is None or inc.accepting_until < horizon]
             if not stale:
                 continue
+            index.drop(stale)
             for incident_id in stale:
-                index.members.discard(incident_id)
-                index.centroids.remove(incident_id)
-                self._matrices.pop(incident_id, None)
-                self._incident_families.pop(incident_id, None)
-            # By node, not by the incident's nodes: an adopted state may no longer hold it.
-            gone = set(stale)
-            for node in list(index.by_node):
-                members = index.by_node[node]
-                members -= gone
-                if not members:
-                    del index.by_node[node]
-            index.by_node_version += 1
+                self._texts.forget(incident_id)
 
     def _update_centroid(self, incident: IncidentState) -> None:
         centroid = centroid_of(np.stack([self._vector(t) for t in incident.templates.values()]))
@@ -516,29 +415,21 @@ class Correlator:
             keep = sorted(incident.labels.items(), key=lambda kv: (-kv[1], kv[0]))[:_MAX_LABELS]
             incident.labels = dict(keep)
 
-    def _due(self, incident: IncidentState, now: datetime, *, new_alert: bool) -> bool:
-        """Alertmanager's timers (first page, update after group_interval, repeat), the
-        first page held until ``page_due_at`` (auto-pause)."""
-        if not incident.is_open or incident.kind != _INCIDENT:
-            return False
-        last = incident.last_notified_at
-        if last is None:
-            due = incident.page_due_at is not None and now >= incident.page_due_at
-        else:
-            since = _seconds(now, last)
-            due = since >= (self.parameters.group_interval if new_alert else self.parameters.repeat_interval)
-        if due:
-            incident.last_notified_at = now
-        return due
-
     def _join(self, event: Event, now: datetime, key: str, incident: IncidentState, node: str,
-              template: Template, identity: frozenset[str]) -> tuple[bool, bool]:
-        """The event joins ``incident`` (a new one or not): whether that re-opened it, and
-        whether a page (or page update) is due."""
+              template: Template, identity: frozenset[str]) -> tuple[bool, bool, Hold | None, Release | None]:
+        """The event joins ``incident`` (a new one or not): whether that re-opened it,
+        whether a page (or page update) is due, why its first page is held (auto-pause,
+        damping: ``first_page``) or what released a damped one."""
         is_alert = event.kind is EventKind.alert
         firing = is_alert and event.status is Status.firing
         reopened = False
+        hold: Hold | None = None
+        release: Release | None = None
+        if incident.damped is not None and incident.event_count > 0:
+            release = self._paging.changed(incident, event, footprint_key(node, template.id), now,
+                                           self.state.models_for(incident.scope).history)
         if firing:
+            opening = incident.kind == _NOISE or incident.event_count == 0
             if incident.kind == _NOISE:
                 incident.kind, incident.title = _INCIDENT, event.title
             if not incident.is_open:  # a flapping alert re-fires into its resolved incident
@@ -546,8 +437,8 @@ class Correlator:
                 reopened = True
                 if incident.transient:   # it never paged: its pause starts again
                     incident.transient, incident.page_due_at = False, None
-            if incident.page_due_at is None:
-                incident.page_due_at = now + timedelta(seconds=self.parameters.auto_pause)
+            hold = self._paging.firing(incident, event, footprint_key(node, template.id), now,
+                                       self.state.models_for(incident.scope).history, opening=opening)
             incident.firing.add(key)
         if is_alert:
             incident.alert_count += 1
@@ -557,7 +448,7 @@ class Correlator:
         self.state.signals[key] = SignalState(key=key, incident_id=incident.id, status=event.status,
                                               first_seen=now, last_seen=now, dirty=True,
                                               stored=before is not None and before.stored)
-        return reopened, firing and self._due(incident, now, new_alert=True)
+        return reopened, firing and self._paging.due(incident, now, new_alert=True), hold, release
 
     def _duplicate(self, event: Event, now: datetime, signal: SignalState,
                    incident: IncidentState, template: Template, reason: str) -> Decision:
@@ -568,7 +459,7 @@ class Correlator:
         signal.count += 1
         signal.last_seen = max(signal.last_seen, now)
         signal.dirty = True
-        notify = event.kind is EventKind.alert and self._due(incident, now, new_alert=False)
+        notify = event.kind is EventKind.alert and self._paging.due(incident, now, new_alert=False)
         return self._decide(event, Action.suppressed, incident, Rule.duplicate, evidence, notify)
 
     def _resolve(self, event: Event, now: datetime, signal: SignalState, incident: IncidentState,
@@ -581,22 +472,13 @@ class Correlator:
         if not incident.firing and incident.is_open:
             incident.status, incident.resolved_at = IncidentStatus.resolved, now
             resolved = True
-            if incident.kind == IncidentKind.incident and incident.last_notified_at is None:
+            if incident.kind == IncidentKind.incident and incident.last_notified_at is None and incident.damped is None:
                 incident.transient = transient = True   # resolved before its page was due: nobody paged
+            self._paging.resolved(incident, now, self.state.models_for(incident.scope).history)
         evidence = Resolve(dedup_key=signal.key, template=template.id, still_firing=len(incident.firing),
                            incident_resolved=resolved, transient=transient)
         self._touch(event, now, incident)
         return self._decide(event, Action.attached, incident, Rule.alert_resolved, evidence, notify=False)
-
-    def _episode_ended(self, event: Event, signal: SignalState, now: datetime) -> EpisodeEnd | None:
-        """Why a firing alert starts a new episode though no resolve ended the last one:
-        it began after we last heard of it, or, saying no start, it was silent for
-        ``resolve_timeout``. None: the same episode."""
-        if event.starts_at is not None:
-            return EpisodeEnd.started_later if event.starts_at > signal.last_seen else None
-        if _seconds(now, signal.last_seen) > self.parameters.resolve_timeout:
-            return EpisodeEnd.resolve_timeout
-        return None
 
     def _lost_resolve(self, signal: SignalState, incident: IncidentState) -> None:
         signal.status, signal.dirty = Status.resolved, True
@@ -604,6 +486,7 @@ class Correlator:
         if not incident.firing and incident.is_open:
             incident.status, incident.resolved_at = IncidentStatus.resolved, signal.last_seen
             incident.accepting_until = self._accepting_until(incident)
+            self._paging.resolved(incident, signal.last_seen, self.state.models_for(incident.scope).history)
         incident.dirty = True
 
     def _decide(self, event: Event, action: Action, incident: IncidentState, rule: Rule,

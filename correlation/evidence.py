@@ -35,6 +35,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from triage.correlation.holds import Hold, Release
 from triage.models.parameters import CorrelationParameters
 
 __all__ = [
@@ -315,6 +316,8 @@ class Joined(Placement):
     match: Candidate                  # the incident joined, and how well the event fit it
     promoted: bool = False            # its first alert made this noise group an incident
     reopened: bool = False            # the alert fired again: its resolved incident reopened
+    hold: Hold | None = None          # its first page held: auto-pause, or a damped family (promoted)
+    release: Release | None = None    # the damped incident changed: its first page falls due
     read_from: dict[str, Any] | None = _read_from()
 
     def as_json(self) -> dict[str, Any]:
@@ -337,12 +340,17 @@ class Joined(Placement):
             out["promoted"] = True
         if self.reopened:
             out["reopened"] = True
+        if self.hold is not None:
+            out["hold"] = self.hold.as_json()
+        if self.release is not None:
+            out["released"] = self.release.as_json()
         return out
 
 
 @dataclass(frozen=True, slots=True)
 class Opened(Placement):
     best_candidate: Candidate | None = None   # the best incident scored, not joined (why: its score or blocked)
+    hold: Hold | None = None                  # its first page held: auto-pause, or a damped family
     read_from: dict[str, Any] | None = _read_from()
 
     def as_json(self) -> dict[str, Any]:
@@ -351,6 +359,8 @@ class Opened(Placement):
         out = self.placement_json()
         if self.best_candidate is not None:
             out["best_candidate"] = self.best_candidate.as_json()
+        if self.hold is not None:
+            out["hold"] = self.hold.as_json()
         return out
 
 

@@ -10,6 +10,7 @@ explained without the engine. For a join:
 
 from __future__ import annotations
 
+from triage.correlation.holds import Change, Hold, HoldKind, Release
 from triage.correlation.evidence import (
     BaselineJoined, BaselineOpened, Blocked, Candidate, Correction, Criteria, Duplicate, EpisodeEnd, Evidence,
     GapFrom, Joined, Merged, Opened, Placement, Resolve, Rule, TextMatch, Unrecognized,
@@ -95,9 +96,9 @@ def explain(rule: Rule | str, evidence: Evidence) -> str:
             sentence += "; its first alert turns this noise group into an incident"
         if evidence.reopened:
             sentence += "; the alert fired again, the incident reopens"
-        return sentence + _previous_episode(evidence)
+        return sentence + _previous_episode(evidence) + _hold(evidence.hold) + _release(evidence.release)
     if isinstance(evidence, Opened):
-        return _opened(rule, evidence) + _previous_episode(evidence)
+        return _opened(rule, evidence) + _previous_episode(evidence) + _hold(evidence.hold)
     if isinstance(evidence, BaselineOpened):
         return (f"{_what(rule)}: {_scope(evidence.scope)} had an incident, but its last event was "
                 f"{evidence.gap_s:.0f} s ago (window {evidence.window_s:.0f} s) "
@@ -141,3 +142,28 @@ def _previous_episode(evidence: Placement) -> str:
     why = ("it started after that episode was last heard of" if previous.ended is EpisodeEnd.started_later
            else "that episode had been silent past resolve_timeout")
     return f"; a new episode of an alert of {previous.incident}: {why}"
+
+
+def _when(hold: Hold) -> str:
+    return hold.last_episode_at.strftime("%Y-%m-%d %H:%M") if hold.last_episode_at is not None else "before"
+
+
+def _hold(hold: Hold | None) -> str:
+    """Why the first page waits (``correlation/holds.py``)."""
+    if hold is None:
+        return ""
+    if hold.kind is HoldKind.auto_pause:
+        until = hold.until.strftime("%H:%M:%S") if hold.until is not None else "its pause ends"
+        return f"; first page held until {until} (auto-pause: nobody is paged if its alerts resolve before)"
+    what = "flapping" if hold.kind is HoldKind.flapping else "chronic"
+    return (f"; page damped, {what}: {hold.title!r} on {_node(hold.family.partition('|')[0] if hold.family else '')} "
+            f"opened {hold.episodes} incident(s) before, {hold.sustained} outlasting their pause, the last at "
+            f"{_when(hold)}; it pages when a more severe alert, another service or another template joins")
+
+
+def _release(release: Release | None) -> str:
+    if release is None:
+        return ""
+    what = {Change.severity: f"severity {release.detail}", Change.service: f"service {release.detail}",
+            Change.event: release.detail}[release.change]
+    return f"; the damped incident changed ({what}): its page is due"

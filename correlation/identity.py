@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 from json.encoder import encode_basestring_ascii as _quoted
+from datetime import datetime
 from typing import Any
 
+from triage.correlation.evidence import EpisodeEnd
 from triage.domain.event import Event, EventKind
 from triage.domain.scope import GLOBAL_SCOPE, scope_of
 
@@ -66,3 +68,14 @@ def _json(basis: list[Any]) -> str:
 def incident_id_for(first_event_id: str) -> str:
     """Deterministic, so that reprocessing a batch after a crash opens the same incident."""
     return "inc-" + hashlib.blake2b(first_event_id.encode(), digest_size=8).hexdigest()
+
+
+def episode_ended(event: Event, last_seen: datetime, now: datetime, resolve_timeout: float) -> EpisodeEnd | None:
+    """Why a firing alert starts a new episode though no resolve ended the last one (last
+    heard of at ``last_seen``): it began after that, or, saying no start, it was silent
+    for ``resolve_timeout``. None: the same episode."""
+    if event.starts_at is not None:
+        return EpisodeEnd.started_later if event.starts_at > last_seen else None
+    if round((now - last_seen).total_seconds(), 3) > resolve_timeout:
+        return EpisodeEnd.resolve_timeout
+    return None

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from triage.correlation.holds import AlertHistory, Hold
 from triage.correlation.templating import Templater
 from triage.domain.event import Severity, Status
 from triage.models.topology import ServiceGraph
@@ -59,6 +60,10 @@ class IncidentState:
     accepting_until: datetime | None = None   # the last instant a new event may join
     page_due_at: datetime | None = None       # first page held until then (auto-pause)
     transient: bool = False                   # resolved before its first page was due
+    # the alert family ("<node>|<template id>") of the firing alert that made it an incident
+    family: str | None = None
+    # its first page is damped (a chronic or flapping family) until the incident changes
+    damped: Hold | None = None
     # node (service, "host:<h>", "global") -> epoch seconds it was last seen
     nodes: dict[str, float] = field(default_factory=dict)
     # "<node>|<template id>" -> epoch seconds last seen: what the incident has shown
@@ -114,6 +119,9 @@ class IncidentState:
         if other.page_due_at is not None:
             self.page_due_at = min(self.page_due_at or other.page_due_at, other.page_due_at)
         self.transient = self.transient and other.transient
+        if other.damped is None:   # damping holds only while every part of the incident is damped
+            self.damped = None
+        self.family = self.family or other.family
         for mine_, theirs_ in ((self.nodes, other.nodes), (self.footprint, other.footprint),
                                (self.labels, other.labels)):
             for key, seen in theirs_.items():
@@ -123,8 +131,13 @@ class IncidentState:
         self.dirty = True
 
     def profile(self) -> dict[str, Any]:
-        return {"nodes": self.nodes, "footprint": self.footprint, "templates": self.templates,
-                "labels": self.labels}
+        out: dict[str, Any] = {"nodes": self.nodes, "footprint": self.footprint, "templates": self.templates,
+                               "labels": self.labels}
+        if self.family is not None:
+            out["family"] = self.family
+        if self.damped is not None:
+            out["damped"] = self.damped.as_json()
+        return out
 
     def set_profile(self, profile: dict[str, Any] | None) -> None:
         profile = profile or {}
@@ -132,6 +145,9 @@ class IncidentState:
         self.footprint = {str(k): float(v) for k, v in (profile.get("footprint") or {}).items()}
         self.templates = {str(k): str(v) for k, v in (profile.get("templates") or {}).items()}
         self.labels = {str(k): float(v) for k, v in (profile.get("labels") or {}).items()}
+        family = profile.get("family")
+        self.family = family if isinstance(family, str) else None
+        self.damped = Hold.from_json(profile.get("damped"))
 
 
 @dataclass
@@ -159,6 +175,7 @@ class ScopeModels:
 
     templater: Templater = field(default_factory=Templater)
     graph: ServiceGraph = field(default_factory=ServiceGraph)
+    history: AlertHistory = field(default_factory=AlertHistory)
     version: int = 0
     dirty: bool = False
 
@@ -189,7 +206,7 @@ class CorrelationState:
         return [s for s in self.signals.values() if s.dirty]
 
     def dirty_models(self) -> dict[str, ScopeModels]:
-        return {scope: m for scope, m in self.models.items() if m.dirty or m.templater.dirty}
+        return {scope: m for scope, m in self.models.items() if m.dirty or m.templater.dirty or m.history.dirty}
 
     def clear_dirty(self) -> None:
         for inc in self.incidents.values():
@@ -201,3 +218,4 @@ class CorrelationState:
         for models in self.models.values():
             models.dirty = False
             models.templater.dirty = False
+            models.history.dirty = False

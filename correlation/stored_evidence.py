@@ -16,6 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar, overload
 
+from triage.correlation.holds import Hold, Release
 from triage.correlation.evidence import (
     BaselineJoined, BaselineOpened, Blocked, Candidate, Components, Correction, Criteria, Duplicate, EpisodeEnd,
     Evidence, GapFrom, Joined, Merged, Opened, Original, PreviousEpisode, Resolve, Rule, Split, TextMatch,
@@ -36,13 +37,15 @@ def evidence_from_json(rule: str, document: Any) -> Evidence:
             evidence = _resolve(data)
         case Rule.correlated:
             evidence = Joined(**_placement(data), match=_candidate(data), promoted=bool(data.get("promoted")),
-                              reopened=bool(data.get("reopened")))
+                              reopened=bool(data.get("reopened")), hold=Hold.from_json(data.get("hold")),
+                              release=Release.from_json(data.get("released")))
         case Rule.new_incident | Rule.noise_group:
             best = data.get("best_candidate")
             if "previous_incident" in data and not isinstance(best, dict):
                 evidence = _baseline_opened(data)
             else:
-                evidence = Opened(**_placement(data), best_candidate=_candidate(best) if isinstance(best, dict) else None)
+                evidence = Opened(**_placement(data), best_candidate=_candidate(best) if isinstance(best, dict) else None,
+                                  hold=Hold.from_json(data.get("hold")))
         case Rule.merged:
             evidence = Merged(**_correction(Merged, data))
         case Rule.split_off:

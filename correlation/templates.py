@@ -162,15 +162,22 @@ class TemplateMiner:
 
     # ---------------------------------------------------------------- learning
 
-    def add(self, text: str) -> TemplateMatch:
-        """Learn from one line and return the template it now belongs to."""
-        tokens = _mask_tokens(text)
-        key = " ".join(tokens)
+    def add(self, text: str, masked: str | None = None) -> TemplateMatch:
+        """Learn from one line and return the template it now belongs to. ``masked``:
+        ``mask(text)``, when it was computed beforehand (in another process)."""
+        tokens: list[str] | None = None
+        if masked is None:
+            masked_tokens = tokens = _mask_tokens(text)
+            key = " ".join(masked_tokens)
+        else:
+            key = masked
         cached = self._line_cache.get(key)
         if cached is not None:
             cluster = self._clusters[self.resolve(cached)]
             cluster.size += 1
             return TemplateMatch(cluster.id, cluster.template, "none")
+        if tokens is None:   # masked tokens hold no space, and none is empty
+            tokens = key.split(" ") if key else []
 
         path, node = self._route(tokens)
         heads = [_head(t) for t in tokens]

@@ -28,7 +28,7 @@ from typing import Any
 from triage.correlation.templates import TemplateMiner, mask
 from triage.domain.event import Event, EventKind, without_nul
 
-__all__ = ["Template", "Templater", "alert_template_id", "alert_text", "span_text"]
+__all__ = ["Template", "Templater", "alert_template_id", "alert_text", "premask", "span_text"]
 
 _FORMAT = "triage.templater"
 # Status words notification tools put before an alert's title.
@@ -78,25 +78,42 @@ def span_text(event: Event) -> str:
     return mask(text)[:_MAX_TEXT]
 
 
+def premask(event: Event) -> str:
+    """The part of ``Templater.template_of`` that depends on the event alone (its masked
+    text), which another process can compute beforehand: a log record's ``mask(title)``
+    (the miner's key), a span's ``span_text``, an alert's ``alert_text``."""
+    if event.kind is EventKind.log:
+        return mask(event.title)
+    if event.kind is EventKind.span:
+        return span_text(event)
+    return alert_text(event)
+
+
 class Templater:
-    """Turns events into ``Template``s; learns log templates as it goes."""
+    """Turns events into ``Template``s; learns log templates as it goes.
+
+    ``premasked`` (event id -> ``premask(event)``, made in the process that decoded the
+    batch) saves the masking of the events it names; it is not state, and holds only the
+    batch being decided."""
 
     def __init__(self, miner: TemplateMiner | None = None) -> None:
         self.miner = miner or TemplateMiner()
         self.version = 0
         self.dirty = False
+        self.premasked: dict[str, str] = {}
 
     def template_of(self, event: Event) -> Template:
+        pre = self.premasked.get(event.id) if self.premasked else None
         if event.kind is EventKind.log:
-            match = self.miner.add(event.title)
+            match = self.miner.add(event.title, pre)
             if match.change_type != "none":
                 self.version += 1
                 self.dirty = True
             return Template("L" + match.template_id, match.template[:_MAX_TEXT])
         if event.kind is EventKind.span:
-            text = span_text(event)
+            text = pre if pre is not None else span_text(event)
             return Template("S" + _digest(text), text)
-        text = alert_text(event)
+        text = pre if pre is not None else alert_text(event)
         return Template("A" + _digest(text), text)
 
     # -- persistence ---------------------------------------------------------------

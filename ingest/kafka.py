@@ -55,6 +55,7 @@ from triage.domain.event import ServiceEdge
 from triage.ingest.otlp import TopicKind, decode_kafka_value
 from triage.domain.errors import DecodeError, InvalidEvent, RefusedEvents, StoreUnavailable, TooLarge
 from triage.domain.event import DEFAULT_LIMITS, Event, Limits, with_domain
+from triage.domain.stages import Stage, StageClock
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -186,6 +187,7 @@ class BatchConsumer:
         self.observer = observer
         self.probe = probe
         self.totals = ConsumerTotals()
+        self.stages = StageClock()   # the fetch's and the decoding's CPU (triage bench reads it)
         self._stop: threading.Event | None = None   # what run() was given: a backoff ends when it is set
         self._failing: str | None = None   # the failure the batch in hand is retried for, as logged
         self._flowing_reported = False
@@ -244,6 +246,14 @@ class BatchConsumer:
         self._fetch(self._poll_timeout_ms())
         return self._handle(self._release())
 
+    def fetch_ahead(self) -> None:
+        """Fetch and decode what the client holds now, without waiting for more: what a
+        handler that stores in another process (``triage.correlator_process``) runs while
+        that process works, so decoding the next batch overlaps storing this one. A
+        rebalance it meets is handled as in any poll (``_DropRevoked``); the batch in the
+        other process is stored and only its partitions still held are committed."""
+        self._fetch(0)
+
     def _poll_timeout_ms(self) -> int:
         # Block for new data only when nothing fetched is waiting to be released; when
         # something waits on a peer, poll until the first peer's patience runs out.
@@ -264,12 +274,15 @@ class BatchConsumer:
         self._pause_over_bound()
         while True:
             _restore_parked(self._consumer)
+            since = self.stages.now()
             records = self._consumer.poll(timeout_ms=timeout_ms, max_records=self.config.max_poll_records)
+            since = self.stages.add(Stage.fetch, since)
             self._note_assignment()
             if not records:
                 return
             with tracer.start_as_current_span("ingest.decode"):
                 self._decode_and_dead_letter(records)
+            self.stages.add(Stage.decode, since)
             if self._pause_over_bound() or sum(len(r) for r in records.values()) < self.config.max_poll_records:
                 return   # over the bound; or the client's buffer is empty
             timeout_ms = 0
@@ -412,8 +425,10 @@ class BatchConsumer:
             if self._failed_in_a_row >= self.config.unready_after_failures:
                 self.observer.stalled(f"a batch cannot be stored ({retry.cause.value}), retrying: {failure}")
             self._flowing_reported = False
+        held = self._consumer.assignment()   # a fetch ahead may have met a rebalance
         for tp, items in released.items():
-            self._pending[tp].put_back(items)
+            if tp in held:
+                self._pending[tp].put_back(items)
         self._report_lag()
         delay = min(self.config.retry_backoff_s * 2 ** (self._failed_in_a_row - 1), self.config.max_retry_backoff_s)
         if self._stop is not None:
@@ -539,7 +554,10 @@ class BatchConsumer:
 
     def _commit(self, released: dict[TopicPartition, list[Fetched]]) -> None:
         offsets = {}
+        held = self._consumer.assignment()   # a fetch ahead may have met a rebalance
         for tp, items in released.items():
+            if tp not in held:
+                continue   # the new owner reads it again from the last commit; the store skips it
             queue = self._pending.get(tp)
             next_offset = queue[0].offset if queue else items[-1].offset + 1
             offsets[tp] = OffsetAndMetadata(next_offset, "", -1)

@@ -30,7 +30,14 @@ class CorrelationParameters(BaseModel):
     * ``repeat_interval``: re-page an incident whose alerts keep firing unchanged.
     * ``auto_pause``: PagerDuty's auto-pause for transient alerts. A new incident's first
       page is held this long; if all its alerts resolve before, it is recorded as
-      transient and pages nobody. 0 pages at once.
+      transient and pages nobody. 0 pages at once. The default, 480 s, comes from a sweep
+      on the development data (docs/quality.md, "Choosing auto_pause").
+    * ``chronic_window``: damping of chronic and flapping alert families
+      (``correlation/holds.py``). An incident opened by an alert whose family (the same
+      template on the same service or host) already opened an incident that outlasted
+      its pause, and began an episode at most this long ago, pages nobody until it
+      changes: a more severe alert, another service, or another family joins it. The
+      family's episodes are remembered this long. 0 turns damping off.
 
     Grouping windows:
 
@@ -91,7 +98,8 @@ class CorrelationParameters(BaseModel):
     group_wait: float = Field(30.0, ge=0, le=MAX_WINDOW_S)
     group_interval: float = Field(300.0, ge=0, le=MAX_WINDOW_S)
     repeat_interval: float = Field(4 * 3600.0, ge=0, le=MAX_WINDOW_S)
-    auto_pause: float = Field(0.0, ge=0, le=MAX_WINDOW_S)
+    auto_pause: float = Field(480.0, ge=0, le=MAX_WINDOW_S)
+    chronic_window: float = Field(7 * 24 * 3600.0, ge=0, le=MAX_WINDOW_S)
     # windows
     window: float = Field(300.0, gt=0, le=MAX_WINDOW_S)
     max_incident_age: float = Field(6 * 3600.0, gt=0, le=MAX_WINDOW_S)

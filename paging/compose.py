@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from triage.correlation.evidence import Joined, Opened
 from triage.correlation.explain import explain
+from triage.correlation.holds import Hold
+from triage.domain.event import Severity
 from triage.models.recommender import Suggestions
 from triage.models.triage_context import TriageContext
+from triage.paging.summary import Urgency, novelty_of, page_title, pagerduty_severity, urgency_of
 from triage.store import IncidentRecord, StoredEvent
 
 _PD_SEVERITY = {"critical": "critical", "error": "error", "warning": "warning", "info": "info", "debug": "info"}
@@ -24,9 +28,14 @@ def incident_document(incident: IncidentRecord, events: list[StoredEvent], api_u
     alert_titles = Counter(s.event.title for s in events if s.event.kind.value == "alert")
     reasons = Counter(explain(s.membership.rule, s.membership.evidence) for s in events
                       if s.membership is not None and s.membership.action == "attached")
+    novelty = novelty_of(_opening_hold(events))
+    urgency = urgency_of(_severity(incident.severity), novelty)
     return {
         "incident_id": incident.id,
         "title": incident.title,
+        "page_title": page_title([s.event for s in events], incident.services, incident.title),
+        "urgency": urgency.value,
+        "novelty": novelty.value if novelty is not None else None,
         "status": incident.status,
         "severity": incident.severity,
         "services": incident.services,
@@ -89,16 +98,16 @@ def pagerduty_event(action: str, document: dict[str, Any], routing_key: str) -> 
         "event_action": "trigger",
         "dedup_key": document["incident_id"],
         "payload": {
-            "summary": f"{document['title']} ({count} alert{'s' if count != 1 else ''}"
+            "summary": f"{document.get('page_title') or document['title']} ({count} alert{'s' if count != 1 else ''}"
                        f"{', ' + ', '.join(services[:3]) if services else ''})"[:1024],
             "source": services[0] if services else "triage",
-            "severity": _PD_SEVERITY.get(document["severity"], "error"),
+            "severity": _pd_severity(document),
             "timestamp": document["opened_at"],
             "component": ", ".join(services)[:255] or None,
             "group": "triage",
             "class": "incident",
             "custom_details": {**{k: document[k] for k in (
-                "alert_count", "event_count", "services", "grouped_alert_titles", "why_grouped",
+                "urgency", "novelty", "alert_count", "event_count", "services", "grouped_alert_titles", "why_grouped",
                 "similar_past_incidents", "suggested_responders", "suggested_remediations", "firing_alerts")},
                                **_triage_details(document.get("triage"))},
         },
@@ -106,3 +115,27 @@ def pagerduty_event(action: str, document: dict[str, Any], routing_key: str) -> 
         "client": "triage",
         "client_url": document["url"],
     }
+
+
+def _severity(text: str) -> Severity:
+    try:
+        return Severity(text)
+    except ValueError:
+        return Severity.error
+
+
+def _pd_severity(document: dict[str, Any]) -> str:
+    """The Events v2 severity: the one that gives the page's urgency (``summary``)."""
+    urgency = document.get("urgency")
+    if urgency is None:
+        return _PD_SEVERITY.get(document["severity"], "error")
+    return pagerduty_severity(_severity(document["severity"]), Urgency(urgency))
+
+
+def _opening_hold(events: list[StoredEvent]) -> Hold | None:
+    """The hold of the decision that made the incident one (its family's history then)."""
+    for stored in sorted(events, key=lambda s: (s.event.occurred_at, s.event.id)):
+        evidence = stored.membership.evidence if stored.membership is not None else None
+        if isinstance(evidence, (Opened, Joined)) and evidence.hold is not None and evidence.hold.family is not None:
+            return evidence.hold
+    return None

@@ -18,7 +18,8 @@ the pipeline's ``ScopeCache``, with one rule for when it may be used.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 
 from opentelemetry import trace
@@ -27,6 +28,8 @@ from triage.correlation import CorrelationState, Correlator, Decision
 from triage.correlation.evidence import Resolve
 from triage.domain.event import Event, ServiceEdge
 from triage.domain.scope import scope_of
+from triage.domain.stages import Stage, StageClock
+from triage.domain.wire import Prepared
 from triage.models.alert_families import TemplateFamilies
 from triage.models.embedder import Embedder
 from triage.models.parameters import CorrelationParameters
@@ -67,13 +70,17 @@ class Pipeline:
         self._in_force = self._fixed or DEFAULTS
         self.cache = ScopeCache()
         self.changes = ChangeRecorder()
+        self.stages = StageClock()   # CPU per stage of the batch (triage bench reads it)
         self._warm = False
 
     @property
     def parameters(self) -> CorrelationParameters:
         return self._in_force.parameters
 
-    def __call__(self, events: Sequence[Event], edges: Sequence[ServiceEdge] = ()) -> BatchResult:
+    def __call__(self, events: Sequence[Event], edges: Sequence[ServiceEdge] = (),
+                 prepared: Prepared | None = None) -> BatchResult:
+        """``prepared``: the events' dedup keys and stored documents, made beforehand in the
+        process that decoded them (``triage.correlator_process``)."""
         started = time.perf_counter()
         # Change records leave the batch here: a change never pages nor joins an incident.
         changes = self.changes.take(events)
@@ -90,7 +97,7 @@ class Pipeline:
         decided: list[Decision] = []
         with tracer.start_as_current_span("store.apply") as span:
             if events or observed or self.changes.to_write(changes):
-                result, decided = self._run(events, edges, observed, changes)
+                result, decided = self._run(events, edges, observed, changes, prepared)
                 self.changes.committed(changes)
             else:
                 result = BatchResult(0, 0, 0, 0, 0, 0)
@@ -116,9 +123,12 @@ class Pipeline:
 
     def _run(self, events: Sequence[Event], edges: Sequence[ServiceEdge],
              observed: list[tuple[str, str, datetime]],
-             changes: BatchChanges) -> tuple[BatchResult, list[Decision]]:
+             changes: BatchChanges, prepared: Prepared | None = None) -> tuple[BatchResult, list[Decision]]:
         """The batch's transaction, step by step; it commits where the ``with`` ends."""
-        with self.store.batch(events) as batch:
+        stages = self.stages
+        since = stages.now()
+        with self.store.batch(events, prepared=prepared) as batch:
+            since = stages.add(Stage.dedup, since)
             # The batch's changes (stored once by id) and new service versions.
             self.changes.write(batch.conn, changes, batch.received_at)
             if not batch.new:   # a redelivered batch: its events are stored, and decided
@@ -135,8 +145,10 @@ class Pipeline:
             batch.load_embeddings(self.embedder)
             _learn_calls(state, edges)
             correlator = self._correlator(taken.correlator, state)
-            with tracer.start_as_current_span("correlation.process_batch"):
+            since = stages.add(Stage.state, since)
+            with tracer.start_as_current_span("correlation.process_batch"), _premasked(state, prepared):
                 decisions = correlator.process_batch(batch.new)
+            since = stages.add(Stage.correlation, since)
             batch.write(decisions, state)
             batch.write_embeddings(self.embedder)
             record_edges(batch.conn, observed)
@@ -145,6 +157,7 @@ class Pipeline:
                           group_wait=self.parameters.group_wait)
         # Committed: what the batch left is now its scopes' current state.
         self.cache.keep(batch.revisions, batch.earliest, state, correlator)
+        stages.add(Stage.store_writes, since)
         return batch.result(decisions), decisions
 
     def _correlator(self, kept: Correlator | None, state: CorrelationState) -> Correlator:
@@ -159,6 +172,23 @@ class Pipeline:
             return kept
         return Correlator(self.parameters, parameters_version=version, state=state, embedder=self.embedder,
                           families=families, topology=self.topology)
+
+
+@contextmanager
+def _premasked(state: CorrelationState, prepared: Prepared | None) -> Iterator[None]:
+    """The batch's masked texts, made where it was decoded, lent to its scopes' templaters
+    while it is decided."""
+    if prepared is None or not prepared.masked:
+        yield
+        return
+    templaters = [models.templater for models in state.models.values()]
+    for templater in templaters:
+        templater.premasked = prepared.masked
+    try:
+        yield
+    finally:
+        for templater in templaters:
+            templater.premasked = {}
 
 
 def _learn_calls(state: CorrelationState, edges: Sequence[ServiceEdge]) -> None:

@@ -34,10 +34,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from triage.correlation import CorrelationState, Decision, IncidentState, SignalState, dedup_key
 from triage.correlation.decision import Action
+from triage.correlation.holds import AlertHistory
 from triage.correlation.state import ScopeModels
 from triage.correlation.templating import Templater
 from triage.domain.event import Event, Status
 from triage.domain.scope import scope_of
+from triage.domain.wire import Prepared
 from triage.models.embedder import Embedder
 from triage.models.topology import ServiceGraph
 from triage.store import schema as t
@@ -112,20 +114,21 @@ class BatchStatements:
 
 @contextmanager
 def unit_of_work(engine: sa.Engine, statements: BatchStatements, events: Sequence[Event], *,
-                 received_at: datetime | None = None) -> Iterator["UnitOfWork"]:
+                 received_at: datetime | None = None, prepared: Prepared | None = None) -> Iterator["UnitOfWork"]:
     """The batch's transaction (``SqlStore.batch``), opened with the batch's first
     statements: its scopes locked and bumped, its stored ids, signals and the newest
     parameters version read (one round trip on PostgreSQL). Failures are sorted as
     ``ingest_transaction`` sorts them."""
     received_at = received_at or datetime.now(timezone.utc)
     unique = list({e.id: e for e in events}.values())
-    keys = {e.id: dedup_key(e) for e in unique}
+    known = prepared.dedup_keys if prepared is not None else {}
+    keys = {e.id: known.get(e.id) or dedup_key(e) for e in unique}
     with ingest_transaction(engine) as conn:
         opening = (statements.opening.opening(conn, sorted({scope_of(e) for e in unique}), list(keys),
                                               sorted(set(keys.values())))
                    if unique else Opening({}, set(), [], 0))
         work = UnitOfWork(conn, statements, received=len(events), events=unique, keys=keys, opening=opening,
-                          received_at=received_at)
+                          received_at=received_at, documents=prepared.documents if prepared is not None else {})
         yield work
     work._committed()
 
@@ -134,7 +137,8 @@ class UnitOfWork:
     """One batch's transaction, open (see the module's docstring)."""
 
     def __init__(self, conn: sa.Connection, statements: BatchStatements, *, received: int, events: list[Event],
-                 keys: dict[str, str], opening: Opening, received_at: datetime) -> None:
+                 keys: dict[str, str], opening: Opening, received_at: datetime,
+                 documents: dict[str, str] | None = None) -> None:
         self.conn = conn
         self.received = received          # events handed in, repeats included
         self.received_at = received_at
@@ -142,6 +146,7 @@ class UnitOfWork:
         self.earliest: datetime | None = min((e.occurred_at for e in self.new), default=None)
         self._statements = statements
         self._keys = keys
+        self._documents = documents or {}   # event id -> its stored document, made beforehand
         self._opening = opening
         self._written: CorrelationState | None = None
         self._embedded: list[tuple[StoredEmbeddings, list[str]]] = []
@@ -212,7 +217,8 @@ class UnitOfWork:
                                          .where(t.correlation_models.c.scope.in_(stale))):
                 state.models[row.scope] = ScopeModels(
                     templater=Templater.from_snapshot(row.templater),
-                    graph=ServiceGraph.from_snapshot(row.graph), version=row.version)
+                    graph=ServiceGraph.from_snapshot(row.graph), version=row.version,
+                    history=AlertHistory.from_snapshot(row.alert_history))
 
     def load_embeddings(self, embedder: Embedder) -> None:
         """Template vectors computed by any process, into ``embedder``'s cache (once per store)."""
@@ -229,7 +235,8 @@ class UnitOfWork:
         # are tuples, JSON is serialized once.
         conn, statements, received_at = self.conn, self._statements, self.received_at
         events_in = statements.bulk(t.events)
-        event_rows = [events_in.row(event_values(e, received_at)) for e in self.new]
+        documents = self._documents
+        event_rows = [events_in.row(event_values(e, received_at, documents.get(e.id))) for e in self.new]
         memberships_in = statements.bulk(t.memberships)
         membership_rows = [memberships_in.row(membership_values(d, received_at)) for d in decisions]
         signals_in = statements.bulk(t.signals, upsert=True)
@@ -273,7 +280,8 @@ class UnitOfWork:
             for scope, m in sorted(models.items()):
                 m.version += 1
                 rows.append({"scope": scope, "version": m.version, "templater": m.templater.snapshot(),
-                             "graph": m.graph.snapshot(), "updated_at": self.received_at})
+                             "graph": m.graph.snapshot(), "updated_at": self.received_at,
+                             "alert_history": m.history.snapshot()})
             conn.execute(statements.upsert(t.correlation_models, list(rows[0])), rows)
 
     def write_embeddings(self, embedder: Embedder) -> None:

@@ -40,12 +40,13 @@ BULK_COLUMNS = {"events": _EVENT_COLUMNS, "memberships": _MEMBERSHIP_COLUMNS, "s
                  "incidents": _INCIDENT_COLUMNS}
 
 
-def event_values(e: Event, received_at: Any) -> tuple[Any, ...]:
+def event_values(e: Event, received_at: Any, document: str | None = None) -> tuple[Any, ...]:
+    """An ``events`` row; ``document`` is the event's ``document_json`` when made beforehand."""
     return (e.id, e.kind.value, e.source, e.occurred_at, received_at, e.service, e.host, e.severity.value,
-            e.status.value, e.title, e.fingerprint, _document(e))
+            e.status.value, e.title, e.fingerprint, document or document_json(e))
 
 
-def _document(e: Event) -> str:
+def document_json(e: Event) -> str:
     """The whole validated event as JSON, serialized by pydantic in one step (model_dump +
     json.dumps built the same JSON through a dict, at over twice the cost). pydantic
     writes NaN and infinities as null, which the model would refuse when the document is

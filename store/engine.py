@@ -37,6 +37,17 @@ _REFUSED_CLASSES = frozenset({"22", "54"})
 _UNAVAILABLE_CLASSES = frozenset({"08", "25", "40", "53", "55", "57", "58"})
 
 
+def in_window(column: sa.ColumnElement[Any], since: Any | None, until: Any | None) -> list[sa.ColumnElement[bool]]:
+    """The conditions ``since <= column < until``, each bound left out when it is None (the
+    API's and the figures' half-open windows)."""
+    cond: list[sa.ColumnElement[bool]] = []
+    if since is not None:
+        cond.append(column >= since)
+    if until is not None:
+        cond.append(column < until)
+    return cond
+
+
 def classify_failure(exc: BaseException, dbapi: Any) -> Literal["refused", "unavailable"] | None:
     """"refused", "unavailable" or None (neither: maybe a poison, maybe a bug) for a
     failure of the database (SQLAlchemy's wrapper, or the driver's own error)."""

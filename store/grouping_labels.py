@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from triage.store import schema as t
 from triage.store.feedback import feedback
-from triage.store.engine import chunks
+from triage.store.engine import chunks, in_window
 
 __all__ = ["Correction", "CorrectionKind", "GroupingLabels", "LabeledEvent", "corrected_incidents",
            "current_holders", "grouping_labels", "load_corrections"]
@@ -142,11 +142,7 @@ def grouping_labels(engine: sa.Engine, since: datetime | None = None, until: dat
         complete = [c for c in corrections if c.complete]
         incomplete = [c for c in corrections if not c.complete]
         wanted = sorted(_labeled_incidents(conn, corrections))
-        cond: list[sa.ColumnElement[bool]] = []
-        if since is not None:
-            cond.append(e.c.occurred_at >= since)
-        if until is not None:
-            cond.append(e.c.occurred_at < until)
+        cond = in_window(e.c.occurred_at, since, until)
         rows: list[tuple[str, datetime, str, int]] = []
         for chunk in chunks(wanted):
             rows.extend((r.event_id, r.occurred_at, r.incident_id, r.parameters_version) for r in conn.execute(

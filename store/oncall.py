@@ -15,7 +15,7 @@ from triage.correlation.state import IncidentKind
 from triage.store import schema as t
 from triage.store.feedback import API_RESOLUTION, RESOLVING, _by_a_person, feedback
 from triage.store.grouping_labels import CorrectionKind, current_holders
-from triage.store.engine import chunks
+from triage.store.engine import chunks, in_window
 
 __all__ = ["IncidentFacts", "PageFact", "incident_facts"]
 
@@ -76,11 +76,7 @@ def incident_facts(engine: sa.Engine, since: datetime | None, until: datetime | 
     """Every incident (not a noise group, not merged away: its events, pages and feedback
     count in the incident it was merged into) opened in [since, until), oldest first."""
     i, m, e = t.incidents, t.memberships, t.events
-    cond: list[sa.ColumnElement[bool]] = [i.c.kind == IncidentKind.incident, i.c.merged_into.is_(None)]
-    if since is not None:
-        cond.append(i.c.opened_at >= since)
-    if until is not None:
-        cond.append(i.c.opened_at < until)
+    cond = [i.c.kind == IncidentKind.incident, i.c.merged_into.is_(None), *in_window(i.c.opened_at, since, until)]
     with engine.connect() as conn:
         facts = {r.id: IncidentFacts(r.id, r.opened_at, bool(r.transient),
                                      held=r.page_due_at is not None and r.last_notified_at is None

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from triage.correlation.state import IncidentKind
 from triage.models.recommender import IncidentProfile
 from triage.store import schema as t
-from triage.store.engine import chunks
+from triage.store.engine import chunks, in_window
 from triage.store.records import IncidentQuery, IncidentRecord, NoiseBucket, NoiseStats, Page, StoredEvent
 from triage.store.rows import incident_record, membership_columns, stored_event
 from triage.store.views import Bucket, IncidentPages, NoiseSeries, incident_pages, noise_series
@@ -113,11 +113,7 @@ class SqlReads:
 
     def noise_stats(self, since: datetime | None = None, until: datetime | None = None) -> NoiseStats:
         e, m, i = t.events, t.memberships, t.incidents
-        cond: list[sa.ColumnElement[bool]] = []
-        if since:
-            cond.append(e.c.occurred_at >= since)
-        if until:
-            cond.append(e.c.occurred_at < until)
+        cond = in_window(e.c.occurred_at, since, until)
 
         def bucketed(key: sa.ColumnElement[Any] | None) -> Iterable[sa.Row[Any]]:
             cols: list[Any] = [

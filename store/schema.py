@@ -184,6 +184,9 @@ correlation_models = sa.Table(
     sa.Column("templater", JSONType, nullable=False),
     sa.Column("graph", JSONType, nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # The scope's alert families and their episodes (migration 0012, correlation/holds.py):
+    # what damps a chronic or flapping family's pages. NULL: none recorded yet.
+    sa.Column("alert_history", JSONType),
 )
 
 # Template embeddings (migration 0002): a pure function of (model, text), so rows are

@@ -15,6 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from triage.domain.event import Event
+from triage.domain.wire import Prepared
 from triage.models.embedder import Embedder
 from triage.store import schema as t
 from triage.store.batch import BatchStatements, UnitOfWork, unit_of_work
@@ -53,11 +54,12 @@ class SqlStore(SqlReads):
 
     # -- writing -----------------------------------------------------------------
 
-    def batch(self, events: Sequence[Event], *,
-              received_at: datetime | None = None) -> AbstractContextManager[UnitOfWork]:
+    def batch(self, events: Sequence[Event], *, received_at: datetime | None = None,
+              prepared: Prepared | None = None) -> AbstractContextManager[UnitOfWork]:
         """One batch's unit of work (``triage.store.batch``): its transaction, opened with
-        its scopes locked, for the caller to run step by step and commit by leaving it."""
-        return unit_of_work(self.engine, self._batches, events, received_at=received_at)
+        its scopes locked, for the caller to run step by step and commit by leaving it.
+        ``prepared``: dedup keys and documents computed beforehand (``triage.domain.wire``)."""
+        return unit_of_work(self.engine, self._batches, events, received_at=received_at, prepared=prepared)
 
     def probe(self) -> None:
         """Raise (``StoreUnavailable``, usually) unless the store takes writes now: a

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from triage.correlation.state import IncidentKind
 from triage.store import schema as t
 from triage.store.schema import outbox
+from triage.store.engine import in_window
 from triage.store.records import NoiseBucket
 
 
@@ -164,11 +165,7 @@ def noise_series(engine: sa.Engine, bucket: Bucket, since: datetime | None = Non
     zeros, from the bucket of ``since`` (or the first event) to the one before ``until``
     (or the last event's); more than ``max_buckets`` raise ``TooManyBuckets``."""
     e, m, i = t.events, t.memberships, t.incidents
-    cond: list[sa.ColumnElement[bool]] = []
-    if since:
-        cond.append(e.c.occurred_at >= since)
-    if until:
-        cond.append(e.c.occurred_at < until)
+    cond = in_window(e.c.occurred_at, since, until)
     with engine.connect() as conn:
         if since is None or until is None:
             first, last = conn.execute(sa.select(sa.func.min(e.c.occurred_at), sa.func.max(e.c.occurred_at))

@@ -215,14 +215,18 @@ def demo(once: bool, broker_port: int, timeout: float, sample: Path | None, **op
 @click.option("--members", type=click.IntRange(min=1), default=1, show_default=True,
               help="consumer processes in one group (throughput runs), the events spread over one "
                    "correlation domain per member")
+@click.option("--correlator-process", is_flag=True,
+              help="correlate and store in a child process, as TRIAGE_CORRELATOR_PROCESS=true does")
 @with_options(db_opts)
 @click.option("--json", "as_json", is_flag=True, help="print the figures as one JSON object on the last line")
 def bench(count: int, unique_share: float, rate: float, no_kafka: bool, spacing_ms: float, members: int,
-          as_json: bool, **opts: Any) -> None:
+          correlator_process: bool, as_json: bool, **opts: Any) -> None:
     """Speed and memory: events/s end to end, or p50/p99 latency at a fixed rate; peak RSS."""
     from triage.evaluation.bench import run_bench, run_group_bench, run_store_bench
 
     settings = build_settings(**opts)
+    if correlator_process:
+        settings = settings.model_copy(update={"correlator_process": True})
     _logging(settings.model_copy(update={"log_level": "WARNING"}))
     _embedder(settings)   # refused before the broker starts, when the model is missing
     if members > 1 and (rate or no_kafka):

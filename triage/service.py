@@ -38,7 +38,8 @@ from triage.api import create_app
 from triage.services.catalog import load_catalog_file, CatalogCache
 from triage.services.families_job import FamiliesCache, FamiliesJob
 from triage.domain.health import DEPENDENCY_ERRORS, Backoff, Health, describe, report_failure, run_loop
-from triage.ingest.kafka import BatchConsumer, ConsumerConfig, decoder_for
+from triage.ingest.kafka import BatchConsumer, ConsumerConfig, Handler, decoder_for
+from triage.correlator_process import CorrelatorProcess
 from triage.ingest.kafka_admin import BrokerProbe, ensure_topics
 from triage.models.embedder import Embedder, make_embedder
 from triage.models.topology import ServiceGraph
@@ -119,6 +120,7 @@ class Runtime:
     _sink: KafkaEventSink | None = None
     _metrics_server: WSGIServer | None = None
     consumer: BatchConsumer | None = None
+    correlator: CorrelatorProcess | None = None   # with TRIAGE_CORRELATOR_PROCESS: the child
     api_port: int | None = None
     # Why the process is stopping, when it is a failure rather than a signal.
     failure: str | None = None
@@ -163,7 +165,17 @@ class Runtime:
         return Pipeline(self.store, self.embedder, self.metrics, page_targets=s.page_targets,
                         families=FamiliesCache(self.store.engine), topology=topology)
 
-    def connect_consumer(self, pipeline: Pipeline) -> BatchConsumer:
+    def make_handler(self) -> Handler:
+        """What stores the consumer's batches: the pipeline in this process, or with
+        ``correlator_process`` a child process holding it (``triage.correlator_process``)."""
+        if not self.settings.correlator_process:
+            return self.make_pipeline()
+        if self.correlator is None:
+            self.correlator = CorrelatorProcess(self.settings, correlating_pipeline, self.metrics)
+            tune_gc()   # this process decodes every event too, and has just loaded the model
+        return self.correlator
+
+    def connect_consumer(self, pipeline: Handler) -> BatchConsumer:
         """The topics (created if missing) and a consumer on them: needs the broker."""
         s = self.settings
         extra = [s.topic_incidents] if s.topic_incidents else []
@@ -172,10 +184,13 @@ class Runtime:
                               s.domain_labels, s.limits)
         self.consumer = BatchConsumer(consumer_config(s), pipeline, decoder=decoder, observer=self.metrics,
                                       probe=self.store.probe)
+        if isinstance(pipeline, CorrelatorProcess):
+            # Decode the next batch while the child stores this one.
+            pipeline.meanwhile = self.consumer.fetch_ahead
         return self.consumer
 
     def make_consumer(self) -> BatchConsumer:
-        return self.connect_consumer(self.make_pipeline())
+        return self.connect_consumer(self.make_handler())
 
     def make_app(self) -> FastAPI:
         s = self.settings
@@ -221,11 +236,11 @@ class Runtime:
         after a backoff. Its handler's failures (a database outage) are retried inside
         ``BatchConsumer`` without ending it. What was not committed is read again by the
         new consumer, and the store skips what it holds."""
-        pipeline = self.make_pipeline()
+        pipeline = self.make_handler()
         self.health.register("consumer")
         self._spawn("consumer", lambda: self._run_consumer(pipeline))
 
-    def _run_consumer(self, pipeline: Pipeline, backoff: Backoff | None = None) -> None:
+    def _run_consumer(self, pipeline: Handler, backoff: Backoff | None = None) -> None:
         backoff = backoff or Backoff(first_s=1.0, max_s=30.0)
         while not self.stop.is_set():
             started = time.monotonic()
@@ -368,7 +383,20 @@ class Runtime:
             self._probe.close()
         if self._sink:
             self._sink.close()
+        if self.correlator is not None:
+            self.correlator.close()
         self.store.close()
+
+
+def correlating_pipeline(settings: Settings) -> tuple[Pipeline, Callable[[], None]]:
+    """The pipeline of a correlator process (``triage.correlator_process``), built as a
+    consuming process builds its own, and what closes it."""
+    runtime = Runtime.build(settings)
+    pipeline = runtime.make_pipeline()
+    # The parent's metrics are the ones served (``CorrelatorProcess`` counts each batch's
+    # result there); per-event observations here would be work nobody reads.
+    pipeline.metrics = None
+    return pipeline, runtime.close
 
 
 def open_store(url: str, stop: threading.Event) -> SqlStore:

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
                                           "(a crash or rebalance redelivers at most this much; the store skips "
                                           "what it holds)")
 
+    # The consumer in two processes: this one fetches, decodes, validates, dead-letters and
+    # releases in event time; a child correlates and stores (triage/correlator_process.py).
+    correlator_process: bool = Field(False, description="correlate and store in a child process, "
+                                     "beside the one that fetches and decodes")
+
     # Store
     database_url: str = "sqlite:///triage.db"
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import AfterValidator, BaseModel, Field
 
 from triage.api.auth import AdminAccess, ReadAccess
+from triage.api.deps import get_engine
 from triage.api.params import Text, storable_text
 from triage.models.catalog import RESERVED_NAMES, PagerDutySpec, ServiceEntry, ServiceFields, TeamEntry, TeamFields
 from triage.store.api_keys import ApiKey
@@ -105,7 +106,7 @@ def _info(v: EntryVersion) -> dict[str, Any]:
 
 
 def _store(request: Request) -> CatalogStore:
-    return CatalogStore(request.app.state.store.engine)
+    return CatalogStore(get_engine(request))
 
 
 def _author(given: str | None, key: ApiKey | None) -> str:
@@ -207,7 +208,7 @@ def service_graph(request: Request, _: ReadAccess) -> GraphPublic:
     """The catalog's declared ``depends_on``, the caller -> callee calls spans showed, and
     which service ran on which host, each edge with where it came from and when it was
     last seen (names the catalog knows as aliases are shown under the entry's name)."""
-    return GraphPublic.of(load_service_map(request.app.state.store.engine, _store(request).catalog()))
+    return GraphPublic.of(load_service_map(get_engine(request), _store(request).catalog()))
 
 
 # -- services ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from triage.api.auth import IngestAccess, ReadAccess, authorize, bearer_token
+from triage.api.deps import get_engine
 from triage.api.params import Offset, Text, Time
 from triage.api.routers.webhooks import Accepted, SinkDep, _json_response, json_body, off_loop, submit, translate
 from triage.domain.change import Change
@@ -106,6 +107,6 @@ def list_changes(
     """Recorded changes, newest first."""
     if service is not None and any(len(s) > 200 for s in service):
         raise HTTPException(422, [{"loc": ["query", "service"], "msg": "at most 200 characters", "type": "too_long"}])
-    found = ChangeStore(request.app.state.store.engine).changes_near(service, since, until, limit=limit,
+    found = ChangeStore(get_engine(request)).changes_near(service, since, until, limit=limit,
                                                                      offset=offset)
     return [ChangePublic.of(c) for c in found]

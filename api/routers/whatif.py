@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import ValidationError
 
 from triage.api.auth import AdminAccess
+from triage.api.deps import get_engine
 from triage.api.whatif_schemas import PreviewIn, PreviewPublic
 from triage.models.parameters import CorrelationParameters
 from triage.models.topology import ServiceGraph
@@ -34,7 +35,7 @@ def preview(body: PreviewIn, request: Request, _: AdminAccess) -> PreviewPublic:
     and, where responders merged or split incidents of the window, each grouping's
     precision and recall against theirs. Nothing in force changes; apply with
     ``PUT /models/parameters``."""
-    in_force = ParameterStore(request.app.state.store.engine).current()
+    in_force = ParameterStore(get_engine(request)).current()
     try:
         candidate = CorrelationParameters.model_validate({**in_force.parameters.model_dump(), **body.values})
     except ValidationError as exc:
@@ -49,7 +50,7 @@ def preview(body: PreviewIn, request: Request, _: AdminAccess) -> PreviewPublic:
         raise HTTPException(429, "another preview is running; retry when it is done",
                             headers={"Retry-After": str(BUSY_RETRY_AFTER_S)})
     try:
-        result = what_if(request.app.state.store.engine, candidate, in_force.parameters, body.since, body.until,
+        result = what_if(get_engine(request), candidate, in_force.parameters, body.since, body.until,
                          transient_s=body.transient_s, topology=topology, max_events=MAX_PREVIEW_EVENTS,
                          embedder=request.app.state.embedder)
     except WindowTooLarge as exc:

@@ -17,9 +17,11 @@ from tests.conftest import EMBEDDER, skip_or_fail
 from triage.evaluation.alerts import evaluate_alerts, load_labeled_events, triage_engine
 from triage.evaluation.metrics import pairwise_scores
 from triage.domain.event import EventKind, Status
+from triage.models.parameters import CorrelationParameters
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 WEEK = SHARED / "data" / "alerts" / "boutique-week"
+STORM = SHARED / "data" / "alerts" / "boutique-storm"
 
 # From the "Baselines" table of shared/data/README.md (section "alerts"), boutique-week.
 # scope -> engine -> (events, F1, compression). The README's am_life is what our
@@ -36,6 +38,38 @@ def week_rows() -> list[dict[str, Any]]:
     if not (WEEK / "events.jsonl.gz").is_file() and not (WEEK / "events.jsonl").is_file():
         skip_or_fail(f"labeled alert data set not found at {WEEK} (shared/data is not part of this checkout)")
     return evaluate_alerts(WEEK, embedder=EMBEDDER)
+
+
+@pytest.fixture(scope="module")
+def storm_rows() -> list[dict[str, Any]]:
+    if not (STORM / "events.jsonl.gz").is_file():
+        skip_or_fail(f"labeled alert data set not found at {STORM} (shared/data is not part of this checkout)")
+    return evaluate_alerts(STORM, embedder=EMBEDDER)
+
+
+# Floors a little below what triage measured with the default parameters on all events
+# (docs/quality.md, "Pages", 2026-12-06): (exact at least, pages per incident at most,
+# noise pages at most, B-cubed F1 at least, pairwise F1 at least). Missed is always 0.
+FLOORS = {
+    "boutique-week": (0.42, 1.55, 20, 0.82, 0.80),
+    "boutique-storm": (0.20, 1.90, 10, 0.73, 0.73),
+}
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("dataset", ["boutique-week", "boutique-storm"])
+def test_pages_and_grouping_stay_above_their_floors(dataset: str, request: pytest.FixtureRequest) -> None:
+    """The guard of issue 23's figures: one eval per data set (the module's fixtures, shared
+    with the tests above), triage's row on all events against its floors."""
+    rows = request.getfixturevalue("week_rows" if dataset == "boutique-week" else "storm_rows")
+    row = next(r for r in rows if r["scope"] == "all" and r["engine"] == "triage")
+    exact, per_incident, noise, b3_f1, f1 = FLOORS[dataset]
+    assert row["missed"] == 0, row
+    assert row["exact"] >= exact and row["pages_per_incident"] <= per_incident, row
+    assert row["noise_pages"] <= noise, row
+    assert row["b3_f1"] >= b3_f1 and row["f1"] >= f1, row
+    p = CorrelationParameters()
+    assert row["time_to_page_p95_s"] <= p.group_wait + p.auto_pause + 60, row
 
 
 @pytest.mark.timeout(120)

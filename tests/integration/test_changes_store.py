@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import T0, make_event
+from tests.conftest import EMBEDDER, T0, make_event
 from triage.domain.change import Change, ChangeKind, change_as_event
 from triage.domain.event import Event
 from triage.services.pipeline import Pipeline
@@ -28,7 +28,7 @@ def carried(c: Change) -> Event:
 
 
 def test_changes_are_stored_once_and_read_back_by_service_and_time(store: SqlStore) -> None:
-    pipeline = Pipeline(store)
+    pipeline = Pipeline(store, EMBEDDER)
     a, b, c = change("c-a", "cart", -30), change("c-b", "cart", -5, ChangeKind.config), change("c-c", "redis", -1)
     alert = make_event(0, id="alert-1", fingerprint="f1")
     result = pipeline([carried(a), alert, carried(b)])
@@ -45,7 +45,7 @@ def test_changes_are_stored_once_and_read_back_by_service_and_time(store: SqlSto
 
 
 def test_a_batch_of_changes_alone_is_stored(store: SqlStore) -> None:
-    Pipeline(store)([carried(change("only", "cart", 0))])
+    Pipeline(store, EMBEDDER)([carried(change("only", "cart", 0))])
     assert [x.id for x in ChangeStore(store.engine).changes_near({"cart"})] == ["only"]
 
 
@@ -54,7 +54,7 @@ def test_versions_reported_make_one_deploy_whichever_consumer_sees_them(store: S
         return make_event(seconds, id=id, kind="log", severity="info", title="served", service="cart",
                           labels={"service.version": version})
 
-    first, second = Pipeline(store), Pipeline(store)   # two consumers, each with its own memory
+    first, second = Pipeline(store, EMBEDDER), Pipeline(store, EMBEDDER)   # two consumers, each with its own memory
     first([log(0, "1.0", "l1")])
     second([log(10, "1.0", "l2"), log(20, "1.1", "l3")])
     first([log(30, "1.1", "l4"), log(25, "1.1", "l5")])  # knows 1.0 only: asks the store, finds 1.1 known

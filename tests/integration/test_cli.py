@@ -140,6 +140,13 @@ def test_bench_prints_its_figures_as_json_on_the_last_line(tmp_path: Path) -> No
     assert figures["handled"] == 3000 and figures["end_to_end_events_per_s"] > 0
     assert figures["suppressed"] > 0   # the synthetic alerts repeat their fingerprints
     assert figures["cpu_s"] > 0 and figures["cpu_us_per_event"] == pytest.approx(figures["cpu_s"] / 3000 * 1e6, rel=0.02)
+    # Where the CPU went: every stage of the hot path ran, and the stages with the rest
+    # of the process add up to its CPU per event.
+    stages = figures["stage_cpu_us_per_event"]
+    assert set(stages) == {"fetch", "decode", "dedup", "state", "correlation", "store_writes", "other"}
+    assert all(stages[s] > 0 for s in ("fetch", "decode", "dedup", "correlation", "store_writes"))
+    assert sum(stages.values()) == pytest.approx(figures["cpu_us_per_event"], abs=1.0)
+    assert figures["broker_cpu_us_per_event"] > 0 and figures["database_server_cpu_us_per_event"] is None
     alone = run("bench", "--no-kafka", "--events", "3000", "--json", cwd=tmp_path, timeout=240)
     assert alone.returncode == 0, alone.stderr[-2000:]
     figures = json.loads(alone.stdout.strip().splitlines()[-1])

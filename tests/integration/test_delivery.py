@@ -17,11 +17,14 @@ import httpx
 import pytest
 
 from tests.conftest import EMBEDDER, make_event
+from triage.models.parameters import CorrelationParameters
 from triage.services.pipeline import Pipeline
 from triage.services.triage_context import TriageContextService
 from triage.paging.sender import OutboxSender, PagerDutyTarget, WebhookTarget
 from triage.store import IncidentQuery, SqlStore
 from triage.paging.outbox import OutboxStore
+
+AT_ONCE = CorrelationParameters(auto_pause=0)  # auto_pause 0: these pages go out at once (the pause has its own tests)
 
 pytestmark = pytest.mark.integration
 ROUTING_KEY = "R0UT1NG-SECRET-0000000000000000"
@@ -102,7 +105,7 @@ def drain(s: OutboxSender, clock: Clock, rounds: int = 30) -> None:
 
 def test_pages_survive_failures_and_a_sender_restart_with_none_lost_or_doubled(
         pagerduty: FakePagerDuty, store: SqlStore) -> None:
-    pipeline = Pipeline(store, EMBEDDER, page_targets=["pagerduty"])
+    pipeline = Pipeline(store, EMBEDDER, page_targets=["pagerduty"], parameters=AT_ONCE)
     # Two services, 500 alerts on checkout: throttled to a few pages, not 500.
     events = [make_event(i, id=f"c{i}", fingerprint=f"c{i}") for i in range(500)]
     events += [make_event(3, id="p1", service="payments", fingerprint="p1")]
@@ -137,7 +140,7 @@ def test_pages_survive_failures_and_a_sender_restart_with_none_lost_or_doubled(
 def test_a_4xx_is_not_retried_and_its_error_is_recorded(pagerduty: FakePagerDuty, tmp_path: Path) -> None:
     pagerduty.fail_first = 0
     store = SqlStore.from_url(f"sqlite:///{tmp_path / 'p.db'}")
-    Pipeline(store, EMBEDDER, page_targets=["pagerduty"])([make_event(0, id="a", fingerprint="a")])
+    Pipeline(store, EMBEDDER, page_targets=["pagerduty"], parameters=AT_ONCE)([make_event(0, id="a", fingerprint="a")])
     clock = Clock()
     clock.now += timedelta(seconds=60)
     with httpx.Client(timeout=5) as client:
@@ -164,7 +167,7 @@ def test_webhook_pages_are_signed(tmp_path: Path, pagerduty: FakePagerDuty) -> N
     server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     store = SqlStore.from_url(f"sqlite:///{tmp_path / 'w.db'}")
-    Pipeline(store, EMBEDDER, page_targets=["webhook"])([make_event(0, id="a", fingerprint="a")])
+    Pipeline(store, EMBEDDER, page_targets=["webhook"], parameters=AT_ONCE)([make_event(0, id="a", fingerprint="a")])
     clock = Clock()
     clock.now += timedelta(seconds=60)
     with httpx.Client(timeout=5) as client:

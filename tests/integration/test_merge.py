@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import EMBEDDER, make_event
 from triage.api import create_app
+from triage.models.parameters import CorrelationParameters
 from triage.services.pipeline import Pipeline
 from triage.store import SqlStore
 from triage.store.feedback import feedback
@@ -20,7 +21,8 @@ TARGETS = ["webhook"]
 
 @pytest.fixture
 def pipeline(store: SqlStore) -> Pipeline:
-    return Pipeline(store, EMBEDDER, page_targets=TARGETS)
+    # auto_pause 0: the first pages go out at once (the pause has its own tests)
+    return Pipeline(store, EMBEDDER, page_targets=TARGETS, parameters=CorrelationParameters(auto_pause=0))
 
 
 @pytest.fixture

@@ -51,14 +51,16 @@ def test_held_and_transient_first_pages_and_the_decision_delay(sqlite_store: Sql
 
 def test_without_auto_pause_nothing_is_held(sqlite_store: SqlStore) -> None:
     metrics = Metrics()
-    Pipeline(sqlite_store, EMBEDDER, metrics)([make_event(0, id="a1", fingerprint="fa")])
+    # (auto_pause is on by default: this says what 0 does)
+    Pipeline(sqlite_store, EMBEDDER, metrics, parameters=CorrelationParameters(auto_pause=0))(
+        [make_event(0, id="a1", fingerprint="fa")])
     assert value(metrics, "triage_pages_held_total") == 0 and value(metrics, "triage_pages_due_total") == 1
 
 
 def test_the_sender_counts_pages_sent_and_refused(sqlite_store: SqlStore) -> None:
     metrics = Metrics()
     Pipeline(sqlite_store, EMBEDDER, metrics, page_targets=["pagerduty", "webhook"], parameters=CorrelationParameters(
-        group_wait=0))([make_event(0, id="a1", fingerprint="fa")])
+        group_wait=0, auto_pause=0))([make_event(0, id="a1", fingerprint="fa")])
     sender = OutboxSender(sqlite_store, [Target("pagerduty"), Target("webhook", refuse=True)], "http://triage",
                           observer=metrics)
     assert sender.run_once() == 2

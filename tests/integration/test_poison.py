@@ -197,9 +197,13 @@ def dead_letters(settings: Settings, expected: int, timeout: float) -> dict[tupl
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("correlator_process", [False, True], ids=["one-process", "correlator-process"])
 def test_every_poison_is_dead_lettered_with_its_reason_and_every_good_event_stored(
-        broker: EmbeddedBroker, pg_url: str) -> None:
-    settings = isolated_settings(broker.bootstrap_servers, pg_url, topic_partitions=1, **LIMITS)
+        broker: EmbeddedBroker, pg_url: str, correlator_process: bool) -> None:
+    # With a correlator process the store's failures cross back from the child as raised
+    # there, and the same search finds the same poisons.
+    settings = isolated_settings(broker.bootstrap_servers, pg_url, topic_partitions=1,
+                                 correlator_process=correlator_process, **LIMITS)
     started = time.monotonic()
     with consuming(settings) as (runtime, consumer):
         # 1. A lone poison: the only message of its batch, nothing behind it. Before, it was

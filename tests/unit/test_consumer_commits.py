@@ -105,3 +105,52 @@ def test_a_lost_partition_is_not_committed(monkeypatch: pytest.MonkeyPatch, cloc
     assert client.async_commits[-1] == {LOGS: 20}
     consumer.close()
     assert client.sync_commits == [{LOGS: 20}]
+
+
+class LosingClient(RecordingClient):
+    """Holds ALERTS until ``lose`` is called (a rebalance met mid-batch)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.lost = False
+
+    def assignment(self) -> set[Any]:
+        return {LOGS} if self.lost else {ALERTS, LOGS}
+
+    def lose(self) -> None:
+        self.lost = True
+        self.listener.on_partitions_revoked([ALERTS])
+
+
+def test_a_partition_lost_while_its_batch_is_stored_elsewhere_is_not_committed_nor_kept(
+        monkeypatch: pytest.MonkeyPatch, clock: Clock) -> None:
+    # With a correlator process the consumer fetches ahead while the child stores a batch
+    # (``fetch_ahead``), and a rebalance may come then: the batch is stored, the partition
+    # lost is neither committed nor put back when the batch fails.
+    client = LosingClient({ALERTS: [str(2 * i + 1).encode() for i in range(20)],
+                           LOGS: [str(2 * i).encode() for i in range(20)]}, [ALERTS, LOGS])
+    handled: list[Event] = []
+    failing = [True]
+
+    def store(events: list[Event], edges: Any) -> None:
+        if not client.lost:
+            client.lose()
+        if failing[0]:
+            raise RuntimeError("the store failed")
+        handled.extend(events)
+
+    monkeypatch.setattr(kafka_module, "KafkaConsumer", lambda **_: client)
+    monkeypatch.setattr(kafka_module, "KafkaProducer", NoProducer)
+    consumer = BatchConsumer(
+        ConsumerConfig(bootstrap_servers="-", group_id="-", topics=["alerts", "logs"], dlq_topic="-",
+                       max_idle_ms=0, max_poll_records=5, commit_interval_ms=0, retry_backoff_s=0),
+        store, decoder=at_seconds)
+    while not client.lost:
+        consumer.poll_once()
+    assert not handled and ALERTS not in consumer._pending   # failed: nothing of ALERTS put back
+    failing[0] = False
+    for _ in range(20):
+        consumer.poll_once()
+    assert handled and all(ALERTS not in commit for commit in client.async_commits)
+    consumer.close()
+    assert ALERTS not in client.sync_commits[-1]

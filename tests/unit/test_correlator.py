@@ -118,7 +118,7 @@ def test_identical_log_lines_are_duplicates_within_dedup_window() -> None:
 
 
 def test_pages_follow_alertmanager_timers() -> None:
-    c = correlator(group_interval=300, repeat_interval=3600)
+    c = correlator(group_interval=300, repeat_interval=3600, auto_pause=0)   # (auto_pause: its own tests)
     d = run(c, [(0, {"fingerprint": "a"}), (60, {"fingerprint": "b"}), (120, {"fingerprint": "a"}),
                 (250, {"fingerprint": "c"}), (301, {"fingerprint": "d"}), (3700, {"fingerprint": "a"})])
     assert len({x.incident_id for x in d}) == 1
@@ -260,7 +260,7 @@ def test_a_lone_log_opens_a_noise_group_that_pages_nobody() -> None:
 
 
 def test_an_alert_joining_a_noise_group_makes_it_an_incident_and_pages() -> None:
-    c = correlator()
+    c = correlator(auto_pause=0)
     first, alert = run(c, [(0, log()), (20, {"fingerprint": "a", "title": "Checkout 5xx"})])
     assert alert.incident_id == first.incident_id and alert.evidence.promoted is True
     incident = c.state.incidents[first.incident_id]

@@ -191,7 +191,7 @@ def _pages(parameters: CorrelationParameters, *rows: dict[str, Any]) -> list[tup
 
 
 def test_triage_pages_one_incident_once_after_group_wait() -> None:
-    pages = _pages(CorrelationParameters(group_wait=30),
+    pages = _pages(CorrelationParameters(group_wait=30, auto_pause=0),
                    _row("a1", 0, fingerprint="fa", alertname="CartDown"),
                    _row("a2", 20, fingerprint="fb", alertname="CartErrors"),
                    _row("a3", 400, fingerprint="fb", alertname="CartErrors"),   # re-notification
@@ -220,7 +220,7 @@ def test_triage_auto_pause_holds_the_first_page_and_drops_transients() -> None:
 ])
 def test_triage_pages_again_when_a_resolved_incident_is_triggered_again(
         refire_at: float, expected: list[tuple[str, float]]) -> None:
-    pages = _pages(CorrelationParameters(group_wait=30, group_interval=300),
+    pages = _pages(CorrelationParameters(group_wait=30, group_interval=300, auto_pause=0),
                    _row("a1", 0, fingerprint="fa", alertname="CartDown"),
                    _row("a2", 250, fingerprint="fa", alertname="CartDown", status="resolved"),
                    _row("a3", refire_at, fingerprint="fa", alertname="CartDown"))
@@ -363,7 +363,9 @@ def test_evaluate_alerts_paging_figures(tmp_path: Path) -> None:
         _row("q1", 4000, kind="log", service="ads", host="node-7", truth="INC-8"),
     ], compressed=False)
     (directory / "incidents.jsonl").write_text('{"id": "INC-7"}\n{"id": "INC-8"}\n', encoding="utf-8")
-    rows = {(r["scope"], r["engine"]): r for r in evaluate_alerts(directory, embedder=EMBEDDER)}
+    # (auto_pause 0: the pages go out group_wait after the alerts, as this test counts them)
+    rows = {(r["scope"], r["engine"]): r
+            for r in evaluate_alerts(directory, CorrelationParameters(auto_pause=0), embedder=EMBEDDER)}
     for scope in ("all", "alerts"):
         truth, triage = rows[(scope, "truth")], rows[(scope, "triage")]
         assert (truth["incidents"], truth["pages"], truth["exact"], truth["pages_per_incident"], truth["missed"],

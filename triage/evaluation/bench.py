@@ -27,6 +27,7 @@ from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
 
 from triage.broker import EmbeddedBroker
+from triage.evaluation.cpu import database_backends, peak_rss_of_mib, process_cpu_s, stage_figures, total_cpu_s, us_per_event
 from triage.domain.scope import scope_for
 from triage.domain.event import DOMAIN_LABEL, Event, domain_of
 from triage.ingest.kafka import Decoded, Decoder, Handler
@@ -119,7 +120,7 @@ def run_store_bench(settings: Settings, *, events: int, unique_share: float,
     return {"events": done, "unique_share": unique_share, "spacing_ms": spacing_ms,
             "database": url.split(":", 1)[0], "batch": batch_size,
             "pipeline_events_per_s": round(done / seconds), "pipeline_events_per_s_per_100k": rates,
-            **_cpu_figures(cpu_s, done),
+            **_cpu_figures(cpu_s, done), **stage_figures([pipeline.stages], cpu_s, done),
             "rss_mib_per_100k": rss, "peak_rss_mib": round(peak_rss_mib(), 1)}
 
 
@@ -289,17 +290,36 @@ def run_bench(settings: Settings, *, events: int, unique_share: float, rate: flo
                            p99_ms_per_quarter=_quarters(warm), in_triage_p99_ms_per_quarter=_quarters(inside))
         else:
             produced, produce_s = produce_events(settings, _past_stream(events, unique_share, spacing_ms))
+            pipeline = timed.pipeline
+            clocks = [consumer.stages, *([pipeline.stages] if hasattr(pipeline, "stages") else [])]
+            for clock in clocks:
+                clock.reset()
+            backends = database_backends(runtime.store.engine)
+            child = runtime.correlator.pid if runtime.correlator is not None else None
+            others_before = process_cpu_s(broker.pid or 0), total_cpu_s(backends), process_cpu_s(child or 0)
             started, cpu_before = time.perf_counter(), time.process_time()
             thread = threading.Thread(target=consumer.run, args=(runtime.stop,))
             thread.start()
             while timed.handled < produced:
                 time.sleep(0.05)
             consume_s, cpu_s = time.perf_counter() - started, time.process_time() - cpu_before
+            broker_s = process_cpu_s(broker.pid or 0) - others_before[0]
+            server_s = total_cpu_s(backends) - others_before[1]
+            if child is not None:
+                # Two processes: the one that fetches and decodes (this one), and the
+                # correlating one, which must be single per domain.
+                child_s = process_cpu_s(child) - others_before[2]
+                figures.update(correlator_process=True, fetching_process_cpu_us_per_event=us_per_event(cpu_s, produced),
+                               correlating_process_cpu_us_per_event=us_per_event(child_s, produced),
+                               correlating_process_peak_rss_mib=peak_rss_of_mib(child))
+                cpu_s += child_s
             runtime.stop.set()
             thread.join(60)
             figures.update(produce_events_per_s=round(produced / produce_s),
                            end_to_end_events_per_s=round(produced / consume_s), consume_seconds=round(consume_s, 2),
-                           **_cpu_figures(cpu_s, produced))
+                           **_cpu_figures(cpu_s, produced), **stage_figures(clocks, cpu_s, produced),
+                           broker_cpu_us_per_event=us_per_event(broker_s, produced),
+                           database_server_cpu_us_per_event=us_per_event(server_s, produced) if backends else None)
         stats = runtime.store.noise_stats().total
         figures.update(handled=timed.handled, incidents=stats.incidents, suppressed=stats.suppressed,
                        batches=consumer.totals.batches, peak_rss_mib=round(peak_rss_mib(), 1),

@@ -1,0 +1,84 @@
+"""Damping: an alert family that fired, paged and cleared pages nobody the next time,
+until its incident changes; the decision says why, and explain() tells it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import make_event
+from triage.correlation import Correlator
+from triage.correlation.explain import explain
+from triage.correlation.holds import AlertHistory, Change, HoldKind
+from triage.models.embedder import HashingEmbedder
+from triage.models.parameters import CorrelationParameters
+
+DAY = 24 * 3600.0
+
+
+def correlator(**params: Any) -> Correlator:
+    return Correlator(CorrelationParameters(auto_pause=60, **params), embedder=HashingEmbedder())
+
+
+def disk(seconds: float, status: str = "firing", severity: str = "warning", **fields: Any):  # type: ignore[no-untyped-def]
+    return make_event(seconds, title="Host out of disk space", service=None, host="node-7", fingerprint="disk",
+                      status=status, severity=severity, labels={"alertname": "HostOutOfDisk"}, **fields)
+
+
+def decide(c: Correlator, event: Any) -> Any:
+    return c.process(event, now=event.occurred_at)
+
+
+def episode(c: Correlator, start: float, length: float = 900) -> list:  # type: ignore[type-arg]
+    # (the repeat after its pause marks it paged, as the held-pages ticker would)
+    return [c.process(e, now=e.occurred_at) for e in (disk(start), disk(start + min(120, length / 2)),
+                                                       disk(start + length, "resolved"))]
+
+
+def test_a_family_that_outlasted_its_pause_is_damped_the_next_night_and_says_why() -> None:
+    c = correlator()
+    first, _, _ = episode(c, 0)
+    assert first.evidence.hold.kind is HoldKind.auto_pause and first.evidence.hold.episodes == 0
+    second = decide(c, disk(DAY))
+    hold = second.evidence.hold
+    assert hold.kind is HoldKind.chronic and (hold.episodes, hold.sustained) == (1, 1)
+    incident = c.state.incidents[second.incident_id]
+    assert incident.page_due_at is None and incident.damped == hold
+    sentence = explain(second.rule, second.evidence)
+    assert "page damped, chronic" in sentence and "node-7" in sentence and "opened 1 incident(s) before" in sentence
+    # it stays quiet while it fires and resolves unchanged, and is not "transient" either
+    later = decide(c, disk(DAY + 900, "resolved"))
+    assert not later.evidence.transient and c.state.incidents[second.incident_id].last_notified_at is None
+
+
+def test_transient_episodes_never_damp_and_a_critical_alert_always_pages() -> None:
+    c = correlator()
+    episode(c, 0, length=30)                  # resolved inside its pause: transient
+    assert decide(c, disk(DAY)).evidence.hold.kind is HoldKind.auto_pause
+    c = correlator()
+    episode(c, 0)
+    critical = decide(c, disk(DAY, severity="critical"))
+    assert critical.evidence.hold.kind is HoldKind.auto_pause
+
+
+def test_a_damped_incident_pages_when_it_changes() -> None:
+    c = correlator()
+    episode(c, 0)
+    damped = decide(c, disk(DAY))
+    # another template on the same host: an incident joins the episode
+    joined = decide(c, make_event(DAY + 10, title="Kubelet eviction threshold met", service=None, host="node-7",
+                                  fingerprint="evict", severity="warning", labels={"alertname": "KubeletEviction"}))
+    assert joined.incident_id == damped.incident_id
+    assert joined.evidence.release.change is Change.event
+    assert "its page is due" in explain(joined.rule, joined.evidence)
+    incident = c.state.incidents[damped.incident_id]
+    assert incident.damped is None and incident.page_due_at is not None   # pages when its pause is over
+
+
+def test_chronic_window_zero_turns_damping_off_and_the_history_forgets() -> None:
+    c = correlator(chronic_window=0)
+    episode(c, 0)
+    assert decide(c, disk(DAY)).evidence.hold.kind is HoldKind.auto_pause
+    history = AlertHistory()
+    history.opened("node|A", "x", disk(0).occurred_at)
+    history.prune(disk(DAY).occurred_at, DAY / 2)
+    assert history.families == {} and AlertHistory.from_snapshot(history.snapshot()) == AlertHistory()

@@ -1,0 +1,243 @@
+"""The consumer in two processes: one fetches and decodes, the other correlates and stores.
+
+With ``TRIAGE_CORRELATOR_PROCESS=true`` a consuming process (``serve``, ``consume``)
+starts a child that holds the pipeline (the store's unit of work, the correlator, the
+sentence model), and its own ``BatchConsumer`` hands every batch to that child instead of
+running the pipeline itself:
+
+    parent: Kafka fetch -> decode + validate (dead letters) -> event-time release
+              -> pack the batch (``triage.domain.wire``) ---------------------------+
+              -> while the child works: fetch and decode ahead (``fetch_ahead``)    |
+              <- the batch's result, or the exception it raised <---------------+   |
+              -> commit offsets                                                 |   v
+    child:  unpack -> Pipeline (dedup, state, correlation, writes, commit) -> result
+
+What the parent's ``BatchConsumer`` sees is a handler like the pipeline itself: it returns
+once the batch is committed, and raises what the pipeline raised (``RefusedEvents``,
+``StoreUnavailable``, anything else), so the order of effects, the dead-letter search and
+the retries of ``triage.ingest.kafka`` are unchanged: nothing is committed to Kafka
+before the child's store commit, and a redelivered batch is skipped by id as before.
+
+The child dies with its parent (``PR_SET_PDEATHSIG``): a parent killed with SIGKILL
+takes the child with it, and the child's open transaction rolls back. A child that dies
+alone makes the batch in hand fail as ``StoreUnavailable`` (retried, nothing
+dead-lettered), and the next batch starts a new child. The child ignores SIGINT and
+SIGTERM: its parent stops it, after the batch in hand, by closing the pipe.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import astuple
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+
+from triage.domain.errors import StoreUnavailable
+from triage.domain.event import Event, ServiceEdge
+from triage.domain.stages import Stage, StageClock
+from triage.correlation.identity import dedup_key
+from triage.correlation.templating import premask
+from triage.domain.wire import Prepared, pack_batch, unpack_batch
+from triage.models.embedder import make_embedder
+from triage.store.bulk import document_json
+from triage.services.pipeline import Pipeline
+from triage.services.telemetry import Metrics
+from triage.settings import Settings
+from triage.store.records import BatchResult
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+_READY_TIMEOUT_S = 600.0   # the child loads the sentence model and opens the store
+_HANDED_MAX = 100_000      # texts remembered as handed over (the child's cache holds as many)
+
+
+class CorrelatorProcess:
+    """The parent's side: a ``Handler`` (``triage.ingest.kafka``) that stores each batch
+    in the child. ``meanwhile`` runs after a batch is sent and before its answer is read
+    (the consumer's ``fetch_ahead``); ``stages`` sums the child's CPU per stage and the
+    hand-over's."""
+
+    def __init__(self, settings: Settings, build: Callable[[Settings], tuple[Pipeline, Callable[[], None]]],
+                 metrics: Metrics | None = None) -> None:
+        """``build`` makes the child's pipeline from the settings, and what closes it: a
+        module-level function (the child imports it by name), ``triage.service``'s."""
+        self.settings = settings
+        self.build = build
+        self.metrics = metrics
+        self.stages = StageClock()
+        self.meanwhile: Callable[[], None] | None = None
+        self._conn: Connection | None = None
+        self._proc: Any = None
+        # The embedder of masked texts: the child's model work for new templates is done
+        # here, once per text this process has not handed over before.
+        self._embedder = make_embedder(settings.embedder)
+        self._embedder.embed(["triage start-up"])
+        self._handed: set[str] = set()
+        self._start()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        ours, theirs = context.Pipe()
+        proc = context.Process(target=_serve, args=(self.settings, self.build, theirs, os.getpid()), daemon=True,
+                               name="triage-correlator")
+        proc.start()
+        theirs.close()
+        if not ours.poll(_READY_TIMEOUT_S):
+            proc.kill()
+            raise RuntimeError("the correlator process did not start")
+        try:
+            kind, detail = pickle.loads(ours.recv_bytes())
+        except EOFError:
+            proc.join(5)
+            raise RuntimeError(f"the correlator process ended at start-up (exit code {proc.exitcode})") from None
+        if kind != "ready":
+            proc.join(5)
+            raise detail
+        self._conn, self._proc = ours, proc
+
+    def __call__(self, events: Sequence[Event], edges: Sequence[ServiceEdge] = ()) -> BatchResult:
+        if self._proc is None or not self._proc.is_alive():
+            self._lost()
+            self._start()
+        assert self._conn is not None
+        since = self.stages.now()
+        # What the child would compute from each event alone is computed here, off the
+        # correlating process: its dedup key, its stored document, its masked text.
+        masked = {e.id: premask(e) for e in events}
+        prepared = Prepared({e.id: dedup_key(e) for e in events}, {e.id: document_json(e) for e in events},
+                            masked, self._vectors(masked.values()))
+        data = pack_batch(list(events), list(edges), prepared)
+        self.stages.add(Stage.handoff, since)
+        try:
+            self._conn.send_bytes(data)
+            if self.meanwhile is not None:
+                self.meanwhile()
+            reply = self._conn.recv_bytes()
+        except (EOFError, OSError) as exc:
+            self._lost()
+            raise StoreUnavailable(f"the correlator process ended: {exc or type(exc).__name__}") from None
+        kind, payload, cpu, wall = pickle.loads(reply)
+        for stage, seconds in cpu.items():
+            self.stages.cpu[Stage(stage)] += seconds
+        for stage, seconds in wall.items():
+            self.stages.wall[Stage(stage)] += seconds
+        if kind == "error":
+            raise payload
+        result = BatchResult(*payload)
+        if self.metrics is not None:
+            m = self.metrics
+            m.batch_size.observe(len(events))
+            m.events_stored.inc(result.stored)
+            m.suppressed.inc(result.suppressed)
+            m.incidents_opened.inc(result.incidents_opened)
+            m.noise_groups_opened.inc(result.noise_groups_opened)
+            m.pages.inc(result.notified)
+            stored_at = time.time()
+            for event in events:
+                m.decision_delay.observe(max(0.0, stored_at - event.occurred_at.timestamp()))
+        return result
+
+    def _vectors(self, texts: Iterable[str]) -> dict[str, bytes]:
+        """The embeddings of the ``texts`` not handed over yet (as float32 bytes)."""
+        new = [t for t in dict.fromkeys(texts) if t not in self._handed]
+        if not new:
+            return {}
+        if len(self._handed) > _HANDED_MAX:
+            self._handed.clear()   # handed again at worst: the child keeps what it has
+        self._handed.update(new)
+        vectors = self._embedder.embed(new)
+        return {text: vectors[i].tobytes() for i, text in enumerate(new)}
+
+    def _lost(self) -> None:
+        if self._proc is not None:
+            log.warning("the correlator process (pid %s) ended, exit code %s; starting another",
+                        self._proc.pid, self._proc.exitcode)
+        self.close()
+        self._handed.clear()   # a new child holds only what the store holds
+
+    def close(self) -> None:
+        """Close the pipe (the child stops after the batch in hand) and wait for it."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._proc is not None:
+            self._proc.join(30)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join(5)
+            self._proc = None
+
+
+def _die_with(parent: int) -> None:
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:   # the parent died before the request was made
+        os._exit(1)
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` if it survives pickling, else a ``RuntimeError`` naming it (some drivers'
+    exceptions cannot be rebuilt from their arguments)."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:  # noqa: BLE001 - any failure to round-trip
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+def _serve(settings: Settings, build: Callable[[Settings], tuple[Pipeline, Callable[[], None]]],
+           conn: Connection, parent: int) -> None:
+    """The child: build the pipeline as a consuming process does, then store batches
+    until the pipe closes."""
+    _die_with(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        pipeline, close = build(settings)
+    except BaseException as exc:  # noqa: BLE001 - told to the parent, which raises it
+        conn.send_bytes(pickle.dumps(("failed", _portable(exc))))
+        return
+    conn.send_bytes(pickle.dumps(("ready", None)))
+    stages, embedder = pipeline.stages, pipeline.embedder
+    try:
+        while True:
+            try:
+                data = conn.recv_bytes()
+            except (EOFError, OSError):
+                break
+            stages.reset()
+            since = stages.now()
+            events, edges, prepared = unpack_batch(data)
+            if prepared is not None:
+                for text, vector in prepared.vectors.items():
+                    if embedder.cached(text) is None:
+                        embedder.put(text, np.frombuffer(vector, dtype=np.float32))
+            stages.add(Stage.handoff, since)
+            reply: tuple[Any, ...]
+            try:
+                reply = ("ok", astuple(pipeline(events, edges, prepared)))
+            except Exception as exc:  # noqa: BLE001 - the parent's consumer sorts it
+                reply = ("error", _portable(exc))
+            cpu = {s.value: v for s, v in stages.cpu.items() if v}
+            wall = {s.value: v for s, v in stages.wall.items() if v}
+            conn.send_bytes(pickle.dumps((*reply, cpu, wall)))
+    finally:
+        close()
+
