@@ -1,5 +1,6 @@
-"""Damping: an alert family that fired, paged and cleared pages nobody the next time,
-until its incident changes; the decision says why, and explain() tells it."""
+"""Damping: an alert family that fired, paged and cleared on its own pages nobody the next
+time, until its incident changes or outlasts the family's lone episodes; the decision
+says why, and explain() tells it."""
 
 from __future__ import annotations
 
@@ -41,10 +42,13 @@ def test_a_family_that_outlasted_its_pause_is_damped_the_next_night_and_says_why
     second = decide(c, disk(DAY))
     hold = second.evidence.hold
     assert hold.kind is HoldKind.chronic and (hold.episodes, hold.sustained) == (1, 1)
+    assert (hold.alone, hold.longest_s, hold.most_alerts) == (1, 900.0, 2)   # fired, resolved: 2 alert events
     incident = c.state.incidents[second.incident_id]
-    assert incident.page_due_at is None and incident.damped == hold
+    # the hold expires when the episode outlasts the longest lone one (900 s) by its pause (60 s)
+    assert incident.page_due_at == hold.until == disk(DAY + 960).occurred_at and incident.damped == hold
     sentence = explain(second.rule, second.evidence)
     assert "page damped, chronic" in sentence and "node-7" in sentence and "opened 1 incident(s) before" in sentence
+    assert "1 alone, the longest 900 s" in sentence and "still fires at" in sentence
     # it stays quiet while it fires and resolves unchanged, and is not "transient" either
     later = decide(c, disk(DAY + 900, "resolved"))
     assert not later.evidence.transient and c.state.incidents[second.incident_id].last_notified_at is None
@@ -82,3 +86,50 @@ def test_chronic_window_zero_turns_damping_off_and_the_history_forgets() -> None
     history.opened("node|A", "x", disk(0).occurred_at)
     history.prune(disk(DAY).occurred_at, DAY / 2)
     assert history.families == {} and AlertHistory.from_snapshot(history.snapshot()) == AlertHistory()
+
+
+def test_a_damped_episode_that_outlasts_the_familys_lone_episodes_pages() -> None:
+    c = correlator()
+    episode(c, 0)
+    damped = decide(c, disk(DAY))
+    incident = c.state.incidents[damped.incident_id]
+    assert not decide(c, disk(DAY + 900)).notify          # a repeat within the lone episodes' length: quiet
+    late = decide(c, disk(DAY + 961))                      # past 900 + 60 s and still firing: it pages
+    assert late.notify and incident.last_notified_at is not None
+
+
+def test_more_alert_events_than_a_lone_episode_release_it() -> None:
+    c = correlator()
+    episode(c, 0)
+    damped = decide(c, disk(DAY))
+    decide(c, disk(DAY + 100, "resolved"))
+    refired = decide(c, disk(DAY + 200))                   # the third alert event: lone episodes had two
+    assert refired.incident_id == damped.incident_id
+    assert refired.evidence.release.change is Change.alerts
+    assert "more than any lone episode" in explain(refired.rule, refired.evidence)
+
+
+def test_a_family_that_came_with_other_alerts_is_a_symptom_and_never_damped() -> None:
+    c = correlator()
+    first = decide(c, disk(0))
+    evict = decide(c, make_event(10, title="Kubelet eviction threshold met", service=None, host="node-7",
+                                 fingerprint="evict", severity="warning", labels={"alertname": "KubeletEviction"}))
+    assert evict.incident_id == first.incident_id
+    decide(c, disk(120))
+    for e in (disk(900, "resolved"), make_event(900, title="Kubelet eviction threshold met", service=None,
+                                                host="node-7", fingerprint="evict", severity="warning",
+                                                status="resolved", labels={"alertname": "KubeletEviction"})):
+        decide(c, e)
+    record = c.state.models_for(c.state.incidents[first.incident_id].scope).history.families[
+        c.state.incidents[first.incident_id].family or ""]
+    assert (record.sustained, record.alone) == (1, 0) and not record.fires_alone
+    assert decide(c, disk(DAY)).evidence.hold.kind is HoldKind.auto_pause
+
+
+def test_the_history_reads_its_first_format_as_no_lone_episodes() -> None:
+    history = AlertHistory.from_snapshot({"format": 1, "families": {"node|A": ["x", 3, 2, "warning", 0.0, 10.0]}})
+    record = history.families["node|A"]
+    assert (record.episodes, record.sustained, record.alone, record.longest_s) == (3, 2, 0, 0.0)
+    assert not record.fires_alone
+    history.sustained("node|A", record.severity, alone=True, lasted_s=600.0, alerts=2)
+    assert AlertHistory.from_snapshot(history.snapshot()).families == history.families
