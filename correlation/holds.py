@@ -8,11 +8,12 @@ explained by ``explain()``:
   transient and pages nobody.
 * **damping** (``HoldKind.chronic`` / ``HoldKind.flapping``): the alert that opened the
   incident belongs to a *family* (the same template on the same service or host) whose
-  episodes fire and clear *on their own* (``AlertHistory``): most of its episodes that
-  outlasted their pause were *alone* (nothing but the family's own alert joined them)
+  episodes fire and clear *on their own*, again and again (``AlertHistory``): at least
+  two of its episodes that outlasted their pause, and most of them, were *alone* (nothing
+  but the family's own alert joined them)
   — a nightly disk fill, a certificate warning every morning, a check that flaps. A
   family whose episodes came with other alerts, logs or spans is a symptom of real
-  incidents and is never damped. The family paged the first time; this episode pages
+  incidents and is not damped. The family paged the first times; this episode pages
   nobody until it changes (``Release``): a firing alert of higher severity joins it, or
   an event on another service or host, or an event of another template (a log, a span,
   another alert: an incident joining the episode), or more alert events than any lone
@@ -170,8 +171,9 @@ class FamilyRecord:
 
     @property
     def fires_alone(self) -> bool:
-        """Most of its sustained episodes came alone: chronic or flapping, not a symptom."""
-        return self.alone > 0 and 2 * self.alone > self.sustained
+        """Two or more of its sustained episodes, and most of them, came alone: chronic or
+        flapping, not a real incident's symptom."""
+        return self.alone > 1 and 2 * self.alone > self.sustained
 
     def snapshot(self) -> list[Any]:
         return [self.title, self.episodes, self.sustained, self.severity.value, self.first_seen,
