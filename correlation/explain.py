@@ -156,14 +156,18 @@ def _hold(hold: Hold | None) -> str:
         until = hold.until.strftime("%H:%M:%S") if hold.until is not None else "its pause ends"
         return f"; first page held until {until} (auto-pause: nobody is paged if its alerts resolve before)"
     what = "flapping" if hold.kind is HoldKind.flapping else "chronic"
+    expires = f" or if it still fires at {hold.until:%Y-%m-%d %H:%M:%S}" if hold.until is not None else ""
     return (f"; page damped, {what}: {hold.title!r} on {_node(hold.family.partition('|')[0] if hold.family else '')} "
-            f"opened {hold.episodes} incident(s) before, {hold.sustained} outlasting their pause, the last at "
-            f"{_when(hold)}; it pages when a more severe alert, another service or another template joins")
+            f"opened {hold.episodes} incident(s) before, {hold.sustained} outlasting their pause "
+            f"({hold.alone} alone, the longest {hold.longest_s:.0f} s, at most {hold.most_alerts} alert events), "
+            f"the last at {_when(hold)}; it pages when a more severe alert, another service or another template "
+            f"joins, when more alert events come than in a lone episode{expires} (the longest plus its pause)")
 
 
 def _release(release: Release | None) -> str:
     if release is None:
         return ""
     what = {Change.severity: f"severity {release.detail}", Change.service: f"service {release.detail}",
-            Change.event: release.detail}[release.change]
+            Change.event: release.detail,
+            Change.alerts: f"{release.detail} alert events, more than any lone episode of its family"}[release.change]
     return f"; the damped incident changed ({what}): its page is due"

@@ -4,10 +4,13 @@ alert and every resolve; the answers change the incident (``page_due_at``,
 ``last_notified_at``, ``damped``) and the scope's ``AlertHistory``, and the holds and
 releases go into the decision's evidence.
 
-A damped incident has no ``page_due_at``: neither the correlator nor the held-pages
-ticker (``paging/held_pages.py``, which sends first pages whose ``page_due_at`` is
-over) pages it. When it changes (``Release``), its ``page_due_at`` becomes the end of
-its pause, or now if that is over, and it pages as any other incident.
+A damped incident's ``page_due_at`` is when its hold expires (``Hold.until``: the
+family's longest lone episode plus its pause after it opened): if it still fires
+then, the correlator (at its next alert) or the held-pages ticker
+(``paging/held_pages.py``, which sends first pages whose ``page_due_at`` is over)
+pages it, as it pages any first page held that long. When it changes before
+(``Release``), its ``page_due_at`` becomes the end of its pause, or now if that is
+over, and it pages as any other incident.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ class Paging:
             before = (record.episodes, record.sustained) if record is not None else (0, 0)
             history.opened(family, event.title, now)
             if hold is not None:
-                incident.damped, incident.page_due_at = hold, None
+                incident.damped, incident.page_due_at = hold, hold.until
                 return hold
         if incident.page_due_at is None and incident.damped is None and incident.last_notified_at is None:
             incident.page_due_at = now + self._pause
@@ -79,10 +82,11 @@ class Paging:
         service or host, another template: an incident joining the family's episode).
         Its first page then falls due when its pause is over, or now."""
         assert incident.damped is not None
-        release = self._change(incident.damped, event, footprint, history)
+        release = self._change(incident, event, footprint, history)
         if release is not None:
             incident.damped = None
-            incident.page_due_at = max(now, incident.opened_at + self._pause)
+            due = max(now, incident.opened_at + self._pause)
+            incident.page_due_at = due if incident.page_due_at is None else min(incident.page_due_at, due)
         return release
 
     def resolved(self, incident: IncidentState, at: datetime, history: AlertHistory) -> None:
@@ -91,29 +95,42 @@ class Paging:
         family's next ones."""
         if (incident.family is not None and not incident.transient and incident.kind == IncidentKind.incident
                 and at - incident.opened_at >= self._pause):
-            history.sustained(incident.family, incident.severity)
+            alone = all(key == incident.family for key in incident.footprint)
+            history.sustained(incident.family, incident.severity, alone=alone,
+                              lasted_s=_seconds(at, incident.opened_at), alerts=incident.alert_count)
 
     def _damping(self, family: str, event: Event, now: datetime, history: AlertHistory) -> Hold | None:
         window = self.p.chronic_window
         record = history.families.get(family)
         # A critical alert is never damped: it pages at high urgency, however often it came.
-        if window <= 0 or record is None or record.sustained == 0 or event.severity is Severity.critical:
+        # Only a family whose episodes fire and clear on their own is: one whose episodes
+        # came with other alerts, logs or spans is a real incident's symptom.
+        if window <= 0 or record is None or not record.fires_alone or event.severity is Severity.critical:
             return None
         since = now.timestamp() - record.last_episode_at
         if since > window or event.severity.rank > record.severity.rank:
             return None
         kind = HoldKind.flapping if since <= self.p.max_incident_age else HoldKind.chronic
-        return Hold(kind, None, family, record.title, record.episodes, record.sustained,
+        # The hold expires when the episode outlasts the family's longest lone one by its pause.
+        span = record.longest_s + self.p.auto_pause
+        until = now + timedelta(seconds=span)
+        return Hold(kind, until, family, record.title, record.episodes, record.sustained,
                     datetime.fromtimestamp(record.first_seen, now.tzinfo),
-                    datetime.fromtimestamp(record.last_episode_at, now.tzinfo))
+                    datetime.fromtimestamp(record.last_episode_at, now.tzinfo),
+                    record.alone, record.longest_s, record.most_alerts)
 
     @staticmethod
-    def _change(damped: Hold, event: Event, family: str, history: AlertHistory) -> Release | None:
+    def _change(incident: IncidentState, event: Event, family: str, history: AlertHistory) -> Release | None:
+        damped = incident.damped
+        assert damped is not None
         held = damped.family or ""
         record = history.families.get(held)
-        if (record is not None and event.kind is EventKind.alert and event.status is Status.firing
-                and event.severity.rank > record.severity.rank):
+        firing = event.kind is EventKind.alert and event.status is Status.firing
+        if record is not None and firing and event.severity.rank > record.severity.rank:
             return Release(Change.severity, event.severity.value, held)
+        # (``alert_count`` does not count this event yet: it is the alert events before it)
+        if firing and damped.most_alerts > 0 and incident.alert_count + 1 > damped.most_alerts:
+            return Release(Change.alerts, str(incident.alert_count + 1), held)
         node, _, template = family.partition("|")
         held_node, _, held_template = held.partition("|")
         if node != held_node:

@@ -52,13 +52,16 @@ def pages_owed(decisions: list[Decision], state: CorrelationState) -> list[Owed]
 
 
 def owe_pages(conn: sa.Connection, decisions: list[Decision], state: CorrelationState, targets: Sequence[str],
-              now: datetime, *, group_wait: float) -> None:
+              now: datetime, *, group_wait: float, reopen_window: float = 0.0) -> None:
     """The outbox rows a batch's decisions owe, in the batch's transaction (``conn``). A new
     incident's first page waits ``group_wait`` seconds, so that the alerts arriving with it
-    are in it; the page is composed when it is sent."""
+    are in it; the page is composed when it is sent. A resolve waits ``reopen_window``
+    seconds: if a flapping alert re-fires into the incident meanwhile, the sender drops
+    it and the incident's page stays open (PagerDuty's dedup key is the incident: a
+    trigger after a resolve would page someone again)."""
     owed = pages_owed(decisions, state)
     enqueue(conn, [o for o in owed if o.action == "trigger"], targets, now + timedelta(seconds=group_wait))
-    enqueue(conn, [o for o in owed if o.action == "resolve"], targets, now)
+    enqueue(conn, [o for o in owed if o.action == "resolve"], targets, now + timedelta(seconds=reopen_window))
 
 
 def enqueue(conn: sa.Connection, owed: Iterable[Owed], targets: Iterable[str], due: datetime) -> int:

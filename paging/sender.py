@@ -186,6 +186,12 @@ class OutboxSender:
             self.outbox.skip(item.id, "transient: resolved before its page was due")
             self._dropped(item, "skipped")
             return
+        if item.action == "resolve" and incident.status == "open":
+            # Held for reopen_window and an alert re-fired into it meanwhile: its page stays
+            # open (a resolve now and a trigger after it would page someone again).
+            self.outbox.skip(item.id, "re-opened within reopen_window: the page stays open")
+            self._dropped(item, "skipped")
+            return
         document = incident_document(incident, self.store.incident_events(item.incident_id, limit=500),
                                      self.api_url, self.suggest(incident.id), self.triage(incident.id))
         try:

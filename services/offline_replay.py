@@ -13,8 +13,9 @@ and go out ``group_wait`` after the decision (the outbox's due time). A first pa
 by ``auto_pause`` is sent at its ``page_due_at`` if the incident is still open and
 unpaged then, as the consumers' ticker does (``triage.paging.held_pages``), with no lag
 and no tick interval: before each event the ticker runs at that event's time, and once
-more at the end (``finish``). Resolves go out at once but, as in the outbox, never before
-the incident's pending trigger. The page target is ``PageTarget``, a PagerDuty-like
+more at the end (``finish``). Resolves wait ``reopen_window``, as in the outbox, and go
+out only if the incident is still resolved then (a flapping alert that re-fires into it
+keeps its page open instead of opening a new one). The page target is ``PageTarget``, a PagerDuty-like
 receiver.
 """
 
@@ -96,6 +97,8 @@ class Replay:
         self.target = PageTarget()
         self._group_wait = timedelta(seconds=self.correlator.parameters.group_wait)
         self._held: list[tuple[datetime, str]] = []   # (page_due_at, incident id), a heap
+        self._resolves: list[tuple[datetime, str]] = []   # (due, incident id): resolves held for reopen_window
+        self._reopen = timedelta(seconds=self.correlator.parameters.reopen_window)
         self._edges = sorted(edges, key=lambda e: (e.first_seen, e.caller, e.callee))
         self._taught: dict[str, int] = {}   # scope -> how many of ``_edges`` it has learned
         self._last: tuple[datetime, str] | None = None
@@ -131,7 +134,7 @@ class Replay:
                 if owed.action == "trigger":
                     self.target.trigger(owed.incident_id, now + self._group_wait)
                 else:
-                    self.target.resolve(owed.incident_id)
+                    heapq.heappush(self._resolves, (now + self._reopen, owed.incident_id))
             incident = incidents[decision.incident_id]
             if held(incident):
                 assert incident.page_due_at is not None
@@ -145,6 +148,10 @@ class Replay:
 
     def _tick(self, now: datetime | None) -> None:
         incidents = self.correlator.state.incidents
+        while self._resolves and (now is None or self._resolves[0][0] <= now):
+            _, incident_id = heapq.heappop(self._resolves)
+            if not incidents[incident_id].is_open:   # else it re-opened: its page stays open
+                self.target.resolve(incident_id)
         while self._held and (now is None or self._held[0][0] <= now):
             due, incident_id = heapq.heappop(self._held)
             incident = incidents[incident_id]

@@ -154,7 +154,7 @@ class Pipeline:
             record_edges(batch.conn, observed)
             if self.page_targets:
                 owe_pages(batch.conn, decisions, state, self.page_targets, batch.received_at,
-                          group_wait=self.parameters.group_wait)
+                          group_wait=self.parameters.group_wait, reopen_window=self.parameters.reopen_window)
         # Committed: what the batch left is now its scopes' current state.
         self.cache.keep(batch.revisions, batch.earliest, state, correlator)
         stages.add(Stage.store_writes, since)

@@ -11,13 +11,15 @@ from tests.conftest import EMBEDDER, make_event
 from triage.api import create_app
 from triage.services.pipeline import Pipeline
 from triage.store import SqlStore
+from triage.models.parameters import CorrelationParameters
 from triage.services.telemetry import Metrics
 
 
 @pytest.fixture
 def client(store: SqlStore) -> Iterator[TestClient]:
     metrics = Metrics()
-    Pipeline(store, EMBEDDER, metrics)([
+    # auto_pause 0: the incident's first page is due at once (the pause has its own tests)
+    Pipeline(store, EMBEDDER, metrics, parameters=CorrelationParameters(auto_pause=0))([
         make_event(0, id="a1", fingerprint="fa"), make_event(40, id="a2", fingerprint="fb", title="Latency"),
         make_event(50, id="a3", fingerprint="fa"),
         make_event(60, id="l1", kind="log", source="otel", service="payments", severity="error", title="boom"),

@@ -130,8 +130,9 @@ def test_serve_rides_out_a_database_cut_with_nothing_lost_or_doubled(
         broker: EmbeddedBroker, pg_url: str, receiver: PageReceiver, tmp_path: Path) -> None:
     pg = sa.make_url(pg_url)
     direct = SqlStore.from_url(pg_url)   # the test's own view, not through the proxy
-    # Pages fall due 2 s after their incident opens (not 30): some during the cut.
-    ParameterStore(direct.engine).put(CorrelationParameters(group_wait=2), author="test", reason="fault test")
+    # Pages fall due 2 s after their incident opens (not 30, and not held by auto_pause): some during the cut.
+    ParameterStore(direct.engine).put(CorrelationParameters(group_wait=2, auto_pause=0), author="test",
+                                      reason="fault test")
     with TcpProxy(pg.host or "127.0.0.1", pg.port or 5432) as proxy:
         proxied = pg.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
         api_port = free_port()

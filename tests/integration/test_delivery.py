@@ -183,3 +183,26 @@ def test_webhook_pages_are_signed(tmp_path: Path, pagerduty: FakePagerDuty) -> N
     [cause] = page["incident"]["triage"]["probable_cause"]
     assert cause["component"] == "checkout" and "first sign of the incident" in cause["evidence"]
     store.close()
+
+
+def test_a_resolve_waits_reopen_window_and_a_flapping_alert_keeps_the_page_open(
+        pagerduty: FakePagerDuty, tmp_path: Path) -> None:
+    pagerduty.fail_first = 0
+    store = SqlStore.from_url(f"sqlite:///{tmp_path / 'f.db'}")
+    pipeline = Pipeline(store, EMBEDDER, page_targets=["pagerduty"], parameters=AT_ONCE)
+    pipeline([make_event(0, id="a", fingerprint="a")])
+    pipeline([make_event(60, id="a-ok", fingerprint="a", status="resolved")])
+    outbox = OutboxStore(store.engine)
+    [resolve] = [row for row in outbox.items() if row["action"] == "resolve"]
+    assert resolve["next_attempt_at"] >= resolve["created_at"] + timedelta(seconds=AT_ONCE.reopen_window - 1)
+    pipeline([make_event(100, id="a-again", fingerprint="a")])   # re-fires within reopen_window
+    clock = Clock()
+    clock.now += timedelta(seconds=AT_ONCE.reopen_window + 60)
+    with httpx.Client(timeout=5) as client:
+        drain(sender(store, pagerduty.url, clock, client), clock, rounds=3)
+    # One trigger, no resolve: PagerDuty's alert stays open, nobody is paged a second time.
+    assert [r["event_action"] for r in pagerduty.requests] == ["trigger"]
+    assert list(pagerduty.alerts.values()) == ["triggered"]
+    [resolve] = [row for row in outbox.items() if row["action"] == "resolve"]
+    assert resolve["status"] == "skipped" and "reopen_window" in resolve["last_error"]
+    store.close()

@@ -65,6 +65,8 @@ def scenario(store: SqlStore) -> dict[str, str]:
     lacking Z. MTTR: X 900, Y 600 -> 750 over 2, lacking Z. Pages: X 2, Y 1, Z 1 = 4, of which
     X's and Y's 3 were acted on -> precision 0.75, lacking Z (nothing came back)."""
     pipeline = Pipeline(store, EMBEDDER)
+    # auto_pause 0 first: X, Y and Z page at once (the default pause, 480 s, would hold them).
+    ParameterStore(store.engine).put(CorrelationParameters(auto_pause=0), author="sre", reason="page at once")
     pipeline([make_event(-30, id="l0", kind="log", source="otel", service="checkout", severity="error",
                          title="connection refused to cart", labels={}),
               alert(0, "x1", "checkout", "CheckoutDown", "fx"),

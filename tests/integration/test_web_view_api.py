@@ -20,6 +20,7 @@ from triage.paging.outbox import OutboxItem
 from triage.store.views import Bucket, TooManyBuckets, noise_series
 
 HOUR = 3600
+AT_ONCE = CorrelationParameters(auto_pause=0)  # auto_pause 0: first pages due at once (the pause has its own test below)
 
 
 class Accepting:
@@ -31,8 +32,8 @@ class Accepting:
 
 def storm(store: SqlStore, **pipeline: Any) -> None:
     """14:00-16:xx on T0's day: an incident at 14:00 with a duplicate, a noise group at
-    14:30, nothing from 15:00, another incident at 16:10."""
-    Pipeline(store, EMBEDDER, **pipeline)([
+    14:30, nothing from 15:00, another incident at 16:10; each incident's page due at once."""
+    Pipeline(store, EMBEDDER, **({"parameters": AT_ONCE} | pipeline))([
         make_event(0, id="a1", fingerprint="fa"), make_event(60, id="a2", fingerprint="fa"),
         make_event(120, id="a3", fingerprint="fb", title="Latency"),
         make_event(1800, id="l1", kind="log", source="otel", service="search", severity="error", title="stray"),
@@ -86,7 +87,7 @@ def test_noise_series_bounds(store: SqlStore, client: TestClient) -> None:
 
 
 def test_an_incidents_pages_say_what_was_due_sent_and_to_whom(store: SqlStore, client: TestClient) -> None:
-    storm(store, page_targets=["webhook"], parameters=CorrelationParameters(group_wait=0))
+    storm(store, page_targets=["webhook"], parameters=AT_ONCE.model_copy(update={"group_wait": 0}))
     checkout = client.get("/incidents", params={"service": "checkout"}).json()["items"][0]["id"]
     pages = client.get(f"/incidents/{checkout}/pages").json()
     assert pages["state"] == "paged" and pages["page_due_at"] is None and pages["last_paged_at"]

@@ -192,7 +192,8 @@ def test_on_call_finds_an_incident_its_evidence_and_merges_two(served: Served, b
     assert set(components) == {"topology", "time", "text"}
     assert components["topology"] == "topology 1.00 ×0.45"
     assert "score 1.00 ≥ 0.55" in first.text
-    assert "3 pages due" in browser.find_element(By.ID, "pages").text
+    # The demo's defaults: the first page waits out auto_pause (480 s), then one update.
+    assert "2 pages due" in browser.find_element(By.ID, "pages").text
     assert "first page" in browser.find_element(By.ID, "pages").text
     # Its triage: the probable cause with its evidence (no catalog here: the stream alone).
     cause = browser.find_element(By.ID, "probable-cause").text

@@ -109,11 +109,13 @@ def test_raising_the_threshold_splits_lowering_merges_and_nothing_in_force_chang
 
 
 def test_auto_pause_holds_back_the_transient_pages(client: TestClient) -> None:
-    body = preview(client, auto_pause=600)
+    # In force: auto_pause 480 s (the default); the candidate turns it off.
+    body = preview(client, auto_pause=0)
     current, candidate = body["current"], body["candidate"]
-    assert current["transient_incidents"] == 0 and current["noise_pages"] > 0
-    assert candidate["transient_incidents"] > 0
-    assert candidate["noise_pages"] < current["noise_pages"] and candidate["pages"] < current["pages"]
+    assert body["changes"] == {"auto_pause": {"current": 480.0, "candidate": 0.0}}
+    assert candidate["transient_incidents"] == 0 and candidate["noise_pages"] > 0
+    assert current["transient_incidents"] > 0
+    assert current["noise_pages"] < candidate["noise_pages"] and current["pages"] < candidate["pages"]
     assert body["merges_total"] == body["splits_total"] == 0   # grouping is not what auto_pause changes
 
 

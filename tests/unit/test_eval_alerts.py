@@ -215,12 +215,18 @@ def test_triage_auto_pause_holds_the_first_page_and_drops_transients() -> None:
 
 
 @pytest.mark.parametrize(("refire_at", "expected"), [
-    (320, [("a1", 30.0), ("a1", 350.0)]),   # re-triggered after its resolve: a new page
-    (280, [("a1", 30.0)]),                  # within group_interval of its page: no trigger
+    # re-fired 70 s after its resolve, within reopen_window (120 s): the resolve was held,
+    # so the page stays open and the trigger updates it (PagerDuty: no new page)
+    (320, [("a1", 30.0)]),
+    (280, [("a1", 30.0)]),                  # within group_interval of its page: no trigger at all
+    # after reopen_window the resolve went out, and the incident no longer accepts the
+    # alert: a new incident, a new page
+    (380, [("a1", 30.0), ("a3", 410.0)]),
 ])
-def test_triage_pages_again_when_a_resolved_incident_is_triggered_again(
+def test_a_resolve_waits_reopen_window_so_a_flapping_alert_does_not_page_again(
         refire_at: float, expected: list[tuple[str, float]]) -> None:
-    pages = _pages(CorrelationParameters(group_wait=30, group_interval=300, auto_pause=0),
+    pages = _pages(CorrelationParameters(group_wait=30, group_interval=300, auto_pause=0, reopen_window=120,
+                                           chronic_window=0),   # (no damping of the re-fired family)
                    _row("a1", 0, fingerprint="fa", alertname="CartDown"),
                    _row("a2", 250, fingerprint="fa", alertname="CartDown", status="resolved"),
                    _row("a3", refire_at, fingerprint="fa", alertname="CartDown"))
