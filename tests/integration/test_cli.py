@@ -124,10 +124,19 @@ def test_bench_prints_its_figures_as_json_on_the_last_line(tmp_path: Path) -> No
     # Where the CPU went: every stage of the hot path ran, and the stages with the rest
     # of the process add up to its CPU per event.
     stages = figures["stage_cpu_us_per_event"]
-    assert set(stages) == {"fetch", "decode", "dedup", "state", "correlation", "store_writes", "other"}
+    assert set(stages) == {"fetch", "decode", "handoff", "dedup", "state", "correlation", "store_writes", "other"}
     assert all(stages[s] > 0 for s in ("fetch", "decode", "dedup", "correlation", "store_writes"))
+    assert stages["handoff"] == 0   # one process: nothing handed over
     assert sum(stages.values()) == pytest.approx(figures["cpu_us_per_event"], abs=1.0)
     assert figures["broker_cpu_us_per_event"] > 0 and figures["database_server_cpu_us_per_event"] is None
+    # One domain in two processes: the same decisions, the CPU of each process.
+    split = run("bench", "--events", "3000", "--correlator-process", "--json", cwd=tmp_path, timeout=240)
+    assert split.returncode == 0, split.stderr[-2000:]
+    two = json.loads(split.stdout.strip().splitlines()[-1])
+    assert two["handled"] == 3000 and two["correlator_process"] is True
+    assert (two["incidents"], two["suppressed"]) == (figures["incidents"], figures["suppressed"])
+    assert two["correlating_process_cpu_us_per_event"] > 0 and two["fetching_process_cpu_us_per_event"] > 0
+    assert two["stage_cpu_us_per_event"]["handoff"] > 0 and two["correlating_process_peak_rss_mib"] > 0
     alone = run("bench", "--no-kafka", "--events", "3000", "--json", cwd=tmp_path, timeout=240)
     assert alone.returncode == 0, alone.stderr[-2000:]
     figures = json.loads(alone.stdout.strip().splitlines()[-1])
