@@ -128,7 +128,8 @@ def test_bench_prints_its_figures_as_json_on_the_last_line(tmp_path: Path) -> No
     assert all(stages[s] > 0 for s in ("fetch", "decode", "dedup", "correlation", "store_writes"))
     assert stages["handoff"] == 0   # one process: nothing handed over
     assert sum(stages.values()) == pytest.approx(figures["cpu_us_per_event"], abs=1.0)
-    assert figures["broker_cpu_us_per_event"] > 0 and figures["database_server_cpu_us_per_event"] is None
+    # (the broker's few milliseconds for 3,000 events may be below /proc's 10 ms tick)
+    assert figures["broker_cpu_us_per_event"] >= 0 and figures["database_server_cpu_us_per_event"] is None
     # One domain in two processes: the same decisions, the CPU of each process.
     split = run("bench", "--events", "3000", "--correlator-process", "--json", cwd=tmp_path, timeout=240)
     assert split.returncode == 0, split.stderr[-2000:]
