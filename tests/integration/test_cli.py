@@ -186,3 +186,28 @@ def test_bench_with_two_members_splits_the_events_between_them(tmp_path: Path) -
     assert [m["events"] for m in members] == [1000, 1000]   # each holds one domain's partitions
     assert not set(members[0]["partitions"]) & set(members[1]["partitions"])
     assert figures["end_to_end_events_per_s"] > 0 and figures["consume_seconds"] > 0
+
+
+@pytest.mark.integration
+def test_the_demo_storm_is_decided_byte_for_byte_alike_in_one_process_and_in_two(tmp_path: Path) -> None:
+    import sqlite3
+
+    tables = {
+        "memberships": "SELECT event_id, incident_id, action, rule, evidence, notify, template_id FROM memberships",
+        "incidents": "SELECT id, kind, scope, title, status, severity, event_count, alert_count, suppressed_count,"
+                     " opened_at, last_event_at, resolved_at FROM incidents",
+        "events": "SELECT id, document FROM events",
+        "signals": "SELECT key, incident_id, status, first_seen, last_seen, count FROM signals",
+    }
+    found = []
+    for shape, extra in (("one", {}), ("two", {"TRIAGE_CORRELATOR_PROCESS": "true"})):
+        db = tmp_path / f"{shape}.db"
+        result = subprocess.run([EXE, "demo", "--once", "--port", "0", "--database-url", f"sqlite:///{db}"],
+                                capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                                env={**os.environ, "HF_HUB_OFFLINE": "1", **extra})
+        assert result.returncode == 0, result.stderr[-2000:]
+        with sqlite3.connect(db) as conn:
+            found.append({name: sorted(conn.execute(sql).fetchall()) for name, sql in tables.items()})
+    assert len(found[0]["events"]) == 3170 and found[0]["incidents"]
+    for name in tables:
+        assert found[0][name] == found[1][name], name
