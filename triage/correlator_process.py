@@ -48,7 +48,7 @@ from triage.domain.stages import Stage, StageClock
 from triage.correlation.identity import dedup_key
 from triage.correlation.templating import premask
 from triage.domain.wire import Prepared, pack_batch, unpack_batch
-from triage.models.embedder import make_embedder
+from triage.models.embedder import Embedder, make_embedder
 from triage.store.bulk import document_json
 from triage.services.pipeline import Pipeline
 from triage.services.telemetry import Metrics
@@ -69,9 +69,10 @@ class CorrelatorProcess:
     hand-over's."""
 
     def __init__(self, settings: Settings, build: Callable[[Settings], tuple[Pipeline, Callable[[], None]]],
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, embedder: Embedder | None = None) -> None:
         """``build`` makes the child's pipeline from the settings, and what closes it: a
-        module-level function (the child imports it by name), ``triage.service``'s."""
+        module-level function (the child imports it by name), ``triage.service``'s.
+        ``embedder``: this process's one embedder (``Runtime.embedder``), else one is made."""
         self.settings = settings
         self.build = build
         self.metrics = metrics
@@ -81,7 +82,7 @@ class CorrelatorProcess:
         self._proc: Any = None
         # The embedder of masked texts: the child's model work for new templates is done
         # here, once per text this process has not handed over before.
-        self._embedder = make_embedder(settings.embedder)
+        self._embedder = embedder if embedder is not None else make_embedder(settings.embedder)
         self._embedder.embed(["triage start-up"])
         self._handed: set[str] = set()
         self._start()

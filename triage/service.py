@@ -171,7 +171,7 @@ class Runtime:
         if not self.settings.correlator_process:
             return self.make_pipeline()
         if self.correlator is None:
-            self.correlator = CorrelatorProcess(self.settings, correlating_pipeline, self.metrics)
+            self.correlator = CorrelatorProcess(self.settings, correlating_pipeline, self.metrics, self.embedder)
             tune_gc()   # this process decodes every event too, and has just loaded the model
         return self.correlator
 

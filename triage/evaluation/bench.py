@@ -202,6 +202,8 @@ class _Timed:
         self.decoded_at: dict[str, float] = {}
         self.handled = 0
         self.rss_samples: list[tuple[int, float]] = []
+        self.child: int | None = None   # the correlator process, whose RSS is sampled too
+        self.child_rss_samples: list[float] = []
 
     def decoding(self, decoder: Decoder) -> Decoder:
         def decode(topic: str, value: bytes | None) -> Decoded:
@@ -221,12 +223,22 @@ class _Timed:
         before, self.handled = self.handled, self.handled + len(events)
         if self.handled // 100_000 > before // 100_000:
             self.rss_samples.append((self.handled, current_rss_mib()))
+            if self.child is not None:
+                self.child_rss_samples.append(rss_of_mib(self.child))
         return result
 
 
 def current_rss_mib() -> float:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
+    return rss_of_mib("self")
+
+
+def rss_of_mib(pid: int | str) -> float:
+    """Resident memory of process ``pid`` now, in MiB; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            return int(fh.read().split()[1]) * resource.getpagesize() / 2**20
+    except OSError:
+        return 0.0
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -259,6 +271,7 @@ def run_bench(settings: Settings, *, events: int, unique_share: float, rate: flo
         runtime = Runtime.build(settings)
         consumer = runtime.make_consumer()
         timed = _Timed(consumer.handler)
+        timed.child = runtime.correlator.pid if runtime.correlator is not None else None
         consumer.handler = timed
         consumer.decoder = timed.decoding(consumer.decoder)
         while not consumer.totals.assigned:  # group join is start-up, not throughput
@@ -324,6 +337,8 @@ def run_bench(settings: Settings, *, events: int, unique_share: float, rate: flo
         figures.update(handled=timed.handled, incidents=stats.incidents, suppressed=stats.suppressed,
                        batches=consumer.totals.batches, peak_rss_mib=round(peak_rss_mib(), 1),
                        rss_mib_per_100k=[round(r, 1) for _, r in timed.rss_samples])
+        if timed.child is not None:
+            figures.update(correlating_process_rss_mib_per_100k=[round(r, 1) for r in timed.child_rss_samples])
         runtime.close()
     return figures
 
