@@ -25,7 +25,6 @@ from datetime import datetime
 from opentelemetry import trace
 
 from triage.correlation import CorrelationState, Correlator, Decision
-from triage.correlation.evidence import Resolve
 from triage.domain.event import Event, ServiceEdge
 from triage.domain.scope import scope_of
 from triage.domain.stages import Stage, StageClock
@@ -103,22 +102,7 @@ class Pipeline:
                 result = BatchResult(0, 0, 0, 0, 0, 0)
             span.set_attribute("triage.events.stored", result.stored)
         if self.metrics:
-            m = self.metrics
-            m.batch_seconds.observe(time.perf_counter() - started)
-            m.batch_size.observe(len(events))
-            m.events_stored.inc(result.stored)
-            m.suppressed.inc(result.suppressed)
-            m.incidents_opened.inc(result.incidents_opened)
-            m.noise_groups_opened.inc(result.noise_groups_opened)
-            m.pages.inc(result.notified)
-            # A decision that opens an incident and pages nobody yet: its first page waits
-            # for auto_pause (without it, the first alert's page is due at once).
-            m.pages_held.inc(sum(d.opens_incident and not d.notify for d in decided))
-            m.pages_transient.inc(sum(isinstance(d.evidence, Resolve) and d.evidence.transient for d in decided))
-            stored_at, new = time.time(), {d.event_id for d in decided}   # redeliveries were decided before
-            for event in events:
-                if event.id in new:
-                    m.decision_delay.observe(max(0.0, stored_at - event.occurred_at.timestamp()))
+            self.metrics.batch_stored(events, result, {d.event_id for d in decided}, time.perf_counter() - started)
         return result
 
     def _run(self, events: Sequence[Event], edges: Sequence[ServiceEdge],

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Container, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from triage.domain.event import Event
 from triage.domain.health import Health
 from triage.ingest.kafka import DeadLetterReason, RetryCause
+from triage.store.records import BatchResult
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,26 @@ class Metrics:
                                      ["target", "reason"], registry=r)
 
     # ConsumerObserver (triage.ingest.kafka)
+    def batch_stored(self, events: Sequence[Event], result: BatchResult, decided: Container[str] | None = None,
+                     seconds: float | None = None) -> None:
+        """A batch through the store: its counts, and each decided event's delay from its own
+        time to now (``decided``: the ids decided in this batch; redeliveries were decided
+        before; None: all of ``events``)."""
+        if seconds is not None:
+            self.batch_seconds.observe(seconds)
+        self.batch_size.observe(len(events))
+        self.events_stored.inc(result.stored)
+        self.suppressed.inc(result.suppressed)
+        self.incidents_opened.inc(result.incidents_opened)
+        self.noise_groups_opened.inc(result.noise_groups_opened)
+        self.pages.inc(result.notified)
+        self.pages_held.inc(result.pages_held)
+        self.pages_transient.inc(result.pages_transient)
+        stored_at = time.time()
+        for event in events:
+            if decided is None or event.id in decided:
+                self.decision_delay.observe(max(0.0, stored_at - event.occurred_at.timestamp()))
+
     def batch_decoded(self, topic: str, ok: int) -> None:
         self.events_consumed.labels(topic).inc(ok)
 

@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from triage.correlation import CorrelationState, Decision, IncidentState, SignalState, dedup_key
 from triage.correlation.decision import Action
+from triage.correlation.evidence import Resolve
 from triage.correlation.holds import AlertHistory
 from triage.correlation.state import ScopeModels
 from triage.correlation.templating import Templater
@@ -296,6 +297,10 @@ class UnitOfWork:
             attached=actions[Action.attached], opened=actions[Action.opened],
             notified=sum(d.notify for d in decisions), incidents_opened=sum(d.opens_incident for d in decisions),
             noise_groups_opened=sum(d.opens_noise_group for d in decisions),
+            # A decision that opens an incident and pages nobody yet: its first page waits
+            # for auto_pause (without it, the first alert's page is due at once).
+            pages_held=sum(d.opens_incident and not d.notify for d in decisions),
+            pages_transient=sum(isinstance(d.evidence, Resolve) and d.evidence.transient for d in decisions),
         )
 
     def _committed(self) -> None:

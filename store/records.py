@@ -104,3 +104,5 @@ class BatchResult:
     notified: int
     incidents_opened: int = 0      # incidents opened, and noise groups an alert made incidents
     noise_groups_opened: int = 0
+    pages_held: int = 0            # incidents opened whose first page auto_pause holds
+    pages_transient: int = 0       # incidents that resolved within their pause: never paged

@@ -34,7 +34,6 @@ import os
 import pickle
 import signal
 import sys
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import astuple
 from multiprocessing.connection import Connection
@@ -141,16 +140,7 @@ class CorrelatorProcess:
             raise payload
         result = BatchResult(*payload)
         if self.metrics is not None:
-            m = self.metrics
-            m.batch_size.observe(len(events))
-            m.events_stored.inc(result.stored)
-            m.suppressed.inc(result.suppressed)
-            m.incidents_opened.inc(result.incidents_opened)
-            m.noise_groups_opened.inc(result.noise_groups_opened)
-            m.pages.inc(result.notified)
-            stored_at = time.time()
-            for event in events:
-                m.decision_delay.observe(max(0.0, stored_at - event.occurred_at.timestamp()))
+            self.metrics.batch_stored(events, result)
         return result
 
     def _vectors(self, texts: Iterable[str]) -> dict[str, bytes]:
