@@ -13,17 +13,16 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from triage.api.auth import IngestAccess, ReadAccess, authorize, bearer_token
+from triage.api.auth import IngestAccess, ReadAccess
 from triage.api.deps import get_engine
 from triage.api.params import Offset, Text, Time
-from triage.api.routers.webhooks import Accepted, SinkDep, _json_response, json_body, off_loop, submit, translate
+from triage.api.routers.webhooks import (Accepted, SinkDep, _json_response, events_v2, json_body, off_loop, submit,
+                                         translate)
 from triage.domain.change import Change
 from triage.domain.event import Limits
 from triage.ingest.changes import from_change_webhook, from_pagerduty_change
-from triage.store.api_keys import Scope
 from triage.store.changes import ChangeStore
 
 router = APIRouter(tags=["changes"])
@@ -48,30 +47,7 @@ async def pagerduty_change(request: Request, sink: SinkDep,
                            authorization: Annotated[str | None, Header()] = None) -> Response:
     """Tools configured to send PagerDuty change events can point here: authenticate with
     a bearer ingest key, or put an ingest key in ``routing_key``."""
-    limits: Limits = request.app.state.limits
-
-    def accept(raw: bytes) -> Response:
-        try:
-            result = translate(functools.partial(from_pagerduty_change, limits=limits), json_body(raw))
-        except HTTPException as exc:
-            return _pagerduty_invalid(exc)
-        authorize(request, Scope.ingest, bearer_token(authorization) or result.routing_key or None)
-        try:
-            submit(sink, result.events)
-        except HTTPException as exc:
-            if exc.status_code != 422:   # the broker's 503 stays as it is: the caller retries
-                raise
-            return _pagerduty_invalid(exc)
-        return _json_response(result.response_body(), 202)
-
-    return await off_loop(accept, await request.body())
-
-
-def _pagerduty_invalid(exc: HTTPException) -> JSONResponse:
-    """A 422 in the shape the Events API v2 answers an invalid event with."""
-    errors = [d["msg"] for d in exc.detail] if isinstance(exc.detail, list) else [str(exc.detail)]
-    return JSONResponse({"status": "invalid event", "message": "Event object is invalid", "errors": errors},
-                        status_code=422)
+    return await events_v2(request, sink, authorization, from_pagerduty_change)
 
 
 class ChangePublic(BaseModel):

@@ -148,11 +148,19 @@ async def pagerduty_enqueue(request: Request, sink: SinkDep,
                             authorization: Annotated[str | None, Header()] = None) -> Response:
     """Tools configured for PagerDuty can point here: authenticate with a bearer ingest key,
     or put an ingest key in ``routing_key``."""
+    return await events_v2(request, sink, authorization, from_pagerduty_event)
+
+
+async def events_v2(request: Request, sink: EventSink, authorization: str | None,
+                    parse: Callable[..., Any]) -> Response:
+    """One PagerDuty Events API v2 request (an alert event or a change event, by ``parse``),
+    answered as PagerDuty answers: the key may come in ``routing_key``, so the body is
+    parsed before the request is authorized, and an invalid event gets PagerDuty's 422."""
     limits: Limits = request.app.state.limits
 
     def accept(raw: bytes) -> Response:
         try:
-            result = translate(functools.partial(from_pagerduty_event, limits=limits), json_body(raw))
+            result = translate(functools.partial(parse, limits=limits), json_body(raw))
         except HTTPException as exc:
             return _pagerduty_invalid(exc)
         authorize(request, Scope.ingest, bearer_token(authorization) or result.routing_key or None)
