@@ -11,20 +11,10 @@ from typing import Annotated
 from fastapi import Path, Query
 from pydantic import AfterValidator, AwareDatetime
 
+from triage.domain.event import storable_text
+
 MAX_BIGINT = 2**63 - 1   # SQLite's INTEGER and PostgreSQL's bigint; offsets are bound to these
 MAX_INT = 2**31 - 1      # PostgreSQL's integer: the columns of family ids and parameter versions
-
-
-def storable_text(value: str) -> str:
-    """Text PostgreSQL can hold and SQLite can bind: no NUL, valid UTF-8 (JSON's ``\\ud800``
-    escapes decode to lone surrogates, which no UTF-8 encoder takes)."""
-    if "\x00" in value:
-        raise ValueError("must not contain a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode (it holds a lone surrogate)") from None
-    return value
 
 
 def storable_time(value: datetime) -> datetime:

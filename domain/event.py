@@ -248,6 +248,18 @@ class Event(BaseModel):
             raise ValueError("is outside the dates a computer calendar holds") from None
 
 
+def storable_text(value: str) -> str:
+    """Text PostgreSQL can hold and SQLite can bind: no NUL, valid UTF-8 (JSON's ``\\ud800``
+    escapes decode to lone surrogates, which no UTF-8 encoder takes)."""
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (it holds a lone surrogate)") from None
+    return value
+
+
 # Fields that name things (an event, a service, an alert's identity): a NUL character in
 # one, which PostgreSQL's text cannot hold (it refused the whole batch for it), is refused
 # rather than altered; a title's or body's is shown as U+FFFD (``_tidy``).

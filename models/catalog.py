@@ -38,6 +38,8 @@ from typing import Annotated, Any, Final
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from triage.domain.event import storable_text
+
 __all__ = ["Catalog", "CatalogError", "ComponentKind", "PagerDutyRefs", "RESERVED_NAMES", "Runbook", "ServiceEntry",
            "ServiceFields", "TeamEntry", "TeamFields"]
 
@@ -143,18 +145,6 @@ RESERVED_NAMES: Final = frozenset({"graph"})
 _MAX_ITEMS = 1000
 
 
-def _storable(value: str) -> str:
-    """Text the store can hold (no NUL, which PostgreSQL's text refuses; no lone surrogate,
-    which no UTF-8 encoder takes)."""
-    if "\x00" in value:
-        raise ValueError("must not contain a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode (it holds a lone surrogate)") from None
-    return value
-
-
 def _entry_name(value: str) -> str:
     # Names are path segments of /services/{name} and /teams/{name}.
     if value != value.strip():
@@ -170,11 +160,11 @@ def _http_url(value: str) -> str:
     return value
 
 
-Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_storable)]
-Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_storable), AfterValidator(_entry_name)]
-Url = Annotated[str, Field(max_length=2000), AfterValidator(_storable), AfterValidator(_http_url)]
-Tag = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_storable)]
-Id = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_storable)]
+Text = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(storable_text)]
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(storable_text), AfterValidator(_entry_name)]
+Url = Annotated[str, Field(max_length=2000), AfterValidator(storable_text), AfterValidator(_http_url)]
+Tag = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(storable_text)]
+Id = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(storable_text)]
 
 
 class _Strict(BaseModel):
@@ -183,7 +173,7 @@ class _Strict(BaseModel):
 
 
 class RunbookSpec(_Strict):
-    title: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_storable)]
+    title: Annotated[str, Field(min_length=1, max_length=500), AfterValidator(storable_text)]
     url: Url
     tags: list[Tag] = Field(default_factory=list, max_length=100)
 
@@ -237,7 +227,7 @@ class TeamFields(_Strict):
     members: list[Text] = Field(default_factory=list, max_length=_MAX_ITEMS)
     channels: list[Text] = Field(default_factory=list, max_length=100)
     slack: Text | None = Field(None, description="a Slack channel: another way to write one of channels")
-    rotation: Annotated[str, Field(max_length=2000), AfterValidator(_storable)] | None = None
+    rotation: Annotated[str, Field(max_length=2000), AfterValidator(storable_text)] | None = None
     pagerduty: PagerDutySpec | None = None
 
     @model_validator(mode="after")

@@ -13,7 +13,8 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from triage.api.auth import AdminAccess, ReadAccess
 from triage.api.deps import get_engine
-from triage.api.params import Text, storable_text
+from triage.api.params import Text
+from triage.domain.event import storable_text
 from triage.models.catalog import RESERVED_NAMES, PagerDutySpec, ServiceEntry, ServiceFields, TeamEntry, TeamFields
 from triage.store.api_keys import ApiKey
 from triage.store.catalog import CatalogConflict, CatalogStore, EntryKind, EntryVersion, UnknownEntry
