@@ -29,6 +29,7 @@ from triage.api.routers.health import ReadyChecks
 from triage.api.routers.webhooks import EventSink
 from triage.domain.event import Limits
 from triage.models.embedder import Embedder
+from triage.models.topology import host_zones
 from triage.services.corrections import Corrections
 from triage.services.oncall import TeamOf
 from triage.services.oncall_metrics import OncallCollector
@@ -79,7 +80,7 @@ def create_app(store: SqlStore, *, embedder: Embedder, ready_checks: Mapping[str
     app.state.key_gate = KeyGate(keys, open_mode=not keys.any_created() if open_api is None else open_api)
     app.state.feedback = FeedbackStore(store.engine)
     app.state.suggestions = SuggestionService(store)
-    app.state.triage = TriageContextService(store)
+    app.state.triage = TriageContextService(store, zones=host_zones(topology_file) if topology_file else None)
     app.state.corrections = Corrections(store, embedder, page_targets or [])
     app.state.embedder = embedder   # the what-if's replays
     app.state.engine = store.engine   # the review figures' queries (triage.services.quality, .oncall)

@@ -17,6 +17,10 @@ the score with its sentence:
   cause than symptoms seen by callers (5xx rate, latency, a failed probe).
 * **placement**: when several unrelated services fail on one host (and elsewhere less),
   the host is a candidate, even before its own alert arrives.
+* **zone**: node alerts on several hosts of one availability zone (and fewer elsewhere)
+  point at what those hosts share, the zone's network or power, above any one of them.
+  Zones come from the topology export (``TRIAGE_TOPOLOGY_FILE``) or the events' zone
+  labels (``topology.kubernetes.io/zone``, OpenTelemetry's ``cloud.availability_zone``).
 * **change**: a change to the component shortly before its onset. One term among the
   others, not a verdict: most changes are harmless, so a change alone never outranks a
   component that failed first or that the graph points at.
@@ -31,7 +35,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -41,7 +45,7 @@ from triage.domain.event import Event, EventKind, Status
 from triage.models.catalog import Catalog, ComponentKind
 
 __all__ = ["AlertClass", "CallGraph", "CauseCandidate", "CauseParameters", "ComponentType", "Signal",
-           "classify_alert", "component_owner", "evidence_graph_edges", "rank_causes", "signals_from_events"]
+           "ZONE_LABELS", "classify_alert", "component_owner", "evidence_graph_edges", "rank_causes", "signals_from_events"]
 
 
 class ComponentType(str, Enum):
@@ -49,6 +53,14 @@ class ComponentType(str, Enum):
     datastore = "datastore"
     host = "host"
     cluster = "cluster"
+    zone = "zone"
+
+
+# Labels that name a host's availability zone (Kubernetes node labels as kube-state-metrics
+# and Prometheus relabelling pass them on, OpenTelemetry's resource attribute, Datadog's tag).
+ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone",
+               "label_topology_kubernetes_io_zone", "cloud.availability_zone", "availability-zone",
+               "availability_zone", "zone")
 
 
 class AlertClass(str, Enum):
@@ -79,6 +91,7 @@ class Signal:
     host: str | None = None     # where it was seen (a service's pod on a node)
     caller: str | None = None   # for a span: the service that called ``component``
     text: str = ""              # a log record's message: it may name the callee that failed
+    zone: str | None = None     # the availability zone of ``host``, when the event's labels name it
 
 
 @dataclass
@@ -124,6 +137,10 @@ class CauseParameters:
                                      # the callers naming it lose as much
     w_placement: float = 1.2         # several services failing on one host, mostly there
     placement_min_services: int = 3
+    w_zone: float = 0.8              # times the share of the zone's hosts with a node alert
+    zone_min_hosts: int = 2
+    zone_window_s: float = 300.0     # other incidents' node alerts this near its start count for a zone
+    w_ongoing: float = 1.6           # another incident's node alert already firing on a host it fails on
     w_change: float = 0.6            # times exp(-(onset - change) / change_scale_s): the nearer, the more
     change_scale_s: float = 600.0
     change_window_s: float = 3600.0  # a change counts when at most this long before the onset
@@ -163,21 +180,23 @@ def signals_from_events(events: Iterable[Event], catalog: Catalog | None = None)
             continue
         alert = classify_alert(event, catalog)
         name = str(event.labels.get("alertname") or event.title)[:120]
+        zone = next((str(z) for key in ZONE_LABELS if (z := event.labels.get(key))), None)
         if event.service:
             entry = catalog.service(event.service) if catalog is not None else None
             component = entry.name if entry is not None else event.service
             kind = ComponentType.datastore if entry is not None and entry.kind is ComponentKind.datastore \
                 else ComponentType.service
             text = event.title[:300] if event.kind is EventKind.log else ""
-            out.append(Signal(event.occurred_at, component, kind, alert, name, event.host, event.parent_service, text))
+            out.append(Signal(event.occurred_at, component, kind, alert, name, event.host, event.parent_service, text,
+                              zone))
         elif alert is AlertClass.node:
             host = str(event.labels.get("node") or event.host)
-            out.append(Signal(event.occurred_at, host, ComponentType.host, alert, name, host))
+            out.append(Signal(event.occurred_at, host, ComponentType.host, alert, name, host, zone=zone))
         elif alert is AlertClass.cluster:
             cluster = str(event.labels.get("cluster") or "cluster")
             out.append(Signal(event.occurred_at, cluster, ComponentType.cluster, alert, name))
         elif event.host:
-            out.append(Signal(event.occurred_at, event.host, ComponentType.host, alert, name, event.host))
+            out.append(Signal(event.occurred_at, event.host, ComponentType.host, alert, name, event.host, zone=zone))
     return sorted(out, key=lambda s: (s.at, s.component))
 
 
@@ -197,9 +216,12 @@ class _Seen:
 
 def rank_causes(signals: Sequence[Signal], graph: CallGraph | None = None,
                 changes: Sequence[Change] = (), parameters: CauseParameters | None = None,
-                catalog: Catalog | None = None) -> list[CauseCandidate]:
+                catalog: Catalog | None = None, zones: Mapping[str, str] | None = None,
+                ambient: Sequence[Signal] = ()) -> list[CauseCandidate]:
     """The components that may have started the incident ``signals`` describe, best first
-    (at most ``parameters.top``)."""
+    (at most ``parameters.top``). ``zones``: host -> availability zone, as declared;
+    ``ambient``: the host and cluster alerts of other incidents firing around it
+    (``platform_signals``)."""
     p = parameters or CauseParameters()
     graph = graph or CallGraph()
     if not signals:
@@ -231,6 +253,9 @@ def rank_causes(signals: Sequence[Signal], graph: CallGraph | None = None,
         if len(there) >= p.placement_min_services and host not in seen:
             seen[host] = _Seen(ComponentType.host, host_first[host])
 
+    ongoing = _ongoing_conditions(signals, ambient, seen, on_host, start)
+    zone_hosts = _zone_candidates(signals, seen, zones or {}, p, ambient, start)
+
     # Datastores named in their callers' error messages: a datastore sends no spans and
     # may fail before (or without) an alert of its own; its clients say so.
     named: dict[str, tuple[datetime, str]] = {}
@@ -255,7 +280,7 @@ def rank_causes(signals: Sequence[Signal], graph: CallGraph | None = None,
     for component, e in seen.items():
         score, evidence = 0.0, []
         lead = (e.first - start).total_seconds()
-        onset = math.exp(-lead / p.onset_scale_s)
+        onset = math.exp(-max(0.0, lead) / p.onset_scale_s)
         score += p.w_onset * onset
         evidence.append("first sign of the incident" if lead <= 0 else f"first sign {_ago(lead)} after the incident's first")
         if e.first_alert is not None and first_alert is not None:
@@ -300,6 +325,18 @@ def rank_causes(signals: Sequence[Signal], graph: CallGraph | None = None,
                 score += p.w_placement * len(mostly) / len(on_host[component])
                 evidence.append(f"{len(mostly)} services failing mostly on it ({', '.join(mostly[:4])}"
                                 f"{', …' if len(mostly) > 4 else ''})")
+        if component in ongoing:
+            condition = ongoing[component]
+            score += p.w_ongoing
+            failing = sorted(on_host[component])
+            evidence.append(f"node alert {condition.name} firing on it since {_ago((start - condition.at).total_seconds())} "
+                            f"before the incident's first sign; {', '.join(failing[:3])}{', …' if len(failing) > 3 else ''} "
+                            f"fail{'s' if len(failing) == 1 else ''} on it")
+        if component in zone_hosts:
+            hosts, known = zone_hosts[component]
+            score += p.w_zone * len(hosts) / max(known, len(hosts))
+            evidence.append(f"node alerts on {len(hosts)} of its {max(known, len(hosts))} hosts ({', '.join(hosts[:3])}"
+                            f"{', …' if len(hosts) > 3 else ''})")
         near = [c for c in changes if c.service and _same(c.service, component, catalog)
                 and 0 <= (e.first - c.occurred_at).total_seconds() <= p.change_window_s]
         if near:
@@ -318,6 +355,87 @@ def rank_causes(signals: Sequence[Signal], graph: CallGraph | None = None,
             for i, (s, c, ev) in enumerate(top)]
 
 
+# The resource a node alert speaks of, and the words of a service's own resource alert
+# that a shortage of it causes (a node under memory pressure has its pods OOM-killed).
+# I/O wait is the disk's, though the alert says CPU: the order of the checks decides.
+_NODE_RESOURCE = (("memory", re.compile(r"memory|oom", re.IGNORECASE)),
+                  ("disk", re.compile(r"disk|filesystem|inode|iowait", re.IGNORECASE)),
+                  ("cpu", re.compile(r"cpu|load", re.IGNORECASE)))
+_SHORTAGE_SIGNS = {"memory": re.compile(r"oom|memory|heap|killed|evict", re.IGNORECASE),
+                   "disk": re.compile(r"disk|filesystem|evict", re.IGNORECASE),
+                   "cpu": re.compile(r"cpu|throttl", re.IGNORECASE)}
+
+
+def _node_resource(name: str) -> str | None:
+    return next((resource for resource, words in _NODE_RESOURCE if words.search(name)), None)
+
+
+def _ongoing_conditions(signals: Sequence[Signal], ambient: Sequence[Signal], seen: dict[str, _Seen],
+                        on_host: Mapping[str, set[str]], start: datetime) -> dict[str, Signal]:
+    """Adds to ``seen`` each host where another incident's node alert about a resource
+    was already firing when this one began, and a service of this incident that fails on
+    that host raised its own alert about the same resource (a node under memory pressure
+    has its pods OOM-killed; the node's alert does not fire again for the next incident).
+    A condition that explains nothing the incident shows is left out: most long-firing
+    node alerts are unrelated. Returns host -> that alert."""
+    own_alerts: dict[str, list[str]] = defaultdict(list)
+    for s in signals:
+        if s.alert is AlertClass.resource:
+            own_alerts[s.component].append(s.name)
+    out: dict[str, Signal] = {}
+    for a in sorted(ambient, key=lambda a: (a.at, a.component)):
+        resource = _node_resource(a.name)
+        if resource is None or a.alert is not AlertClass.node or a.at > start or a.component not in on_host \
+                or a.component in out:
+            continue
+        signs = _SHORTAGE_SIGNS[resource]
+        if any(signs.search(name) for service in on_host[a.component] for name in own_alerts.get(service, ())):
+            entry = seen.get(a.component)
+            if entry is not None and AlertClass.node in entry.alerts:
+                continue   # its own node alert says it already
+            out[a.component] = a
+            if entry is None:
+                seen[a.component] = _Seen(ComponentType.host, a.at)
+            else:
+                entry.first = min(entry.first, a.at)
+    return out
+
+
+def _zone_candidates(signals: Sequence[Signal], seen: dict[str, _Seen], zones: Mapping[str, str],
+                     p: CauseParameters, ambient: Sequence[Signal], start: datetime) -> dict[str, tuple[list[str], int]]:
+    """Adds to ``seen`` the zone whose hosts raised node alerts together (at least
+    ``zone_min_hosts`` of them, more than in every other zone together, one of them in
+    this incident; the others may have gone to other incidents within ``zone_window_s``):
+    a fault of one host stays on that host. Returns zone -> (its alerting hosts, its hosts
+    known)."""
+    placed = dict(zones)
+    for s in (*signals, *ambient):
+        if s.zone and s.host:
+            placed.setdefault(s.host, s.zone)
+    # (host, the node alert's name): a zone's fault shows the same symptom on its hosts
+    own = {(host, e.alerts[AlertClass.node]) for host, e in seen.items()
+           if e.type is ComponentType.host and AlertClass.node in e.alerts}
+    near = {(a.component, a.name) for a in ambient if a.alert is AlertClass.node
+            and abs((a.at - start).total_seconds()) <= p.zone_window_s}
+    alerting: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for host, name in own | near:
+        if host in placed:
+            alerting[(placed[host], name)].add(host)
+    if not alerting:
+        return {}
+    (zone, name), found = max(sorted(alerting.items()), key=lambda kv: len(kv[1]))
+    hosts = sorted(found)
+    elsewhere = len({h for (z, n), hs in alerting.items() if n == name and z != zone for h in hs})
+    own_hosts = {h for h, _ in own}
+    mine = sorted((h for h in hosts if h in own_hosts), key=lambda h: (seen[h].first, h))
+    if len(hosts) < p.zone_min_hosts or len(hosts) <= elsewhere or not mine or zone in seen:
+        return {}
+    entry = seen[zone] = _Seen(ComponentType.zone, seen[mine[0]].first)
+    entry.first_alert = min(t for h in mine if (t := seen[h].first_alert) is not None)
+    entry.alerts[AlertClass.node] = seen[mine[0]].alerts[AlertClass.node]
+    return {zone: (hosts, sum(1 for z in placed.values() if z == zone))}
+
+
 def _same(name: str, component: str, catalog: Catalog | None) -> bool:
     if name == component:
         return True
@@ -331,7 +449,7 @@ def component_owner(component: str, type: ComponentType, catalog: Catalog) -> st
     entry = catalog.service(component)
     if entry is not None:
         return entry.name
-    if type in (ComponentType.host, ComponentType.cluster):
+    if type in (ComponentType.host, ComponentType.cluster, ComponentType.zone):
         platform = [e.name for e in catalog.services.values() if e.kind is ComponentKind.platform]
         return platform[0] if len(platform) == 1 else None
     return None

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ServiceGraph", "host_node"]
+__all__ = ["ServiceGraph", "host_node", "host_zones"]
 
 _FORMAT = "triage.service-graph"
 _DECLARED_TYPES = frozenset({"calls", "uses", "runs_on", "depends_on"})
@@ -34,6 +34,24 @@ _DECLARED_TYPES = frozenset({"calls", "uses", "runs_on", "depends_on"})
 
 def host_node(host: str) -> str:
     return f"host:{host}"
+
+
+def host_zones(path: str | Path) -> dict[str, str]:
+    """host -> availability zone, from a ``topology.json`` export: a host node's ``zone``,
+    or its ``in_zone`` edge to a network node (that node's ``zone``, else its id). A
+    ``services.yaml`` catalog places no host: empty."""
+    path = Path(path)
+    if path.suffix in (".yaml", ".yml"):
+        return {}
+    data: Any = json.loads(path.read_text(encoding="utf-8"))
+    nodes = {str(n.get("id") or n.get("name")): n for n in data.get("nodes", []) if isinstance(n, dict)}
+    zones = {name: str(n["zone"]) for name, n in nodes.items()
+             if n.get("kind", n.get("type")) == "host" and n.get("zone")}
+    for edge in data.get("edges", []):
+        if isinstance(edge, dict) and edge.get("type") == "in_zone":
+            host, target = str(edge["from"]), str(edge["to"])
+            zones.setdefault(host, str(nodes.get(target, {}).get("zone") or target))
+    return zones
 
 
 class ServiceGraph:

@@ -14,7 +14,7 @@ passed in.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,12 +24,13 @@ import numpy as np
 from triage.domain.change import Change
 from triage.domain.event import Event, EventKind, Status
 from triage.models.catalog import Catalog
-from triage.models.probable_cause import (CallGraph, CauseCandidate, CauseParameters, component_owner,
+from triage.models.probable_cause import (CallGraph, CauseCandidate, CauseParameters, Signal, component_owner,
                                           evidence_graph_edges, rank_causes, signals_from_events)
 from triage.models.responders import PastResolution, ResponderModel, ResponderSuggestion
 from triage.models.similar import PastIncident, Remediation, SimilarIndex, SimilarMatch, TriageProfile, rank_remediations
 
-__all__ = ["PAGE_HORIZON", "PAGE_LOOKBACK", "RankedChange", "TriageContext", "Triager", "page_view"]
+__all__ = ["PAGE_HORIZON", "PAGE_LOOKBACK", "PLATFORM_LOOKBACK", "RankedChange", "TriageContext", "Triager",
+           "page_view", "platform_signals"]
 
 CHANGE_LOOKBACK = timedelta(hours=2)
 # What triage knew when an incident first paged: its events from PAGE_LOOKBACK before its
@@ -37,6 +38,9 @@ CHANGE_LOOKBACK = timedelta(hours=2)
 # PAGE_HORIZON after it (the first page and the first look at it).
 PAGE_LOOKBACK = timedelta(minutes=2)
 PAGE_HORIZON = timedelta(minutes=5)
+# How far back a host or cluster alert of another incident may have started and still be
+# firing when this one pages (a node under memory pressure for hours).
+PLATFORM_LOOKBACK = timedelta(hours=6)
 _WORDS = re.compile(r"[a-z]+")
 
 
@@ -132,9 +136,38 @@ def page_view(events: Sequence[Event], anchor: Event | None = None) -> tuple[Eve
     return anchor, [e for e in ordered if lo <= e.occurred_at <= hi]
 
 
+def _episode_key(event: Event) -> str:
+    return event.fingerprint or f"{event.labels.get('alertname') or event.title}\x00{event.host or ''}"
+
+
+def platform_signals(events: Iterable[Event], own: Iterable[Event], *, start: datetime,
+                     now: datetime) -> list[Signal]:
+    """The host and cluster alerts (no service) of other incidents firing at some time
+    between ``start`` and ``now``: each episode (one fingerprint from firing to resolved)
+    once, at its first firing, from ``events`` (those of ``PLATFORM_LOOKBACK`` before
+    ``start`` suffice); the episodes of ``own`` (the incident's events) left out."""
+    mine = {_episode_key(e) for e in own if e.kind is EventKind.alert and not e.service}
+    firing: dict[str, Event] = {}
+    active: list[Event] = []
+    for event in sorted(events, key=lambda e: (e.occurred_at, e.id)):
+        if event.kind is not EventKind.alert or event.service or event.occurred_at > now:
+            continue
+        key = _episode_key(event)
+        if key in mine:
+            continue
+        if event.status is Status.firing:
+            firing.setdefault(key, event)
+        elif (began := firing.pop(key, None)) is not None and event.occurred_at >= start:
+            active.append(began)
+    active.extend(firing.values())
+    return signals_from_events(active)
+
+
 class Triager:
-    def __init__(self, catalog: Catalog | None = None, cause_parameters: CauseParameters | None = None) -> None:
+    def __init__(self, catalog: Catalog | None = None, cause_parameters: CauseParameters | None = None,
+                 zones: Mapping[str, str] | None = None) -> None:
         self.catalog = catalog or Catalog()
+        self.zones = dict(zones or {})   # host -> availability zone, as declared (TRIAGE_TOPOLOGY_FILE)
         self.cause_parameters = cause_parameters or CauseParameters()
         self.similar = SimilarIndex()
         self.responders = ResponderModel()
@@ -168,12 +201,14 @@ class Triager:
 
     def triage(self, incident_id: str, events: Sequence[Event], *, now: datetime,
                vector: np.ndarray | None = None, changes: Sequence[Change] = (), title: str = "",
-               started_at: datetime | None = None) -> TriageContext:
-        """The context of the incident ``events`` describe (as triage saw them by ``now``)."""
+               started_at: datetime | None = None, platform: Sequence[Signal] = ()) -> TriageContext:
+        """The context of the incident ``events`` describe (as triage saw them by ``now``);
+        ``platform``: the host and cluster alerts of other incidents around it
+        (``platform_signals``)."""
         self.graph_edges.update(evidence_graph_edges(events))
         graph = CallGraph.of(self.catalog, self.graph_edges)
         signals = signals_from_events(events, self.catalog)
-        causes = rank_causes(signals, graph, changes, self.cause_parameters, self.catalog)
+        causes = rank_causes(signals, graph, changes, self.cause_parameters, self.catalog, self.zones, platform)
         start = started_at or (min(e.occurred_at for e in events) if events else now)
         profile = self.profile(incident_id, start, events, vector, causes, title)
         similar = self.similar.search(profile)

@@ -3,7 +3,9 @@ changes, owner team, responders, remediations and similar past incidents
 (``models.triage_context``), for ``GET /incidents/{id}`` and for every page.
 
 What it reads: the incident's events around its first alert (``page_view``: what triage
-knew when it first paged), its template centroid, the changes recorded near it, the
+knew when it first paged), the host and cluster alerts of other incidents around it
+(``platform_signals``: a node already under memory pressure, the other hosts of a zone),
+its template centroid, the changes recorded near it, the
 catalog in force, and the resolutions heard so far (PagerDuty webhooks, ``POST
 /incidents/{id}/resolution``). The past incidents are triaged once, in the order they
 started, and kept until feedback arrives or the catalog changes, so a burst of pages
@@ -15,12 +17,14 @@ answers the same.
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 from triage.domain.change import Change
 from triage.models.catalog import Catalog
 from triage.models.similar import TriageProfile
-from triage.models.triage_context import CHANGE_LOOKBACK, PAGE_HORIZON, TriageContext, Triager, page_view
+from triage.models.triage_context import (CHANGE_LOOKBACK, PAGE_HORIZON, PLATFORM_LOOKBACK, TriageContext, Triager,
+                                          page_view, platform_signals)
 from triage.services.catalog import CatalogCache
 from triage.store import SqlStore
 from triage.store.changes import ChangeStore
@@ -28,12 +32,15 @@ from triage.store.feedback import FeedbackStore
 
 __all__ = ["TriageContextService"]
 
+_TICK = timedelta(milliseconds=1)   # the store's windows are half-open; the view's end is in it
 MAX_EVENTS = 2000   # events read per incident: the first page's view lies in its first ones
 
 
 class TriageContextService:
-    def __init__(self, store: SqlStore, catalog: CatalogCache | None = None) -> None:
+    def __init__(self, store: SqlStore, catalog: CatalogCache | None = None,
+                 zones: Mapping[str, str] | None = None) -> None:
         self.store = store
+        self.zones = dict(zones or {})   # host -> availability zone (TRIAGE_TOPOLOGY_FILE)
         self.catalog = catalog or CatalogCache(store.engine)
         self.feedback = FeedbackStore(store.engine)
         self.changes = ChangeStore(store.engine)
@@ -63,8 +70,11 @@ class TriageContextService:
         vector = profiles[0].vector if profiles else None
         record = self.store.get_incident(incident_id)
         changes = self._changes(anchor.occurred_at, now)
+        start = seen[0].occurred_at   # the view is in time order
+        nearby = self.store.platform_alerts(start - PLATFORM_LOOKBACK, now + _TICK)
         return triager.triage(incident_id, seen, now=now, vector=vector, changes=changes,
-                              title=record.title if record is not None else "", started_at=anchor.occurred_at)
+                              title=record.title if record is not None else "", started_at=anchor.occurred_at,
+                              platform=platform_signals(nearby, seen, start=start, now=now))
 
     def _changes(self, start: datetime, now: datetime) -> list[Change]:
         return sorted(self.changes.changes_near(None, start - CHANGE_LOOKBACK, now, limit=500),
@@ -86,7 +96,7 @@ class TriageContextService:
     def _teach(self, catalog: Catalog) -> Triager:
         if self._profiles_of is not catalog:   # the owners of their causes may have changed
             self._profiles, self._profiles_of = {}, catalog
-        triager = Triager(catalog)
+        triager = Triager(catalog, zones=self.zones)
         resolutions = self.feedback.resolutions()
         past = []
         for incident_id, resolution in resolutions.items():

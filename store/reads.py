@@ -15,6 +15,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from triage.correlation.state import IncidentKind
+from triage.domain.event import AS_STORED, Event, EventKind
 from triage.models.recommender import IncidentProfile
 from triage.store import schema as t
 from triage.store.engine import chunks, in_window
@@ -97,6 +98,17 @@ class SqlReads:
                 .order_by(t.events.c.occurred_at, t.events.c.id).limit(limit).offset(offset))
         with self.engine.connect() as conn:
             return [stored_event(r) for r in conn.execute(stmt)]
+
+    def platform_alerts(self, since: datetime, until: datetime, *, limit: int = 5000) -> list[Event]:
+        """The alerts with no service (host and cluster alerts) that occurred in
+        [``since``, ``until``], oldest first: what else the platform showed around an
+        incident (``models.triage_context.platform_signals``)."""
+        e = t.events.c
+        stmt = (sa.select(e.document).where(e.kind == EventKind.alert.value, e.service.is_(None),
+                                            *in_window(e.occurred_at, since, until))
+                .order_by(e.occurred_at, e.id).limit(limit))
+        with self.engine.connect() as conn:
+            return [Event.model_validate(r.document, context=AS_STORED) for r in conn.execute(stmt)]
 
     def get_event(self, event_id: str) -> StoredEvent | None:
         j = t.events.outerjoin(t.memberships, t.memberships.c.event_id == t.events.c.id)

@@ -42,7 +42,7 @@ from triage.ingest.kafka import BatchConsumer, ConsumerConfig, Handler, decoder_
 from triage.correlator_process import CorrelatorProcess
 from triage.ingest.kafka_admin import BrokerProbe, ensure_topics
 from triage.models.embedder import Embedder, make_embedder
-from triage.models.topology import ServiceGraph
+from triage.models.topology import ServiceGraph, host_zones
 from triage.services.pipeline import Pipeline
 from triage.paging.sender import KafkaTarget, OutboxSender, PagerDutyTarget, Target, WebhookTarget
 from triage.settings import Settings
@@ -288,7 +288,8 @@ class Runtime:
             targets.append(KafkaTarget(s.kafka_bootstrap_servers, s.topic_incidents))
         sender = OutboxSender(self.store, targets, s.api_url, health=self.health,
                               suggest=SuggestionService(self.store).for_incident,
-                              triage=_never_failing(TriageContextService(self.store).for_incident),
+                              triage=_never_failing(TriageContextService(
+                                  self.store, zones=host_zones(s.topology_file) if s.topology_file else None).for_incident),
                               target_health=self.metrics.page_targets, observer=self.metrics)
         self._spawn("sender", lambda: sender.run(self.stop))
 

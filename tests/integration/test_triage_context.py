@@ -138,3 +138,39 @@ def test_an_incident_carries_its_probable_cause_owner_changes_responders_remedia
 
 def test_an_unknown_incident_has_no_context(store: SqlStore) -> None:
     assert TriageContextService(store).for_incident("nope") is None
+
+
+def test_what_else_the_platform_shows_comes_from_the_store_a_node_under_pressure_and_a_zones_hosts(
+        store: SqlStore) -> None:
+    platform = CATALOG.replace("teams:\n", "  - {service: platform, kind: platform, team: sre, owners: [lea.sato]}\n"
+                                           "teams:\n  - {team: sre, members: [lea.sato]}\n")
+    CatalogStore(store.engine).load(Catalog.from_yaml(platform), source="test")
+
+    def node(seconds: float, name: str, host: str) -> Event:
+        return make_event(seconds, id=f"{name}-{host}-{seconds:.0f}", fingerprint=f"{name}-{host}", service=None,
+                          host=host, title=f"{name} on {host}", labels={"alertname": name, "node": host})
+
+    def pod(seconds: float, name: str, host: str) -> Event:
+        return make_event(seconds, id=f"{name}-cart-{host}", service="cartservice", host=host,
+                          title=f"{name}: cartservice on {host}", labels={"alertname": name, "service": "cartservice"})
+
+    # node-a has been under memory pressure for 40 min when cartservice's pods are OOM-killed on it;
+    # an hour later node-b and node-c, one zone's hosts, both report network receive errors
+    Pipeline(store, EMBEDDER)([node(0, "KubernetesNodeMemoryPressure", "node-a"),
+                               pod(2400, "KubernetesContainerOomKiller", "node-a"),
+                               node(6000, "HostNetworkReceiveErrors", "node-b"),
+                               node(6030, "HostNetworkReceiveErrors", "node-c")])
+    of = {s.event.id: s.membership.incident_id for r in store.list_incidents(IncidentQuery(limit=10)).items
+          for s in store.incident_events(r.id) if s.membership is not None}
+    assert of["KubernetesContainerOomKiller-cart-node-a"] != of["KubernetesNodeMemoryPressure-node-a-0"], of
+    service = TriageContextService(store, zones={"node-b": "eu-1", "node-c": "eu-1", "node-a": "eu-2"})
+    oom = service.for_incident(of["KubernetesContainerOomKiller-cart-node-a"])
+    assert oom is not None
+    cause = oom.probable_causes[0]
+    assert (cause.component, cause.type.value) == ("node-a", "host"), oom.probable_causes
+    assert any(e.startswith("node alert KubernetesNodeMemoryPressure firing on it since 40 min before")
+               for e in cause.evidence)
+    network = service.for_incident(of["HostNetworkReceiveErrors-node-b-6000"])
+    assert network is not None
+    assert network.probable_causes[0].component == "eu-1", network.probable_causes
+    assert network.responders.team == "sre"

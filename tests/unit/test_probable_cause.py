@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 from tests.conftest import T0, make_event
 from triage.domain.change import Change, ChangeKind
@@ -10,6 +12,8 @@ from triage.domain.event import Event
 from triage.models.catalog import Catalog
 from triage.models.probable_cause import (AlertClass, CallGraph, ComponentType, classify_alert, component_owner,
                                           rank_causes, signals_from_events)
+from triage.models.topology import host_zones
+from triage.models.triage_context import platform_signals
 
 CATALOG = Catalog.from_yaml("""
 services:
@@ -104,3 +108,83 @@ def test_resolves_are_not_signs_and_confidences_are_ordered_shares() -> None:
                                               alert(40, "cartservice", "IstioHigh5xxErrorRate")], CATALOG),
                          GRAPH, catalog=CATALOG)
     assert ranked[0].confidence > ranked[1].confidence and 0 < sum(c.confidence for c in ranked) <= 1.0001
+
+
+def node_alert(seconds: float, name: str, host: str, **fields: str) -> Event:
+    return make_event(seconds, service=None, host=host, title=name, labels={"alertname": name, "node": host}, **fields)
+
+
+ZONES = {"node-a": "zone-1", "node-b": "zone-1", "node-c": "zone-2"}
+
+
+def rank_with(events: list[Event], others: list[Event], zones: dict[str, str] | None = None) -> list[tuple[str, tuple[str, ...]]]:
+    """Ranked with the host alerts of other incidents (``others``) as the platform around it."""
+    start = min(e.occurred_at for e in events)
+    now = start + timedelta(minutes=5)
+    ambient = platform_signals(others, events, start=start, now=now)
+    ranked = rank_causes(signals_from_events(events, CATALOG), GRAPH, [], catalog=CATALOG,
+                         zones=zones or {}, ambient=ambient)
+    return [(c.component, c.evidence) for c in ranked]
+
+
+def test_the_same_node_alert_on_the_hosts_of_one_zone_names_the_zone_above_each_host() -> None:
+    mine = [alert(0, None, "HostNetworkReceiveErrors", host="node-a"), log(20, "cartservice", "timeout", host="node-c")]
+    other = [alert(50, None, "HostNetworkReceiveErrors", host="node-b")]   # went to another incident
+    [(first, evidence), (second, _), *_] = rank_with(mine, other, ZONES)
+    assert (first, second) == ("zone-1", "node-a")
+    assert "node alerts on 2 of its 2 hosts (node-a, node-b)" in evidence
+    # a different symptom on the zone's other host, or the same one in every zone, is no zone fault
+    assert rank_with(mine, [alert(50, None, "HostHighCpuLoad", host="node-b")], ZONES)[0][0] == "node-a"
+    spread = [alert(50, None, "HostNetworkReceiveErrors", host="node-b"),
+              alert(55, None, "HostNetworkReceiveErrors", host="node-c"),
+              alert(56, None, "HostNetworkReceiveErrors", host="node-d")]
+    assert rank_with(mine, spread, {**ZONES, "node-d": "zone-3"})[0][0] == "node-a"
+    # zones may come from the events' labels instead of a topology file
+    labelled = [alert(0, None, "HostNetworkReceiveErrors", host="node-a", **{"topology.kubernetes.io/zone": "z9"}),
+                log(20, "cartservice", "timeout", host="node-c")]
+    other = [alert(50, None, "HostNetworkReceiveErrors", host="node-b", **{"topology.kubernetes.io/zone": "z9"})]
+    assert rank_with(labelled, other)[0][0] == "z9"
+    assert component_owner("z9", ComponentType.zone, CATALOG) == "platform"
+
+
+def test_a_node_already_short_of_what_the_incidents_service_lacks_is_a_suspect_other_conditions_are_not() -> None:
+    mine = [log(0, "cartservice", "connection reset", host="node-a"), log(5, "cartservice", "timeout", host="node-b"),
+            alert(30, "cartservice", "KubernetesContainerOomKiller", host="node-b")]
+    pressure = [alert(-300, None, "KubernetesNodeMemoryPressure", host="node-a", node="node-a")]
+    [(first, evidence), (second, _), *_] = rank_with(mine, pressure)
+    assert (first, second) == ("node-a", "cartservice")
+    assert any(e.startswith("node alert KubernetesNodeMemoryPressure firing on it since 5 min before") for e in evidence)
+    # a disk filling up explains no OOM kill; a pressure that ended before the incident explains nothing
+    assert rank_with(mine, [alert(-300, None, "HostDiskMayFillIn24Hours", host="node-a")])[0][0] == "cartservice"
+    ended = [*pressure, node_alert(-10, "KubernetesNodeMemoryPressure", "node-a", status="resolved")]
+    assert rank_with(mine, ended)[0][0] == "cartservice"
+    # nor does one on a host where none of the incident's services run
+    elsewhere = [alert(-300, None, "KubernetesNodeMemoryPressure", host="node-z", node="node-z")]
+    assert all(c != "node-z" for c, _ in rank_with(mine, elsewhere))
+
+
+def test_platform_signals_are_other_incidents_host_alert_episodes_firing_around_it() -> None:
+    own = [node_alert(0, "KubernetesNodeNotReady", "node-a", fingerprint="f-own")]
+    others = [node_alert(-600, "HostOutOfMemory", "node-b", fingerprint="f1"),
+              node_alert(-300, "HostOutOfMemory", "node-b", fingerprint="f1"),          # a re-notification
+              node_alert(-500, "HostHighCpuLoad", "node-c", fingerprint="f2"),
+              node_alert(-100, "HostHighCpuLoad", "node-c", fingerprint="f2", status="resolved"),
+              alert(-400, "cartservice", "KubernetesPodCrashLooping", host="node-c"),           # a service's
+              node_alert(-50, "KubernetesNodeNotReady", "node-a", fingerprint="f-own"),   # this incident's
+              node_alert(900, "HostClockSkew", "node-d", fingerprint="f3")]               # after now
+    found = platform_signals(others, own, start=T0, now=T0 + timedelta(seconds=600))
+    assert [(s.component, s.name, s.at) for s in found] == [("node-b", "HostOutOfMemory", T0 - timedelta(seconds=600))]
+
+
+def test_host_zones_come_from_a_topology_exports_host_nodes_and_in_zone_edges(tmp_path: Path) -> None:
+    topology = tmp_path / "topology.json"
+    topology.write_text(json.dumps({
+        "nodes": [{"id": "node-a", "type": "host", "zone": "eu-b"}, {"id": "node-b", "type": "host"},
+                  {"id": "net-eu-c", "type": "network", "zone": "eu-c"}, {"id": "node-c", "type": "host"}],
+        "edges": [{"from": "node-b", "to": "net-eu-c", "type": "in_zone"},
+                  {"from": "node-c", "to": "eu-d", "type": "in_zone"},
+                  {"from": "cartservice", "to": "node-a", "type": "runs_on"}]}))
+    assert host_zones(topology) == {"node-a": "eu-b", "node-b": "eu-c", "node-c": "eu-d"}
+    catalog = tmp_path / "services.yaml"
+    catalog.write_text("services: []\n")
+    assert host_zones(catalog) == {}

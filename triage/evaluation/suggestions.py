@@ -6,9 +6,12 @@ records taken out first, as the pipeline does: a change never joins an incident)
 walks DIR/incidents.jsonl in the order the incidents started. For each incident it asks
 triage what it knew when the incident first paged: the triage incident that the
 incident's first alert joined, its events from ``PAGE_LOOKBACK`` before that alert to
-``PAGE_HORIZON`` after it (``models.triage_context.page_view``), the changes recorded by then, the catalog (DIR/services.yaml) and
-every incident resolved before (its responder and resolution note, as a PagerDuty
-webhook or ``POST /incidents/{id}/resolution`` would report them). The truth labels
+``PAGE_HORIZON`` after it (``models.triage_context.page_view``), the host and cluster
+alerts of other incidents around it (``platform_signals``), the changes recorded by then,
+the catalog (DIR/services.yaml), the hosts' zones (DIR/topology.json when there is one, as
+a deployment's ``TRIAGE_TOPOLOGY_FILE`` declares them) and every incident resolved before
+(its responder and resolution note, as a PagerDuty webhook or ``POST
+/incidents/{id}/resolution`` would report them). The truth labels
 only say which incident is which and score the answer; no answer is built from them.
 
 Scored per incident (``--json`` keys in brackets):
@@ -52,10 +55,13 @@ from triage.models.embedder import Embedder
 from triage.models.index import centroid_of
 from triage.models.parameters import CorrelationParameters
 from triage.models.probable_cause import component_owner, signals_from_events
-from triage.models.triage_context import PAGE_HORIZON as HORIZON, Triager, page_view
+from triage.models.topology import host_zones
+from triage.models.triage_context import PAGE_HORIZON as HORIZON
+from triage.models.triage_context import PLATFORM_LOOKBACK, Triager, page_view, platform_signals
 
 INCIDENTS_FILE = "incidents.jsonl"
 CATALOG_FILE = "services.yaml"
+TOPOLOGY_FILE = "topology.json"   # hosts' zones, as a deployment's TRIAGE_TOPOLOGY_FILE declares them
 
 
 @dataclass(frozen=True)
@@ -184,7 +190,9 @@ def evaluate_suggestions(dir: Path, parameters: CorrelationParameters | None = N
     catalog = Catalog.from_yaml(catalog_path.read_text(encoding="utf-8")) if catalog_path.is_file() else Catalog()
     events, truth = load_labeled_events(directory)
     queries, changes = _replay(events, truth, params, embedder)
-    triager = Triager(catalog)
+    platform = [e for e in events if e.kind is EventKind.alert and not e.service]   # host and cluster alerts
+    topology_path = directory / TOPOLOGY_FILE
+    triager = Triager(catalog, zones=host_zones(topology_path) if topology_path.is_file() else None)
     profiles: dict[str, Any] = {}
     learned: list[TruthIncident] = []
     pending = sorted((t for t in incidents if t.id in queries), key=lambda t: (t.resolved_at, t.id))
@@ -204,8 +212,11 @@ def evaluate_suggestions(dir: Path, parameters: CorrelationParameters | None = N
         now = query.anchor.occurred_at + HORIZON
         vector = centroid_of(embedder.embed(query.texts)) if query.texts else None
         known = [c for c in changes if c.occurred_at <= now]
+        start = min(e.occurred_at for e in query.events) if query.events else query.anchor.occurred_at
+        nearby = [e for e in platform if start - PLATFORM_LOOKBACK <= e.occurred_at <= now]
         context = triager.triage(incident.id, query.events, now=now, vector=vector, changes=known,
-                                 title=query.title, started_at=query.anchor.occurred_at)
+                                 title=query.title, started_at=query.anchor.occurred_at,
+                                 platform=platform_signals(nearby, query.events, start=start, now=now))
         profiles[incident.id] = context.profile
         relevant = {t.id for t in learned if t.component == incident.component and t.kind == incident.kind}
         same_problem = {t.resolution_note for t in learned
