@@ -14,7 +14,7 @@ from triage.models.triage_context import TriageContext
 
 class CauseCandidatePublic(BaseModel):
     component: str
-    type: str = Field(description="service, datastore, host or cluster")
+    type: str = Field(description="service, datastore, host, zone or cluster")
     confidence: float = Field(description="share of the ranked candidates' weight")
     score: float
     first_seen: datetime
