@@ -12,7 +12,8 @@ known (``models.probable_cause``):
     weight halving every ``half_life_s`` (3.5 days: last week's on-call fades as this
     week's takes over);
   - *similar*: who resolved the similar past incidents (the same problem, fixed by the
-    same hands);
+    same hands), each weighed by how alike it is and shared among at least three, so
+    that one weak match of a short history does not outweigh the catalog;
   - *lately*: who has been resolving any incident lately (a neighbouring team's on-call
     often fixes what reached them first);
   - *catalog*: the component's owners, then the team's members: what triage knows on day
@@ -133,8 +134,9 @@ class ResponderModel:
         if sims:
             by_person: dict[str, list[str]] = defaultdict(list)
             for past, s in sims:
-                # a strong match (the same cause, read alike) counts fully, a weak one little
-                scores[past.responder] += p.w_similar * min(1.0, s / p.strong_similarity) / len(sims)
+                # a strong match (the same cause, read alike) counts fully, a weak one little;
+                # a lone match of a short history counts as one of three, not as all of them
+                scores[past.responder] += p.w_similar * min(1.0, s / p.strong_similarity) / max(len(sims), 3)
                 by_person[past.responder].append(past.incident_id)
             for person, ids in by_person.items():
                 evidence[person].append(f"resolved similar incident{'s' if len(ids) > 1 else ''} {', '.join(ids[:3])}")

@@ -49,6 +49,21 @@ def test_day_one_the_owners_then_the_rotation_learned_from_who_resolved_lately()
     assert abs(sum(p.confidence for p in later.people) - 1) < 0.2 and later.people[0].confidence > 0.5
 
 
+def test_one_weak_match_of_a_short_history_does_not_outweigh_the_catalog_a_strong_one_does() -> None:
+    model = ResponderModel()
+    # the only incident resolved so far, by another team's engineer, and barely alike
+    model.learn_one(PastResolution("other", "storefront", "mateo.wang", T0 - timedelta(hours=2)))
+    weak = model.suggest(now=T0, catalog=CATALOG, component="cartservice", similar=[("other", 1.1)])
+    assert [p.person for p in weak.people][:2] == ["amara.ruiz", "mateo.wang"]
+    assert "resolved similar incident other" in weak.people[1].evidence
+    strong = model.suggest(now=T0, catalog=CATALOG, component="cartservice", similar=[("other", 4.0)])
+    assert strong.people[0].person == "mateo.wang"   # the same problem, fixed by the same hands
+    learned = [("other", 4.0)] + [(f"cart-{i}", 4.0) for i in range(2)]
+    for i in range(2):
+        model.learn_one(PastResolution(f"cart-{i}", "cart", "lea.kim", T0 - timedelta(hours=1)))
+    assert model.suggest(now=T0, catalog=CATALOG, component="cartservice", similar=learned).people[0].person == "lea.kim"
+
+
 def test_similar_incidents_are_earlier_only_and_the_same_cause_failing_the_same_way_comes_first() -> None:
     index = SimilarIndex()
     v = np.array([1.0, 0.0], dtype=np.float32)
