@@ -1,0 +1,99 @@
+"""The correlating process's work alone, in one process, for profiling and CPU per event.
+
+What the child of ``TRIAGE_CORRELATOR_PROCESS=true`` does per batch (``triage.correlator_process``:
+unpack, seed the embedder's cache, the pipeline: dedup, state, correlation, writes, commit),
+run here over ``triage bench``'s synthetic events, which the parent's side (decode, the
+``Prepared`` per event, ``pack_batch``) has packed beforehand, outside the timed part. No
+broker and no pipe: the figure is the correlating side's CPU per event, by stage.
+
+    .venv/bin/python tools/correlating_profile.py --events 100000            # CPU per event, by stage
+    .venv/bin/python tools/correlating_profile.py --events 100000 --profile prof.out   # and a cProfile
+    TRIAGE_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/triage_bench .venv/bin/python tools/correlating_profile.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from triage.correlation.identity import dedup_key
+from triage.correlation.templating import premask
+from triage.domain.stages import Stage
+from triage.domain.wire import Prepared, pack_batch, unpack_batch
+from triage.evaluation.bench import _past_stream
+from triage.ingest.decode import event_from_dict
+from triage.service import Runtime, tune_gc
+from triage.settings import Settings
+from triage.store.bulk import document_json
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--unique-share", type=float, default=0.01)
+    parser.add_argument("--spacing-ms", type=float, default=10.0)
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the timed part here")
+    args = parser.parse_args()
+    settings = Settings()
+    with tempfile.TemporaryDirectory(prefix="triage-prof-") as tmp:
+        if "database_url" not in settings.model_fields_set:
+            settings = settings.model_copy(update={"database_url": f"sqlite:///{Path(tmp) / 'prof.db'}"})
+        runtime = Runtime.build(settings)
+        pipeline = runtime.make_pipeline()
+        pipeline.metrics = None
+        size = settings.kafka_max_poll_records
+        # The parent's side, untimed: decode, prepare and pack each batch.
+        packed: list[bytes] = []
+        handed: set[str] = set()
+        batch = []
+        for n, (_, _, value) in enumerate(_past_stream(args.events, args.unique_share, args.spacing_ms), start=1):
+            batch.append(event_from_dict(json.loads(value)))
+            if len(batch) == size or n == args.events:
+                masked = {e.id: premask(e) for e in batch}
+                new = [t for t in dict.fromkeys(masked.values()) if t not in handed]
+                handed.update(new)
+                vectors = runtime.embedder.embed(new) if new else []
+                prepared = Prepared({e.id: dedup_key(e) for e in batch}, {e.id: document_json(e) for e in batch},
+                                    masked, {t: vectors[i].tobytes() for i, t in enumerate(new)})
+                packed.append(pack_batch(batch, [], prepared))
+                batch = []
+        tune_gc()
+        stages, embedder = pipeline.stages, pipeline.embedder
+        stages.reset()
+        profiler = cProfile.Profile() if args.profile else None
+        started, cpu_before = time.perf_counter(), time.process_time()
+        if profiler is not None:
+            profiler.enable()
+        for data in packed:
+            since = stages.now()
+            events, edges, prepared = unpack_batch(data)
+            if prepared is not None:
+                for text, vector in prepared.vectors.items():
+                    if embedder.cached(text) is None:
+                        embedder.put(text, np.frombuffer(vector, dtype=np.float32))
+            stages.add(Stage.handoff, since)
+            pipeline(events, edges, prepared)
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(str(args.profile))
+        cpu_s, wall_s = time.process_time() - cpu_before, time.perf_counter() - started
+        stats = runtime.store.noise_stats().total
+        runtime.close()
+    figures = {
+        "events": args.events, "database": settings.database_url.split(":", 1)[0],
+        "cpu_us_per_event": round(cpu_s / args.events * 1e6, 1),
+        "events_per_s": round(args.events / wall_s),
+        "stage_cpu_us_per_event": {s.value: round(v / args.events * 1e6, 1) for s, v in stages.cpu.items() if v},
+        "incidents": stats.incidents, "suppressed": stats.suppressed,
+    }
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
