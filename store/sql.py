@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -60,6 +61,12 @@ class SqlStore(SqlReads):
         its scopes locked, for the caller to run step by step and commit by leaving it.
         ``prepared``: dedup keys and documents computed beforehand (``triage.domain.wire``)."""
         return unit_of_work(self.engine, self._batches, events, received_at=received_at, prepared=prepared)
+
+    def event_rows(self, events: Sequence[Event], received_at: datetime,
+                   documents: dict[str, str] | None = None) -> dict[str, tuple[Any, ...]]:
+        """By event id, its ``events`` row as a batch received at ``received_at`` binds it
+        (what ``Prepared.event_rows`` carries to another process of the same store)."""
+        return self._batches.event_rows(events, received_at, documents or {})
 
     def probe(self) -> None:
         """Raise (``StoreUnavailable``, usually) unless the store takes writes now: a

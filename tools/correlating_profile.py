@@ -18,6 +18,7 @@ import cProfile
 import json
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ from triage.evaluation.bench import _past_stream
 from triage.ingest.decode import event_from_dict
 from triage.service import Runtime, tune_gc
 from triage.settings import Settings
+from triage.store import schema
 from triage.store.bulk import document_json
 
 
@@ -59,10 +61,15 @@ def main() -> None:
                 new = [t for t in dict.fromkeys(masked.values()) if t not in handed]
                 handed.update(new)
                 vectors = runtime.embedder.embed(new) if new else []
-                prepared = Prepared({e.id: dedup_key(e) for e in batch}, {e.id: document_json(e) for e in batch},
-                                    masked, {t: vectors[i].tobytes() for i, t in enumerate(new)})
+                received_at = datetime.now(timezone.utc)
+                rows = runtime.store.event_rows(batch, received_at, {e.id: document_json(e) for e in batch})
+                prepared = Prepared({e.id: dedup_key(e) for e in batch}, {}, masked,
+                                    {t: vectors[i].tobytes() for i, t in enumerate(new)}, rows, received_at)
                 packed.append(pack_batch(batch, [], prepared))
                 batch = []
+        # The child's caches start with what the child did: here, packing filled the
+        # store's cache of SQLite datetime texts, which the child's own would not hold.
+        schema._SQLITE_TEXTS.clear()
         tune_gc()
         stages, embedder = pipeline.stages, pipeline.embedder
         stages.reset()

@@ -171,7 +171,8 @@ class Runtime:
         if not self.settings.correlator_process:
             return self.make_pipeline()
         if self.correlator is None:
-            self.correlator = CorrelatorProcess(self.settings, correlating_pipeline, self.metrics, self.embedder)
+            self.correlator = CorrelatorProcess(self.settings, correlating_pipeline, self.metrics, self.embedder,
+                                                event_rows=self.store.event_rows)
             tune_gc()   # this process decodes every event too, and has just loaded the model
         return self.correlator
 
