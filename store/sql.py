@@ -29,20 +29,26 @@ _PROBE = sa.update(t.scopes).where(sa.false()).values(revision=t.scopes.c.revisi
 
 
 class SqlStore(SqlReads):
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, *, checkpoints: bool = True) -> None:
+        """``checkpoints``: on a SQLite file, checkpoint its write-ahead log from a thread
+        of this store (``triage.store.checkpoint``). Off where another process's store of
+        the same file does it: the correlating process of ``TRIAGE_CORRELATOR_PROCESS``,
+        whose parent's store checkpoints, so that its core does only what must be
+        sequential (the checkpoints cost it about 4 µs per event; docs/benchmarks.md)."""
         super().__init__(engine)
         self._batches = BatchStatements(engine.dialect)
         self._checkpointer = (WalCheckpointer(engine).start()
-                              if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
+                              if checkpoints and engine.dialect.name == "sqlite"
+                              and engine.url.database not in (None, "", ":memory:")
                               else None)
 
     @classmethod
-    def from_url(cls, url: str, *, migrate: bool = True) -> "SqlStore":
+    def from_url(cls, url: str, *, migrate: bool = True, checkpoints: bool = True) -> "SqlStore":
         engine = create_engine(url)
         if migrate:
             from triage.store.migrate import upgrade
             upgrade(engine)
-        return cls(engine)
+        return cls(engine, checkpoints=checkpoints)
 
     def close(self) -> None:
         if self._checkpointer is not None:

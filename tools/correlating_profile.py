@@ -16,6 +16,10 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import subprocess
+import sys
+import os
+import threading
 import tempfile
 import time
 from datetime import datetime, timezone
@@ -35,6 +39,29 @@ from triage.store import schema
 from triage.store.bulk import document_json
 
 
+def _checkpointing(path: str | None) -> subprocess.Popen[bytes]:
+    """What the fetching process's store does for the correlating one: checkpoint the
+    SQLite log every 0.2 s (``triage.store.checkpoint``), here in a process of its own
+    until its standard input closes."""
+    code = ("import select, sqlite3, sys\n"
+            f"db = sqlite3.connect({path!r}, isolation_level=None)\n"
+            "while not select.select([sys.stdin], [], [], 0.2)[0]:\n"
+            "    db.execute('PRAGMA wal_checkpoint(PASSIVE)').fetchone()\n")
+    return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
+
+
+def _thread_cpu_s() -> dict[str, float]:
+    """CPU seconds of each live thread of this process, by its name (Linux ``/proc``)."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        name = names.get(int(task.name)) or f"native:{(task / 'comm').read_text().strip()}"
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000)
@@ -46,7 +73,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="triage-prof-") as tmp:
         if "database_url" not in settings.model_fields_set:
             settings = settings.model_copy(update={"database_url": f"sqlite:///{Path(tmp) / 'prof.db'}"})
-        runtime = Runtime.build(settings)
+        # As the correlating process's store: the log checkpointed by another store of
+        # the file (the fetching process's), not from a thread of this one.
+        runtime = Runtime.build(settings, checkpoints=False)
+        checkpointer = _checkpointing(runtime.store.engine.url.database) \
+            if settings.database_url.startswith("sqlite") else None
         pipeline = runtime.make_pipeline()
         pipeline.metrics = None
         size = settings.kafka_max_poll_records
@@ -73,6 +104,7 @@ def main() -> None:
         tune_gc()
         stages, embedder = pipeline.stages, pipeline.embedder
         stages.reset()
+        threads_before = _thread_cpu_s()
         profiler = cProfile.Profile() if args.profile else None
         started, cpu_before = time.perf_counter(), time.process_time()
         if profiler is not None:
@@ -90,13 +122,21 @@ def main() -> None:
             profiler.disable()
             profiler.dump_stats(str(args.profile))
         cpu_s, wall_s = time.process_time() - cpu_before, time.perf_counter() - started
+        threads_after = _thread_cpu_s()
         stats = runtime.store.noise_stats().total
         runtime.close()
+        if checkpointer is not None:
+            checkpointer.stdin.close()   # type: ignore[union-attr]
+            checkpointer.wait(10)
     figures = {
         "events": args.events, "database": settings.database_url.split(":", 1)[0],
         "cpu_us_per_event": round(cpu_s / args.events * 1e6, 1),
         "events_per_s": round(args.events / wall_s),
         "stage_cpu_us_per_event": {s.value: round(v / args.events * 1e6, 1) for s, v in stages.cpu.items() if v},
+        # the process's CPU by thread (the pipeline's, the store's checkpoint thread, ...)
+        "thread_cpu_us_per_event": {name: round((cpu - threads_before.get(name, 0.0)) / args.events * 1e6, 1)
+                                    for name, cpu in threads_after.items()
+                                    if cpu - threads_before.get(name, 0.0) > 0.005 * cpu_s},
         "incidents": stats.incidents, "suppressed": stats.suppressed,
     }
     print(json.dumps(figures))
