@@ -112,7 +112,7 @@ def main() -> None:
             settings = settings.model_copy(update={"database_url": f"sqlite:///{Path(tmp) / 'prof.db'}"})
         # As the correlating process's store: the log checkpointed by another store of
         # the file (the fetching process's), not from a thread of this one.
-        runtime = Runtime.build(settings, checkpoints=False)
+        runtime = Runtime.build(settings, checkpoints=False, model_threads=1)
         checkpointer = _checkpointing(runtime.store.engine.url.database) \
             if settings.database_url.startswith("sqlite") else None
         pipeline = runtime.make_pipeline()

@@ -128,7 +128,7 @@ class Runtime:
 
     @classmethod
     def build(cls, settings: Settings, *, stop: threading.Event | None = None,
-              checkpoints: bool = True) -> "Runtime":
+              checkpoints: bool = True, model_threads: int | None = None) -> "Runtime":
         """With ``stop``, a database server that does not answer yet is waited for (with
         backoff, until ``stop``: then ``Interrupted``): a process started beside a
         database that is still starting, or restarting, comes up when it does. A SQLite
@@ -137,8 +137,8 @@ class Runtime:
         Raises ``EmbedderUnavailable`` (before anything else) when the embedder the
         settings name cannot run here: the process would decide differently without it.
         ``checkpoints``: whether this process's store checkpoints a SQLite log
-        (``SqlStore``)."""
-        embedder = make_embedder(settings.embedder)
+        (``SqlStore``); ``model_threads``: the sentence model's threads (``make_embedder``)."""
+        embedder = make_embedder(settings.embedder, threads=model_threads)
         configure_tracing(settings)
         if stop is not None and not settings.database_url.startswith("sqlite"):
             store = open_store(settings.database_url, stop)
@@ -396,7 +396,9 @@ def correlating_pipeline(settings: Settings) -> tuple[Pipeline, Callable[[], Non
     """The pipeline of a correlator process (``triage.correlator_process``), built as a
     consuming process builds its own, and what closes it."""
     # The parent's store, of the same SQLite file, checkpoints its log: off this core.
-    runtime = Runtime.build(settings, checkpoints=False)
+    # The model runs here only for log templates the miner generalizes: on one thread,
+    # not beside a pool that waits between those calls on this process's CPU.
+    runtime = Runtime.build(settings, checkpoints=False, model_threads=1)
     pipeline = runtime.make_pipeline()
     # The parent's metrics are the ones served (``CorrelatorProcess`` counts each batch's
     # result there); per-event observations here would be work nobody reads.
