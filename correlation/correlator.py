@@ -335,8 +335,7 @@ class Correlator:
         key = (node, template.id, template.text)
         fit = index.fits.get(key)
         if fit is None or fit.graph is not models.graph:
-            vector = self._vector(template.text)
-            families = self.families
+            vector, families = self._vector(template.text), self.families
             fit = EventFit(node, template.id, vector, models.graph, self.parameters, self._similarity,
                            families.family_of(template.text, vector) if families is not None else None,
                            self._families_of if families is not None else None, self._distance)
