@@ -30,7 +30,7 @@ Time is always passed in, never read.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -45,7 +45,7 @@ from triage.correlation.similarity import TemplateVectors
 from triage.correlation.holds import Hold, Release
 from triage.correlation.identity import dedup_key, episode_ended, incident_id_for
 from triage.domain.scope import scope_of
-from triage.correlation.scoring import GLOBAL_NODE, CandidateFit, footprint_key, identity_values, score_candidate
+from triage.correlation.scoring import GLOBAL_NODE, CandidateFit, EventFit, footprint_key, identity_values
 from triage.correlation.state import (
     CorrelationState, IncidentKind, IncidentState, IncidentStatus, ScopeModels, SignalState,
 )
@@ -192,26 +192,26 @@ class Correlator:
 
         node = node_of(event)
         learn_graph(models, event, now, self.topology, self._declared)
-        vector = self._vector(template.text)
         identity = identity_values(event.labels, event.host)
-        candidates = self._candidates(scope, models, node, template, vector, now)
-        score = self._scorer(models, node, template, vector, identity, now)
+        fit = self._fit_for(scope, models, node, template)
+        candidates = self._candidates(scope, models, node, template, fit.vector, now)
         # An incident that has already shown this template on this service takes
         # precedence; among equals the best score, then the older incident. So when such
         # precedents exist and the best of them reaches the threshold, it is the decision
         # whatever the others score, and only they are scored: in a repetitive stream
         # that is most events. (An event older than a precedent's opening is not a
         # repeat of it: the general rule decides.)
-        footprint = footprint_key(node, template.id)
+        footprint = fit.precedent_key
         precedents = [i for i in candidates if footprint in i.footprint]
         best: CandidateFit | None = None
         fits: list[CandidateFit] = []
         if precedents and all(i.opened_at <= now for i in precedents):
-            best = max((score(i) for i in precedents), key=_rank)
+            best = fit.score(precedents[0], identity, now) if len(precedents) == 1 \
+                else max((fit.score(i, identity, now) for i in precedents), key=_rank)
             if best.score < p.threshold:
                 best = None
         if best is None:
-            fits = [score(i) for i in candidates]
+            fits = [fit.score(i, identity, now) for i in candidates]
             best = max((e for e in fits if e.eligible), key=_rank, default=None)
         if best is not None and best.score >= p.threshold:
             target = self.state.incidents[best.incident_id]
@@ -294,7 +294,7 @@ class Correlator:
         return index
 
     def _candidates(self, scope: str, models: ScopeModels, node: str, template: Template,
-                    vector: np.ndarray, now: datetime) -> list[IncidentState]:
+                    vector: np.ndarray | None, now: datetime) -> list[IncidentState]:
         """The incidents accepting events at ``now`` that may fit: on the event's node or a
         graph neighbour (a dict look-up), or near its template (the centroid index)."""
         p = self.parameters
@@ -318,7 +318,8 @@ class Correlator:
             found = by_node.get(node)
             if found:
                 ids.update(found)
-            ids.update(index.text_candidates(template.id, vector, p.centroid_radius))
+            if vector is not None:   # (the correlator's fits always have one)
+                ids.update(index.text_candidates(template.id, vector, p.centroid_radius))
             candidates = sorted(ids)
             if len(index.candidates) > 65536:
                 index.candidates.clear()
@@ -326,19 +327,22 @@ class Correlator:
         incidents = self.state.incidents
         return [i for i in map(incidents.get, candidates) if i is not None and i.accepts(now)]
 
-    def _scorer(self, models: ScopeModels, node: str, template: Template, vector: np.ndarray,
-                identity: frozenset[str], now: datetime) -> Callable[[IncidentState], CandidateFit]:
-        """``score_candidate`` for this event, as a function of the incident."""
-        p = self.parameters
-        family = self.families.family_of(template.text, vector) if self.families is not None else None
-        families = self._families_of if self.families is not None else None
-
-        def score(incident: IncidentState) -> CandidateFit:
-            return score_candidate(
-                incident, node=node, template_id=template.id, vector=vector, identity=identity, now=now,
-                graph=models.graph, params=p, similarity=self._similarity, family=family,
-                incident_families=families, distance=self._distance)
-        return score
+    def _fit_for(self, scope: str, models: ScopeModels, node: str, template: Template) -> EventFit:
+        """Scoring for (node, template) in ``scope``, kept per scope while the template's
+        text and the scope's graph object are the same: the template's vector and fitted
+        family are looked up once, not per event."""
+        index = self._scope_index(scope)
+        key = (node, template.id, template.text)
+        fit = index.fits.get(key)
+        if fit is None or fit.graph is not models.graph:
+            vector, families = self._vector(template.text), self.families
+            fit = EventFit(node, template.id, vector, models.graph, self.parameters, self._similarity,
+                           families.family_of(template.text, vector) if families is not None else None,
+                           self._families_of if families is not None else None, self._distance)
+            if len(index.fits) > 65536:
+                index.fits.clear()
+            index.fits[key] = fit
+        return fit
 
     def _index(self, incident: IncidentState) -> None:
         index = self._scope_index(incident.scope)

@@ -11,6 +11,7 @@ import numpy as np
 
 from datetime import datetime
 
+from triage.correlation.scoring import EventFit
 from triage.correlation.state import IncidentState, ScopeModels
 from triage.domain.event import Event, EventKind
 from triage.models.index import CentroidIndex
@@ -30,6 +31,8 @@ class ScopeIndex:
         self.text_hits: dict[str, tuple[int, list[str]]] = {}
         # (node, template id) -> (versions it was computed at, candidate incident ids)
         self.candidates: dict[tuple[str, str], tuple[tuple[int, int, int], list[str]]] = {}
+        # (node, template id, template text) -> the scoring context of that (node, template)
+        self.fits: dict[tuple[str, str, str], EventFit] = {}
 
     def text_candidates(self, template_id: str, vector: np.ndarray, radius: float) -> list[str]:
         """Incidents whose centroid is within ``radius`` (cosine) of the template, cached

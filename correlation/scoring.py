@@ -42,7 +42,7 @@ from triage.correlation.state import IncidentState
 from triage.models.parameters import CorrelationParameters
 from triage.models.topology import ServiceGraph
 
-__all__ = ["CandidateFit", "GLOBAL_NODE", "footprint_key", "score_candidate"]
+__all__ = ["CandidateFit", "EventFit", "GLOBAL_NODE", "footprint_key", "score_candidate"]
 
 GLOBAL_NODE = "global"
 
@@ -134,94 +134,132 @@ def score_candidate(
     distance: Callable[[IncidentState, str], tuple[int, str] | None] | None = None,
 ) -> CandidateFit:
     """The evidence that an event (its graph ``node``, template, identity labels) belongs
-    to ``incident`` at ``now``. ``similarity(incident, template_id, vector)`` gives the
-    best cosine to the incident's templates and that template's text (the correlator
-    caches it), ``distance(incident, node)`` what ``graph.distance`` says of the incident's
-    nodes (cacheable as well). Text similarity is only computed when it can change the
-    outcome: for a candidate already blocked it is reported as 0 with ``text_match``
-    "not_scored"."""
-    p = params
-    age = (now - incident.opened_at).total_seconds()
-    precedent = incident.footprint.get(f"{node}|{template_id}")   # footprint_key(node, template_id)
-    on_node = incident.nodes.get(node)
+    to ``incident`` at ``now``: ``EventFit``, for one incident."""
+    return EventFit(node, template_id, vector, graph, params, similarity, family, incident_families,
+                    distance).score(incident, identity, now)
 
-    # -- topology ------------------------------------------------------------------
-    # An event without a service or host has no place in the graph: its topology is
-    # not low but unknown, and is left out of the weighted mean.
-    hops: int | None = None
-    via: str | None = None
-    topology: float | None
-    if node == GLOBAL_NODE:
-        topology = None
-    elif on_node is not None:
-        topology, hops, via = 1.0, 0, node
-    else:
-        found = distance(incident, node) if distance is not None else graph.distance(node, incident.nodes, p.max_hops)
-        if found is None:
-            topology = 0.0
+
+class EventFit:
+    """Scoring for one (node, template) of one scope: what a fit depends on apart from the
+    incident, the event's identity labels and the time, gathered once. The correlator
+    keeps one per (node, template) while the scope's graph object is the same
+    (``Correlator._fit_for``): in a storm most events repeat a template on a node, and a
+    repeat then costs the incident's own look-ups and the time, not building the
+    event's context again (docs/benchmarks.md, "Why the hot path is built as it is").
+
+    ``similarity(incident, template_id, vector)`` gives the best cosine to the incident's
+    templates and that template's text (the correlator caches it), ``distance(incident,
+    node)`` what ``graph.distance`` says of the incident's nodes (cacheable as well).
+    ``family``: the event's template's fitted alert family, with ``incident_families``."""
+
+    __slots__ = ("node", "template_id", "vector", "graph", "params", "similarity", "family",
+                 "incident_families", "distance", "precedent_key", "_weights")
+
+    def __init__(self, node: str, template_id: str, vector: np.ndarray | None, graph: ServiceGraph,
+                 params: CorrelationParameters,
+                 similarity: Callable[[IncidentState, str, np.ndarray], tuple[float, str | None]] | None = None,
+                 family: int | None = None, incident_families: Callable[[IncidentState], set[int]] | None = None,
+                 distance: Callable[[IncidentState, str], tuple[int, str] | None] | None = None) -> None:
+        self.node, self.template_id, self.vector, self.graph, self.params = node, template_id, vector, graph, params
+        self.similarity, self.family, self.incident_families, self.distance = (
+            similarity, family, incident_families, distance)
+        self.precedent_key = footprint_key(node, template_id)
+        p = params
+        self._weights = (p.weight_text, p.weight_time, p.weight_labels, p.weight_topology, p.weight_family)
+
+    def score(self, incident: IncidentState, identity: frozenset[str], now: datetime) -> CandidateFit:
+        """How well the event fits ``incident`` at ``now``. Text similarity is only
+        computed when it can change the outcome: for a candidate already blocked it is
+        reported as 0 with ``text_match`` "not_scored"."""
+        p = self.params
+        node, template_id = self.node, self.template_id
+        age = (now - incident.opened_at).total_seconds()
+        precedent = incident.footprint.get(self.precedent_key)
+        on_node = incident.nodes.get(node)
+
+        # -- topology --------------------------------------------------------------
+        # An event without a service or host has no place in the graph: its topology is
+        # not low but unknown, and is left out of the weighted mean.
+        hops: int | None = None
+        via: str | None = None
+        topology: float | None
+        if node == GLOBAL_NODE:
+            topology = None
+        elif on_node is not None:
+            topology, hops, via = 1.0, 0, node
         else:
-            hops, via = found
-            topology = p.hop_decay ** hops
+            distance = self.distance
+            found = distance(incident, node) if distance is not None \
+                else self.graph.distance(node, incident.nodes, p.max_hops)
+            if found is None:
+                topology = 0.0
+            else:
+                hops, via = found
+                topology = p.hop_decay ** hops
 
-    blocked: Blocked | None = None
-    if p.require_topology and topology == 0.0:
-        blocked = _NO_TOPOLOGY
-    settled = age > p.propagation_window and precedent is None
+        blocked: Blocked | None = None
+        if p.require_topology and topology == 0.0:
+            blocked = _NO_TOPOLOGY
+        settled = age > p.propagation_window and precedent is None
 
-    # -- text ----------------------------------------------------------------------
-    nearest: str | None = None
-    known = incident.templates.get(template_id)
-    if known is not None:
-        text, text_match, nearest = 1.0, _SAME_TEMPLATE, known
-    elif blocked is not None or (settled and on_node is None) or vector is None or similarity is None:
-        text, text_match = 0.0, _NOT_SCORED
-    else:
-        text, nearest = similarity(incident, template_id, vector)
-        text = min(1.0, max(0.0, text))
-        text_match = _SAME_FAMILY if text >= p.family_threshold else _SIMILAR
-    if blocked is None and settled and not (on_node is not None and text >= p.family_threshold):
-        blocked = _SETTLED
+        # -- text ------------------------------------------------------------------
+        nearest: str | None = None
+        known = incident.templates.get(template_id)
+        vector, similarity = self.vector, self.similarity
+        if known is not None:
+            text, text_match, nearest = 1.0, _SAME_TEMPLATE, known
+        elif blocked is not None or (settled and on_node is None) or vector is None or similarity is None:
+            text, text_match = 0.0, _NOT_SCORED
+        else:
+            text, nearest = similarity(incident, template_id, vector)
+            text = min(1.0, max(0.0, text))
+            text_match = _SAME_FAMILY if text >= p.family_threshold else _SIMILAR
+        if blocked is None and settled and not (on_node is not None and text >= p.family_threshold):
+            blocked = _SETTLED
 
-    # -- time ----------------------------------------------------------------------
-    if precedent is not None:
-        seen, gap_from = precedent, _FROM_TEMPLATE
-    elif on_node is not None:
-        seen, gap_from = on_node, _FROM_SERVICE
-    else:
-        seen, gap_from = incident.last_event_at.timestamp(), _FROM_INCIDENT
-    if age < 0:   # a late event, from before the incident opened: as far as it is early
-        gap, gap_from = -age, _BEFORE_OPEN
-    else:
-        gap = max(0.0, now.timestamp() - seen)
-    time_c = math.exp(-gap / p.time_decay)
+        # -- time ------------------------------------------------------------------
+        if precedent is not None:
+            seen, gap_from = precedent, _FROM_TEMPLATE
+        elif on_node is not None:
+            seen, gap_from = on_node, _FROM_SERVICE
+        else:
+            seen, gap_from = incident.last_event_at.timestamp(), _FROM_INCIDENT
+        if age < 0:   # a late event, from before the incident opened: as far as it is early
+            gap, gap_from = -age, _BEFORE_OPEN
+        else:
+            gap = max(0.0, now.timestamp() - seen)
+        time_c = math.exp(-gap / p.time_decay)
 
-    # -- labels --------------------------------------------------------------------
-    # (asked of the labels' keys view, which iterates the event's one or two values rather
-    # than the incident's up to 64 labels)
-    labels = 1.0 if identity and not incident.labels.keys().isdisjoint(identity) else 0.0
+        # -- labels ----------------------------------------------------------------
+        # (asked of the labels' keys view, which iterates the event's one or two values
+        # rather than the incident's up to 64 labels)
+        labels = 1.0 if identity and not incident.labels.keys().isdisjoint(identity) else 0.0
 
-    # The weighted mean over the components present, added up in the components'
-    # order (text, time, labels, topology, family): spelled out rather than with
-    # ``sum`` over ``p.weights`` (a new dict per call), as this runs per candidate.
-    total = p.weight_text + p.weight_time + p.weight_labels
-    value = p.weight_text * text + p.weight_time * time_c + p.weight_labels * labels
-    if topology is not None:
-        total += p.weight_topology
-        value += p.weight_topology * topology
-    fam: float | None = None
-    family_id: int | None = None
-    same_family = False
-    if incident_families is not None:
-        same_family = family is not None and family in incident_families(incident)
-        family_id = family
-        if p.weight_family > 0:
-            fam = 1.0 if same_family else 0.0
-            total += p.weight_family
-            value += p.weight_family * fam
-    value = value / total if total > 0 else 0.0
-    # (positional, in field order: one per candidate per event)
-    return CandidateFit(incident.id, value, blocked is None, text, time_c, labels, topology, fam, blocked, text_match,
-                        nearest, hops, via, gap, gap_from, age, family_id, same_family)
+        # The weighted mean over the components present, added up in the components'
+        # order (text, time, labels, topology, family): spelled out rather than with
+        # ``sum`` over ``p.weights`` (a new dict per call), as this runs per candidate.
+        w_text, w_time, w_labels, w_topology, w_family = self._weights
+        total = w_text + w_time + w_labels
+        value = w_text * text + w_time * time_c + w_labels * labels
+        if topology is not None:
+            total += w_topology
+            value += w_topology * topology
+        fam: float | None = None
+        family_id: int | None = None
+        same_family = False
+        incident_families = self.incident_families
+        if incident_families is not None:
+            family = self.family
+            same_family = family is not None and family in incident_families(incident)
+            family_id = family
+            if w_family > 0:
+                fam = 1.0 if same_family else 0.0
+                total += w_family
+                value += w_family * fam
+        value = value / total if total > 0 else 0.0
+        # (positional, in field order: one per candidate per event)
+        return CandidateFit(incident.id, value, blocked is None, text, time_c, labels, topology, fam, blocked,
+                            text_match, nearest, hops, via, gap, gap_from, age, family_id, same_family)
 
 
 def identity_values(labels: Mapping[str, Any], host: str | None) -> frozenset[str]:

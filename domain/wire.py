@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass, field
+from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
@@ -33,9 +34,10 @@ class Prepared:
     """What the store would compute per event from the event alone, computed before the
     batch reaches the correlating process (where every microsecond is the domain's
     throughput): by event id, the dedup key (``triage.correlation.identity.dedup_key``)
-    the stored JSON document (``triage.store.bulk.document_json``) and the masked text
-    templating starts from (``triage.correlation.templating.premask``). An id missing
-    here is computed where it is needed, as without it."""
+    the stored JSON document (``triage.store.bulk.document_json``) or the whole stored
+    row, and the masked text templating starts from
+    (``triage.correlation.templating.premask``). An id missing here is computed where it
+    is needed, as without it."""
 
     dedup_keys: dict[str, str] = field(default_factory=dict)
     documents: dict[str, str] = field(default_factory=dict)
@@ -44,12 +46,18 @@ class Prepared:
     # masked text -> its embedding (float32 bytes), for texts the correlating process
     # was not handed before: most new templates' texts are their first line's masked text
     vectors: dict[str, bytes] = field(default_factory=dict)
+    # event id -> its ``events`` row as the store binds it (``SqlStore.event_rows``), made
+    # with ``received_at``, which the batch's other rows then carry too: the row is a
+    # function of the event alone, and binding it (times as text on SQLite) was the
+    # largest part of building a batch's rows
+    event_rows: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    received_at: datetime | None = None
 
 
 def pack_batch(events: list[Event], edges: list[ServiceEdge], prepared: Prepared | None = None) -> bytes:
     """``events``, ``edges`` and what was ``prepared`` for them as bytes for ``unpack_batch``."""
-    extra = (prepared.dedup_keys, prepared.documents, prepared.masked, prepared.vectors) \
-        if prepared is not None else None
+    extra = (prepared.dedup_keys, prepared.documents, prepared.masked, prepared.vectors, prepared.event_rows,
+             prepared.received_at) if prepared is not None else None
     return pickle.dumps(([_VALUES(e.__dict__) for e in events],
                          [(x.caller, x.callee, x.observed_at) for x in edges], extra),
                         protocol=pickle.HIGHEST_PROTOCOL)

@@ -174,10 +174,17 @@ class MiniLMEmbedder(_CachedEmbedder):
     name = "all-MiniLM-L6-v2"
     dim = 384
 
-    def __init__(self, *, cache_size: int = 100_000, batch_size: int = 64, device: str = "cpu") -> None:
+    def __init__(self, *, cache_size: int = 100_000, batch_size: int = 64, device: str = "cpu",
+                 threads: int | None = None) -> None:
+        """``threads``: torch's threads for this process's model work (None: torch's
+        default, one per core). The correlating process of ``TRIAGE_CORRELATOR_PROCESS``
+        asks for one: its model work is rare (log templates the miner generalizes), and
+        a second thread's pool waiting between those calls cost it about a tenth of its
+        CPU per event (docs/benchmarks.md). The vectors are the same bits either way."""
         super().__init__(cache_size=cache_size)
         self.batch_size = batch_size
         self.device = device
+        self.threads = threads
         self._model: object | None = None
         self._model_lock = threading.Lock()
 
@@ -213,6 +220,10 @@ class MiniLMEmbedder(_CachedEmbedder):
                     hf_logging.disable_progress_bar()
                 except ImportError:  # pragma: no cover - transformers always comes with it
                     pass
+                if self.threads is not None:
+                    import torch
+
+                    torch.set_num_threads(self.threads)   # for the whole process: torch has one pool
                 log.info("loading sentence embedder %s from %s", self.name, path)
                 self._model = SentenceTransformer(str(path), device=self.device, local_files_only=True)
             return self._model
@@ -277,11 +288,11 @@ class EmbedderUnavailable(RuntimeError):
     """The embedder asked for cannot run here; the message says how to install it."""
 
 
-def make_embedder(kind: EmbedderKind) -> _CachedEmbedder:
+def make_embedder(kind: EmbedderKind, *, threads: int | None = None) -> _CachedEmbedder:
     """The process's embedder (``Settings.embedder``): MiniLM, whose decisions every figure
     of triage describes, or, asked for by name, the model-free hashing embedder. Build
     one per process and pass it on: its cache (and the model, loaded on first need) is
-    shared by everything that embeds."""
+    shared by everything that embeds. ``threads``: the model's threads (``MiniLMEmbedder``)."""
     if kind == "hashing":
         return HashingEmbedder()
     if kind != "minilm":
@@ -290,4 +301,4 @@ def make_embedder(kind: EmbedderKind) -> _CachedEmbedder:
     if missing:
         raise EmbedderUnavailable(f"the sentence model {MiniLMEmbedder.name} cannot be loaded: "
                                   f"{', '.join(missing)} not installed; {INSTALL_HINT}")
-    return MiniLMEmbedder()
+    return MiniLMEmbedder(threads=threads)

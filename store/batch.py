@@ -94,6 +94,12 @@ class BatchStatements:
             ins = self._bulk[key] = BulkInsert(self.dialect, table, BULK_COLUMNS[table.name], upsert=upsert)
         return ins
 
+    def event_rows(self, events: Sequence[Event], received_at: datetime,
+                   documents: dict[str, str]) -> dict[str, tuple[Any, ...]]:
+        """By event id, its ``events`` row, bound (``SqlStore.event_rows``)."""
+        events_in = self.bulk(t.events)
+        return {e.id: events_in.row(event_values(e, received_at, documents.get(e.id))) for e in events}
+
     def upsert(self, table: sa.Table, columns: list[str]) -> Any:
         """INSERT ... ON CONFLICT (primary key) DO UPDATE of ``columns``, built once per
         table: building it took longer than running it for a small batch."""
@@ -120,16 +126,20 @@ def unit_of_work(engine: sa.Engine, statements: BatchStatements, events: Sequenc
     statements: its scopes locked and bumped, its stored ids, signals and the newest
     parameters version read (one round trip on PostgreSQL). Failures are sorted as
     ``ingest_transaction`` sorts them."""
-    received_at = received_at or datetime.now(timezone.utc)
+    received_at = received_at or (prepared.received_at if prepared is not None else None) \
+        or datetime.now(timezone.utc)
     unique = list({e.id: e for e in events}.values())
     known = prepared.dedup_keys if prepared is not None else {}
     keys = {e.id: known.get(e.id) or dedup_key(e) for e in unique}
+    # rows bound beforehand hold their batch's receipt: used only for that receipt
+    rows = prepared.event_rows if prepared is not None and received_at == prepared.received_at else {}
     with ingest_transaction(engine) as conn:
         opening = (statements.opening.opening(conn, sorted({scope_of(e) for e in unique}), list(keys),
                                               sorted(set(keys.values())))
                    if unique else Opening({}, set(), [], 0))
         work = UnitOfWork(conn, statements, received=len(events), events=unique, keys=keys, opening=opening,
-                          received_at=received_at, documents=prepared.documents if prepared is not None else {})
+                          received_at=received_at, documents=prepared.documents if prepared is not None else {},
+                          event_rows=rows)
         yield work
     work._committed()
 
@@ -139,7 +149,7 @@ class UnitOfWork:
 
     def __init__(self, conn: sa.Connection, statements: BatchStatements, *, received: int, events: list[Event],
                  keys: dict[str, str], opening: Opening, received_at: datetime,
-                 documents: dict[str, str] | None = None) -> None:
+                 documents: dict[str, str] | None = None, event_rows: dict[str, tuple[Any, ...]] | None = None) -> None:
         self.conn = conn
         self.received = received          # events handed in, repeats included
         self.received_at = received_at
@@ -148,6 +158,7 @@ class UnitOfWork:
         self._statements = statements
         self._keys = keys
         self._documents = documents or {}   # event id -> its stored document, made beforehand
+        self._event_rows = event_rows or {}  # event id -> its bound events row, made beforehand
         self._opening = opening
         self._written: CorrelationState | None = None
         self._embedded: list[tuple[StoredEmbeddings, list[str]]] = []
@@ -236,8 +247,9 @@ class UnitOfWork:
         # are tuples, JSON is serialized once.
         conn, statements, received_at = self.conn, self._statements, self.received_at
         events_in = statements.bulk(t.events)
-        documents = self._documents
-        event_rows = [events_in.row(event_values(e, received_at, documents.get(e.id))) for e in self.new]
+        documents, made = self._documents, self._event_rows
+        event_rows = [made.get(e.id) or events_in.row(event_values(e, received_at, documents.get(e.id)))
+                      for e in self.new]
         memberships_in = statements.bulk(t.memberships)
         membership_rows = [memberships_in.row(membership_values(d, received_at)) for d in decisions]
         signals_in = statements.bulk(t.signals, upsert=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -28,20 +29,26 @@ _PROBE = sa.update(t.scopes).where(sa.false()).values(revision=t.scopes.c.revisi
 
 
 class SqlStore(SqlReads):
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, *, checkpoints: bool = True) -> None:
+        """``checkpoints``: on a SQLite file, checkpoint its write-ahead log from a thread
+        of this store (``triage.store.checkpoint``). Off where another process's store of
+        the same file does it: the correlating process of ``TRIAGE_CORRELATOR_PROCESS``,
+        whose parent's store checkpoints, so that its core does only what must be
+        sequential (the checkpoints cost it about 4 µs per event; docs/benchmarks.md)."""
         super().__init__(engine)
         self._batches = BatchStatements(engine.dialect)
         self._checkpointer = (WalCheckpointer(engine).start()
-                              if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
+                              if checkpoints and engine.dialect.name == "sqlite"
+                              and engine.url.database not in (None, "", ":memory:")
                               else None)
 
     @classmethod
-    def from_url(cls, url: str, *, migrate: bool = True) -> "SqlStore":
+    def from_url(cls, url: str, *, migrate: bool = True, checkpoints: bool = True) -> "SqlStore":
         engine = create_engine(url)
         if migrate:
             from triage.store.migrate import upgrade
             upgrade(engine)
-        return cls(engine)
+        return cls(engine, checkpoints=checkpoints)
 
     def close(self) -> None:
         if self._checkpointer is not None:
@@ -60,6 +67,12 @@ class SqlStore(SqlReads):
         its scopes locked, for the caller to run step by step and commit by leaving it.
         ``prepared``: dedup keys and documents computed beforehand (``triage.domain.wire``)."""
         return unit_of_work(self.engine, self._batches, events, received_at=received_at, prepared=prepared)
+
+    def event_rows(self, events: Sequence[Event], received_at: datetime,
+                   documents: dict[str, str] | None = None) -> dict[str, tuple[Any, ...]]:
+        """By event id, its ``events`` row as a batch received at ``received_at`` binds it
+        (what ``Prepared.event_rows`` carries to another process of the same store)."""
+        return self._batches.event_rows(events, received_at, documents or {})
 
     def probe(self) -> None:
         """Raise (``StoreUnavailable``, usually) unless the store takes writes now: a

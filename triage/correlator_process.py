@@ -36,6 +36,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import astuple
+from datetime import datetime, timezone
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -56,6 +57,9 @@ from triage.store.records import BatchResult
 
 log = logging.getLogger(__name__)
 
+# events, the batch's receipt, the documents made for them -> by event id its bound row
+EventRows = Callable[[Sequence[Event], datetime, dict[str, str]], dict[str, tuple[Any, ...]]]
+
 _PR_SET_PDEATHSIG = 1
 _READY_TIMEOUT_S = 600.0   # the child loads the sentence model and opens the store
 _HANDED_MAX = 100_000      # texts remembered as handed over (the child's cache holds as many)
@@ -68,15 +72,19 @@ class CorrelatorProcess:
     hand-over's."""
 
     def __init__(self, settings: Settings, build: Callable[[Settings], tuple[Pipeline, Callable[[], None]]],
-                 metrics: Metrics | None = None, embedder: Embedder | None = None) -> None:
+                 metrics: Metrics | None = None, embedder: Embedder | None = None,
+                 event_rows: EventRows | None = None) -> None:
         """``build`` makes the child's pipeline from the settings, and what closes it: a
         module-level function (the child imports it by name), ``triage.service``'s.
-        ``embedder``: this process's one embedder (``Runtime.embedder``), else one is made."""
+        ``embedder``: this process's one embedder (``Runtime.embedder``), else one is made.
+        ``event_rows``: this process's ``SqlStore.event_rows`` (a store of the same
+        database), to bind each event's ``events`` row here rather than in the child."""
         self.settings = settings
         self.build = build
         self.metrics = metrics
         self.stages = StageClock()
         self.meanwhile: Callable[[], None] | None = None
+        self.event_rows = event_rows
         self._conn: Connection | None = None
         self._proc: Any = None
         # The embedder of masked texts: the child's model work for new templates is done
@@ -119,8 +127,17 @@ class CorrelatorProcess:
         # What the child would compute from each event alone is computed here, off the
         # correlating process: its dedup key, its stored document, its masked text.
         masked = {e.id: premask(e) for e in events}
-        prepared = Prepared({e.id: dedup_key(e) for e in events}, {e.id: document_json(e) for e in events},
-                            masked, self._vectors(masked.values()))
+        documents = {e.id: document_json(e) for e in events}
+        if self.event_rows is not None:
+            # The batch's receipt, stamped where it was received (the store would stamp
+            # it when the transaction opens): every row of the batch carries it.
+            received_at = datetime.now(timezone.utc)
+            rows = self.event_rows(events, received_at, documents)
+            prepared = Prepared({e.id: dedup_key(e) for e in events}, {}, masked, self._vectors(masked.values()),
+                                rows, received_at)
+        else:
+            prepared = Prepared({e.id: dedup_key(e) for e in events}, documents, masked,
+                                self._vectors(masked.values()))
         data = pack_batch(list(events), list(edges), prepared)
         self.stages.add(Stage.handoff, since)
         try:

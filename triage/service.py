@@ -127,20 +127,23 @@ class Runtime:
     _api_open: bool | None = None   # the start-up decision of check_api_exposure
 
     @classmethod
-    def build(cls, settings: Settings, *, stop: threading.Event | None = None) -> "Runtime":
+    def build(cls, settings: Settings, *, stop: threading.Event | None = None,
+              checkpoints: bool = True, model_threads: int | None = None) -> "Runtime":
         """With ``stop``, a database server that does not answer yet is waited for (with
         backoff, until ``stop``: then ``Interrupted``): a process started beside a
         database that is still starting, or restarting, comes up when it does. A SQLite
         file that cannot be opened is a mistake to report, not a server to wait for.
 
         Raises ``EmbedderUnavailable`` (before anything else) when the embedder the
-        settings name cannot run here: the process would decide differently without it."""
-        embedder = make_embedder(settings.embedder)
+        settings name cannot run here: the process would decide differently without it.
+        ``checkpoints``: whether this process's store checkpoints a SQLite log
+        (``SqlStore``); ``model_threads``: the sentence model's threads (``make_embedder``)."""
+        embedder = make_embedder(settings.embedder, threads=model_threads)
         configure_tracing(settings)
         if stop is not None and not settings.database_url.startswith("sqlite"):
             store = open_store(settings.database_url, stop)
         else:
-            store = SqlStore.from_url(settings.database_url)
+            store = SqlStore.from_url(settings.database_url, checkpoints=checkpoints)
         if settings.catalog_file is not None:
             try:   # a malformed file stops the process here: CatalogFileError names the line and field
                 apply_catalog_file(store, settings.catalog_file, stop)
@@ -171,7 +174,8 @@ class Runtime:
         if not self.settings.correlator_process:
             return self.make_pipeline()
         if self.correlator is None:
-            self.correlator = CorrelatorProcess(self.settings, correlating_pipeline, self.metrics, self.embedder)
+            self.correlator = CorrelatorProcess(self.settings, correlating_pipeline, self.metrics, self.embedder,
+                                                event_rows=self.store.event_rows)
             tune_gc()   # this process decodes every event too, and has just loaded the model
         return self.correlator
 
@@ -392,7 +396,10 @@ class Runtime:
 def correlating_pipeline(settings: Settings) -> tuple[Pipeline, Callable[[], None]]:
     """The pipeline of a correlator process (``triage.correlator_process``), built as a
     consuming process builds its own, and what closes it."""
-    runtime = Runtime.build(settings)
+    # The parent's store, of the same SQLite file, checkpoints its log: off this core.
+    # The model runs here only for log templates the miner generalizes: on one thread,
+    # not beside a pool that waits between those calls on this process's CPU.
+    runtime = Runtime.build(settings, checkpoints=False, model_threads=1)
     pipeline = runtime.make_pipeline()
     # The parent's metrics are the ones served (``CorrelatorProcess`` counts each batch's
     # result there); per-event observations here would be work nobody reads.

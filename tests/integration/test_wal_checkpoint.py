@@ -54,3 +54,18 @@ def test_an_in_memory_database_has_no_checkpointer() -> None:
         assert store.count_events() == 0
     finally:
         store.close()
+
+
+def test_a_store_of_the_file_checkpoints_what_another_stores(tmp_path: Path) -> None:
+    """The correlating process's store (``checkpoints=False``) leaves the log to the
+    fetching process's store of the same file."""
+    path = tmp_path / "triage.db"
+    checkpointing = SqlStore.from_url(f"sqlite:///{path}")
+    writing = SqlStore.from_url(f"sqlite:///{path}", checkpoints=False)
+    try:
+        assert writing._checkpointer is None
+        Pipeline(writing, EMBEDDER)([make_event(i, id=f"w{i}", fingerprint=f"f{i}") for i in range(50)])
+        assert _wait_for(path, 50) == 50
+    finally:
+        writing.close()
+        checkpointing.close()

@@ -19,7 +19,8 @@ def test_events_and_edges_cross_unchanged() -> None:
                      b' "raw": {"deep": [1, {"k": null}]}, "body": "line\\u0000two"}'),
     ]
     edges = [ServiceEdge("web", "cart", datetime(2026, 3, 11, 8, tzinfo=timezone.utc))]
-    prepared = Prepared({"a": "key-a"}, {"b": "{}"}, {"a": "disk full"}, {"disk full": bytes(8)})
+    prepared = Prepared({"a": "key-a"}, {"b": "{}"}, {"a": "disk full"}, {"disk full": bytes(8)},
+                        {"a": ("a", "alert", "2026-03-11 06:00:00.123456")}, datetime(2026, 3, 11, 8, tzinfo=timezone.utc))
     got, got_edges, got_prepared = unpack_batch(pack_batch(events, edges, prepared))
     assert got == events and got_edges == edges and got_prepared == prepared
     for before, after in zip(events, got):
