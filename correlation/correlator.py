@@ -16,9 +16,10 @@ The hot path, per event, in this order:
    centroid is nearest the event's template (a faiss index), never a scan.
 5. **Scoring** (``scoring``): text similarity, service-graph proximity over declared
    and trace-learned edges, time gap, shared identity labels; the best eligible
-   candidate at or above ``threshold`` is joined (``correlated``), else a new group is
-   opened: an incident when a firing alert opens it (``new_incident``), else a noise
-   group (``noise_group``) that pages nobody unless an alert joins it later.
+   candidate at or above ``threshold`` is joined (``correlated``), or one at its onset
+   (``scoring.at_onset``); else a new group: an incident when a firing alert opens it
+   (``new_incident``), else a noise group (``noise_group``) that pages nobody unless an
+   alert joins it later.
 6. **Decision** with its evidence: every component, the score, the threshold, the
    weights, the parameters version; ``explain()`` turns it into a sentence.
 
@@ -37,7 +38,7 @@ import numpy as np
 
 from triage.correlation.decision import Action, Decision
 from triage.correlation.evidence import (
-    Criteria, Duplicate, Evidence, GapFrom, Joined, Opened, PreviousEpisode, Resolve, Rule,
+    Criteria, Duplicate, Evidence, GapFrom, Joined, Onset, Opened, PreviousEpisode, Resolve, Rule,
 )
 from triage.correlation.first_page import Paging
 from triage.correlation.indexes import GraphDistances, ScopeIndex, learn_graph
@@ -45,7 +46,7 @@ from triage.correlation.similarity import TemplateVectors
 from triage.correlation.holds import Hold, Release
 from triage.correlation.identity import dedup_key, episode_ended, incident_id_for
 from triage.domain.scope import scope_of
-from triage.correlation.scoring import GLOBAL_NODE, CandidateFit, footprint_key, identity_values, score_candidate
+from triage.correlation.scoring import GLOBAL_NODE, CandidateFit, at_onset, footprint_key, identity_values, score_candidate
 from triage.correlation.state import (
     CorrelationState, IncidentKind, IncidentState, IncidentStatus, ScopeModels, SignalState,
 )
@@ -100,6 +101,7 @@ class Correlator:
         self.parameters_version = parameters_version
         # What every decision's evidence quotes of the parameters: built once, shared.
         self._criteria = Criteria.of(self.parameters, parameters_version)
+        self._onset = Onset.of(self.parameters) if self.parameters.onset_window and self.parameters.onset_margin else None
         self.state = state if state is not None else CorrelationState()
         self.embedder = embedder
         self.topology = topology
@@ -210,10 +212,13 @@ class Correlator:
             best = max((score(i) for i in precedents), key=_rank)
             if best.score < p.threshold:
                 best = None
+        onset: Onset | None = None
         if best is None:
             fits = [score(i) for i in candidates]
             best = max((e for e in fits if e.eligible), key=_rank, default=None)
-        if best is not None and best.score >= p.threshold:
+            if best is None or best.score < p.threshold:
+                best, onset = at_onset(fits, best, self._onset, _rank)
+        if best is not None and (best.score >= p.threshold or onset is not None):
             target = self.state.incidents[best.incident_id]
             # the first alert of a noise group makes it an incident
             promoted = event.kind is EventKind.alert and event.status is Status.firing \
@@ -221,7 +226,7 @@ class Correlator:
             reopened, notify, hold, release = self._join(event, now, key, target, node, template, identity)
             # (positional arguments: built for most events, and keywords cost a tenth more)
             joined = Joined(scope, node, template.id, self._criteria, len(candidates), previous_episode,
-                            best.candidate(), promoted, reopened, hold, release)
+                            best.candidate(), promoted, reopened, hold, release, onset)
             return self._decide(event, Action.attached, target, Rule.correlated, joined, notify)
         # Nothing fits: a new group. A firing alert opens an incident; anything else a
         # noise group, which pages nobody unless an alert joins it.

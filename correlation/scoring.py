@@ -30,19 +30,19 @@ passed in.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from triage.correlation.evidence import Blocked, Candidate, Components, GapFrom, TextMatch
+from triage.correlation.evidence import Blocked, Candidate, Components, GapFrom, Onset, TextMatch
 from triage.correlation.state import IncidentState
 from triage.models.parameters import CorrelationParameters
 from triage.models.topology import ServiceGraph
 
-__all__ = ["CandidateFit", "GLOBAL_NODE", "footprint_key", "score_candidate"]
+__all__ = ["CandidateFit", "GLOBAL_NODE", "at_onset", "footprint_key", "score_candidate"]
 
 GLOBAL_NODE = "global"
 
@@ -222,6 +222,24 @@ def score_candidate(
     # (positional, in field order: one per candidate per event)
     return CandidateFit(incident.id, value, blocked is None, text, time_c, labels, topology, fam, blocked, text_match,
                         nearest, hops, via, gap, gap_from, age, family_id, same_family)
+
+
+def at_onset(fits: Iterable[CandidateFit], best: CandidateFit | None, onset: Onset | None,
+             rank: Callable[[CandidateFit], Any]) -> tuple[CandidateFit | None, Onset | None]:
+    """For an event that fits no candidate at ``threshold`` (``best``: the best below it,
+    if any): the candidate it joins at its onset and why (``onset``: None when the rule is
+    off), else ``best`` and None. That is the best by ``rank`` of the candidates younger
+    than ``onset.window_s`` (``onset_window``; an event from before one opened included),
+    within graph reach of the event (``max_hops``, so never one whose relation is
+    unknown), no rule blocking it, scoring at least ``onset.threshold`` (``threshold``
+    less ``onset_margin``). A fault shows on its neighbours one symptom after another in
+    its first minutes, and a symptom's first event (a log or span on a neighbour) often
+    fits the young group poorly on text: alone, it would open a group that pages again."""
+    if onset is None:
+        return best, None
+    young = max((e for e in fits if e.eligible and e.hops is not None and e.score >= onset.threshold
+                 and e.incident_age_s <= onset.window_s), key=rank, default=None)
+    return (young, onset) if young is not None else (best, None)
 
 
 def identity_values(labels: Mapping[str, Any], host: str | None) -> frozenset[str]:
