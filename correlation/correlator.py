@@ -197,7 +197,8 @@ class Correlator:
         vector = self._vector(template.text)
         identity = identity_values(event.labels, event.host)
         candidates = self._candidates(scope, models, node, template, vector, now)
-        score = self._scorer(models, node, template, vector, identity, now)
+        firing = event.kind is EventKind.alert and event.status is Status.firing
+        score = self._scorer(models, node, template, vector, identity, now, firing)
         # An incident that has already shown this template on this service takes
         # precedence; among equals the best score, then the older incident. So when such
         # precedents exist and the best of them reaches the threshold, it is the decision
@@ -217,12 +218,11 @@ class Correlator:
             fits = [score(i) for i in candidates]
             best = max((e for e in fits if e.eligible), key=_rank, default=None)
             if best is None or best.score < p.threshold:
-                best, onset = at_onset(fits, best, self._onset, _rank)
+                best, onset = at_onset(node, fits, best, self._onset, _rank)
         if best is not None and (best.score >= p.threshold or onset is not None):
             target = self.state.incidents[best.incident_id]
             # the first alert of a noise group makes it an incident
-            promoted = event.kind is EventKind.alert and event.status is Status.firing \
-                and target.kind == _NOISE
+            promoted = firing and target.kind == _NOISE
             reopened, notify, hold, release = self._join(event, now, key, target, node, template, identity)
             # (positional arguments: built for most events, and keywords cost a tenth more)
             joined = Joined(scope, node, template.id, self._criteria, len(candidates), previous_episode,
@@ -332,8 +332,8 @@ class Correlator:
         return [i for i in map(incidents.get, candidates) if i is not None and i.accepts(now)]
 
     def _scorer(self, models: ScopeModels, node: str, template: Template, vector: np.ndarray,
-                identity: frozenset[str], now: datetime) -> Callable[[IncidentState], CandidateFit]:
-        """``score_candidate`` for this event, as a function of the incident."""
+                identity: frozenset[str], now: datetime, firing: bool) -> Callable[[IncidentState], CandidateFit]:
+        """``score_candidate`` for this event (``firing``: a firing alert), as a function of the incident."""
         p = self.parameters
         family = self.families.family_of(template.text, vector) if self.families is not None else None
         families = self._families_of if self.families is not None else None
@@ -342,7 +342,7 @@ class Correlator:
             return score_candidate(
                 incident, node=node, template_id=template.id, vector=vector, identity=identity, now=now,
                 graph=models.graph, params=p, similarity=self._similarity, family=family,
-                incident_families=families, distance=self._distance)
+                incident_families=families, distance=self._distance, firing=firing)
         return score
 
     def _index(self, incident: IncidentState) -> None:

@@ -219,8 +219,9 @@ class Candidate:
 @dataclass(frozen=True, slots=True)
 class Onset:
     """Why an event joined below ``threshold``: the incident was at its onset (younger
-    than ``window_s``, the ``onset_window``), the event's service within graph reach of
-    it, and the score at least ``threshold`` (the criteria's less ``onset_margin``)."""
+    than ``window_s``, the ``onset_window``), the event's service on it or a direct
+    neighbour of it, and the score at least ``threshold`` (the criteria's less
+    ``onset_margin``)."""
 
     threshold: float
     window_s: float

@@ -21,8 +21,9 @@ this service (a precedent); the correlator prefers such an incident over others.
 
 The score is the weighted mean. Two rules can make a candidate ineligible whatever
 its score: ``settled`` (the incident is older than ``propagation_window`` and the
-event is new to it: neither a (service, template) pair it has shown, nor a template of
-the same family on one of its services) and ``no_topology`` (another service with no
+event is new to it: neither a (service, template) pair it has shown, nor, for a log or
+span (not a firing alert), a template of the same family on one of its services that it
+showed within ``propagation_window``) and ``no_topology`` (another service with no
 known relation, when ``require_topology``). Pure functions of their inputs: time is
 passed in.
 """
@@ -40,11 +41,12 @@ import numpy as np
 from triage.correlation.evidence import Blocked, Candidate, Components, GapFrom, Onset, TextMatch
 from triage.correlation.state import IncidentState
 from triage.models.parameters import CorrelationParameters
-from triage.models.topology import ServiceGraph
+from triage.models.topology import ServiceGraph, host_node
 
 __all__ = ["CandidateFit", "GLOBAL_NODE", "at_onset", "footprint_key", "score_candidate"]
 
 GLOBAL_NODE = "global"
+_HOST = host_node("")   # the prefix of a host's node
 
 
 def footprint_key(node: str, template_id: str) -> str:
@@ -132,14 +134,15 @@ def score_candidate(
     family: int | None = None,
     incident_families: Callable[[IncidentState], set[int]] | None = None,
     distance: Callable[[IncidentState, str], tuple[int, str] | None] | None = None,
+    firing: bool = False,
 ) -> CandidateFit:
     """The evidence that an event (its graph ``node``, template, identity labels) belongs
     to ``incident`` at ``now``. ``similarity(incident, template_id, vector)`` gives the
     best cosine to the incident's templates and that template's text (the correlator
     caches it), ``distance(incident, node)`` what ``graph.distance`` says of the incident's
-    nodes (cacheable as well). Text similarity is only computed when it can change the
-    outcome: for a candidate already blocked it is reported as 0 with ``text_match``
-    "not_scored"."""
+    nodes (cacheable as well); ``firing``: the event is a firing alert. Text similarity is
+    only computed when it can change the outcome: for a candidate already blocked it is
+    reported as 0 with ``text_match`` "not_scored"."""
     p = params
     age = (now - incident.opened_at).total_seconds()
     precedent = incident.footprint.get(f"{node}|{template_id}")   # footprint_key(node, template_id)
@@ -179,7 +182,12 @@ def score_candidate(
         text, nearest = similarity(incident, template_id, vector)
         text = min(1.0, max(0.0, text))
         text_match = _SAME_FAMILY if text >= p.family_threshold else _SIMILAR
-    if blocked is None and settled and not (on_node is not None and text >= p.family_threshold):
+    # A settled incident takes a new (service, template) pair only as a log or span of
+    # the same family as one of its templates, on a service where it showed within its
+    # propagation window. Not a firing alert: the same alert rule fires on every service
+    # a fault reaches, and successive incidents on the same services fire it alike.
+    if blocked is None and settled and not (on_node is not None and not firing and text >= p.family_threshold
+                                            and now.timestamp() - on_node <= p.propagation_window):
         blocked = _SETTLED
 
     # -- time ----------------------------------------------------------------------
@@ -224,21 +232,24 @@ def score_candidate(
                         nearest, hops, via, gap, gap_from, age, family_id, same_family)
 
 
-def at_onset(fits: Iterable[CandidateFit], best: CandidateFit | None, onset: Onset | None,
+def at_onset(node: str, fits: Iterable[CandidateFit], best: CandidateFit | None, onset: Onset | None,
              rank: Callable[[CandidateFit], Any]) -> tuple[CandidateFit | None, Onset | None]:
-    """For an event that fits no candidate at ``threshold`` (``best``: the best below it,
-    if any): the candidate it joins at its onset and why (``onset``: None when the rule is
-    off), else ``best`` and None. That is the best by ``rank`` of the candidates younger
-    than ``onset.window_s`` (``onset_window``; an event from before one opened included),
-    within graph reach of the event (``max_hops``, so never one whose relation is
-    unknown), no rule blocking it, scoring at least ``onset.threshold`` (``threshold``
-    less ``onset_margin``). A fault shows on its neighbours one symptom after another in
-    its first minutes, and a symptom's first event (a log or span on a neighbour) often
-    fits the young group poorly on text: alone, it would open a group that pages again."""
-    if onset is None:
+    """For an event on ``node`` that fits no candidate at ``threshold`` (``best``: the best
+    below it, if any): the candidate it joins at its onset and why (``onset``: None when
+    the rule is off), else ``best`` and None. That is the best by ``rank`` of the
+    candidates younger than ``onset.window_s`` (``onset_window``; an event from before
+    one opened included), on the event's service or a direct neighbour of it in the
+    service graph, no rule blocking it, scoring at least ``onset.threshold``
+    (``threshold`` less ``onset_margin``). A fault shows on its neighbours one symptom
+    after another in its first minutes, and a symptom's first event (a log or span on a
+    neighbour) often fits the young group poorly on text: alone, it would open a group
+    that pages again. Not an event of a host (a node's CPU or disk, most often a node's
+    own noise, which would become the young incident's probable cause), and not across
+    two hops (two services on one host, say): at the onset, only a call relates."""
+    if onset is None or node.startswith(_HOST):
         return best, None
-    young = max((e for e in fits if e.eligible and e.hops is not None and e.score >= onset.threshold
-                 and e.incident_age_s <= onset.window_s), key=rank, default=None)
+    young = max((e for e in fits if e.eligible and e.hops is not None and e.hops <= 1
+                 and e.score >= onset.threshold and e.incident_age_s <= onset.window_s), key=rank, default=None)
     return (young, onset) if young is not None else (best, None)
 
 

@@ -51,16 +51,18 @@ class CorrelationParameters(BaseModel):
     * ``propagation_window``: a fault spreads to its neighbours within minutes. While an
       incident is younger than this, an event may join it on topology and time alone
       (a new service, a new kind of message). Afterwards it only accepts what it has
-      already shown: a (service, template) pair it has seen, or a template of the same
-      family on a service it already holds.
+      already shown: a (service, template) pair it has seen, or, for a log or span (not a
+      firing alert), a template of the same family on a service it showed within this
+      window.
     * ``onset_window`` and ``onset_margin``: an incident's onset. A fault shows on the
       services around it within its first minutes, one symptom after another, and each
       symptom's first event is often a log or span on a neighbouring service that fits its
       young group poorly on text. While a group (an incident, or a noise group an alert
       may promote) is younger than ``onset_window``, an event that fits no group at
-      ``threshold`` joins the best one within ``max_hops`` of its service in the service
-      graph that scores at least ``threshold - onset_margin`` (no rule blocking it),
-      rather than opening a group of its own that would page again. ``onset_window`` or
+      ``threshold`` joins the best one on its service or a direct neighbour of it in the
+      service graph that scores at least ``threshold - onset_margin`` (no rule blocking
+      it), rather than opening a group of its own that would page again (not an event of
+      a host: ``scoring.at_onset``). ``onset_window`` or
       ``onset_margin`` 0 turns it off. The defaults come from a sweep on the development
       data (docs/quality.md, "The onset rule").
     * ``dedup_window``: a log line or span identical to one seen this recently is a

@@ -96,7 +96,9 @@ def test_raising_the_threshold_splits_lowering_merges_and_nothing_in_force_chang
         assert set(split["current"]) <= stored_ids
 
     lowered = preview(client, threshold=0.3)
-    assert lowered["merges_total"] > 0 and lowered["splits_total"] == 0
+    # ... and lowering it merges (the odd event may then land in another group than
+    # before: a split as well)
+    assert lowered["merges_total"] > lowered["splits_total"]
     assert lowered["candidate"]["incidents"] + lowered["candidate"]["noise_groups"] < \
         current["incidents"] + current["noise_groups"]
     for merge in lowered["merges"]:

@@ -205,6 +205,17 @@ def test_a_neighbour_joins_a_young_incident_at_its_onset_below_the_threshold() -
         assert d[2].action is Action.opened and d[2].evidence.best_candidate.score < 0.55
 
 
+def test_a_host_event_does_not_join_at_the_onset() -> None:
+    # (a node's own CPU or disk alert at an incident's start would become its probable cause)
+    d = run(correlator(), [
+        (0, {"fingerprint": "a", "service": "payments", "title": "Payments 5xx", "host": "node-1"}),
+        (10, {"fingerprint": "h", "service": None, "host": "node-1", "title": "Node CPU throttled",
+              "labels": {"alertname": "NodeCpu"}}),                             # 1 hop: payments on node-1
+    ])
+    best = d[1].evidence.best_candidate
+    assert d[1].action is Action.opened and best.hops == 1 and 0.45 <= best.score < 0.55
+
+
 def test_declared_topology_is_used_before_any_span_is_seen() -> None:
     graph = ServiceGraph()
     graph.declare("checkout", "payments")
