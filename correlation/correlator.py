@@ -16,9 +16,10 @@ The hot path, per event, in this order:
    centroid is nearest the event's template (a faiss index), never a scan.
 5. **Scoring** (``scoring``): text similarity, service-graph proximity over declared
    and trace-learned edges, time gap, shared identity labels; the best eligible
-   candidate at or above ``threshold`` is joined (``correlated``), else a new group is
-   opened: an incident when a firing alert opens it (``new_incident``), else a noise
-   group (``noise_group``) that pages nobody unless an alert joins it later.
+   candidate at or above ``threshold`` is joined (``correlated``), or one at its onset
+   (``scoring.at_onset``); else a new group: an incident when a firing alert opens it
+   (``new_incident``), else a noise group (``noise_group``) that pages nobody unless an
+   alert joins it later.
 6. **Decision** with its evidence: every component, the score, the threshold, the
    weights, the parameters version; ``explain()`` turns it into a sentence.
 
@@ -37,7 +38,7 @@ import numpy as np
 
 from triage.correlation.decision import Action, Decision
 from triage.correlation.evidence import (
-    Criteria, Duplicate, Evidence, GapFrom, Joined, Opened, PreviousEpisode, Resolve, Rule,
+    Criteria, Duplicate, Evidence, GapFrom, Joined, Onset, Opened, PreviousEpisode, Resolve, Rule,
 )
 from triage.correlation.first_page import Paging
 from triage.correlation.indexes import GraphDistances, ScopeIndex, learn_graph
@@ -45,7 +46,7 @@ from triage.correlation.similarity import TemplateVectors
 from triage.correlation.holds import Hold, Release
 from triage.correlation.identity import dedup_key, episode_ended, incident_id_for
 from triage.domain.scope import scope_of
-from triage.correlation.scoring import GLOBAL_NODE, CandidateFit, EventFit, footprint_key, identity_values
+from triage.correlation.scoring import CandidateFit, EventFit, at_onset, footprint_key, identity_values, node_of
 from triage.correlation.state import (
     CorrelationState, IncidentKind, IncidentState, IncidentStatus, ScopeModels, SignalState,
 )
@@ -55,7 +56,7 @@ from triage.models.embedder import Embedder
 from triage.models.alert_families import TemplateFamilies
 from triage.models.index import centroid_of
 from triage.models.parameters import CorrelationParameters
-from triage.models.topology import ServiceGraph, host_node
+from triage.models.topology import ServiceGraph
 
 __all__ = ["Correlator", "node_of"]
 
@@ -76,15 +77,6 @@ def _rank(e: CandidateFit) -> tuple[bool, float, float, str]:
     return (e.gap_from is _FROM_TEMPLATE, e.score, e.incident_age_s, e.incident_id)
 
 
-def node_of(event: Event) -> str:
-    """Where an event sits in the service graph: its service, else its host, else nowhere."""
-    if event.service:
-        return event.service
-    if event.host:
-        return host_node(event.host)
-    return GLOBAL_NODE
-
-
 class Correlator:
     def __init__(
         self,
@@ -100,6 +92,7 @@ class Correlator:
         self.parameters_version = parameters_version
         # What every decision's evidence quotes of the parameters: built once, shared.
         self._criteria = Criteria.of(self.parameters, parameters_version)
+        self._onset = Onset.of(self.parameters) if self.parameters.onset_window and self.parameters.onset_margin else None
         self.state = state if state is not None else CorrelationState()
         self.embedder = embedder
         self.topology = topology
@@ -205,23 +198,26 @@ class Correlator:
         precedents = [i for i in candidates if footprint in i.footprint]
         best: CandidateFit | None = None
         fits: list[CandidateFit] = []
+        firing = event.kind is EventKind.alert and event.status is Status.firing
         if precedents and all(i.opened_at <= now for i in precedents):
-            best = fit.score(precedents[0], identity, now) if len(precedents) == 1 \
-                else max((fit.score(i, identity, now) for i in precedents), key=_rank)
+            best = fit.score(precedents[0], identity, now, firing) if len(precedents) == 1 \
+                else max((fit.score(i, identity, now, firing) for i in precedents), key=_rank)
             if best.score < p.threshold:
                 best = None
+        onset: Onset | None = None
         if best is None:
-            fits = [fit.score(i, identity, now) for i in candidates]
+            fits = [fit.score(i, identity, now, firing) for i in candidates]
             best = max((e for e in fits if e.eligible), key=_rank, default=None)
-        if best is not None and best.score >= p.threshold:
+            if best is None or best.score < p.threshold:
+                best, onset = at_onset(node, fits, best, self._onset, _rank)
+        if best is not None and (best.score >= p.threshold or onset is not None):
             target = self.state.incidents[best.incident_id]
             # the first alert of a noise group makes it an incident
-            promoted = event.kind is EventKind.alert and event.status is Status.firing \
-                and target.kind == _NOISE
+            promoted = firing and target.kind == _NOISE
             reopened, notify, hold, release = self._join(event, now, key, target, node, template, identity)
             # (positional arguments: built for most events, and keywords cost a tenth more)
             joined = Joined(scope, node, template.id, self._criteria, len(candidates), previous_episode,
-                            best.candidate(), promoted, reopened, hold, release)
+                            best.candidate(), promoted, reopened, hold, release, onset)
             return self._decide(event, Action.attached, target, Rule.correlated, joined, notify)
         # Nothing fits: a new group. A firing alert opens an incident; anything else a
         # noise group, which pages nobody unless an alert joins it.

@@ -8,7 +8,8 @@ What the engine writes, per rule:
 * ``correlated``: ``Joined``, where the event was scored (``Placement``: scope, node,
   template, the ``Criteria`` it was judged by, how many candidates) and the ``Candidate``
   it joined (score and ``Components``, gap, hops, family), and whether it turned a noise
-  group into an incident (``promoted``) or re-opened a resolved one (``reopened``);
+  group into an incident (``promoted``) or re-opened a resolved one (``reopened``), and,
+  when it joined below ``threshold`` because the incident was at its onset, ``Onset``;
 * ``new_incident`` / ``noise_group``: ``Opened``, the placement and the best candidate
   it did not join (why not: its score, or ``blocked``);
 * ``merged`` / ``split``: ``Merged`` / ``Split``, a responder's correction, with the
@@ -40,7 +41,7 @@ from triage.models.parameters import CorrelationParameters
 
 __all__ = [
     "BaselineJoined", "BaselineOpened", "Blocked", "Candidate", "Components", "Criteria", "Duplicate",
-    "EpisodeEnd", "Evidence", "GapFrom", "Joined", "Merged", "Opened", "Original", "Placement",
+    "EpisodeEnd", "Evidence", "GapFrom", "Joined", "Merged", "Onset", "Opened", "Original", "Placement",
     "PreviousEpisode", "Resolve", "Rule", "Split", "TextMatch", "Unrecognized", "Weights",
     "rule_of",
 ]
@@ -216,6 +217,24 @@ class Candidate:
 
 
 @dataclass(frozen=True, slots=True)
+class Onset:
+    """Why an event joined below ``threshold``: the incident was at its onset (younger
+    than ``window_s``, the ``onset_window``), the event's service on it or a direct
+    neighbour of it, and the score at least ``threshold`` (the criteria's less
+    ``onset_margin``)."""
+
+    threshold: float
+    window_s: float
+
+    @classmethod
+    def of(cls, p: CorrelationParameters) -> Onset:
+        return cls(threshold=round(max(0.0, p.threshold - p.onset_margin), 4), window_s=p.onset_window)
+
+    def as_json(self) -> dict[str, float]:
+        return {"threshold": self.threshold, "window_s": self.window_s}
+
+
+@dataclass(frozen=True, slots=True)
 class Original:
     """The decision a responder's correction replaced."""
 
@@ -318,6 +337,7 @@ class Joined(Placement):
     reopened: bool = False            # the alert fired again: its resolved incident reopened
     hold: Hold | None = None          # its first page held: auto-pause, or a damped family (promoted)
     release: Release | None = None    # the damped incident changed: its first page falls due
+    onset: Onset | None = None        # joined below threshold: the incident was at its onset
     read_from: dict[str, Any] | None = _read_from()
 
     def as_json(self) -> dict[str, Any]:
@@ -344,6 +364,8 @@ class Joined(Placement):
             out["hold"] = self.hold.as_json()
         if self.release is not None:
             out["released"] = self.release.as_json()
+        if self.onset is not None:
+            out["onset"] = self.onset.as_json()
         return out
 
 

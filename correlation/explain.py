@@ -66,6 +66,16 @@ def _score(score: float, criteria: Criteria) -> str:
     return f"score {score:.2f} ≥ {criteria.threshold:.2f}{tail}"
 
 
+def _onset(match: Candidate, joined: Joined) -> str:
+    """A join below the threshold, at the incident's onset (``onset_window``)."""
+    assert joined.onset is not None
+    c, onset = joined.criteria, joined.onset
+    tail = f", parameters v{c.parameters_version}" if c.parameters_version is not None else ""
+    return (f"score {match.score:.2f} ≥ {onset.threshold:.2f}, {c.threshold:.2f} less the onset margin, at the "
+            f"incident's onset: {match.incident_age_s:.0f} s old (onset window {onset.window_s:.0f} s), "
+            f"{match.hops} hop(s) away{tail}")
+
+
 def _family(match: Candidate) -> str:
     """The fitted alert family the event shares with the incident (``GET /families/{id}``)."""
     return f", same alert family {match.family}" if match.family_match else ""
@@ -90,8 +100,8 @@ def explain(rule: Rule | str, evidence: Evidence) -> str:
     if isinstance(evidence, Joined):
         match = evidence.match
         parts = [_topology(evidence.service, match), _gap(evidence.service, match), _text(match)]
-        sentence = ("joined because: " + ", ".join(parts) + _family(match) + _labels(evidence)
-                    + f" ({_score(match.score, evidence.criteria)})")
+        score = _score(match.score, evidence.criteria) if evidence.onset is None else _onset(match, evidence)
+        sentence = "joined because: " + ", ".join(parts) + _family(match) + _labels(evidence) + f" ({score})"
         if evidence.promoted:
             sentence += "; its first alert turns this noise group into an incident"
         if evidence.reopened:

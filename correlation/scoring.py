@@ -21,8 +21,9 @@ this service (a precedent); the correlator prefers such an incident over others.
 
 The score is the weighted mean. Two rules can make a candidate ineligible whatever
 its score: ``settled`` (the incident is older than ``propagation_window`` and the
-event is new to it: neither a (service, template) pair it has shown, nor a template of
-the same family on one of its services) and ``no_topology`` (another service with no
+event is new to it: neither a (service, template) pair it has shown, nor, for a log or
+span (not a firing alert), a template of the same family on one of its services that it
+showed within ``propagation_window``) and ``no_topology`` (another service with no
 known relation, when ``require_topology``). Pure functions of their inputs: time is
 passed in.
 """
@@ -30,21 +31,32 @@ passed in.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from triage.correlation.evidence import Blocked, Candidate, Components, GapFrom, TextMatch
+from triage.correlation.evidence import Blocked, Candidate, Components, GapFrom, Onset, TextMatch
 from triage.correlation.state import IncidentState
+from triage.domain.event import Event
 from triage.models.parameters import CorrelationParameters
-from triage.models.topology import ServiceGraph
+from triage.models.topology import ServiceGraph, host_node
 
-__all__ = ["CandidateFit", "EventFit", "GLOBAL_NODE", "footprint_key", "score_candidate"]
+__all__ = ["CandidateFit", "EventFit", "GLOBAL_NODE", "at_onset", "footprint_key", "node_of", "score_candidate"]
 
 GLOBAL_NODE = "global"
+_HOST = host_node("")   # the prefix of a host's node
+
+
+def node_of(event: Event) -> str:
+    """Where an event sits in the service graph: its service, else its host, else nowhere."""
+    if event.service:
+        return event.service
+    if event.host:
+        return host_node(event.host)
+    return GLOBAL_NODE
 
 
 def footprint_key(node: str, template_id: str) -> str:
@@ -132,11 +144,13 @@ def score_candidate(
     family: int | None = None,
     incident_families: Callable[[IncidentState], set[int]] | None = None,
     distance: Callable[[IncidentState, str], tuple[int, str] | None] | None = None,
+    firing: bool = False,
 ) -> CandidateFit:
     """The evidence that an event (its graph ``node``, template, identity labels) belongs
-    to ``incident`` at ``now``: ``EventFit``, for one incident."""
+    to ``incident`` at ``now``: ``EventFit``, for one incident (``firing``: the event is a
+    firing alert)."""
     return EventFit(node, template_id, vector, graph, params, similarity, family, incident_families,
-                    distance).score(incident, identity, now)
+                    distance).score(incident, identity, now, firing)
 
 
 class EventFit:
@@ -167,10 +181,11 @@ class EventFit:
         p = params
         self._weights = (p.weight_text, p.weight_time, p.weight_labels, p.weight_topology, p.weight_family)
 
-    def score(self, incident: IncidentState, identity: frozenset[str], now: datetime) -> CandidateFit:
-        """How well the event fits ``incident`` at ``now``. Text similarity is only
-        computed when it can change the outcome: for a candidate already blocked it is
-        reported as 0 with ``text_match`` "not_scored"."""
+    def score(self, incident: IncidentState, identity: frozenset[str], now: datetime,
+              firing: bool = False) -> CandidateFit:
+        """How well the event (``firing``: a firing alert) fits ``incident`` at ``now``.
+        Text similarity is only computed when it can change the outcome: for a candidate
+        already blocked it is reported as 0 with ``text_match`` "not_scored"."""
         p = self.params
         node, template_id = self.node, self.template_id
         age = (now - incident.opened_at).total_seconds()
@@ -214,7 +229,12 @@ class EventFit:
             text, nearest = similarity(incident, template_id, vector)
             text = min(1.0, max(0.0, text))
             text_match = _SAME_FAMILY if text >= p.family_threshold else _SIMILAR
-        if blocked is None and settled and not (on_node is not None and text >= p.family_threshold):
+        # A settled incident takes a new (service, template) pair only as a log or span of
+        # the same family as one of its templates, on a service where it showed within its
+        # propagation window. Not a firing alert: the same alert rule fires on every service
+        # a fault reaches, and successive incidents on the same services fire it alike.
+        if blocked is None and settled and not (on_node is not None and not firing and text >= p.family_threshold
+                                                and now.timestamp() - on_node <= p.propagation_window):
             blocked = _SETTLED
 
         # -- time ------------------------------------------------------------------
@@ -260,6 +280,27 @@ class EventFit:
         # (positional, in field order: one per candidate per event)
         return CandidateFit(incident.id, value, blocked is None, text, time_c, labels, topology, fam, blocked,
                             text_match, nearest, hops, via, gap, gap_from, age, family_id, same_family)
+
+
+def at_onset(node: str, fits: Iterable[CandidateFit], best: CandidateFit | None, onset: Onset | None,
+             rank: Callable[[CandidateFit], Any]) -> tuple[CandidateFit | None, Onset | None]:
+    """For an event on ``node`` that fits no candidate at ``threshold`` (``best``: the best
+    below it, if any): the candidate it joins at its onset and why (``onset``: None when
+    the rule is off), else ``best`` and None. That is the best by ``rank`` of the
+    candidates younger than ``onset.window_s`` (``onset_window``; an event from before
+    one opened included), on the event's service or a direct neighbour of it in the
+    service graph, no rule blocking it, scoring at least ``onset.threshold``
+    (``threshold`` less ``onset_margin``). A fault shows on its neighbours one symptom
+    after another in its first minutes, and a symptom's first event (a log or span on a
+    neighbour) often fits the young group poorly on text: alone, it would open a group
+    that pages again. Not an event of a host (a node's CPU or disk, most often a node's
+    own noise, which would become the young incident's probable cause), and not across
+    two hops (two services on one host, say): at the onset, only a call relates."""
+    if onset is None or node.startswith(_HOST):
+        return best, None
+    young = max((e for e in fits if e.eligible and e.hops is not None and e.hops <= 1
+                 and e.score >= onset.threshold and e.incident_age_s <= onset.window_s), key=rank, default=None)
+    return (young, onset) if young is not None else (best, None)
 
 
 def identity_values(labels: Mapping[str, Any], host: str | None) -> frozenset[str]:

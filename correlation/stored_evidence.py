@@ -19,7 +19,7 @@ from typing import Any, TypeVar, overload
 from triage.correlation.holds import Hold, Release
 from triage.correlation.evidence import (
     BaselineJoined, BaselineOpened, Blocked, Candidate, Components, Correction, Criteria, Duplicate, EpisodeEnd,
-    Evidence, GapFrom, Joined, Merged, Opened, Original, PreviousEpisode, Resolve, Rule, Split, TextMatch,
+    Evidence, GapFrom, Joined, Merged, Onset, Opened, Original, PreviousEpisode, Resolve, Rule, Split, TextMatch,
     Unrecognized, Weights, rule_of,
 )
 
@@ -38,7 +38,7 @@ def evidence_from_json(rule: str, document: Any) -> Evidence:
         case Rule.correlated:
             evidence = Joined(**_placement(data), match=_candidate(data), promoted=bool(data.get("promoted")),
                               reopened=bool(data.get("reopened")), hold=Hold.from_json(data.get("hold")),
-                              release=Release.from_json(data.get("released")))
+                              release=Release.from_json(data.get("released")), onset=_onset(data.get("onset")))
         case Rule.new_incident | Rule.noise_group:
             best = data.get("best_candidate")
             if "previous_incident" in data and not isinstance(best, dict):
@@ -153,6 +153,13 @@ _E = TypeVar("_E", bound=StrEnum)
 
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _onset(data: Any) -> Onset | None:
+    """Tolerant: None for anything that is not an onset this version wrote."""
+    if not isinstance(data, dict):
+        return None
+    return Onset(threshold=_float(data, "threshold", 0.0), window_s=_float(data, "window_s", 0.0))
 
 
 def _float(data: dict[str, Any], key: str, default: float) -> float:

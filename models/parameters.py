@@ -51,8 +51,20 @@ class CorrelationParameters(BaseModel):
     * ``propagation_window``: a fault spreads to its neighbours within minutes. While an
       incident is younger than this, an event may join it on topology and time alone
       (a new service, a new kind of message). Afterwards it only accepts what it has
-      already shown: a (service, template) pair it has seen, or a template of the same
-      family on a service it already holds.
+      already shown: a (service, template) pair it has seen, or, for a log or span (not a
+      firing alert), a template of the same family on a service it showed within this
+      window.
+    * ``onset_window`` and ``onset_margin``: an incident's onset. A fault shows on the
+      services around it within its first minutes, one symptom after another, and each
+      symptom's first event is often a log or span on a neighbouring service that fits its
+      young group poorly on text. While a group (an incident, or a noise group an alert
+      may promote) is younger than ``onset_window``, an event that fits no group at
+      ``threshold`` joins the best one on its service or a direct neighbour of it in the
+      service graph that scores at least ``threshold - onset_margin`` (no rule blocking
+      it), rather than opening a group of its own that would page again (not an event of
+      a host: ``scoring.at_onset``). ``onset_window`` or
+      ``onset_margin`` 0 turns it off. The defaults come from a sweep on the development
+      data (docs/quality.md, "The onset rule").
     * ``dedup_window``: a log line or span identical to one seen this recently is a
       duplicate. Alerts are duplicates while their fingerprint is firing.
     * ``resolve_timeout``: Alertmanager's ``resolve_timeout``, for alerts that say no start
@@ -106,6 +118,7 @@ class CorrelationParameters(BaseModel):
     lone_window: float = Field(60.0, ge=0, le=MAX_WINDOW_S)
     reopen_window: float = Field(120.0, ge=0, le=MAX_WINDOW_S)
     propagation_window: float = Field(900.0, ge=0, le=MAX_WINDOW_S)
+    onset_window: float = Field(300.0, ge=0, le=MAX_WINDOW_S)
     dedup_window: float = Field(3600.0, ge=0, le=MAX_WINDOW_S)
     resolve_timeout: float = Field(3600.0, gt=0, le=MAX_WINDOW_S)
     # scoring
@@ -116,6 +129,7 @@ class CorrelationParameters(BaseModel):
     weight_family: float = Field(0.0, ge=0, le=1)
     threshold: float = Field(0.55, ge=0, le=1)
     family_threshold: float = Field(0.90, ge=0, le=1)
+    onset_margin: float = Field(0.10, ge=0, le=1)
     time_decay: float = Field(300.0, gt=0, le=MAX_WINDOW_S)
     hop_decay: float = Field(0.5, ge=0, le=1)
     max_hops: int = Field(2, ge=0, le=6)

@@ -84,7 +84,10 @@ def test_raising_the_threshold_splits_lowering_merges_and_nothing_in_force_chang
     # before the storm and the values never changed): the same groups and pages due.
     assert (current["incidents"], current["noise_groups"], current["pages_due"]) == \
         (noise["incidents"], noise["noise_groups"], noise["pages"])
-    assert raised["splits_total"] > 0 and raised["merges_total"] == 0
+    # Raising the threshold splits. (It may merge a few: an event an older incident's
+    # precedent took at 0.55 can join a young neighbour at its onset instead, at the raised
+    # threshold less onset_margin.)
+    assert raised["splits_total"] > 0 and raised["merges_total"] < raised["splits_total"]
     assert candidate["incidents"] > current["incidents"] and candidate["pages"] > current["pages"]
     assert candidate["compression"] < current["compression"]
     stored_ids = {i["id"] for i in client.get("/incidents", params={"kind": "all", "limit": 500}).json()["items"]}
@@ -93,7 +96,9 @@ def test_raising_the_threshold_splits_lowering_merges_and_nothing_in_force_chang
         assert set(split["current"]) <= stored_ids
 
     lowered = preview(client, threshold=0.3)
-    assert lowered["merges_total"] > 0 and lowered["splits_total"] == 0
+    # ... and lowering it merges (the odd event may then land in another group than
+    # before: a split as well)
+    assert lowered["merges_total"] > lowered["splits_total"]
     assert lowered["candidate"]["incidents"] + lowered["candidate"]["noise_groups"] < \
         current["incidents"] + current["noise_groups"]
     for merge in lowered["merges"]:

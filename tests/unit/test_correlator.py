@@ -6,6 +6,7 @@ logic, not MiniLM; tests/unit/test_embedder.py covers the real model.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from tests.conftest import T0, make_event
 from triage.correlation import Action, Correlator
 from triage.correlation.evidence import EpisodeEnd, PreviousEpisode
 from triage.correlation.explain import explain
+from triage.correlation.stored_evidence import evidence_from_json
 from triage.domain.scope import scope_of
 from triage.correlation.state import IncidentKind
 from triage.models.embedder import HashingEmbedder
@@ -181,6 +183,37 @@ def test_a_learned_call_edge_joins_the_caller_to_the_callee_incident() -> None:
     ev = d[2].evidence
     assert ev.match.hops == 1 and ev.match.via == "payments" and ev.match.components.topology == 0.5
     assert "checkout→payments 1 hop" in explain(d[2].rule, ev)
+
+
+def test_a_neighbour_joins_a_young_incident_at_its_onset_below_the_threshold() -> None:
+    events = [
+        (0, {"fingerprint": "a", "service": "payments", "title": "Payments 5xx"}),
+        (10, span("checkout", "payments", "hipstershop.Payment/Charge")),   # teaches checkout -> payments
+        (20, log("checkout", "worker pool exhausted, queue length 512")),   # nothing in common but the graph
+    ]
+    d = run(correlator(), events)
+    ev = d[2].evidence
+    assert d[2].incident_id == d[0].incident_id and ev.match.hops == 1
+    assert 0.45 <= ev.match.score < 0.55 and ev.onset is not None and ev.onset.window_s == 300
+    assert ev.as_json()["onset"] == {"threshold": 0.45, "window_s": 300.0}
+    assert evidence_from_json("correlated", json.loads(json.dumps(ev.as_json()))) == ev   # as the store reads it
+    assert ("≥ 0.45, 0.55 less the onset margin, at the incident's onset: 20 s old (onset window 300 s), "
+            "1 hop(s) away") in explain(d[2].rule, ev)
+    # past its onset, or with the rule off, the same log opens a group of its own
+    for later in (correlator(onset_window=15), correlator(onset_window=0), correlator(onset_margin=0)):
+        d = run(later, events)
+        assert d[2].action is Action.opened and d[2].evidence.best_candidate.score < 0.55
+
+
+def test_a_host_event_does_not_join_at_the_onset() -> None:
+    # (a node's own CPU or disk alert at an incident's start would become its probable cause)
+    d = run(correlator(), [
+        (0, {"fingerprint": "a", "service": "payments", "title": "Payments 5xx", "host": "node-1"}),
+        (10, {"fingerprint": "h", "service": None, "host": "node-1", "title": "Node CPU throttled",
+              "labels": {"alertname": "NodeCpu"}}),                             # 1 hop: payments on node-1
+    ])
+    best = d[1].evidence.best_candidate
+    assert d[1].action is Action.opened and best.hops == 1 and 0.45 <= best.score < 0.55
 
 
 def test_declared_topology_is_used_before_any_span_is_seen() -> None:

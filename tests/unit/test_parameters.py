@@ -15,7 +15,7 @@ def test_defaults_are_valid_and_frozen() -> None:
         p.threshold = 0.9  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("field", ["threshold", "family_threshold", "weight_text", "weight_topology",
+@pytest.mark.parametrize("field", ["threshold", "family_threshold", "onset_margin", "weight_text", "weight_topology",
                                    "weight_time", "weight_labels", "weight_family", "hop_decay",
                                    "centroid_radius"])
 @pytest.mark.parametrize("value", [-0.01, 1.01])
@@ -26,7 +26,7 @@ def test_fractions_outside_0_1_are_rejected(field: str, value: float) -> None:
 
 
 @pytest.mark.parametrize("field", ["window", "max_incident_age", "lone_window", "reopen_window",
-                                   "propagation_window", "dedup_window", "auto_pause", "group_wait",
+                                   "propagation_window", "onset_window", "dedup_window", "auto_pause", "group_wait",
                                    "group_interval", "repeat_interval", "time_decay", "resolve_timeout"])
 def test_negative_windows_are_rejected(field: str) -> None:
     with pytest.raises(ValidationError) as err:

@@ -34,10 +34,10 @@ def incident(opened: float = 0, **profile) -> IncidentState:  # type: ignore[no-
 
 def score(inc: IncidentState, node: str = "payments", template: str = "A1", now: float = 10,
           graph: ServiceGraph | None = None, sim: float = 0.0, params: CorrelationParameters = P,
-          identity: frozenset[str] = frozenset()):  # type: ignore[no-untyped-def]
+          identity: frozenset[str] = frozenset(), firing: bool = False):  # type: ignore[no-untyped-def]
     return score_candidate(inc, node=node, template_id=template, vector=np.ones(4, dtype=np.float32),
                            identity=identity, now=at(now), graph=graph or ServiceGraph(), params=params,
-                           similarity=lambda _i, _t, _v: (sim, "nearest text"))
+                           similarity=lambda _i, _t, _v: (sim, "nearest text"), firing=firing)
 
 
 def test_same_service_same_template_scores_every_component() -> None:
@@ -97,7 +97,14 @@ def test_settled_incident_blocks_what_it_has_not_shown() -> None:
     old = P.propagation_window + 1
     inc = incident(footprint={footprint_key("payments", "A1"): at(0).timestamp()})
     assert score(inc, template="A1", now=old).eligible                       # shown before
-    assert score(inc, template="A2", sim=0.95, now=old).eligible             # same family, same service
+    assert score(inc, template="A1", now=old, firing=True).eligible          # ... an alert too
+    # same family on a service it showed within its propagation window: a log or span joins,
+    # a firing alert does not (the same alert rule fires on every service a fault reaches)
+    inc.nodes["payments"] = at(old - 60).timestamp()
+    assert score(inc, template="A2", sim=0.95, now=old).eligible
+    assert score(inc, template="A2", sim=0.95, now=old, firing=True).blocked == "settled"
+    inc.nodes["payments"] = at(0).timestamp()                                # quiet there since
+    assert score(inc, template="A2", sim=0.95, now=old).blocked == "settled"
     blocked = score(inc, template="A2", sim=0.5, now=old)
     assert not blocked.eligible and blocked.blocked == "settled"
     new_service = score(inc, node="checkout", graph=_edge(), template="A1", now=old)
