@@ -27,13 +27,11 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import numpy as np
-
 from triage.correlation.identity import dedup_key
 from triage.correlation.templating import premask
-from triage.domain.stages import Stage
-from triage.domain.wire import Prepared, pack_batch, unpack_batch
+from triage.domain.wire import Prepared, pack_batch
 from triage.correlation import CorrelationState, Correlator, Decision
+from triage.correlator_process import take_batch
 from triage.evaluation.bench import _past_stream, synthetic_events
 from triage.models.embedder import make_embedder
 from triage.store.engine import json_dumps
@@ -139,7 +137,7 @@ def main() -> None:
         # store's cache of SQLite datetime texts, which the child's own would not hold.
         schema._SQLITE_TEXTS.clear()
         tune_gc()
-        stages, embedder = pipeline.stages, pipeline.embedder
+        stages = pipeline.stages
         stages.reset()
         threads_before = _thread_cpu_s()
         profiler = cProfile.Profile() if args.profile else None
@@ -147,14 +145,7 @@ def main() -> None:
         if profiler is not None:
             profiler.enable()
         for data in packed:
-            since = stages.now()
-            events, edges, prepared = unpack_batch(data)
-            if prepared is not None:
-                for text, vector in prepared.vectors.items():
-                    if embedder.cached(text) is None:
-                        embedder.put(text, np.frombuffer(vector, dtype=np.float32))
-            stages.add(Stage.handoff, since)
-            pipeline(events, edges, prepared)
+            pipeline(*take_batch(data, pipeline))
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(str(args.profile))

@@ -199,6 +199,20 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
+def take_batch(data: bytes, pipeline: Pipeline) -> tuple[list[Event], list[ServiceEdge], Prepared | None]:
+    """A batch the fetching process packed, unpacked, the vectors it computed put in the
+    pipeline's embedder cache: this side of the hand-over (``Stage.handoff``)."""
+    stages, embedder = pipeline.stages, pipeline.embedder
+    since = stages.now()
+    events, edges, prepared = unpack_batch(data)
+    if prepared is not None:
+        for text, vector in prepared.vectors.items():
+            if embedder.cached(text) is None:
+                embedder.put(text, np.frombuffer(vector, dtype=np.float32))
+    stages.add(Stage.handoff, since)
+    return events, edges, prepared
+
+
 def _portable(exc: BaseException) -> BaseException:
     """``exc`` if it survives pickling, else a ``RuntimeError`` naming it (some drivers'
     exceptions cannot be rebuilt from their arguments)."""
@@ -231,13 +245,7 @@ def _serve(settings: Settings, build: Callable[[Settings], tuple[Pipeline, Calla
             except (EOFError, OSError):
                 break
             stages.reset()
-            since = stages.now()
-            events, edges, prepared = unpack_batch(data)
-            if prepared is not None:
-                for text, vector in prepared.vectors.items():
-                    if embedder.cached(text) is None:
-                        embedder.put(text, np.frombuffer(vector, dtype=np.float32))
-            stages.add(Stage.handoff, since)
+            events, edges, prepared = take_batch(data, pipeline)
             reply: tuple[Any, ...]
             try:
                 reply = ("ok", astuple(pipeline(events, edges, prepared)))
