@@ -21,7 +21,9 @@ class CauseCandidatePublic(BaseModel):
     evidence: list[str]
 
 
-class ChangePublic(BaseModel):
+class ChangeFields(BaseModel):
+    """What every view of a recorded change shows (``GET /changes`` adds the rest)."""
+
     id: str
     service: str | None
     kind: str
@@ -30,6 +32,9 @@ class ChangePublic(BaseModel):
     version: str | None
     who: str | None
     link: str | None
+
+
+class RecentChangePublic(ChangeFields):
     distance: int = Field(description="graph hops from the incident's components (0: on one of them)")
     evidence: str
 
@@ -62,7 +67,7 @@ class TriagePublic(BaseModel):
     probable_cause: list[CauseCandidatePublic]
     owner_team: str | None
     owner_team_evidence: str | None
-    recent_changes: list[ChangePublic]
+    recent_changes: list[RecentChangePublic]
     responders: list[ResponderPublic]
     remediations: list[RemediationPublic]
     similar_incidents: list[SimilarPublic]

@@ -13,13 +13,13 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
-from pydantic import BaseModel
 
 from triage.api.auth import IngestAccess, ReadAccess
 from triage.api.deps import get_engine
 from triage.api.params import Offset, Text, Time
 from triage.api.routers.webhooks import (Accepted, SinkDep, _json_response, events_v2, json_body, off_loop, submit,
                                          translate)
+from triage.api.triage_schemas import ChangeFields
 from triage.domain.change import Change
 from triage.domain.event import Limits
 from triage.ingest.changes import from_change_webhook, from_pagerduty_change
@@ -50,18 +50,10 @@ async def pagerduty_change(request: Request, sink: SinkDep,
     return await events_v2(request, sink, authorization, from_pagerduty_change)
 
 
-class ChangePublic(BaseModel):
-    id: str
-    service: str | None
-    kind: str
-    occurred_at: datetime
-    summary: str
+class ChangePublic(ChangeFields):
     description: str
     source: str
-    version: str | None
     previous_version: str | None
-    who: str | None
-    link: str | None
 
     @classmethod
     def of(cls, c: Change) -> "ChangePublic":
