@@ -9,7 +9,6 @@ never joins an incident.
 from __future__ import annotations
 
 import functools
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
