@@ -10,7 +10,9 @@ known (``models.probable_cause``):
   - *rotation*: who has been resolving this team's incidents lately. Rotations are
     weekly and the schedule is rarely exported, so each past resolution counts with a
     weight halving every ``half_life_s`` (3.5 days: last week's on-call fades as this
-    week's takes over);
+    week's takes over). A rotation has a primary and a secondary: each person counts by
+    the square root of their share (``rotation_exponent``), so the secondary, who
+    resolves few, still comes before people of other teams;
   - *similar*: who resolved the similar past incidents (the same problem, fixed by the
     same hands), each weighed by how alike it is and shared among at least three, so
     that one weak match of a short history does not outweigh the catalog;
@@ -53,6 +55,7 @@ class PastResolution:
 class ResponderParameters:
     half_life_s: float = 3.5 * 86400.0
     w_rotation: float = 1.0
+    rotation_exponent: float = 0.5   # of each person's share of the team's resolutions (see suggest)
     w_similar: float = 0.6
     w_anyone: float = 0.15            # who has been resolving anything lately (neighbouring teams' on-call)
     strong_similarity: float = 2.0   # a similar incident's score that counts fully
@@ -114,13 +117,17 @@ class ResponderModel:
             for r in recent:
                 weights[r.responder] += 0.5 ** ((now - r.resolved_at).total_seconds() / p.half_life_s)
                 counts[r.responder] += 1
-            total = sum(weights.values())
+            # square roots of the shares: a rotation has a primary who resolves most of
+            # the team's incidents and a secondary who resolves the rest, and the
+            # secondary, however few their resolutions, is the next likeliest person
+            # (ahead of people of other teams who resolved similar incidents)
+            total = sum(w ** p.rotation_exponent for w in weights.values())
             last5 = [r.responder for r in recent[:5]]
             for person, w in weights.items():
-                scores[person] += p.w_rotation * w / total
+                scores[person] += p.w_rotation * w ** p.rotation_exponent / total
                 share = last5.count(person)
                 evidence[person].append(f"resolved {share} of the last {len(last5)} incidents of team {team}"
-                                        if share else f"resolved {counts[person]} incidents of team {team} before")
+                                        if share else f"resolved {counts[person]} incident{'s' if counts[person] > 1 else ''} of team {team} before")
         lately: dict[str, float] = defaultdict(float)
         for r in self._past.values():
             if r.resolved_at <= now:

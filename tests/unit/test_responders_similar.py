@@ -91,3 +91,19 @@ def test_similar_incidents_are_earlier_only_and_the_same_cause_failing_the_same_
     assert urls[:2] == ["https://rb/annotated", "https://rb/cart/oom"]   # the OOM runbook, not the rollback
     assert "https://rb/cart/rollback" not in urls
     assert all(r.evidence for r in remediations)
+
+
+def test_the_rotations_secondary_comes_before_other_teams_resolvers_of_similar_incidents() -> None:
+    model = ResponderModel()
+    # this week: lea.kim (primary) resolved eight of the team's incidents, uma.patel
+    # (secondary) one; storefront's mateo.wang resolved three incidents, one of them like this one
+    for i in range(8):
+        model.learn_one(PastResolution(f"primary-{i}", "cart", "lea.kim", T0 - DAY + i * timedelta(hours=2)))
+    model.learn_one(PastResolution("secondary", "cart", "uma.patel", T0 - 2 * DAY))
+    for i in range(3):
+        model.learn_one(PastResolution(f"alike-{i}", "storefront", "mateo.wang", T0 - (i + 1) * timedelta(hours=5)))
+    people = model.suggest(now=T0, catalog=CATALOG, component="cartservice",
+                           similar=[("alike-0", 1.2)]).people
+    assert [p.person for p in people][:2] == ["lea.kim", "uma.patel"]
+    assert people[1].evidence[0] == "resolved 1 incident of team cart before"
+    assert "mateo.wang" in [p.person for p in people]
