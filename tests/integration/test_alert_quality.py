@@ -37,14 +37,14 @@ TOLERANCE = 0.05
 def week_rows() -> list[dict[str, Any]]:
     if not (WEEK / "events.jsonl.gz").is_file() and not (WEEK / "events.jsonl").is_file():
         skip_or_fail(f"labeled alert data set not found at {WEEK} (shared/data is not part of this checkout)")
-    return evaluate_alerts(WEEK, embedder=EMBEDDER)
+    return evaluate_alerts(WEEK, embedder=EMBEDDER, catalog=True)
 
 
 @pytest.fixture(scope="module")
 def storm_rows() -> list[dict[str, Any]]:
     if not (STORM / "events.jsonl.gz").is_file():
         skip_or_fail(f"labeled alert data set not found at {STORM} (shared/data is not part of this checkout)")
-    return evaluate_alerts(STORM, embedder=EMBEDDER)
+    return evaluate_alerts(STORM, embedder=EMBEDDER, catalog=True)
 
 
 # Floors a little below what triage measured with the default parameters on all events
@@ -81,6 +81,28 @@ def test_pages_and_grouping_stay_above_their_floors(dataset: str, request: pytes
     noise, b3_f1, f1 = ALERTS_FLOORS[dataset]
     assert alone["missed"] == 0, alone
     assert alone["noise_pages"] <= noise and alone["b3_f1"] >= b3_f1 and alone["f1"] >= f1, alone
+
+
+# A deployment that declares its services' dependencies in its catalog (the
+# "triage+catalog" row, DIR/services.yaml's depends_on; docs/quality.md, "Pages",
+# 2026-12-07): (exact at least, pages per incident at most) on all events and on alerts
+# alone; missed is 0 on both.
+CATALOG_FLOORS = {
+    "boutique-week": ((0.53, 1.37), (0.42, 1.56)),
+    "boutique-storm": ((0.33, 1.41), (0.22, 1.88)),
+}
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("dataset", ["boutique-week", "boutique-storm"])
+def test_declared_dependencies_page_less_and_miss_nothing(dataset: str, request: pytest.FixtureRequest) -> None:
+    rows = request.getfixturevalue("week_rows" if dataset == "boutique-week" else "storm_rows")
+    for scope, (exact, per_incident) in zip(("all", "alerts"), CATALOG_FLOORS[dataset], strict=True):
+        row = next(r for r in rows if r["scope"] == scope and r["engine"] == "triage+catalog")
+        plain = next(r for r in rows if r["scope"] == scope and r["engine"] == "triage")
+        assert row["missed"] == 0, row
+        assert row["exact"] >= exact and row["pages_per_incident"] <= per_incident, row
+        assert row["pages_per_incident"] < plain["pages_per_incident"], (row, plain)
 
 
 @pytest.mark.timeout(120)
