@@ -51,18 +51,15 @@ def create_app(store: SqlStore, *, embedder: Embedder, ready_checks: Mapping[str
                pagerduty_secrets: list[str] | None = None, max_body_bytes: int = DEFAULT_MAX_BODY,
                page_targets: list[str] | None = None, health: Health | None = None,
                open_api: bool | None = None, limits: Limits | None = None,
-               topology_file: Path | None = None, declared_files: tuple[Path, ...] | None = None,
-               team_of: TeamOf | None = None) -> FastAPI:
+               topology_file: Path | None = None, team_of: TeamOf | None = None) -> FastAPI:
     """The API over ``store``, whose routers read through ``StoreReads``. ``embedder`` is
     the process's (a split recomputes the incidents' centroids with it). ``sink`` takes events accepted by the webhooks (Kafka in
     production); without one the webhooks answer 503. ``page_targets`` are where pages go
     (the outbox's targets): a merge resolves the pages of the incidents merged away.
     ``health`` is the process's background components' state, shown by ``/readyz``.
     ``limits`` bound the events the webhooks accept (the consumers' own, ``Settings.limits``);
-    request bodies are bounded by ``max_body_bytes``. ``topology_file``: the declared topology
-    (``TRIAGE_TOPOLOGY_FILE``), for the hosts' zones; ``declared_files``: the files whose
-    dependencies the consumers declare (``Settings.declared_files``: that file and the
-    catalog), for the what-if's replays (default: ``topology_file`` alone).
+    request bodies are bounded by ``max_body_bytes``. ``topology_file``: the declared service
+    dependencies the consumers use (``TRIAGE_TOPOLOGY_FILE``), for the what-if's replays.
     ``team_of``: each service's team (a service catalog's owners), for ``/stats/oncall?by=team``.
 
     ``open_api`` is the start-up decision to serve without keys (see ``triage.api.auth``);
@@ -91,9 +88,7 @@ def create_app(store: SqlStore, *, embedder: Embedder, ready_checks: Mapping[str
     app.state.families = FamilyStore(store.engine)
     app.state.pagerduty_secrets = list(pagerduty_secrets or [])
     app.state.page_targets = list(page_targets or [])
-    # the files whose dependencies the what-if replay declares, as the pipeline does
-    app.state.declared_files = declared_files if declared_files is not None else \
-        ((topology_file,) if topology_file is not None else ())
+    app.state.topology_file = topology_file
     app.state.team_of = team_of
     try:
         app.state.registry.register(OncallCollector(store.engine))

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ServiceGraph", "declared_graph", "host_node", "host_zones"]
+__all__ = ["ServiceGraph", "host_node", "host_zones"]
 
 _FORMAT = "triage.service-graph"
 _DECLARED_TYPES = frozenset({"calls", "uses", "runs_on", "depends_on"})
@@ -191,12 +191,3 @@ class ServiceGraph:
         graph = cls()
         graph.restore(state)
         return graph
-
-
-def declared_graph(paths: Sequence[Path]) -> ServiceGraph:
-    """One graph of the dependencies every file in ``paths`` declares (``topology.json``
-    exports and ``services.yaml`` catalogs alike)."""
-    graph = ServiceGraph()
-    for path in paths:
-        graph.load_declared(path)
-    return graph

@@ -339,7 +339,7 @@ def whatif(assignments: tuple[str, ...], since: str | None, until: str | None, t
 
     from triage.api.whatif_schemas import PreviewPublic
     from triage.models.parameters import CorrelationParameters
-    from triage.models.topology import declared_graph
+    from triage.models.topology import ServiceGraph
     from triage.services.whatif import WindowTooLarge, what_if
     from triage.store import SqlStore
     from triage.store.parameters import ParameterStore
@@ -364,12 +364,12 @@ def whatif(assignments: tuple[str, ...], since: str | None, until: str | None, t
         except ValidationError as exc:
             raise click.UsageError("invalid parameter value: " + "; ".join(
                 f"{'.'.join(str(x) for x in e['loc']) or 'values'}: {e['msg']}" for e in exc.errors())) from None
-        declared = settings.declared_files
+        topology = settings.topology_file
         bar = tqdm(total=count_window(store.engine, start, end), unit="events", desc="replay",
                    disable=no_progress, file=sys.stderr)
         try:
             result = what_if(store.engine, candidate, in_force.parameters, start, end, transient_s=transient_s,
-                             topology=(lambda: declared_graph(declared)) if declared else None,
+                             topology=(lambda: ServiceGraph.from_topology(topology)) if topology else None,
                              progress=bar.update, embedder=embedder)
         except WindowTooLarge as exc:
             raise click.UsageError(str(exc)) from None

@@ -42,7 +42,7 @@ from triage.ingest.kafka import BatchConsumer, ConsumerConfig, Handler, decoder_
 from triage.correlator_process import CorrelatorProcess
 from triage.ingest.kafka_admin import BrokerProbe, ensure_topics
 from triage.models.embedder import Embedder, make_embedder
-from triage.models.topology import declared_graph, host_zones
+from triage.models.topology import ServiceGraph, host_zones
 from triage.services.pipeline import Pipeline
 from triage.paging.sender import KafkaTarget, OutboxSender, PagerDutyTarget, Target, WebhookTarget
 from triage.settings import Settings
@@ -164,7 +164,7 @@ class Runtime:
         # Load the sentence model now, not inside the first batch (it takes seconds).
         self.embedder.embed(["triage start-up"])
         tune_gc()
-        topology = declared_graph(s.declared_files) if s.declared_files else None
+        topology = ServiceGraph.from_topology(s.topology_file) if s.topology_file else None
         return Pipeline(self.store, self.embedder, self.metrics, page_targets=s.page_targets,
                         families=FamiliesCache(self.store.engine), topology=topology)
 
@@ -205,7 +205,7 @@ class Runtime:
                           pagerduty_secrets=s.pagerduty_secrets, max_body_bytes=s.max_body_bytes,
                           page_targets=s.page_targets, health=self.metrics.health, limits=s.limits,
                           open_api=bool(self._api_open),  # not decided: closed
-                          topology_file=s.topology_file, declared_files=s.declared_files, team_of=CatalogCache(self.store.engine).team_of)
+                          topology_file=s.topology_file, team_of=CatalogCache(self.store.engine).team_of)
 
     def check_api_exposure(self) -> bool:
         """Decide, once per process, whether the API is open (no key needed): only if no API

@@ -7,7 +7,6 @@ environment at import time or deep inside a layer.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, FilePath, SecretStr, field_validator
@@ -140,13 +139,6 @@ class Settings(BaseSettings):
     @property
     def topics(self) -> list[str]:
         return self.topic_map.names()
-
-    @property
-    def declared_files(self) -> tuple[Path, ...]:
-        """The files whose dependencies correlation takes as declared: the topology file
-        and the catalog (its ``depends_on``): a deployment that names its services'
-        dependencies in its catalog has declared them."""
-        return tuple(path for path in (self.topology_file, self.catalog_file) if path is not None)
 
     @property
     def topic_map(self) -> Topics:

@@ -13,7 +13,7 @@ from triage.api.auth import AdminAccess
 from triage.api.deps import get_engine
 from triage.api.whatif_schemas import PreviewIn, PreviewPublic
 from triage.models.parameters import CorrelationParameters
-from triage.models.topology import ServiceGraph, declared_graph
+from triage.models.topology import ServiceGraph
 from triage.services.whatif import PREVIEW_LOCK, WindowTooLarge, what_if
 from triage.store.parameters import ParameterStore
 
@@ -43,8 +43,9 @@ def preview(body: PreviewIn, request: Request, _: AdminAccess) -> PreviewPublic:
                                   for e in exc.errors()]) from None
     if body.since >= body.until:
         raise HTTPException(422, "since must be before until")
-    declared: tuple[Path, ...] = request.app.state.declared_files
-    topology: Callable[[], ServiceGraph] | None = (lambda: declared_graph(declared)) if declared else None
+    topology_file: Path | None = request.app.state.topology_file
+    topology: Callable[[], ServiceGraph] | None = (
+        (lambda: ServiceGraph.from_topology(topology_file)) if topology_file is not None else None)
     if not PREVIEW_LOCK.acquire(blocking=False):
         raise HTTPException(429, "another preview is running; retry when it is done",
                             headers={"Retry-After": str(BUSY_RETRY_AFTER_S)})

@@ -83,9 +83,9 @@ def test_pages_and_grouping_stay_above_their_floors(dataset: str, request: pytes
     assert alone["noise_pages"] <= noise and alone["b3_f1"] >= b3_f1 and alone["f1"] >= f1, alone
 
 
-# A deployment that declares its services' dependencies in its catalog (the
-# "triage+catalog" row, DIR/services.yaml's depends_on; docs/quality.md, "Pages",
-# 2026-12-07): (exact at least, pages per incident at most) on all events and on alerts
+# A deployment that declares its catalog's dependencies (TRIAGE_TOPOLOGY_FILE set to its
+# services.yaml: the "triage+catalog" row, DIR/services.yaml's depends_on; docs/quality.md,
+# "Pages", 2026-12-07): (exact at least, pages per incident at most) on all events and on alerts
 # alone; missed is 0 on both.
 CATALOG_FLOORS = {
     "boutique-week": ((0.53, 1.37), (0.42, 1.56)),

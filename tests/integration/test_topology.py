@@ -1,5 +1,4 @@
-"""Declared service dependencies (TRIAGE_TOPOLOGY_FILE, and the catalog's depends_on)
-relate services before any trace does."""
+"""Declared service dependencies (TRIAGE_TOPOLOGY_FILE) relate services before any trace does."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ import pydantic
 import pytest
 
 from tests.conftest import EMBEDDER, make_event
-from triage.models.topology import ServiceGraph, declared_graph
+from triage.models.topology import ServiceGraph
 from triage.services.pipeline import Pipeline
 from triage.settings import Settings
 from triage.store import SqlStore
@@ -30,20 +29,6 @@ def test_a_declared_dependency_groups_alerts_of_related_services(sqlite_store: S
     assert settings.topology_file is not None
     assert len(_incidents(sqlite_store, Pipeline(sqlite_store, EMBEDDER, topology=ServiceGraph.from_topology(
         settings.topology_file)))) == 1
-
-
-def test_the_catalogs_depends_on_is_declared_too_next_to_a_topology_file(sqlite_store: SqlStore,
-                                                                          tmp_path: Path) -> None:
-    catalog = tmp_path / "services.yaml"
-    catalog.write_text("services:\n  - service: checkout\n    team: shop\n    depends_on: [payments]\n")
-    topology = tmp_path / "topology.json"
-    topology.write_text('{"nodes": [], "edges": [{"from": "frontend", "to": "checkout", "type": "calls"}]}')
-    assert Settings(catalog_file=catalog).declared_files == (catalog,)
-    settings = Settings(catalog_file=catalog, topology_file=topology)
-    assert settings.declared_files == (topology, catalog)
-    graph = declared_graph(settings.declared_files)
-    assert graph.distance("payments", ["frontend"], 3) == (2, "frontend")
-    assert len(_incidents(sqlite_store, Pipeline(sqlite_store, EMBEDDER, topology=graph))) == 1
 
 
 def test_without_it_two_services_nothing_relates_stay_apart(sqlite_store: SqlStore) -> None:
