@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from tests.conftest import EMBEDDER, SHARED_DATA, T0, make_event
+from tests.conftest import EMBEDDER, SHARED_DATA, T0, make_event, skip_or_fail
 from triage.api import create_app
 from triage.models.catalog import Catalog, ServiceEntry, TeamEntry
 from triage.services.catalog import CatalogCache, CatalogFileError, load_catalog_file
@@ -165,7 +165,7 @@ def test_the_catalog_file_is_applied_at_start_up_and_api_edits_survive_a_restart
                                                                                    tmp_path: Path) -> None:
     source = SHARED_DATA / "alerts" / "boutique-week" / "services.yaml"
     if not source.exists():
-        pytest.skip(f"{source} is not here")
+        skip_or_fail(f"{source} is not here (shared/data beside the checkout)")
     path = tmp_path / "services.yaml"
     path.write_text(source.read_text())
     written = load_catalog_file(store.engine, path)

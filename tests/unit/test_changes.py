@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import SHARED_DATA, T0, make_event
+from tests.conftest import SHARED_DATA, T0, make_event, skip_or_fail
 from triage.domain.change import Change, ChangeKind, change_as_event, change_from_event, version_change
 from triage.ingest.decode import event_from_dict
 
@@ -64,7 +64,7 @@ def test_an_unknown_change_kind_is_still_a_change() -> None:
 def test_every_deployment_record_of_the_shared_data_is_a_deploy(name: str, count: int) -> None:
     path = SHARED_DATA / "alerts" / name / "events.jsonl.gz"
     if not path.exists():
-        pytest.skip(f"{path} is not here")
+        skip_or_fail(f"{path} is not here (shared/data beside the checkout)")
     changes = []
     with gzip.open(path, "rt") as f:
         for line in f:

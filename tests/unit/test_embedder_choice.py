@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from tests.conftest import skip_or_fail
 from triage.cli import cli
 from triage.models import embedder as embedder_module
 from triage.models.embedder import EmbedderUnavailable, HashingEmbedder, MiniLMEmbedder, make_embedder
@@ -41,7 +42,7 @@ def test_the_hashing_embedder_only_by_name_and_minilm_only_with_its_model(no_mod
 
 def test_with_the_model_installed_minilm_it_is() -> None:
     if not MiniLMEmbedder.available():
-        pytest.skip("the ml extra is not installed here")
+        skip_or_fail("the ml extra is not installed here (make install-test installs it)")
     assert isinstance(make_embedder("minilm"), MiniLMEmbedder)
 
 
