@@ -4,7 +4,8 @@
 already embedded come from an in-memory cache keyed by the text itself; only the
 missing ones go to the model, in one batch. Templates are few (tens to a few thousand
 per deployment) and recur for ever, so after warm-up the model is hardly ever called;
-that is what makes MiniLM (~450 texts/s on two cores) affordable on the hot path.
+that is what makes MiniLM (tens of new texts/s on two cores: tools/embed_rate.py)
+affordable on the hot path.
 
 Two embedders share the interface:
 
@@ -260,10 +261,11 @@ class MiniLMEmbedder(_CachedEmbedder):
         return out
 
 
-# Token-count buckets up to the model's 256-token limit, and rows per batch in each: about
-# 64 tokens a batch, measured the best compromise on 2 cores between one new template
-# (a batch of one text: ~20-30 ms whatever the bucket) and many (~165 texts/s at 16 tokens).
-_BUCKETS = (16, 32, 64, 128, 256)
+# Token-count buckets up to the model's 256-token limit, about 1.3x apart (the padding a
+# text carries is at most that), and rows per batch: about 64 tokens a batch, the best
+# compromise measured on 2 cores between one new template alone (a live stream's case)
+# and many (a first storm, a history replay): `tools/embed_rate.py`, docs/benchmarks.md.
+_BUCKETS = (8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256)
 
 
 def _shape(tokens: int) -> tuple[int, int]:
