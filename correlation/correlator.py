@@ -46,7 +46,8 @@ from triage.correlation.similarity import TemplateVectors
 from triage.correlation.holds import Hold, Release
 from triage.correlation.identity import dedup_key, episode_ended, incident_id_for
 from triage.domain.scope import scope_of
-from triage.correlation.scoring import CandidateFit, EventFit, at_onset, footprint_key, identity_values, node_of
+from triage.correlation.scoring import (CandidateFit, EventFit, at_onset, footprint_key, fresh_precedent,
+                                        identity_values, node_of)
 from triage.correlation.state import (
     CorrelationState, IncidentKind, IncidentState, IncidentStatus, ScopeModels, SignalState,
 )
@@ -188,14 +189,15 @@ class Correlator:
         identity = identity_values(event.labels, event.host)
         fit = self._fit_for(scope, models, node, template)
         candidates = self._candidates(scope, models, node, template, fit.vector, now)
-        # An incident that has already shown this template on this service takes
+        # An incident that has shown this template on this service (within
+        # resolve_timeout: ``fresh_precedent``) takes
         # precedence; among equals the best score, then the older incident. So when such
         # precedents exist and the best of them reaches the threshold, it is the decision
         # whatever the others score, and only they are scored: in a repetitive stream
         # that is most events. (An event older than a precedent's opening is not a
         # repeat of it: the general rule decides.)
         footprint = fit.precedent_key
-        precedents = [i for i in candidates if footprint in i.footprint]
+        precedents = [i for i in candidates if fresh_precedent(i, footprint, now, p) is not None]
         best: CandidateFit | None = None
         fits: list[CandidateFit] = []
         firing = event.kind is EventKind.alert and event.status is Status.firing

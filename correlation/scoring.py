@@ -44,7 +44,8 @@ from triage.domain.event import Event
 from triage.models.parameters import CorrelationParameters
 from triage.models.topology import ServiceGraph, host_node
 
-__all__ = ["CandidateFit", "EventFit", "GLOBAL_NODE", "at_onset", "footprint_key", "node_of", "score_candidate"]
+__all__ = ["CandidateFit", "EventFit", "GLOBAL_NODE", "at_onset", "footprint_key", "fresh_precedent", "node_of",
+           "score_candidate"]
 
 GLOBAL_NODE = "global"
 _HOST = host_node("")   # the prefix of a host's node
@@ -189,7 +190,7 @@ class EventFit:
         p = self.params
         node, template_id = self.node, self.template_id
         age = (now - incident.opened_at).total_seconds()
-        precedent = incident.footprint.get(self.precedent_key)
+        precedent = fresh_precedent(incident, self.precedent_key, now, p)
         on_node = incident.nodes.get(node)
 
         # -- topology --------------------------------------------------------------
@@ -280,6 +281,17 @@ class EventFit:
         # (positional, in field order: one per candidate per event)
         return CandidateFit(incident.id, value, blocked is None, text, time_c, labels, topology, fam, blocked,
                             text_match, nearest, hops, via, gap, gap_from, age, family_id, same_family)
+
+
+def fresh_precedent(incident: IncidentState, key: str, now: datetime, params: CorrelationParameters) -> float | None:
+    """When ``incident`` last showed the (node, template) pair ``key``, if it did within
+    ``resolve_timeout`` of ``now``: only then is the pair a precedent. A pair the incident
+    has not shown for that long is over there (Alertmanager's rule for an alert not heard
+    of), and its next event is new to the incident: otherwise an incident kept open for
+    hours by one long fault (a full disk, a leak) took in every later incident's first
+    alerts on the services it had once touched (a frontend's 5xx rate, a probe)."""
+    seen = incident.footprint.get(key)
+    return seen if seen is not None and now.timestamp() - seen <= params.resolve_timeout else None
 
 
 def at_onset(node: str, fits: Iterable[CandidateFit], best: CandidateFit | None, onset: Onset | None,

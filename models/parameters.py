@@ -71,7 +71,9 @@ class CorrelationParameters(BaseModel):
       time: one not heard of for this long is taken as resolved, so that its next firing
       is decided afresh rather than as a duplicate in an incident of long ago (a source
       that sends no resolves, or one whose resolve was lost). An alert with a start time
-      needs none: a later start says the episode is new.
+      needs none: a later start says the episode is new. The same bound ends a
+      precedent: a (service, template) pair an incident has not shown for this long no
+      longer draws the pair's next event into it (``scoring.fresh_precedent``).
 
     Scoring (each component is in [0, 1]; the score is their weighted mean):
 

@@ -262,6 +262,29 @@ def test_settled_incident_only_accepts_what_it_has_shown() -> None:
     assert "propagation window" in explain(d[3].rule, d[3].evidence)
 
 
+def _long_fault_then_5xx(at: float) -> list:  # type: ignore[type-arg]
+    """A disk fault on cart, kept open for hours by its spans; frontend's 5xx rate fired
+    with it at 30 s, and fires again at ``at``."""
+    c = correlator(propagation_window=900, window=300, max_incident_age=6 * 3600, resolve_timeout=3600)
+    five_xx = {"service": "frontend", "title": "Istio high 5xx error rate"}
+    stream = [(0.0, {"fingerprint": "disk", "service": "cart", "title": "Disk almost full"}),
+              (10.0, span("frontend", "cart")),
+              (30.0, {"fingerprint": "5xx-1", **five_xx}),
+              (600.0, {"fingerprint": "5xx-1", "status": "resolved", **five_xx})]
+    stream += [(float(s), span("frontend", "cart", ms=700 + s // 250)) for s in range(850, int(at), 250)]
+    return run(c, [*stream, (at, {"fingerprint": "5xx-2", **five_xx})])
+
+
+def test_a_signal_the_incident_has_not_shown_for_resolve_timeout_is_new_to_it() -> None:
+    """A long fault's incident stays open for hours; an alert it showed once, long ago,
+    firing again is not a repeat of it but the first alert of whatever broke now."""
+    soon = _long_fault_then_5xx(2000.0)
+    assert soon[-1].incident_id == soon[0].incident_id and soon[-1].evidence.match.gap_from == "template"
+    late = _long_fault_then_5xx(4500.0)
+    assert late[-2].incident_id == late[0].incident_id   # the fault's own spans still join it
+    assert late[-1].action is Action.opened and late[-1].evidence.best_candidate.blocked == "settled"
+
+
 def test_young_incident_takes_a_new_kind_of_message_on_its_service() -> None:
     c = correlator(propagation_window=600)
     a, b = run(c, [(0, {"fingerprint": "a"}), (60, log("checkout", "disk quota exceeded on volume"))])
