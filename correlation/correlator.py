@@ -190,8 +190,8 @@ class Correlator:
         fit = self._fit_for(scope, models, node, template)
         candidates = self._candidates(scope, models, node, template, fit.vector, now)
         # An incident that has shown this template on this service (within
-        # resolve_timeout: ``fresh_precedent``) takes
-        # precedence; among equals the best score, then the older incident. So when such
+        # resolve_timeout: ``fresh_precedent``) takes precedence; among equals the
+        # best score, then the older incident. So when such
         # precedents exist and the best of them reaches the threshold, it is the decision
         # whatever the others score, and only they are scored: in a repetitive stream
         # that is most events. (An event older than a precedent's opening is not a

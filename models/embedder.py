@@ -26,8 +26,9 @@ change the shapes torch computes with (padding, rows), and with them the last bi
 every vector (up to 1e-5), enough to flip a decision that sits at a threshold. So
 ``MiniLMEmbedder`` computes each text in a shape fixed by its own token count (see
 ``_shape``), and two consumers, or one consumer and the eval, that see the same texts in
-other Kafka batches decide alike. Vectors are also rounded to 1e-5 before they are cached. The cache is persistable: ``snapshot()`` /
-``restore()`` (bytes), and ``items()`` / ``put()`` for a store that keeps one row per text.
+other Kafka batches decide alike. Vectors are also rounded to 1e-5 before they are cached.
+The cache is persistable: ``snapshot()`` / ``restore()`` (bytes), and ``items()`` /
+``put()`` for a store that keeps one row per text.
 """
 
 from __future__ import annotations
