@@ -46,8 +46,8 @@ from triage.correlation.similarity import TemplateVectors
 from triage.correlation.holds import Hold, Release
 from triage.correlation.identity import dedup_key, episode_ended, incident_id_for
 from triage.domain.scope import scope_of
-from triage.correlation.scoring import (CandidateFit, EventFit, at_onset, footprint_key, fresh_precedent,
-                                        identity_values, node_of)
+from triage.correlation.scoring import (GLOBAL_NODE, CandidateFit, EventFit, at_onset, footprint_key,
+                                        fresh_precedent, identity_values, node_of)
 from triage.correlation.state import (
     CorrelationState, IncidentKind, IncidentState, IncidentStatus, ScopeModels, SignalState,
 )
@@ -318,6 +318,9 @@ class Correlator:
                 ids.update(found)
             if vector is not None:   # (the correlator's fits always have one)
                 ids.update(index.text_candidates(template.id, vector, p.centroid_radius))
+            found = by_node.get(GLOBAL_NODE)   # a cluster alert's incident: young, it takes any service
+            if found:
+                ids.update(found)
             candidates = sorted(ids)
             if len(index.candidates) > 65536:
                 index.candidates.clear()

@@ -5,7 +5,8 @@
 * ``topology``: 1 when the incident already holds the event's service (or host);
   ``hop_decay ** hops`` to the nearest node it holds within ``max_hops`` of the service
   graph; 0 when no relation is known. An event with neither service nor host has no
-  place in the graph: its topology is unknown and left out of the mean.
+  place in the graph: its topology is unknown and left out of the mean; so is any
+  event's against a cluster alert's incident younger than ``onset_window``.
 * ``time``: ``exp(-gap / time_decay)``, the gap measured from the incident's last event
   on the same (service, template), else on the same service, else on any.
 * ``labels``: 1 when the event shares an identity label value (pod, node, instance,
@@ -49,6 +50,7 @@ __all__ = ["CandidateFit", "EventFit", "GLOBAL_NODE", "at_onset", "footprint_key
 
 GLOBAL_NODE = "global"
 _HOST = host_node("")   # the prefix of a host's node
+_CLUSTER_ONLY = {GLOBAL_NODE}
 
 
 def node_of(event: Event) -> str:
@@ -208,7 +210,11 @@ class EventFit:
             found = distance(incident, node) if distance is not None \
                 else self.graph.distance(node, incident.nodes, p.max_hops)
             if found is None:
-                topology = 0.0
+                # A cluster alert's incident (CoreDNS, the API server: neither service nor
+                # host) sits nowhere in the graph, yet its fault reaches every service in
+                # its first minutes: while it is younger than onset_window, where the event
+                # stands relative to it is unknown (left out of the mean), not unrelated.
+                topology = None if age <= p.onset_window and incident.nodes.keys() == _CLUSTER_ONLY else 0.0
             else:
                 hops, via = found
                 topology = p.hop_decay ** hops

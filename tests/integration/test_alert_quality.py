@@ -89,7 +89,7 @@ def test_pages_and_grouping_stay_above_their_floors(dataset: str, request: pytes
 # alone; missed is 0 on both.
 CATALOG_FLOORS = {
     "boutique-week": ((0.56, 1.34), (0.43, 1.56)),
-    "boutique-storm": ((0.41, 1.30), (0.29, 1.82)),
+    "boutique-storm": ((0.41, 1.30), (0.27, 1.88)),
 }
 
 

@@ -285,6 +285,22 @@ def test_a_signal_the_incident_has_not_shown_for_resolve_timeout_is_new_to_it() 
     assert late[-1].action is Action.opened and late[-1].evidence.best_candidate.blocked == "settled"
 
 
+def test_a_young_cluster_alerts_incident_takes_any_services_events() -> None:
+    """A cluster alert (neither service nor host) has no place in the service graph, yet a
+    DNS failure reaches every service at once: while its incident is young the service's
+    symptom joins it on text and time, its topology unknown; later it opens its own."""
+    dns = {"fingerprint": "coredns", "service": None, "host": None, "title": "CoreDNS dns lookup failures",
+           "labels": {"alertname": "CoreDNSErrors"}}
+    symptom = log("checkout", "dns lookup failures resolving cart")
+    c = correlator(onset_window=300)
+    young = run(c, [(0, dns), (60, symptom)])
+    assert young[1].incident_id == young[0].incident_id
+    assert young[1].evidence.match.components.topology is None
+    c = correlator(onset_window=300)
+    old = run(c, [(0, dns), (400, symptom)])
+    assert old[1].action is Action.opened
+
+
 def test_young_incident_takes_a_new_kind_of_message_on_its_service() -> None:
     c = correlator(propagation_window=600)
     a, b = run(c, [(0, {"fingerprint": "a"}), (60, log("checkout", "disk quota exceeded on volume"))])
