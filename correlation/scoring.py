@@ -50,7 +50,7 @@ __all__ = ["CandidateFit", "EventFit", "GLOBAL_NODE", "at_onset", "footprint_key
 
 GLOBAL_NODE = "global"
 _HOST = host_node("")   # the prefix of a host's node
-_CLUSTER_ONLY = {GLOBAL_NODE}
+_CLUSTER_ONLY = frozenset({GLOBAL_NODE})
 
 
 def node_of(event: Event) -> str:

@@ -267,13 +267,14 @@ class MiniLMEmbedder(_CachedEmbedder):
 # compromise measured on 2 cores between one new template alone (a live stream's case)
 # and many (a first storm, a history replay): `tools/embed_rate.py`, docs/benchmarks.md.
 _BUCKETS = (8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256)
+_TOKENS_PER_BATCH = 64
 
 
 def _shape(tokens: int) -> tuple[int, int]:
     """(padded length, rows per batch) for a text of ``tokens`` tokens: a function of the
     text alone, so its vector never depends on what it is embedded with."""
     length = next((b for b in _BUCKETS if tokens <= b), _BUCKETS[-1])
-    return length, max(1, 64 // length)
+    return length, max(1, _TOKENS_PER_BATCH // length)
 
 
 _WORD_RE = re.compile(r"[A-Za-z]{2,}")

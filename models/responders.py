@@ -125,9 +125,9 @@ class ResponderModel:
             last5 = [r.responder for r in recent[:5]]
             for person, w in weights.items():
                 scores[person] += p.w_rotation * w ** p.rotation_exponent / total
-                share = last5.count(person)
-                evidence[person].append(f"resolved {share} of the last {len(last5)} incidents of team {team}"
-                                        if share else f"resolved {counts[person]} incident{'s' if counts[person] > 1 else ''} of team {team} before")
+                share, n = last5.count(person), counts[person]
+                evidence[person].append(f"resolved {share} of the last {len(last5)} incidents of team {team}" if share
+                                        else f"resolved {n} incident{'s' if n > 1 else ''} of team {team} before")
         lately: dict[str, float] = defaultdict(float)
         for r in self._past.values():
             if r.resolved_at <= now:
