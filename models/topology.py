@@ -7,6 +7,10 @@ relate two services) and carry where they came from:
 * ``learned``: seen in the traffic. A span's ``parent_service`` -> ``service`` is a call;
   an event of a service on a host is that service running on that host. Learning is
   online and needs nothing but the events, so a deployment works without any file.
+* ``mentioned``: a service's own log records or spans name another service of the graph
+  ("... (calling redis-cart)", "dial tcp redis-cart:6379"): what a client says it talks
+  to. A datastore sends no spans, so without a catalog this is how its callers reach it.
+  Kept per direction too (``mentions``: who named whom, when last), for the service map.
 * ``declared``: loaded from a topology export (``topology.json`` with ``calls``,
   ``uses`` and ``runs_on`` edges) or a service catalog (``services.yaml`` with
   ``depends_on``), when one is given. Optional.
@@ -30,6 +34,9 @@ __all__ = ["ServiceGraph", "host_node", "host_zones"]
 
 _FORMAT = "triage.service-graph"
 _DECLARED_TYPES = frozenset({"calls", "uses", "runs_on", "depends_on"})
+# An edge seen several ways keeps the surest source: declared, then seen in a span or a
+# placement, then named in a log.
+_SOURCE_RANK = {"mentioned": 0, "learned": 1, "declared": 2}
 
 
 def host_node(host: str) -> str:
@@ -59,6 +66,8 @@ class ServiceGraph:
         # node -> neighbour -> (source, last seen epoch seconds)
         self._adj: dict[str, dict[str, tuple[str, float]]] = {}
         self._hops_cache: dict[tuple[str, int], dict[str, int]] = {}
+        # (the service whose records named it, the service named) -> last seen epoch seconds
+        self.mentions: dict[tuple[str, str], float] = {}
         self.version = 0
 
     # -- building ------------------------------------------------------------------
@@ -69,8 +78,8 @@ class ServiceGraph:
             return False
         current = self._adj.get(a, {}).get(b)
         if current is not None:
-            # a declared edge stays declared; refresh the time it was last seen
-            kind = "declared" if "declared" in (current[0], source) else source
+            # an edge keeps its surest source; refresh the time it was last seen
+            kind = max(current[0], source, key=lambda k: _SOURCE_RANK.get(k, 1))
             if seen > current[1] or kind != current[0]:
                 self._adj[a][b] = self._adj[b][a] = (kind, max(seen, current[1]))
             return False
@@ -87,6 +96,16 @@ class ServiceGraph:
     def learn_placement(self, service: str | None, host: str | None, seen: float = 0.0) -> bool:
         """An event showed ``service`` running on ``host``."""
         return bool(service and host) and self._add(service, host_node(host), "learned", seen)  # type: ignore[arg-type]
+
+    def learn_mention(self, service: str, named: str, seen: float = 0.0) -> bool:
+        """A record of ``service`` named ``named``, a node of this graph already (a service
+        or datastore seen in the stream)."""
+        if service == named or named not in self._adj:
+            return False
+        key = (service, named)
+        if seen > self.mentions.get(key, -1.0):
+            self.mentions[key] = seen
+        return self._add(service, named, "mentioned", seen)
 
     def declare(self, a: str, b: str) -> bool:
         return self._add(a, b, "declared", 0.0)
@@ -174,13 +193,15 @@ class ServiceGraph:
 
     def snapshot(self) -> dict[str, Any]:
         return {"format": _FORMAT, "version": self.version,
-                "edges": [[a, b, src, self._adj[a][b][1]] for a, b, src in self.edges()]}
+                "edges": [[a, b, src, self._adj[a][b][1]] for a, b, src in self.edges()],
+                "mentions": [[a, b, seen] for (a, b), seen in sorted(self.mentions.items())]}
 
     def restore(self, state: dict[str, Any]) -> None:
         if state.get("format") != _FORMAT:
             raise ValueError("not a service graph snapshot")
         self._adj.clear()
         self._hops_cache.clear()
+        self.mentions = {(a, b): float(seen) for a, b, seen in state.get("mentions", [])}
         for a, b, src, seen in state.get("edges", []):
             self._adj.setdefault(a, {})[b] = (src, float(seen))
             self._adj.setdefault(b, {})[a] = (src, float(seen))

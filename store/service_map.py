@@ -1,8 +1,8 @@
 """The service graph as ``GET /services/graph`` shows it: the catalog's declared
-``depends_on``, the caller -> callee calls spans showed (``service_edges``), and the
-services seen on each host (the placement each correlation scope's graph learned,
-``correlation_models.graph``), every edge with where it came from and when it was last
-seen. Names the catalog knows as aliases are shown under the entry's own name."""
+``depends_on``, the caller -> callee calls spans showed (``service_edges``), the services
+each service's log records named, and the services seen on each host (the mentions and
+placement each correlation scope's graph learned, ``correlation_models.graph``), every
+edge with where it came from and when it was last seen. Names the catalog knows as aliases are shown under the entry's own name."""
 
 from __future__ import annotations
 
@@ -18,13 +18,13 @@ from triage.models.topology import host_node
 from triage.store.graph import load_edges
 from triage.store.schema import correlation_models
 
-DECLARED, TRACES, PLACEMENT = "declared", "traces", "placement"
+DECLARED, TRACES, LOGS, PLACEMENT = "declared", "traces", "logs", "placement"
 DEPENDS_ON, RUNS_ON = "depends_on", "runs_on"
 
 
 @dataclass(frozen=True)
 class EdgeSource:
-    source: str                    # declared | traces | placement
+    source: str                    # declared | traces | logs | placement
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     count: int | None = None       # calls, for traces
@@ -56,13 +56,26 @@ class ServiceMap:
     edges: list[GraphEdge]
 
 
-def _placements(engine: sa.Engine) -> Iterable[tuple[str, str, datetime]]:
-    """(service, host, last seen) from every scope's learned graph."""
-    prefix = host_node("")
+def _graphs(engine: sa.Engine) -> list[dict[str, Any]]:
+    """Every scope's learned graph (``ServiceGraph.snapshot``)."""
     with engine.connect() as conn:
         graphs = [row.graph for row in conn.execute(sa.select(correlation_models.c.graph))]
+    return [g for g in graphs if isinstance(g, dict)]
+
+
+def _mentions(graphs: list[dict[str, Any]]) -> Iterable[tuple[str, str, datetime]]:
+    """(service, the service its records named, last seen) from the learned graphs."""
     for graph in graphs:
-        for item in (graph or {}).get("edges", []) if isinstance(graph, dict) else []:
+        for item in graph.get("mentions", []):
+            if isinstance(item, list) and len(item) == 3 and isinstance(item[0], str) and isinstance(item[1], str):
+                yield item[0], item[1], datetime.fromtimestamp(float(item[2]), timezone.utc)
+
+
+def _placements(graphs: list[dict[str, Any]]) -> Iterable[tuple[str, str, datetime]]:
+    """(service, host, last seen) from the learned graphs."""
+    prefix = host_node("")
+    for graph in graphs:
+        for item in graph.get("edges", []):
             if not isinstance(item, list) or len(item) != 4:
                 continue
             a, b, source, seen = item
@@ -96,10 +109,13 @@ def load_service_map(engine: sa.Engine, catalog: Catalog) -> ServiceMap:
     for edge in load_edges(engine):
         add(name(edge.caller), name(edge.callee), DEPENDS_ON,
             EdgeSource(TRACES, edge.first_seen, edge.last_seen, edge.count))
-    for service, host, seen in _placements(engine):
+    graphs = _graphs(engine)
+    for service, named, seen in _mentions(graphs):
+        add(name(service), name(named), DEPENDS_ON, EdgeSource(LOGS, last_seen=seen))
+    for service, host, seen in _placements(graphs):
         add(name(service), host_node(host), RUNS_ON, EdgeSource(PLACEMENT, last_seen=seen))
 
-    order = (DECLARED, TRACES, PLACEMENT)
+    order = (DECLARED, TRACES, LOGS, PLACEMENT)
     edges = [GraphEdge(a, b, relation, tuple(sorted(srcs.values(), key=lambda s: order.index(s.source))))
              for (a, b, relation), srcs in sorted(found.items())]
     ids = sorted({*catalog.services, *(e.source for e in edges), *(e.target for e in edges)})

@@ -165,7 +165,8 @@ Author = Annotated[Text | None, Query(max_length=200, description="who; defaults
 # -- the graph (before /services/{name}, which would take "graph" for a name) ------------
 
 class EdgeSourcePublic(BaseModel):
-    source: str = Field(description="declared (the catalog's depends_on), traces (spans' caller -> callee) or "
+    source: str = Field(description="declared (the catalog's depends_on), traces (spans' caller -> callee), "
+                                    "logs (the service's log records or spans name the other) or "
                                     "placement (events of the service on the host)")
     first_seen: datetime | None
     last_seen: datetime | None
@@ -206,8 +207,8 @@ class GraphPublic(BaseModel):
 
 @router.get("/services/graph", response_model=GraphPublic, response_model_by_alias=True, tags=["catalog"])
 def service_graph(request: Request, _: ReadAccess) -> GraphPublic:
-    """The catalog's declared ``depends_on``, the caller -> callee calls spans showed, and
-    which service ran on which host, each edge with where it came from and when it was
+    """The catalog's declared ``depends_on``, the caller -> callee calls spans showed, the
+    services each service's log records named, and which service ran on which host, each edge with where it came from and when it was
     last seen (names the catalog knows as aliases are shown under the entry's name)."""
     return GraphPublic.of(load_service_map(get_engine(request), _store(request).catalog()))
 

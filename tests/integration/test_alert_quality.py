@@ -51,8 +51,8 @@ def storm_rows() -> list[dict[str, Any]]:
 # (docs/quality.md, "Pages", 2026-12-07): (exact at least, pages per incident at most,
 # noise pages at most, B-cubed F1 at least, pairwise F1 at least). Missed is always 0.
 FLOORS = {
-    "boutique-week": (0.50, 1.44, 30, 0.82, 0.79),
-    "boutique-storm": (0.35, 1.42, 12, 0.75, 0.77),
+    "boutique-week": (0.56, 1.34, 30, 0.82, 0.79),
+    "boutique-storm": (0.41, 1.30, 12, 0.75, 0.77),
 }
 # On alerts alone (no logs or spans to tell a real incident from a chronic family):
 # (noise pages at most, B-cubed F1 at least, pairwise F1 at least); missed is 0 there too.
@@ -102,7 +102,12 @@ def test_declared_dependencies_page_less_and_miss_nothing(dataset: str, request:
         plain = next(r for r in rows if r["scope"] == scope and r["engine"] == "triage")
         assert row["missed"] == 0, row
         assert row["exact"] >= exact and row["pages_per_incident"] <= per_incident, row
-        assert row["pages_per_incident"] < plain["pages_per_incident"], (row, plain)
+        # On all events the graph learns the one dependency no span shows (a datastore's)
+        # from its callers' log records; on alerts alone only the declaration gives it.
+        if scope == "all":
+            assert row["pages_per_incident"] <= plain["pages_per_incident"], (row, plain)
+        else:
+            assert row["pages_per_incident"] < plain["pages_per_incident"], (row, plain)
 
 
 @pytest.mark.timeout(120)

@@ -220,8 +220,11 @@ def test_the_graph_says_where_each_edge_came_from(client: TestClient, store: Sql
         record_edges(conn, [("frontend", "cart", T0), ("frontend", "cart", T0 + timedelta(seconds=30)),
                             ("cart", "redis-cart", T0)])
     # placement, as the consumer learns it: events of a service on a host
+    # and a log record naming another service of the graph
     Pipeline(store, EMBEDDER)([make_event(0, id="p1", service="redis-cart", host="node-1"),
-                     make_event(40, id="p2", service="cartservice", host="node-2")])
+                     make_event(40, id="p2", service="cartservice", host="node-2"),
+                     make_event(50, id="p3", kind="log", source="otel", service="checkoutservice", host="node-2",
+                                title="rpc error: code = Unavailable (calling cartservice)", labels={})])
     graph = client.get("/services/graph").json()
     edges = {(e["from"], e["to"]): e for e in graph["edges"]}
     declared_and_traced = edges[("cartservice", "redis-cart")]
@@ -233,6 +236,8 @@ def test_the_graph_says_where_each_edge_came_from(client: TestClient, store: Sql
     placed = edges[("cartservice", "host:node-2")]
     assert placed["relation"] == "runs_on" and placed["sources"][0]["source"] == "placement"
     assert placed["last_seen"] == "2026-03-11T14:00:40Z"
+    named = edges[("checkoutservice", "cartservice")]
+    assert [s["source"] for s in named["sources"]] == ["logs"] and named["last_seen"] == "2026-03-11T14:00:50Z"
     nodes = {n["id"]: n for n in graph["nodes"]}
     assert nodes["redis-cart"] == {"id": "redis-cart", "kind": "datastore", "team": "cart", "in_catalog": True}
     assert nodes["frontend"]["kind"] == "unknown" and nodes["host:node-1"]["kind"] == "host"

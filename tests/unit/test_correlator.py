@@ -301,6 +301,33 @@ def test_a_young_cluster_alerts_incident_takes_any_services_events() -> None:
     assert old[1].action is Action.opened
 
 
+def test_a_datastore_its_callers_logs_name_joins_their_incident() -> None:
+    """A datastore sends no spans: the graph learns who uses it from the callers' own
+    records naming it, so its alert joins the incident of the service that calls it (with
+    no edge it would page apart)."""
+    redis = {"fingerprint": "redis-down", "service": "redis-cart", "host": "node-1", "title": "Redis down",
+             "labels": {"alertname": "RedisDown"}}
+    events = [
+        (0, log("redis-cart", "background saving started", host="node-1", severity="info")),
+        (7200, {"fingerprint": "cart-5xx", "service": "cartservice", "host": "node-2",
+                "title": "Istio high 5xx error rate", "labels": {"alertname": "IstioHigh5xxErrorRate"}}),
+        (7210, log("cartservice", "rpc error: code = DeadlineExceeded (calling redis-cart)", host="node-2")),
+        (7230, redis),
+    ]
+    c = correlator()
+    d = run(c, events)
+    assert d[3].incident_id == d[1].incident_id
+    assert d[3].evidence.match.components.topology > 0
+    graph = c.state.models_for(scope_of(make_event(0))).graph
+    assert ("cartservice", "redis-cart", "mentioned") in graph.edges()
+    assert graph.mentions == {("cartservice", "redis-cart"): (T0 + timedelta(seconds=7210)).timestamp()}
+    # a name the stream has not shown as a service is a word, not a node
+    assert ("cartservice", "rpc") not in {(a, b) for a, b, _ in graph.edges()}
+    unnamed = run(correlator(), [*events[:2], (7210, log("cartservice", "rpc error: code = DeadlineExceeded",
+                                                               host="node-2")), (7230, redis)])
+    assert unnamed[3].action is Action.opened
+
+
 def test_young_incident_takes_a_new_kind_of_message_on_its_service() -> None:
     c = correlator(propagation_window=600)
     a, b = run(c, [(0, {"fingerprint": "a"}), (60, log("checkout", "disk quota exceeded on volume"))])

@@ -92,6 +92,20 @@ def test_service_graph_learns_hops_and_round_trips() -> None:
     assert restored.edges() == g.edges() and restored.version == g.version
 
 
+def test_a_mention_is_an_edge_of_the_least_sure_source_and_keeps_its_direction() -> None:
+    g = ServiceGraph()
+    assert not g.learn_mention("cart", "redis", 1.0)        # redis is no node yet
+    g.learn_placement("redis", "node-1", 1.0)
+    assert g.learn_mention("cart", "redis", 2.0) and not g.learn_mention("cart", "redis", 3.0)
+    assert not g.learn_mention("redis", "redis", 3.0)
+    assert ("cart", "redis", "mentioned") in g.edges() and g.mentions == {("cart", "redis"): 3.0}
+    g.learn_call("cart", "redis", 4.0)                      # a span is surer than a mention
+    g.learn_mention("cart", "redis", 5.0)
+    assert ("cart", "redis", "learned") in g.edges()
+    restored = ServiceGraph.from_snapshot(json.loads(json.dumps(g.snapshot())))
+    assert restored.mentions == g.mentions and restored.edges() == g.edges()
+
+
 def test_declared_topology_from_files(tmp_path: Path) -> None:
     topo = tmp_path / "topology.json"
     topo.write_text(json.dumps({"nodes": [{"id": "n1", "type": "host"}], "edges": [
