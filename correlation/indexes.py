@@ -4,7 +4,6 @@ cached until what it was computed from changes."""
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
@@ -88,25 +87,6 @@ class GraphDistances:
         return found
 
 
-# Words that may be a service's name: lowercase, digits, '-' or '_' inside ("redis-cart",
-# "payment_api"); a name is a node of the graph only when the stream has shown it.
-_NAME_RE = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
-_NAMES_MAX = 1 << 16
-_names_in: dict[str, tuple[str, ...]] = {}
-
-
-def names_in(text: str) -> tuple[str, ...]:
-    """The words of ``text`` that may name a service, each once (cached per text: a
-    stream repeats its messages)."""
-    found = _names_in.get(text)
-    if found is None:
-        found = tuple(dict.fromkeys(_NAME_RE.findall(text)))
-        if len(_names_in) >= _NAMES_MAX:
-            _names_in.clear()
-        _names_in[text] = found
-    return found
-
-
 def learn_graph(models: ScopeModels, event: Event, now: datetime, topology: ServiceGraph | None,
                 declared: set[int]) -> None:
     """What the event teaches the scope's service graph: a call (a span with its parent
@@ -127,8 +107,7 @@ def learn_graph(models: ScopeModels, event: Event, now: datetime, topology: Serv
         changed |= graph.learn_placement(event.service, event.host, ts)
     if event.service and event.kind is not EventKind.alert:
         # (an alert's title names its instance and the rule's subject, not a peer it calls)
-        for name in names_in(event.title):
-            if name in graph:
-                changed |= graph.learn_mention(event.service, name, ts)
+        for name in graph.services_named_in(event.title):
+            changed |= graph.learn_mention(event.service, name, ts)
     if changed:
         models.dirty = True

@@ -25,6 +25,7 @@ its copy is current.
 from __future__ import annotations
 
 import json
+import re
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,6 +35,9 @@ __all__ = ["ServiceGraph", "host_node", "host_zones"]
 
 _FORMAT = "triage.service-graph"
 _DECLARED_TYPES = frozenset({"calls", "uses", "runs_on", "depends_on"})
+# The words of a record that may name a service (Kubernetes names: letters, digits, '-';
+# "redis-cart:6379" and "cartservice.boutique.svc" name one).
+_WORD_RE = re.compile(r"[A-Za-z0-9_-]+")
 # An edge seen several ways keeps the surest source: declared, then seen in a span or a
 # placement, then named in a log.
 _SOURCE_RANK = {"mentioned": 0, "learned": 1, "declared": 2}
@@ -41,6 +45,9 @@ _SOURCE_RANK = {"mentioned": 0, "learned": 1, "declared": 2}
 
 def host_node(host: str) -> str:
     return f"host:{host}"
+
+
+_HOST_PREFIX = host_node("")
 
 
 def host_zones(path: str | Path) -> dict[str, str]:
@@ -68,6 +75,8 @@ class ServiceGraph:
         self._hops_cache: dict[tuple[str, int], dict[str, int]] = {}
         # (the service whose records named it, the service named) -> last seen epoch seconds
         self.mentions: dict[tuple[str, str], float] = {}
+        self._services: set[str] = set()   # the nodes that are not hosts
+
         self.version = 0
 
     # -- building ------------------------------------------------------------------
@@ -85,6 +94,7 @@ class ServiceGraph:
             return False
         self._adj.setdefault(a, {})[b] = (source, seen)
         self._adj.setdefault(b, {})[a] = (source, seen)
+        self._services.update(n for n in (a, b) if not n.startswith(_HOST_PREFIX))
         self._hops_cache.clear()
         self.version += 1
         return True
@@ -96,6 +106,11 @@ class ServiceGraph:
     def learn_placement(self, service: str | None, host: str | None, seen: float = 0.0) -> bool:
         """An event showed ``service`` running on ``host``."""
         return bool(service and host) and self._add(service, host_node(host), "learned", seen)  # type: ignore[arg-type]
+
+    def services_named_in(self, text: str) -> list[str]:
+        """The services of this graph that ``text`` names as a word: a set look-up per
+        word, whatever the number of services (a log record's title, per event)."""
+        return sorted(self._services.intersection(_WORD_RE.findall(text)))
 
     def learn_mention(self, service: str, named: str, seen: float = 0.0) -> bool:
         """A record of ``service`` named ``named``, a node of this graph already (a service
@@ -205,6 +220,7 @@ class ServiceGraph:
         for a, b, src, seen in state.get("edges", []):
             self._adj.setdefault(a, {})[b] = (src, float(seen))
             self._adj.setdefault(b, {})[a] = (src, float(seen))
+        self._services = {n for n in self._adj if not n.startswith(_HOST_PREFIX)}
         self.version = int(state.get("version", 0))
 
     @classmethod
