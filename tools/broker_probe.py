@@ -4,12 +4,18 @@ broker alone").
 
     python tools/broker_probe.py latency [--rate 1000] [--fetch-wait-ms 50] [--messages 5000]
     python tools/broker_probe.py read [--messages 600000]
+    python tools/broker_probe.py clients [--messages 200000]
 
 latency: a producer process sends 400-byte messages round-robin to 3 topics of 4
 partitions at --rate; the consumer reports p50/p99 from each message's create timestamp
 to the poll that returned it, overall (the first fifth left out) and per quarter of the
 run (whether the broker slows down as its partitions grow). read: produces --messages, then reports the consumer's
-messages/s per 100,000 read, and stops if a poll stays empty for 10 s.
+messages/s per 100,000 read, and stops if a poll stays empty for 10 s. clients: produces
+--messages of 450 bytes (a bench event's size), then reads them all with kafka-python and
+with confluent-kafka (librdkafka, a C client; `pip install confluent-kafka` first), twice
+each, alternately, each from the beginning of its partitions (assigned, no group), and
+reports each client's messages/s and its process's CPU per message: what a C client
+would take off a consumer's fetch.
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ import sys
 import time
 
 from kafka import KafkaConsumer, KafkaProducer
+from kafka.structs import TopicPartition
 
 from triage.broker import EmbeddedBroker
 from triage.ingest.kafka_admin import ensure_topics
 
 TOPICS = ["probe-a", "probe-b", "probe-c"]
+PARTITIONS = 4
 _PRODUCE = """
 import sys, time
 from kafka import KafkaProducer
@@ -90,17 +98,54 @@ def read(servers: str, messages: int) -> None:
     print(f"read all {messages}")
 
 
+def clients(servers: str, messages: int) -> None:
+    try:
+        import confluent_kafka
+    except ImportError:
+        sys.exit("confluent-kafka is not installed: `pip install confluent-kafka` (a measuring aid, not a dependency)")
+    p = KafkaProducer(bootstrap_servers=servers, linger_ms=5, batch_size=512 * 1024)
+    for i in range(messages):
+        p.send(TOPICS[i % len(TOPICS)], key=b"global", value=b"x" * 450)
+    p.flush()
+    for client in ("kafka-python", "confluent-kafka") * 2:
+        n = 0
+        if client == "kafka-python":
+            c = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False, max_poll_records=2000,
+                              fetch_max_wait_ms=50)
+            c.assign([TopicPartition(t, q) for t in TOPICS for q in range(PARTITIONS)])
+            c.seek_to_beginning()
+            started, cpu = time.perf_counter(), time.process_time()
+            while n < messages:
+                n += sum(1 for batch in c.poll(timeout_ms=1000, max_records=2000).values()
+                         for m in batch if m.value is not None)
+        else:
+            c = confluent_kafka.Consumer({"bootstrap.servers": servers, "group.id": "probe-clients",
+                                          "enable.auto.commit": False, "fetch.wait.max.ms": 50})
+            c.assign([confluent_kafka.TopicPartition(t, q, confluent_kafka.OFFSET_BEGINNING)
+                      for t in TOPICS for q in range(PARTITIONS)])
+            started, cpu = time.perf_counter(), time.process_time()
+            while n < messages:
+                n += sum(1 for m in c.consume(num_messages=2000, timeout=1.0)
+                         if m.error() is None and m.value() is not None)
+        seconds, cpu_s = time.perf_counter() - started, time.process_time() - cpu
+        c.close()
+        print(f"{client}: {n / seconds:,.0f} messages/s, {cpu_s / n * 1e6:.2f} us of CPU per message")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["latency", "read"])
+    parser.add_argument("mode", choices=["latency", "read", "clients"])
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--fetch-wait-ms", type=int, default=50)
-    parser.add_argument("--messages", type=int, help="how many to send (default: 5,000 for latency, 600,000 for read)")
+    parser.add_argument("--messages", type=int,
+                        help="how many to send (default: 5,000 for latency, 600,000 for read, 200,000 for clients)")
     args = parser.parse_args()
     with EmbeddedBroker() as broker:
-        ensure_topics(broker.bootstrap_servers, TOPICS, 4)
+        ensure_topics(broker.bootstrap_servers, TOPICS, PARTITIONS)
         if args.mode == "latency":
             latency(broker.bootstrap_servers, args.rate, args.fetch_wait_ms, args.messages or 5000)
+        elif args.mode == "clients":
+            clients(broker.bootstrap_servers, args.messages or 200_000)
         else:
             read(broker.bootstrap_servers, args.messages or 600_000)
 
