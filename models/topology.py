@@ -76,7 +76,6 @@ class ServiceGraph:
         # (the service whose records named it, the service named) -> last seen epoch seconds
         self.mentions: dict[tuple[str, str], float] = {}
         self._services: set[str] = set()   # the nodes that are not hosts
-
         self.version = 0
 
     # -- building ------------------------------------------------------------------

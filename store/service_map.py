@@ -2,7 +2,8 @@
 ``depends_on``, the caller -> callee calls spans showed (``service_edges``), the services
 each service's log records named, and the services seen on each host (the mentions and
 placement each correlation scope's graph learned, ``correlation_models.graph``), every
-edge with where it came from and when it was last seen. Names the catalog knows as aliases are shown under the entry's own name."""
+edge with where it came from and when it was last seen. Names the catalog knows as
+aliases are shown under the entry's own name."""
 
 from __future__ import annotations
 
