@@ -87,7 +87,9 @@ class ServiceGraph:
         current = self._adj.get(a, {}).get(b)
         if current is not None:
             # an edge keeps its surest source; refresh the time it was last seen
-            kind = max(current[0], source, key=lambda k: _SOURCE_RANK.get(k, 1))
+            kind = current[0]
+            if source != kind and _SOURCE_RANK.get(source, 1) > _SOURCE_RANK.get(kind, 1):
+                kind = source
             if seen > current[1] or kind != current[0]:
                 self._adj[a][b] = self._adj[b][a] = (kind, max(seen, current[1]))
             return False
