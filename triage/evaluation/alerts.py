@@ -133,7 +133,7 @@ def triage_replay(parameters: CorrelationParameters | None = None, *, embedder: 
 
     ``topology``: a declared service graph (``TRIAGE_TOPOLOGY_FILE``'s formats), as a
     deployment that declares its dependencies runs; without it the graph is learned from
-    the stream's spans alone.
+    the stream alone (its spans, the services its records name, placements).
     """
 
     def run(events: list[Event]) -> Grouping:
