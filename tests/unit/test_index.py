@@ -106,6 +106,16 @@ def test_a_mention_is_an_edge_of_the_least_sure_source_and_keeps_its_direction()
     assert restored.mentions == g.mentions and restored.edges() == g.edges()
 
 
+def test_a_record_names_a_service_as_a_whole_word() -> None:
+    g = ServiceGraph()
+    g.learn_placement("redis-cart", "node-1")
+    g.learn_placement("cartservice", "node-2")
+    assert g.services_named_in("dial tcp redis-cart:6379: connection refused") == ["redis-cart"]
+    assert g.services_named_in("GET http://cartservice.boutique.svc:7070/cart (calling redis-cart)") == \
+        ["cartservice", "redis-cart"]
+    assert g.services_named_in("redis-carts and mycartservice are other words; node-1 is a host") == []
+
+
 def test_declared_topology_from_files(tmp_path: Path) -> None:
     topo = tmp_path / "topology.json"
     topo.write_text(json.dumps({"nodes": [{"id": "n1", "type": "host"}], "edges": [
