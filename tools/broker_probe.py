@@ -76,11 +76,16 @@ def latency(servers: str, rate: float, fetch_wait_ms: int, count: int = 5000) ->
         print(f"  quarter {k + 1}: {p50_p99(lags[k * quarter:(k + 1) * quarter])}")
 
 
-def read(servers: str, messages: int) -> None:
+def produce(servers: str, messages: int, size: int) -> None:
+    """``messages`` of ``size`` bytes, round-robin over the topics, as fast as they go."""
     p = KafkaProducer(bootstrap_servers=servers, linger_ms=5, batch_size=512 * 1024)
     for i in range(messages):
-        p.send(TOPICS[i % len(TOPICS)], key=b"global", value=b"x" * 400)
+        p.send(TOPICS[i % len(TOPICS)], key=b"global", value=b"x" * size)
     p.flush()
+
+
+def read(servers: str, messages: int) -> None:
+    produce(servers, messages, 400)
     c = consumer(servers, 50)
     n, mark, started, idle_since = 0, 100_000, time.perf_counter(), time.monotonic()
     while n < messages:
@@ -103,10 +108,7 @@ def clients(servers: str, messages: int) -> None:
         import confluent_kafka
     except ImportError:
         sys.exit("confluent-kafka is not installed: `pip install confluent-kafka` (a measuring aid, not a dependency)")
-    p = KafkaProducer(bootstrap_servers=servers, linger_ms=5, batch_size=512 * 1024)
-    for i in range(messages):
-        p.send(TOPICS[i % len(TOPICS)], key=b"global", value=b"x" * 450)
-    p.flush()
+    produce(servers, messages, 450)
     for client in ("kafka-python", "confluent-kafka") * 2:
         n = 0
         if client == "kafka-python":
