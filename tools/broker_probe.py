@@ -54,6 +54,7 @@ def consumer(servers: str, fetch_wait_ms: int) -> KafkaConsumer:
                       session_timeout_ms=6000, heartbeat_interval_ms=1000)
     while not c.assignment():
         c.poll(100)
+    c.seek_to_beginning()   # what the polls above returned is read again, not lost
     return c
 
 
