@@ -69,6 +69,28 @@ def test_a_node_alert_names_the_host_and_services_failing_mostly_on_one_host_poi
     assert node in [c for c, _ in rank(events[:-1])]
 
 
+
+def test_a_node_alert_on_a_host_where_none_of_the_failing_services_runs_is_a_bystander() -> None:
+    # checkoutservice fails on node-a and node-b; node-c's CPU alert fires a minute in,
+    # but nothing of the incident shows on node-c
+    events = [log(0, "checkoutservice", "request timed out", host="node-a"),
+              alert(20, "checkoutservice", "IstioHighRequestLatency", host="node-a"),
+              log(30, "checkoutservice", "request timed out", host="node-b"),
+              alert(60, None, "HostHighCpuLoad", host="node-c", node="node-c")]
+    ranked = rank(events)
+    assert ranked[0][0] == "checkoutservice"
+    evidence = dict(ranked)["node-c"]
+    assert "node alert HostHighCpuLoad, but none of the incident's failing services shows trouble on it" in evidence
+    # the same alert where the failing service runs is the node's own evidence, as before
+    on_it = [log(0, "checkoutservice", "request timed out", host="node-c"),
+             alert(20, "checkoutservice", "IstioHighRequestLatency", host="node-c"), events[3]]
+    assert rank(on_it)[0][0] == "node-c"
+    # and where the signals name no host at all, nothing says the node is a bystander
+    unplaced = [log(0, "checkoutservice", "request timed out"),
+                alert(20, "checkoutservice", "IstioHighRequestLatency"), events[3]]
+    assert rank(unplaced)[0][0] == "node-c"
+
+
 def test_an_alert_without_service_or_host_names_the_cluster() -> None:
     event = alert(0, None, "CorednsPanicCount", cluster="prod-eu1")
     assert classify_alert(event, CATALOG) is AlertClass.cluster
