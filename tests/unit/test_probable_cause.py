@@ -69,7 +69,6 @@ def test_a_node_alert_names_the_host_and_services_failing_mostly_on_one_host_poi
     assert node in [c for c, _ in rank(events[:-1])]
 
 
-
 def test_a_node_alert_on_a_host_where_none_of_the_failing_services_runs_is_a_bystander() -> None:
     # checkoutservice fails on node-a and node-b; node-c's CPU alert fires a minute in,
     # but nothing of the incident shows on node-c
