@@ -16,9 +16,10 @@ the score with its sentence:
   component's own resource alert (OOM kill, crash loop, CPU, memory) say more about the
   cause than symptoms seen by callers (5xx rate, latency, a failed probe).
 * **placement**: when several unrelated services fail on one host (and elsewhere less),
-  the host is a candidate, even before its own alert arrives; and a node alert counts
-  for its host only when the incident's services show trouble on it too, or nowhere that
-  the signals say (a host's fault shows on the pods it runs).
+  the host is a candidate, even before its own alert arrives; and a node alert that
+  fires after the incident began counts for its host only when the incident's services
+  show trouble on it too, or nowhere that the signals say (a host's fault shows on the
+  pods it runs).
 * **zone**: node alerts on several hosts of one availability zone (and fewer elsewhere)
   point at what those hosts share, the zone's network or power, above any one of them.
   Zones come from the topology export (``TRIAGE_TOPOLOGY_FILE``) or the events' zone
@@ -309,10 +310,13 @@ def rank_causes(signals: Sequence[Signal], graph: CallGraph | None = None,
                                   (AlertClass.datastore, p.w_datastore_alert, "datastore alert"),
                                   (AlertClass.resource, p.w_resource_alert, "resource alert")):
             if cls in e.alerts:
-                if cls is AlertClass.node and e.type is ComponentType.host and on_host and component not in on_host:
-                    # A host's fault shows on the pods it runs. The incident's services
-                    # failed on other hosts and none on this one: its alert fired beside
-                    # the incident, not under it (it stays a candidate, on its timing).
+                if (cls is AlertClass.node and e.type is ComponentType.host and lead > p.slack_s and on_host
+                        and component not in on_host):
+                    # A host's fault shows on the pods it runs. Its alert came after the
+                    # incident had begun, and the incident's services fail on other hosts
+                    # and on none of this one: it fired beside the incident, not under it
+                    # (it stays a candidate, on its timing). A node that fails first may
+                    # send nothing of its own (a dead node ships no logs): not this rule.
                     evidence.append(f"{text} {e.alerts[cls]}, but none of the incident's failing services "
                                     f"shows trouble on it")
                     continue

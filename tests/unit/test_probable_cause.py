@@ -84,10 +84,15 @@ def test_a_node_alert_on_a_host_where_none_of_the_failing_services_runs_is_a_bys
     on_it = [log(0, "checkoutservice", "request timed out", host="node-c"),
              alert(20, "checkoutservice", "IstioHighRequestLatency", host="node-c"), events[3]]
     assert rank(on_it)[0][0] == "node-c"
-    # and where the signals name no host at all, nothing says the node is a bystander
+    # where the signals name no host at all, nothing says the node is a bystander
     unplaced = [log(0, "checkoutservice", "request timed out"),
                 alert(20, "checkoutservice", "IstioHighRequestLatency"), events[3]]
     assert rank(unplaced)[0][0] == "node-c"
+    # nor when the node's alert is the incident's first sign: a dead node ships nothing
+    # of its own, and its callers' errors come from the other hosts
+    first = [alert(0, None, "KubernetesNodeNotReady", host="node-c", node="node-c"), *events[:3]]
+    [(cause, evidence), *_] = rank(first)
+    assert cause == "node-c" and "node alert KubernetesNodeNotReady" in evidence
 
 
 def test_an_alert_without_service_or_host_names_the_cluster() -> None:
