@@ -208,8 +208,9 @@ class GraphPublic(BaseModel):
 @router.get("/services/graph", response_model=GraphPublic, response_model_by_alias=True, tags=["catalog"])
 def service_graph(request: Request, _: ReadAccess) -> GraphPublic:
     """The catalog's declared ``depends_on``, the caller -> callee calls spans showed, the
-    services each service's log records named, and which service ran on which host, each edge with where it came from and when it was
-    last seen (names the catalog knows as aliases are shown under the entry's name)."""
+    services each service's log records named, and which service ran on which host, each
+    edge with where it came from and when it was last seen (names the catalog knows as
+    aliases are shown under the entry's name)."""
     return GraphPublic.of(load_service_map(get_engine(request), _store(request).catalog()))
 
 
