@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import partial
 
 import numpy as np
 
@@ -211,7 +212,8 @@ class Correlator:
             fits = [fit.score(i, identity, now, firing) for i in candidates]
             best = max((e for e in fits if e.eligible), key=_rank, default=None)
             if best is None or best.score < p.threshold:
-                best, onset = at_onset(node, fits, best, self._onset, _rank)
+                downstream = None if event.kind is EventKind.alert else partial(self._downstream, models.graph, node)
+                best, onset = at_onset(node, fits, best, self._onset, _rank, downstream)
         if best is not None and (best.score >= p.threshold or onset is not None):
             target = self.state.incidents[best.incident_id]
             # the first alert of a noise group makes it an incident
@@ -493,6 +495,12 @@ class Correlator:
             incident.accepting_until = self._accepting_until(incident)
             self._paging.resolved(incident, signal.last_seen, self.state.models_for(incident.scope).history)
         incident.dirty = True
+
+    def _downstream(self, graph: ServiceGraph, node: str, fit: CandidateFit) -> bool:
+        """``node`` is, next to ``fit``'s incident, only a callee of its nodes: each of them
+        adjacent to it calls it, and it calls none of them."""
+        near = [n for n in self.state.incidents[fit.incident_id].nodes if graph.adjacent(node, n)]
+        return bool(near) and all(graph.calls(n, node) and not graph.calls(node, n) for n in near)
 
     def _decide(self, event: Event, action: Action, incident: IncidentState, rule: Rule,
                 evidence: Evidence, notify: bool) -> Decision:

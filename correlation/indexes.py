@@ -97,7 +97,7 @@ def learn_graph(models: ScopeModels, event: Event, now: datetime, topology: Serv
     if topology is not None and id(models) not in declared:
         declared.add(id(models))
         for a, b, _ in topology.edges():
-            if graph.declare(a, b):
+            if graph.declare(*((b, a) if topology.calls(b, a) else (a, b))):   # (edges() lists a pair by name)
                 models.dirty = True
     ts = now.timestamp()
     changed = False

@@ -301,7 +301,8 @@ def fresh_precedent(incident: IncidentState, key: str, now: datetime, params: Co
 
 
 def at_onset(node: str, fits: Iterable[CandidateFit], best: CandidateFit | None, onset: Onset | None,
-             rank: Callable[[CandidateFit], Any]) -> tuple[CandidateFit | None, Onset | None]:
+             rank: Callable[[CandidateFit], Any],
+             downstream: Callable[[CandidateFit], bool] | None = None) -> tuple[CandidateFit | None, Onset | None]:
     """For an event on ``node`` that fits no candidate at ``threshold`` (``best``: the best
     below it, if any): the candidate it joins at its onset and why (``onset``: None when
     the rule is off), else ``best`` and None. That is the best by ``rank`` of the
@@ -313,11 +314,20 @@ def at_onset(node: str, fits: Iterable[CandidateFit], best: CandidateFit | None,
     neighbour) often fits the young group poorly on text: alone, it would open a group
     that pages again. Not an event of a host (a node's CPU or disk, most often a node's
     own noise, which would become the young incident's probable cause), and not across
-    two hops (two services on one host, say): at the onset, only a call relates."""
+    two hops (two services on one host, say): at the onset, only a call relates.
+
+    And only one way along it (``downstream``: the event's node is, next to the
+    candidate, only a callee of its nodes; given for a log record or span): a fault
+    spreads from a callee to its callers, and a callee's records come as its trouble
+    happens, so a callee whose fault began the incident would have shown it first. A
+    callee's record after its caller's group formed is trouble of its own. Its alerts
+    join still: a rule fires only after its ``for:`` duration, after the callers' errors
+    (a datastore's alert after its clients' timeouts)."""
     if onset is None or node.startswith(_HOST):
         return best, None
     young = max((e for e in fits if e.eligible and e.hops is not None and e.hops <= 1
-                 and e.score >= onset.threshold and e.incident_age_s <= onset.window_s), key=rank, default=None)
+                 and e.score >= onset.threshold and e.incident_age_s <= onset.window_s
+                 and not (e.hops == 1 and downstream is not None and downstream(e))), key=rank, default=None)
     return (young, onset) if young is not None else (best, None)
 
 

@@ -43,12 +43,15 @@ __all__ = ["PastResolution", "ResponderModel", "ResponderParameters", "Responder
 @dataclass(frozen=True)
 class PastResolution:
     """An incident triage learned the outcome of: whose team resolved it (the responder's
-    team in the catalog, else the owner of its probable cause), who resolved it, when."""
+    team in the catalog, else the owner of its probable cause), who resolved it, when,
+    and the team owning its probable cause when that is another team (``owner_team``:
+    the incident was brought to someone outside the team that owns it)."""
 
     incident_id: str
     team: str | None
     responder: str
     resolved_at: datetime
+    owner_team: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class ResponderParameters:
     half_life_s: float = 3.5 * 86400.0
     w_rotation: float = 1.0
     rotation_exponent: float = 0.5   # of each person's share of the team's resolutions (see suggest)
+    w_outside: float = 0.5           # a resolution of the team's incident by someone of another team
     w_similar: float = 0.6
     w_anyone: float = 0.15            # who has been resolving anything lately (neighbouring teams' on-call)
     strong_similarity: float = 2.0   # a similar incident's score that counts fully
@@ -110,12 +114,20 @@ class ResponderModel:
         scores: dict[str, float] = defaultdict(float)
         evidence: dict[str, list[str]] = defaultdict(list)
         if team is not None:
-            recent = sorted((r for r in self._past.values() if r.team == team and r.resolved_at <= now),
+            # The team's rotation: who resolved the team's incidents lately, its own people
+            # and, at ``w_outside`` a resolution, people of other teams who resolved an
+            # incident the team owns (an escalation that recurs: a platform engineer who
+            # takes checkout's crashes). Counted fully, one such resolution, the latest,
+            # put its outsider ahead of the team's own primary.
+            recent = sorted((r for r in self._past.values()
+                             if (r.team == team or r.owner_team == team) and r.resolved_at <= now),
                             key=lambda r: r.resolved_at, reverse=True)
             weights: dict[str, float] = defaultdict(float)
             counts: dict[str, int] = defaultdict(int)
+            outside: dict[str, str | None] = {r.responder: r.team for r in recent if r.team != team}
             for r in recent:
-                weights[r.responder] += 0.5 ** ((now - r.resolved_at).total_seconds() / p.half_life_s)
+                weights[r.responder] += (1.0 if r.team == team else p.w_outside) * \
+                    0.5 ** ((now - r.resolved_at).total_seconds() / p.half_life_s)
                 counts[r.responder] += 1
             # square roots of the shares: a rotation has a primary who resolves most of
             # the team's incidents and a secondary who resolves the rest, and the
@@ -126,8 +138,9 @@ class ResponderModel:
             for person, w in weights.items():
                 scores[person] += p.w_rotation * w ** p.rotation_exponent / total
                 share, n = last5.count(person), counts[person]
-                evidence[person].append(f"resolved {share} of the last {len(last5)} incidents of team {team}" if share
-                                        else f"resolved {n} incident{'s' if n > 1 else ''} of team {team} before")
+                of = f" (of team {outside[person]})" if person in outside and outside[person] else ""
+                evidence[person].append(f"resolved {share} of the last {len(last5)} incidents of team {team}{of}" if share
+                                        else f"resolved {n} incident{'s' if n > 1 else ''} of team {team} before{of}")
         lately: dict[str, float] = defaultdict(float)
         for r in self._past.values():
             if r.resolved_at <= now:

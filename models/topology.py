@@ -15,6 +15,11 @@ relate two services) and carry where they came from:
   ``uses`` and ``runs_on`` edges) or a service catalog (``services.yaml`` with
   ``depends_on``), when one is given. Optional.
 
+Edges that have a direction keep it too (``callees``; ``calls(a, b)``): a span's parent
+service calls its service, a declared ``calls``/``uses``/``depends_on`` edge runs from
+the dependant, and a record naming a peer names a service it talks to. A fault spreads
+from a callee to its callers (the correlator's onset rule reads the direction).
+
 ``proximity(node, nodes)`` is ``hop_decay ** hops`` to the nearest of ``nodes`` within
 ``max_hops`` (1 for a node in ``nodes``, 0 when none is reachable). Breadth-first
 searches are cached per node until the graph changes. State is JSON
@@ -75,6 +80,7 @@ class ServiceGraph:
         self._hops_cache: dict[tuple[str, int], dict[str, int]] = {}
         # (the service whose records named it, the service named) -> last seen epoch seconds
         self.mentions: dict[tuple[str, str], float] = {}
+        self.callees: dict[str, set[str]] = {}   # caller -> the services it calls (or names)
         self._services: set[str] = set()   # the nodes that are not hosts
         self.version = 0
 
@@ -102,7 +108,13 @@ class ServiceGraph:
 
     def learn_call(self, caller: str | None, callee: str | None, seen: float = 0.0) -> bool:
         """A span showed ``caller`` calling ``callee``."""
-        return bool(caller and callee) and self._add(caller, callee, "learned", seen)  # type: ignore[arg-type]
+        if not caller or not callee or caller == callee:
+            return False
+        self._direct(caller, callee)
+        return self._add(caller, callee, "learned", seen)
+
+    def _direct(self, caller: str, callee: str) -> None:
+        self.callees.setdefault(caller, set()).add(callee)
 
     def learn_placement(self, service: str | None, host: str | None, seen: float = 0.0) -> bool:
         """An event showed ``service`` running on ``host``."""
@@ -119,11 +131,15 @@ class ServiceGraph:
         if service == named or named not in self._adj:
             return False
         key = (service, named)
+        self._direct(service, named)
         if seen > self.mentions.get(key, -1.0):
             self.mentions[key] = seen
         return self._add(service, named, "mentioned", seen)
 
     def declare(self, a: str, b: str) -> bool:
+        """``a`` calls, uses or depends on ``b`` (or runs on the host node ``b``)."""
+        if a != b and not b.startswith(_HOST_PREFIX):
+            self._direct(a, b)
         return self._add(a, b, "declared", 0.0)
 
     @classmethod
@@ -166,6 +182,13 @@ class ServiceGraph:
 
     def neighbours(self, node: str) -> set[str]:
         return set(self._adj.get(node, ()))
+
+    def calls(self, caller: str, callee: str) -> bool:
+        """``caller`` was seen calling ``callee``, declared dependent on it, or named it."""
+        return callee in self.callees.get(caller, ())
+
+    def adjacent(self, a: str, b: str) -> bool:
+        return b in self._adj.get(a, ())
 
     def edges(self) -> list[tuple[str, str, str]]:
         return sorted((a, b, src) for a, nbrs in self._adj.items() for b, (src, _) in nbrs.items() if a < b)
@@ -210,7 +233,8 @@ class ServiceGraph:
     def snapshot(self) -> dict[str, Any]:
         return {"format": _FORMAT, "version": self.version,
                 "edges": [[a, b, src, self._adj[a][b][1]] for a, b, src in self.edges()],
-                "mentions": [[a, b, seen] for (a, b), seen in sorted(self.mentions.items())]}
+                "mentions": [[a, b, seen] for (a, b), seen in sorted(self.mentions.items())],
+                "calls": sorted([a, b] for a, callees in self.callees.items() for b in callees)}
 
     def restore(self, state: dict[str, Any]) -> None:
         if state.get("format") != _FORMAT:
@@ -218,6 +242,10 @@ class ServiceGraph:
         self._adj.clear()
         self._hops_cache.clear()
         self.mentions = {(a, b): float(seen) for a, b, seen in state.get("mentions", [])}
+        self.callees = {}
+        # (a snapshot from before directions were kept has none: its mentions have one)
+        for a, b in [*state.get("calls", []), *self.mentions]:
+            self._direct(a, b)
         for a, b, src, seen in state.get("edges", []):
             self._adj.setdefault(a, {})[b] = (src, float(seen))
             self._adj.setdefault(b, {})[a] = (src, float(seen))

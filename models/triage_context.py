@@ -197,7 +197,9 @@ class Triager:
             teams = [t.name for t in self.catalog.teams.values() if responder in t.members]
             entry = self.catalog.service(profile.owner)
             team = teams[0] if len(teams) == 1 else entry.team if entry is not None else None
-            self.responders.learn_one(PastResolution(profile.incident_id, team, responder, resolved_at))
+            owner_team = entry.team if entry is not None else None
+            self.responders.learn_one(PastResolution(profile.incident_id, team, responder, resolved_at,
+                                                     owner_team if owner_team != team else None))
 
     def triage(self, incident_id: str, events: Sequence[Event], *, now: datetime,
                vector: np.ndarray | None = None, changes: Sequence[Change] = (), title: str = "",

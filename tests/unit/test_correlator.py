@@ -205,6 +205,32 @@ def test_a_neighbour_joins_a_young_incident_at_its_onset_below_the_threshold() -
         assert d[2].action is Action.opened and d[2].evidence.best_candidate.score < 0.55
 
 
+def test_at_the_onset_a_callee_record_does_not_join_its_callers_young_incident() -> None:
+    # A fault spreads from a callee to its callers: payments' log after checkout's group
+    # formed is trouble of its own. Its alert joins (a rule fires after its callers' errors).
+    def events(kind: dict[str, Any]) -> list[tuple[float, dict[str, Any]]]:
+        return [(0, {"fingerprint": "a", "service": "checkout", "title": "Checkout 5xx"}), (20, kind)]
+
+    def declared(*pairs: tuple[str, str]) -> Correlator:
+        graph = ServiceGraph()
+        for caller, callee in pairs:
+            graph.declare(caller, callee)
+        return Correlator(CorrelationParameters(), embedder=EMBEDDER, topology=graph)
+
+    record = log("payments", "worker pool exhausted, queue length 512")
+    d = run(declared(("checkout", "payments")), events(record))
+    best = d[1].evidence.best_candidate
+    assert d[1].action is Action.opened and best.incident == d[0].incident_id and best.hops == 1
+    assert 0.45 <= best.score < 0.55
+    alert = {"fingerprint": "p", "service": "payments", "title": "Payments worker pool exhausted"}
+    d = run(declared(("checkout", "payments")), events(alert))
+    assert d[1].incident_id == d[0].incident_id and d[1].evidence.onset is not None
+    # the other way along the call (and where the two call each other) it joins
+    for pairs in ((("payments", "checkout"),), (("checkout", "payments"), ("payments", "checkout"))):
+        d = run(declared(*pairs), events(record))
+        assert d[1].incident_id == d[0].incident_id and d[1].evidence.onset is not None
+
+
 def test_a_host_event_does_not_join_at_the_onset() -> None:
     # (a node's own CPU or disk alert at an incident's start would become its probable cause)
     d = run(correlator(), [

@@ -106,6 +106,22 @@ def test_a_mention_is_an_edge_of_the_least_sure_source_and_keeps_its_direction()
     assert restored.mentions == g.mentions and restored.edges() == g.edges()
 
 
+def test_the_graph_keeps_who_calls_whom_and_round_trips_it() -> None:
+    g = ServiceGraph()
+    g.learn_call("frontend", "checkout")
+    g.learn_placement("redis", "node-1")
+    g.learn_mention("cart", "redis")
+    g.declare("checkout", "payments")
+    g.declare("payments", "host:node-2")                    # a placement has no direction
+    assert g.calls("frontend", "checkout") and not g.calls("checkout", "frontend")
+    assert g.calls("cart", "redis") and g.calls("checkout", "payments") and not g.calls("payments", "host:node-2")
+    assert g.adjacent("checkout", "frontend") and not g.adjacent("frontend", "payments")
+    state = json.loads(json.dumps(g.snapshot()))
+    assert ServiceGraph.from_snapshot(state).callees == g.callees
+    del state["calls"]                                      # a snapshot from before directions were kept
+    assert ServiceGraph.from_snapshot(state).callees == {"cart": {"redis"}}
+
+
 def test_a_record_names_a_service_as_a_whole_word() -> None:
     g = ServiceGraph()
     g.learn_placement("redis-cart", "node-1")

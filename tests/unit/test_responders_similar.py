@@ -107,3 +107,26 @@ def test_the_rotations_secondary_comes_before_other_teams_resolvers_of_similar_i
     assert [p.person for p in people][:2] == ["lea.kim", "uma.patel"]
     assert people[1].evidence[0] == "resolved 1 incident of team cart before"
     assert "mateo.wang" in [p.person for p in people]
+
+
+def test_someone_of_another_team_who_resolves_the_teams_incidents_counts_in_its_rotation_at_half() -> None:
+    # cart's own people resolve most of its incidents; platform's olga.berg was brought two
+    # of them this week, as many as cart's secondary resolved: she comes after both, ahead
+    # of the catalog's owners
+    model = ResponderModel()
+    for i in range(6):
+        model.learn_one(PastResolution(f"own-{i}", "cart", "lea.kim", T0 - DAY + i * timedelta(hours=2)))
+    for i in range(2):
+        model.learn_one(PastResolution(f"secondary-{i}", "cart", "uma.patel", T0 - (i + 2) * DAY))
+        model.learn_one(PastResolution(f"brought-{i}", "platform-sre", "olga.berg", T0 - (i + 1) * timedelta(hours=5),
+                                       owner_team="cart"))
+    people = model.suggest(now=T0, catalog=CATALOG, component="cartservice").people
+    assert [p.person for p in people] == ["lea.kim", "uma.patel", "olga.berg"]
+    assert people[2].evidence[0] == "resolved 2 of the last 5 incidents of team cart (of team platform-sre)"
+    # the latest resolution of all, her one, does not put her ahead of the team's primary
+    model = ResponderModel()
+    model.learn_one(PastResolution("own", "cart", "lea.kim", T0 - DAY))
+    model.learn_one(PastResolution("brought", "platform-sre", "olga.berg", T0 - timedelta(minutes=10),
+                                   owner_team="cart"))
+    assert [p.person for p in model.suggest(now=T0, catalog=CATALOG, component="cartservice").people][:2] == \
+        ["lea.kim", "olga.berg"]
