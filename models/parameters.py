@@ -130,7 +130,7 @@ class CorrelationParameters(BaseModel):
     weight_labels: float = Field(0.0, ge=0, le=1)
     weight_family: float = Field(0.0, ge=0, le=1)
     threshold: float = Field(0.55, ge=0, le=1)
-    family_threshold: float = Field(0.90, ge=0, le=1)
+    family_threshold: float = Field(0.85, ge=0, le=1)
     onset_margin: float = Field(0.10, ge=0, le=1)
     time_decay: float = Field(300.0, gt=0, le=MAX_WINDOW_S)
     hop_decay: float = Field(0.5, ge=0, le=1)
