@@ -110,11 +110,17 @@ class ServiceGraph:
         """A span showed ``caller`` calling ``callee``."""
         if not caller or not callee or caller == callee:
             return False
-        self._direct(caller, callee)
-        return self._add(caller, callee, "learned", seen)
+        directed = self._direct(caller, callee)
+        return self._add(caller, callee, "learned", seen) or directed
 
-    def _direct(self, caller: str, callee: str) -> None:
-        self.callees.setdefault(caller, set()).add(callee)
+    def _direct(self, caller: str, callee: str) -> bool:
+        """Record that ``caller`` calls ``callee``; True when that is new (a change to persist)."""
+        callees = self.callees.setdefault(caller, set())
+        if callee in callees:
+            return False
+        callees.add(callee)
+        self.version += 1
+        return True
 
     def learn_placement(self, service: str | None, host: str | None, seen: float = 0.0) -> bool:
         """An event showed ``service`` running on ``host``."""
@@ -131,16 +137,15 @@ class ServiceGraph:
         if service == named or named not in self._adj:
             return False
         key = (service, named)
-        self._direct(service, named)
+        directed = self._direct(service, named)
         if seen > self.mentions.get(key, -1.0):
             self.mentions[key] = seen
-        return self._add(service, named, "mentioned", seen)
+        return self._add(service, named, "mentioned", seen) or directed
 
     def declare(self, a: str, b: str) -> bool:
         """``a`` calls, uses or depends on ``b`` (or runs on the host node ``b``)."""
-        if a != b and not b.startswith(_HOST_PREFIX):
-            self._direct(a, b)
-        return self._add(a, b, "declared", 0.0)
+        directed = a != b and not b.startswith(_HOST_PREFIX) and self._direct(a, b)
+        return self._add(a, b, "declared", 0.0) or directed
 
     @classmethod
     def from_topology(cls, path: str | Path) -> "ServiceGraph":

@@ -116,10 +116,14 @@ def test_the_graph_keeps_who_calls_whom_and_round_trips_it() -> None:
     assert g.calls("frontend", "checkout") and not g.calls("checkout", "frontend")
     assert g.calls("cart", "redis") and g.calls("checkout", "payments") and not g.calls("payments", "host:node-2")
     assert g.adjacent("checkout", "frontend") and not g.adjacent("frontend", "payments")
+    version = g.version
+    assert g.learn_call("payments", "checkout") and g.version > version   # a new direction on a known edge
+    assert not g.learn_call("payments", "checkout")
     state = json.loads(json.dumps(g.snapshot()))
     assert ServiceGraph.from_snapshot(state).callees == g.callees
     del state["calls"]                                      # a snapshot from before directions were kept
     assert ServiceGraph.from_snapshot(state).callees == {"cart": {"redis"}}
+    assert ServiceGraph.from_snapshot(state).version == g.version
 
 
 def test_a_record_names_a_service_as_a_whole_word() -> None:
