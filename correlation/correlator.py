@@ -31,7 +31,7 @@ Time is always passed in, never read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -48,7 +48,7 @@ from triage.correlation.holds import Hold, Release
 from triage.correlation.identity import dedup_key, episode_ended, incident_id_for
 from triage.domain.scope import scope_of
 from triage.correlation.scoring import (GLOBAL_NODE, CandidateFit, EventFit, at_onset, footprint_key,
-                                        fresh_precedent, identity_values, node_of)
+                                        fresh_precedent, identity_values, node_of, refused_downstream)
 from triage.correlation.state import (
     CorrelationState, IncidentKind, IncidentState, IncidentStatus, ScopeModels, SignalState,
 )
@@ -208,6 +208,7 @@ class Correlator:
             if best.score < p.threshold:
                 best = None
         onset: Onset | None = None
+        downstream: Callable[[CandidateFit], bool] | None = None
         if best is None:
             fits = [fit.score(i, identity, now, firing) for i in candidates]
             best = max((e for e in fits if e.eligible), key=_rank, default=None)
@@ -235,6 +236,8 @@ class Correlator:
             new.status, new.resolved_at = IncidentStatus.resolved, now
         self.state.add_incident(new)
         rejected = max(fits, key=lambda e: (e.score, e.incident_id), default=None)
+        if rejected is not None:
+            rejected = refused_downstream(node, rejected, self._onset, downstream)
         # (a new incident is open whenever a firing alert joins it: never reopened)
         _, notify, hold, _ = self._join(event, now, key, new, node, template, identity)
         opened = Opened(scope, node, template.id, self._criteria, len(candidates), previous_episode,

@@ -90,6 +90,7 @@ class GapFrom(StrEnum):
 class Blocked(StrEnum):
     settled = "settled"           # past its propagation window, and the event is new to it
     no_topology = "no_topology"   # no known relation between the services (require_topology)
+    downstream = "downstream"     # at the incident's onset only: a record of a service it only calls
 
 
 class EpisodeEnd(StrEnum):

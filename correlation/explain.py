@@ -140,6 +140,10 @@ def _opened(rule: Rule | str, evidence: Opened) -> str:
                "has not shown this service and template")
     elif best.blocked is Blocked.no_topology:
         why = f"the nearest incident {best.incident} is on services with no known relation"
+    elif best.blocked is Blocked.downstream:
+        why = (f"the best candidate {best.incident} scored {best.score:.2f} < {evidence.criteria.threshold:.2f}, "
+               f"and at its onset it takes no log or span of a service its own services only call "
+               f"(a fault spreads from a callee to its callers)")
     else:
         why = f"the best candidate {best.incident} scored {best.score:.2f} < {evidence.criteria.threshold:.2f}"
     return f"{_what(rule)}: {why}"

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -325,10 +325,24 @@ def at_onset(node: str, fits: Iterable[CandidateFit], best: CandidateFit | None,
     (a datastore's alert after its clients' timeouts)."""
     if onset is None or node.startswith(_HOST):
         return best, None
-    young = max((e for e in fits if e.eligible and e.hops is not None and e.hops <= 1
-                 and e.score >= onset.threshold and e.incident_age_s <= onset.window_s
-                 and not (e.hops == 1 and downstream is not None and downstream(e))), key=rank, default=None)
+    young = max((e for e in fits if _at_onset(e, onset) and not (e.hops == 1 and downstream is not None
+                                                                 and downstream(e))), key=rank, default=None)
     return (young, onset) if young is not None else (best, None)
+
+
+def _at_onset(fit: CandidateFit, onset: Onset) -> bool:
+    return (fit.eligible and fit.hops is not None and fit.hops <= 1 and fit.score >= onset.threshold
+            and fit.incident_age_s <= onset.window_s)
+
+
+def refused_downstream(node: str, fit: CandidateFit, onset: Onset | None,
+                       downstream: Callable[[CandidateFit], bool] | None) -> CandidateFit:
+    """``fit`` as the evidence of a new group states it: marked ``Blocked.downstream``
+    when ``at_onset`` would have joined it but for the direction of the call."""
+    if (onset is None or node.startswith(_HOST) or downstream is None or fit.hops != 1
+            or not _at_onset(fit, onset) or not downstream(fit)):
+        return fit
+    return replace(fit, blocked=Blocked.downstream)
 
 
 def identity_values(labels: Mapping[str, Any], host: str | None) -> frozenset[str]:

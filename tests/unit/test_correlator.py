@@ -12,7 +12,7 @@ from typing import Any
 
 from tests.conftest import T0, make_event
 from triage.correlation import Action, Correlator
-from triage.correlation.evidence import EpisodeEnd, PreviousEpisode
+from triage.correlation.evidence import Blocked, EpisodeEnd, PreviousEpisode
 from triage.correlation.explain import explain
 from triage.correlation.stored_evidence import evidence_from_json
 from triage.domain.scope import scope_of
@@ -221,7 +221,9 @@ def test_at_the_onset_a_callee_record_does_not_join_its_callers_young_incident()
     d = run(declared(("checkout", "payments")), events(record))
     best = d[1].evidence.best_candidate
     assert d[1].action is Action.opened and best.incident == d[0].incident_id and best.hops == 1
-    assert 0.45 <= best.score < 0.55
+    assert 0.45 <= best.score < 0.55 and best.blocked is Blocked.downstream
+    assert "takes no log or span of a service its own services only call" in explain(d[1].rule, d[1].evidence)
+    assert evidence_from_json("noise_group", json.loads(json.dumps(d[1].evidence.as_json()))) == d[1].evidence
     alert = {"fingerprint": "p", "service": "payments", "title": "Payments worker pool exhausted"}
     d = run(declared(("checkout", "payments")), events(alert))
     assert d[1].incident_id == d[0].incident_id and d[1].evidence.onset is not None
