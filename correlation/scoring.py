@@ -325,8 +325,7 @@ def at_onset(node: str, fits: Iterable[CandidateFit], best: CandidateFit | None,
     (a datastore's alert after its clients' timeouts)."""
     if onset is None or node.startswith(_HOST):
         return best, None
-    young = max((e for e in fits if _at_onset(e, onset) and not (e.hops == 1 and downstream is not None
-                                                                 and downstream(e))), key=rank, default=None)
+    young = max((e for e in fits if _at_onset(e, onset) and not _held_back(e, downstream)), key=rank, default=None)
     return (young, onset) if young is not None else (best, None)
 
 
@@ -335,12 +334,15 @@ def _at_onset(fit: CandidateFit, onset: Onset) -> bool:
             and fit.incident_age_s <= onset.window_s)
 
 
+def _held_back(fit: CandidateFit, downstream: Callable[[CandidateFit], bool] | None) -> bool:
+    return fit.hops == 1 and downstream is not None and downstream(fit)
+
+
 def refused_downstream(node: str, fit: CandidateFit, onset: Onset | None,
                        downstream: Callable[[CandidateFit], bool] | None) -> CandidateFit:
     """``fit`` as the evidence of a new group states it: marked ``Blocked.downstream``
     when ``at_onset`` would have joined it but for the direction of the call."""
-    if (onset is None or node.startswith(_HOST) or downstream is None or fit.hops != 1
-            or not _at_onset(fit, onset) or not downstream(fit)):
+    if onset is None or node.startswith(_HOST) or not _at_onset(fit, onset) or not _held_back(fit, downstream):
         return fit
     return replace(fit, blocked=Blocked.downstream)
 
