@@ -192,6 +192,9 @@ class BatchConsumer:
         self._failing: str | None = None   # the failure the batch in hand is retried for, as logged
         self._flowing_reported = False
         self._pending: dict[TopicPartition, Pending] = defaultdict(Pending)
+        # Events decoded since ``fetch_ahead`` last handed them on (kept once it is used).
+        self._decoded: list[Event] = []
+        self._keep_decoded = False
         self._waiting_since: dict[TopicPartition, float] = {}
         self._released_last = False
         self._failed_in_a_row = 0   # handler failures since the last batch stored
@@ -246,13 +249,19 @@ class BatchConsumer:
         self._fetch(self._poll_timeout_ms())
         return self._handle(self._release())
 
-    def fetch_ahead(self) -> None:
+    def fetch_ahead(self) -> list[Event]:
         """Fetch and decode what the client holds now, without waiting for more: what a
         handler that stores in another process (``triage.correlator_process``) runs while
         that process works, so decoding the next batch overlaps storing this one. A
         rebalance it meets is handled as in any poll (``_DropRevoked``); the batch in the
-        other process is stored and only its partitions still held are committed."""
+        other process is stored and only its partitions still held are committed.
+        Returns the events decoded since the last call (by it or by a poll), oldest
+        fetched first, for the handler to prepare for their batch meanwhile too
+        (``CorrelatorProcess.prepare``)."""
+        self._keep_decoded = True
         self._fetch(0)
+        decoded, self._decoded = self._decoded, []
+        return decoded
 
     def _poll_timeout_ms(self) -> int:
         # Block for new data only when nothing fetched is waiting to be released; when
@@ -452,6 +461,8 @@ class BatchConsumer:
             self.handler(events, edges)
 
     def _decode_and_dead_letter(self, records: dict[TopicPartition, list[Any]]) -> None:
+        """Decode into the pending queues (and onto the list ``fetch_ahead`` hands on, when
+        it is asked for); dead-letter what does not decode."""
         dead = False
         for tp, messages in records.items():
             ok = 0
@@ -473,6 +484,8 @@ class BatchConsumer:
                 latest = max([e.occurred_at for e in events] + [e.observed_at for e in edges], default=None)
                 queue.append(Fetched(msg.offset, events, edges, latest, msg))
                 ok += len(events)
+                if self._keep_decoded:
+                    self._decoded.extend(events)
             if self.observer:
                 self.observer.batch_decoded(tp.topic, ok)
         if dead:

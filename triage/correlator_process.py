@@ -7,7 +7,8 @@ running the pipeline itself:
 
     parent: Kafka fetch -> decode + validate (dead letters) -> event-time release
               -> pack the batch (``triage.domain.wire``) ---------------------------+
-              -> while the child works: fetch and decode ahead (``fetch_ahead``)    |
+              -> while the child works: fetch and decode ahead (``fetch_ahead``),   |
+                 and prepare what was decoded for its batch (``prepare``)          |
               <- the batch's result, or the exception it raised <---------------+   |
               -> commit offsets                                                 |   v
     child:  unpack -> Pipeline (dedup, state, correlation, writes, commit) -> result
@@ -34,11 +35,11 @@ import os
 import pickle
 import signal
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import astuple
 from datetime import datetime, timezone
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -63,6 +64,55 @@ EventRows = Callable[[Sequence[Event], datetime, dict[str, str]], dict[str, tupl
 _PR_SET_PDEATHSIG = 1
 _READY_TIMEOUT_S = 600.0   # the child loads the sentence model and opens the store
 _HANDED_MAX = 100_000      # texts remembered as handed over (the child's cache holds as many)
+_AHEAD_MAX = 200_000       # events prepared ahead of their batch (four times the default max_pending)
+
+
+class Made(NamedTuple):
+    """What the correlating process needs from one event alone, made in the fetching one."""
+
+    masked: str      # ``triage.correlation.templating.premask``
+    document: str    # ``triage.store.bulk.document_json``
+    key: str         # ``triage.correlation.identity.dedup_key``
+    row: tuple[Any, ...] | None = None   # its ``events`` row, bound (``SqlStore.event_rows``)
+
+
+def make(event: Event) -> Made:
+    return Made(premask(event), document_json(event), dedup_key(event))
+
+
+class Ahead:
+    """Events prepared before their batch is released (``Made``, by event id): what the
+    fetching process makes while the child stores the batch before, so that little more
+    than packing is left between two batches. With ``event_rows``, each prepared event's
+    row is bound too, received when it was prepared. An event is taken once; an event
+    held here that never reaches a batch (its partition lost in a rebalance) is dropped
+    when more than ``limit`` wait."""
+
+    def __init__(self, event_rows: EventRows | None = None, limit: int = _AHEAD_MAX) -> None:
+        self.event_rows = event_rows
+        self.limit = limit
+        self._made: dict[str, tuple[Event, Made]] = {}
+
+    def __len__(self) -> int:
+        return len(self._made)
+
+    def prepare(self, events: Iterable[Event], *, skip: Container[str] = ()) -> None:
+        """Make each of ``events`` but those whose id is in ``skip`` (taken already)."""
+        made = self._made
+        if len(made) > self.limit:
+            made.clear()
+        new = {e.id: (e, make(e)) for e in events if e.id not in made and e.id not in skip}
+        if new and self.event_rows is not None:
+            rows = self.event_rows([e for e, _ in new.values()], datetime.now(timezone.utc),
+                                   {i: m.document for i, (_, m) in new.items()})
+            new = {i: (e, m._replace(row=rows[i])) for i, (e, m) in new.items()}
+        made.update(new)
+
+    def take(self, event: Event) -> Made:
+        """``event``'s ``Made``: the one prepared for this very event, else made now (an
+        event decoded by the blocking poll, or another event under the same id)."""
+        held = self._made.pop(event.id, None)
+        return held[1] if held is not None and held[0] is event else make(event)
 
 
 class CorrelatorProcess:
@@ -92,6 +142,8 @@ class CorrelatorProcess:
         self._embedder = embedder if embedder is not None else make_embedder(settings.embedder)
         self._embedder.embed(["triage start-up"])
         self._handed: set[str] = set()
+        self._ahead = Ahead(event_rows)
+        self._batch_ids: Container[str] = ()   # the ids of the batch in the child
         self._start()
 
     @property
@@ -125,19 +177,25 @@ class CorrelatorProcess:
         assert self._conn is not None
         since = self.stages.now()
         # What the child would compute from each event alone is computed here, off the
-        # correlating process: its dedup key, its stored document, its masked text.
-        masked = {e.id: premask(e) for e in events}
-        documents = {e.id: document_json(e) for e in events}
+        # correlating process (its dedup key, its stored document, its masked text), most
+        # of it while the child stored the batch before (``prepare``).
+        take = self._ahead.take
+        made = {e.id: take(e) for e in events}
+        self._batch_ids = made.keys()
+        masked = {i: m.masked for i, m in made.items()}
+        documents = {i: m.document for i, m in made.items()}
+        keys = {i: m.key for i, m in made.items()}
         if self.event_rows is not None:
             # The batch's receipt, stamped where it was received (the store would stamp
-            # it when the transaction opens): every row of the batch carries it.
+            # it when the transaction opens): its decisions carry it, and so do the rows
+            # of its events not prepared ahead (those carry the time they were).
             received_at = datetime.now(timezone.utc)
-            rows = self.event_rows(events, received_at, documents)
-            prepared = Prepared({e.id: dedup_key(e) for e in events}, {}, masked, self._vectors(masked.values()),
-                                rows, received_at)
+            rows = {i: m.row for i, m in made.items() if m.row is not None}
+            if len(rows) < len(made):
+                rows.update(self.event_rows([e for e in events if e.id not in rows], received_at, documents))
+            prepared = Prepared(keys, {}, masked, self._vectors(masked.values()), rows, received_at)
         else:
-            prepared = Prepared({e.id: dedup_key(e) for e in events}, documents, masked,
-                                self._vectors(masked.values()))
+            prepared = Prepared(keys, documents, masked, self._vectors(masked.values()))
         data = pack_batch(list(events), list(edges), prepared)
         self.stages.add(Stage.handoff, since)
         try:
@@ -159,6 +217,15 @@ class CorrelatorProcess:
         if self.metrics is not None:
             self.metrics.batch_stored(events, result)
         return result
+
+    def prepare(self, events: Iterable[Event]) -> None:
+        """Make what the child needs from each of ``events`` alone before their batch is
+        released: run while the child stores the batch before (``meanwhile``), on what
+        ``BatchConsumer.fetch_ahead`` decoded, so it overlaps the child's work instead of
+        coming between two batches."""
+        since = self.stages.now()
+        self._ahead.prepare(events, skip=self._batch_ids)   # (decoded by the poll that released them)
+        self.stages.add(Stage.handoff, since)
 
     def _vectors(self, texts: Iterable[str]) -> dict[str, bytes]:
         """The embeddings of the ``texts`` not handed over yet (as float32 bytes)."""

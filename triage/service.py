@@ -189,8 +189,9 @@ class Runtime:
         self.consumer = BatchConsumer(consumer_config(s), pipeline, decoder=decoder, observer=self.metrics,
                                       probe=self.store.probe)
         if isinstance(pipeline, CorrelatorProcess):
-            # Decode the next batch while the child stores this one.
-            pipeline.meanwhile = self.consumer.fetch_ahead
+            # Decode the next batch, and prepare it for the child, while the child stores this one.
+            consumer, child = self.consumer, pipeline
+            pipeline.meanwhile = lambda: child.prepare(consumer.fetch_ahead())
         return self.consumer
 
     def make_consumer(self) -> BatchConsumer:
