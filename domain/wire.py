@@ -74,7 +74,7 @@ def _event(values: tuple[Any, ...]) -> Event:
     return event
 
 
-def unpack_batch(data: bytes) -> tuple[list[Event], list[ServiceEdge], Prepared | None]:
+def unpack_batch(data: bytes | memoryview) -> tuple[list[Event], list[ServiceEdge], Prepared | None]:
     """What ``pack_batch`` packed: equal events (``==``), equal edges, the same ``Prepared``."""
     rows, edges, extra = pickle.loads(data)
     prepared = Prepared(*extra) if extra is not None else None

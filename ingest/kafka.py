@@ -40,7 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
@@ -90,6 +90,27 @@ Decoded = tuple[list[Event], list[ServiceEdge]]
 Decoder = Callable[[str, bytes | None], Decoded]
 # Stores a batch durably (events, and the caller -> callee edges traces revealed).
 Handler = Callable[[list[Event], list[ServiceEdge]], Any]
+
+
+@runtime_checkable
+class Pipelined(Protocol):
+    """A handler that stores elsewhere (``triage.correlator_process``) and can be sent the
+    next batch while it stores this one: ``submit`` sends, ``result`` waits for the answer
+    of a batch sent (in the order sent) and raises what storing it raised. A batch sent
+    while the one before it fails is not stored: its ``result`` raises."""
+
+    def __call__(self, events: list[Event], edges: list[ServiceEdge], /) -> Any: ...
+    def submit(self, events: list[Event], edges: list[ServiceEdge], /) -> Any: ...
+    def result(self, ticket: Any, /) -> Any: ...
+
+
+@dataclass
+class _Flight:
+    """A batch sent to a ``Pipelined`` handler whose answer is still to be read."""
+
+    released: dict[TopicPartition, list[Fetched]]
+    events: int
+    ticket: Any
 
 
 def decode_json(topic: str, value: bytes | None) -> Decoded:
@@ -195,6 +216,7 @@ class BatchConsumer:
         # Events decoded since ``fetch_ahead`` last handed them on (kept once it is used).
         self._decoded: list[Event] = []
         self._keep_decoded = False
+        self._in_flight: _Flight | None = None   # sent to a ``Pipelined`` handler, its answer unread
         self._waiting_since: dict[TopicPartition, float] = {}
         self._released_last = False
         self._failed_in_a_row = 0   # handler failures since the last batch stored
@@ -266,6 +288,8 @@ class BatchConsumer:
     def _poll_timeout_ms(self) -> int:
         # Block for new data only when nothing fetched is waiting to be released; when
         # something waits on a peer, poll until the first peer's patience runs out.
+        if self._in_flight is not None:
+            return 0   # a batch's answer is waiting
         if not any(self._pending.values()):
             return self.config.poll_timeout_ms
         return 0 if self._released_last else min(self._patience_left_ms(), self.config.poll_timeout_ms)
@@ -314,6 +338,56 @@ class BatchConsumer:
         return over
 
     def _handle(self, released: dict[TopicPartition, list[Fetched]]) -> int:
+        if isinstance(self.handler, Pipelined):
+            return self._handle_pipelined(self.handler, released)
+        return self._handle_now(released)
+
+    def _handle_pipelined(self, handler: Pipelined, released: dict[TopicPartition, list[Fetched]]) -> int:
+        """Send the batch released now before reading the answer for the one sent before
+        it, so that the other process starts on it as soon as it has committed that one.
+        Offsets are committed for a batch once its answer says it is stored. When a batch
+        fails, the one sent after it is refused there and put back, and the failed one
+        takes the path of any failing batch (``_handle_now``: retried, or searched for
+        what the store refuses). While batches fail, one is sent at a time."""
+        self._released_last = bool(released)
+        flight, self._in_flight = self._in_flight, None
+        if flight is None:
+            if released and not self._failed_in_a_row:
+                self._in_flight = self._send(handler, released)
+                return 0
+            return self._handle_now(released)
+        following = self._send(handler, released) if released else None
+        try:
+            handler.result(flight.ticket)
+        except Exception:  # noqa: BLE001 - sorted below as any failing batch is
+            if following is not None:
+                try:
+                    handler.result(following.ticket)
+                except Exception:  # noqa: BLE001 - refused, as it follows a failed batch
+                    pass
+                self._put_back(following.released)
+            return self._handle_now(flight.released)
+        self._stored_again()
+        self._commit(flight.released, following.released if following is not None else None)
+        self.totals.batches += 1
+        self.totals.events += flight.events
+        self._in_flight = following
+        self._report_lag()
+        return flight.events
+
+    def _send(self, handler: Pipelined, released: dict[TopicPartition, list[Fetched]]) -> _Flight:
+        items = [item for fetched in released.values() for item in fetched]
+        events = [e for item in items for e in item.events]
+        edges = [e for item in items for e in item.edges]
+        return _Flight(released, len(events), handler.submit(events, edges))
+
+    def _put_back(self, released: dict[TopicPartition, list[Fetched]]) -> None:
+        held = self._consumer.assignment()   # a fetch ahead may have met a rebalance
+        for tp, items in released.items():
+            if tp in held:
+                self._pending[tp].put_back(items)
+
+    def _handle_now(self, released: dict[TopicPartition, list[Fetched]]) -> int:
         self._released_last = bool(released)
         if not released:
             self._commit_due()
@@ -434,10 +508,7 @@ class BatchConsumer:
             if self._failed_in_a_row >= self.config.unready_after_failures:
                 self.observer.stalled(f"a batch cannot be stored ({retry.cause.value}), retrying: {failure}")
             self._flowing_reported = False
-        held = self._consumer.assignment()   # a fetch ahead may have met a rebalance
-        for tp, items in released.items():
-            if tp in held:
-                self._pending[tp].put_back(items)
+        self._put_back(released)
         self._report_lag()
         delay = min(self.config.retry_backoff_s * 2 ** (self._failed_in_a_row - 1), self.config.max_retry_backoff_s)
         if self._stop is not None:
@@ -565,14 +636,20 @@ class BatchConsumer:
             return _END_OF_TIME
         return _START_OF_TIME
 
-    def _commit(self, released: dict[TopicPartition, list[Fetched]]) -> None:
+    def _commit(self, released: dict[TopicPartition, list[Fetched]],
+                following: dict[TopicPartition, list[Fetched]] | None = None) -> None:
+        """Commit (when due) the offsets after ``released``, stored; ``following``: the
+        batch sent after it, not stored yet, whose messages are no longer pending."""
         offsets = {}
         held = self._consumer.assignment()   # a fetch ahead may have met a rebalance
         for tp, items in released.items():
             if tp not in held:
                 continue   # the new owner reads it again from the last commit; the store skips it
             queue = self._pending.get(tp)
-            next_offset = queue[0].offset if queue else items[-1].offset + 1
+            if following is not None and following.get(tp):
+                next_offset = following[tp][0].offset
+            else:
+                next_offset = queue[0].offset if queue else items[-1].offset + 1
             offsets[tp] = OffsetAndMetadata(next_offset, "", -1)
         self._stored.update(offsets)
         self._uncommitted.update(offsets)
@@ -666,6 +743,13 @@ class BatchConsumer:
                 self.observer.lag(lag)
 
     def close(self) -> None:
+        flight, self._in_flight = self._in_flight, None
+        if flight is not None and isinstance(self.handler, Pipelined):
+            try:   # the batch sent last: its offsets are committed below once it is stored
+                self.handler.result(flight.ticket)
+                self._commit(flight.released)
+            except Exception:  # noqa: BLE001 - not stored: read again after the restart
+                log.warning("the last batch sent was not stored; it will be read again", exc_info=True)
         try:
             # Bounded: with the broker down, an unbounded flush would hold a shutdown or the
             # consumer's replacement for ever. Dead letters not flushed were never

@@ -6,17 +6,21 @@ sentence model), and its own ``BatchConsumer`` hands every batch to that child i
 running the pipeline itself:
 
     parent: Kafka fetch -> decode + validate (dead letters) -> event-time release
-              -> pack the batch (``triage.domain.wire``) ---------------------------+
-              -> while the child works: fetch and decode ahead (``fetch_ahead``),   |
-                 and prepare what was decoded for its batch (``prepare``)          |
-              <- the batch's result, or the exception it raised <---------------+   |
-              -> commit offsets                                                 |   v
-    child:  unpack -> Pipeline (dedup, state, correlation, writes, commit) -> result
+              -> pack batch k+1 (``triage.domain.wire``), send it (``submit``) --------+
+              -> read batch k's answer (``result``); meanwhile fetch and decode       |
+                 ahead (``fetch_ahead``) and prepare what was decoded (``prepare``)   |
+              <- batch k's result, the exception it raised, or "skipped" <-------+   |
+              -> commit batch k's offsets                                        |   v
+    child:  batch k+1 follows the last batch stored here? unpack -> Pipeline
+            (dedup, state, correlation, writes, commit) -> result; else "skipped"
 
-What the parent's ``BatchConsumer`` sees is a handler like the pipeline itself: it returns
-once the batch is committed, and raises what the pipeline raised (``RefusedEvents``,
-``StoreUnavailable``, anything else), so the order of effects, the dead-letter search and
-the retries of ``triage.ingest.kafka`` are unchanged: nothing is committed to Kafka
+What the parent's ``BatchConsumer`` sees is a ``Pipelined`` handler (``triage.ingest.kafka``):
+called, it returns once the batch is committed and raises what the pipeline raised
+(``RefusedEvents``, ``StoreUnavailable``, anything else); and it can be sent the next
+batch before it has answered for this one. A batch names the batch it follows, and the
+child stores it only if it stored that one: a batch sent while its predecessor failed
+is refused (``Skipped``) and sent again after it. So the dead-letter search and the
+retries of ``triage.ingest.kafka`` see batches in order, nothing is committed to Kafka
 before the child's store commit, and a redelivered batch is skipped by id as before.
 
 The child dies with its parent (``PR_SET_PDEATHSIG``): a parent killed with SIGKILL
@@ -34,9 +38,10 @@ import multiprocessing
 import os
 import pickle
 import signal
+import struct
 import sys
 from collections.abc import Callable, Container, Iterable, Sequence
-from dataclasses import astuple
+from dataclasses import astuple, dataclass
 from datetime import datetime, timezone
 from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
@@ -115,6 +120,24 @@ class Ahead:
         return held[1] if held is not None and held[0] is event else make(event)
 
 
+_HEADER = struct.Struct("<qq")   # the batch's number, and the number of the batch it follows
+_NONE = -1                        # ... none: the child's first
+
+
+class Skipped(Exception):
+    """The child did not store a batch: it was sent while the one before it was stored,
+    and that one failed. Nothing of it is stored; it is to be sent again after that one."""
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A batch sent to the child (``CorrelatorProcess.submit``), to ask its ``result`` with."""
+
+    generation: int
+    seq: int
+    events: Sequence[Event]
+
+
 class CorrelatorProcess:
     """The parent's side: a ``Handler`` (``triage.ingest.kafka``) that stores each batch
     in the child. ``meanwhile`` runs after a batch is sent and before its answer is read
@@ -143,6 +166,10 @@ class CorrelatorProcess:
         self._embedder.embed(["triage start-up"])
         self._handed: set[str] = set()
         self._ahead = Ahead(event_rows)
+        # Batches sent, numbered: each names the one it follows, and the child refuses one
+        # whose predecessor it did not store. A new child starts a new generation.
+        self._generation = self._seq = 0
+        self._last_sent = self._last_ok = _NONE
         self._batch_ids: Container[str] = ()   # the ids of the batch in the child
         self._start()
 
@@ -171,6 +198,13 @@ class CorrelatorProcess:
         self._conn, self._proc = ours, proc
 
     def __call__(self, events: Sequence[Event], edges: Sequence[ServiceEdge] = ()) -> BatchResult:
+        return self.result(self.submit(events, edges))
+
+    def submit(self, events: Sequence[Event], edges: Sequence[ServiceEdge] = ()) -> Ticket:
+        """Send a batch to the child and return at once: the child stores the batches it is
+        sent in order, and ``result`` answers for each, in the order sent. A batch sent
+        while the one before it is stored is refused by the child if that one fails
+        (``Skipped``), so no batch is stored past one that was not."""
         if self._proc is None or not self._proc.is_alive():
             self._lost()
             self._start()
@@ -197,25 +231,44 @@ class CorrelatorProcess:
         else:
             prepared = Prepared(keys, documents, masked, self._vectors(masked.values()))
         data = pack_batch(list(events), list(edges), prepared)
+        self._seq += 1
+        ticket = Ticket(self._generation, self._seq, events)
         self.stages.add(Stage.handoff, since)
         try:
-            self._conn.send_bytes(data)
+            self._conn.send_bytes(_HEADER.pack(ticket.seq, self._last_sent) + data)
+        except (EOFError, OSError):
+            pass   # the child is gone: ``result`` finds out and says so
+        self._last_sent = ticket.seq
+        return ticket
+
+    def result(self, ticket: Ticket) -> BatchResult:
+        """The answer for a batch ``submit`` sent (in the order sent): its ``BatchResult``
+        once the child has committed it, else what it raised, or ``Skipped``. Runs
+        ``meanwhile`` first."""
+        if ticket.generation != self._generation:
+            raise Skipped("the correlator process that was sent this batch has ended")
+        assert self._conn is not None
+        try:
             if self.meanwhile is not None:
                 self.meanwhile()
             reply = self._conn.recv_bytes()
         except (EOFError, OSError) as exc:
             self._lost()
             raise StoreUnavailable(f"the correlator process ended: {exc or type(exc).__name__}") from None
-        kind, payload, cpu, wall = pickle.loads(reply)
+        kind, seq, payload, cpu, wall = pickle.loads(reply)
+        assert seq == ticket.seq, f"answer for batch {seq}, expected {ticket.seq}"
         for stage, seconds in cpu.items():
             self.stages.cpu[Stage(stage)] += seconds
         for stage, seconds in wall.items():
             self.stages.wall[Stage(stage)] += seconds
-        if kind == "error":
-            raise payload
+        if kind != "ok":
+            # The next batch goes after the last one stored; one sent since is refused.
+            self._last_sent = self._last_ok
+            raise payload if kind == "error" else Skipped(f"batch {seq} was sent after one that failed")
+        self._last_ok = seq
         result = BatchResult(*payload)
         if self.metrics is not None:
-            self.metrics.batch_stored(events, result)
+            self.metrics.batch_stored(ticket.events, result)
         return result
 
     def prepare(self, events: Iterable[Event]) -> None:
@@ -239,6 +292,8 @@ class CorrelatorProcess:
         return {text: vectors[i].tobytes() for i, text in enumerate(new)}
 
     def _lost(self) -> None:
+        self._generation += 1
+        self._last_sent = self._last_ok = _NONE
         if self._proc is not None:
             log.warning("the correlator process (pid %s) ended, exit code %s; starting another",
                         self._proc.pid, self._proc.exitcode)
@@ -266,7 +321,7 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
-def take_batch(data: bytes, pipeline: Pipeline) -> tuple[list[Event], list[ServiceEdge], Prepared | None]:
+def take_batch(data: bytes | memoryview, pipeline: Pipeline) -> tuple[list[Event], list[ServiceEdge], Prepared | None]:
     """A batch the fetching process packed, unpacked, the vectors it computed put in the
     pipeline's embedder cache: this side of the hand-over (``Stage.handoff``)."""
     stages, embedder = pipeline.stages, pipeline.embedder
@@ -305,6 +360,7 @@ def _serve(settings: Settings, build: Callable[[Settings], tuple[Pipeline, Calla
         return
     conn.send_bytes(pickle.dumps(("ready", None)))
     stages, embedder = pipeline.stages, pipeline.embedder
+    last_ok = _NONE   # the last batch stored
     try:
         while True:
             try:
@@ -312,12 +368,18 @@ def _serve(settings: Settings, build: Callable[[Settings], tuple[Pipeline, Calla
             except (EOFError, OSError):
                 break
             stages.reset()
-            events, edges, prepared = take_batch(data, pipeline)
+            seq, after = _HEADER.unpack_from(data)
             reply: tuple[Any, ...]
+            if after != last_ok:
+                # Sent while the batch it follows was stored here, and that one failed.
+                conn.send_bytes(pickle.dumps(("skipped", seq, None, {}, {})))
+                continue
+            events, edges, prepared = take_batch(memoryview(data)[_HEADER.size:], pipeline)
             try:
-                reply = ("ok", astuple(pipeline(events, edges, prepared)))
+                reply = ("ok", seq, astuple(pipeline(events, edges, prepared)))
+                last_ok = seq
             except Exception as exc:  # noqa: BLE001 - the parent's consumer sorts it
-                reply = ("error", _portable(exc))
+                reply = ("error", seq, _portable(exc))
             cpu = {s.value: v for s, v in stages.cpu.items() if v}
             wall = {s.value: v for s, v in stages.wall.items() if v}
             conn.send_bytes(pickle.dumps((*reply, cpu, wall)))

@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
 from importlib.resources import files
 from pathlib import Path
@@ -30,7 +30,7 @@ from triage.broker import EmbeddedBroker
 from triage.evaluation.cpu import database_backends, peak_rss_of_mib, process_cpu_s, stage_figures, total_cpu_s, us_per_event
 from triage.domain.scope import scope_for
 from triage.domain.event import DOMAIN_LABEL, Event, domain_of
-from triage.ingest.kafka import Decoded, Decoder, Handler
+from triage.ingest.kafka import Decoded, Decoder, Handler, Pipelined
 from triage.ingest.kafka_admin import ensure_topics
 from triage.service import Runtime
 from triage.settings import Settings
@@ -216,6 +216,10 @@ class _Timed:
 
     def __call__(self, events: list[Event], edges: list[Any]) -> Any:
         result = self.pipeline(events, edges)
+        self._stored(events)
+        return result
+
+    def _stored(self, events: Sequence[Event]) -> None:
         now = datetime.now(timezone.utc)
         self.latencies_ms.extend((now - e.occurred_at).total_seconds() * 1000 for e in events)
         stored = now.timestamp()
@@ -225,6 +229,21 @@ class _Timed:
             self.rss_samples.append((self.handled, current_rss_mib()))
             if self.child is not None:
                 self.child_rss_samples.append(rss_of_mib(self.child))
+
+
+class _TimedPipelined(_Timed):
+    """``_Timed`` for a ``Pipelined`` handler: a batch's events are stored when its
+    ``result`` says so."""
+
+    pipeline: Pipelined
+
+    def submit(self, events: list[Event], edges: list[Any]) -> Any:
+        return self.pipeline.submit(events, edges), events
+
+    def result(self, ticket: Any) -> Any:
+        inner, events = ticket
+        result = self.pipeline.result(inner)
+        self._stored(events)
         return result
 
 
@@ -270,7 +289,8 @@ def run_bench(settings: Settings, *, events: int, unique_share: float, rate: flo
         database_url = settings.database_url
         runtime = Runtime.build(settings)
         consumer = runtime.make_consumer()
-        timed = _Timed(consumer.handler)
+        timed = _TimedPipelined(consumer.handler) if isinstance(consumer.handler, Pipelined) \
+            else _Timed(consumer.handler)
         timed.child = runtime.correlator.pid if runtime.correlator is not None else None
         consumer.handler = timed
         consumer.decoder = timed.decoding(consumer.decoder)
