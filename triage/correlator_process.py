@@ -122,6 +122,7 @@ class Ahead:
 
 _HEADER = struct.Struct("<qq")   # the batch's number, and the number of the batch it follows
 _NONE = -1                        # ... none: the child's first
+_REFUSE = -2                      # ... one the child cannot have stored: refused
 
 
 class Skipped(Exception):
@@ -170,6 +171,7 @@ class CorrelatorProcess:
         # whose predecessor it did not store. A new child starts a new generation.
         self._generation = self._seq = 0
         self._last_sent = self._last_ok = _NONE
+        self._outstanding = 0   # batches sent to this child, not answered yet
         self._batch_ids: Container[str] = ()   # the ids of the batch in the child
         self._start()
 
@@ -205,7 +207,11 @@ class CorrelatorProcess:
         sent in order, and ``result`` answers for each, in the order sent. A batch sent
         while the one before it is stored is refused by the child if that one fails
         (``Skipped``), so no batch is stored past one that was not."""
+        # Batches sent to a child that has ended, not answered yet, go again before this
+        # one: the new child refuses it until then.
+        refuse = False
         if self._proc is None or not self._proc.is_alive():
+            refuse = self._outstanding > 0
             self._lost()
             self._start()
         assert self._conn is not None
@@ -235,10 +241,11 @@ class CorrelatorProcess:
         ticket = Ticket(self._generation, self._seq, events)
         self.stages.add(Stage.handoff, since)
         try:
-            self._conn.send_bytes(_HEADER.pack(ticket.seq, self._last_sent) + data)
+            self._conn.send_bytes(_HEADER.pack(ticket.seq, _REFUSE if refuse else self._last_sent) + data)
         except (EOFError, OSError):
             pass   # the child is gone: ``result`` finds out and says so
         self._last_sent = ticket.seq
+        self._outstanding += 1
         return ticket
 
     def result(self, ticket: Ticket) -> BatchResult:
@@ -257,6 +264,7 @@ class CorrelatorProcess:
             raise StoreUnavailable(f"the correlator process ended: {exc or type(exc).__name__}") from None
         kind, seq, payload, cpu, wall = pickle.loads(reply)
         assert seq == ticket.seq, f"answer for batch {seq}, expected {ticket.seq}"
+        self._outstanding -= 1
         for stage, seconds in cpu.items():
             self.stages.cpu[Stage(stage)] += seconds
         for stage, seconds in wall.items():
@@ -294,6 +302,7 @@ class CorrelatorProcess:
     def _lost(self) -> None:
         self._generation += 1
         self._last_sent = self._last_ok = _NONE
+        self._outstanding = 0
         if self._proc is not None:
             log.warning("the correlator process (pid %s) ended, exit code %s; starting another",
                         self._proc.pid, self._proc.exitcode)

@@ -6,6 +6,8 @@ that refuses events named "poison"."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+import os
+import signal
 from typing import Any
 
 import pytest
@@ -60,3 +62,16 @@ def test_a_batch_sent_while_the_one_before_failed_is_refused_then_taken_after_it
     # sent again after the failed one was dealt with: stored
     assert child(batch("c1"), []).stored == 1
     assert child.result(child.submit(batch("c2"), [])).stored == 1
+
+
+def test_a_batch_sent_to_a_new_child_waits_for_those_sent_to_the_one_that_ended(child: CorrelatorProcess) -> None:
+    lost = child.submit(batch("d1"), [])
+    assert child.pid is not None
+    os.kill(child.pid, signal.SIGKILL)
+    child._proc.join(10)   # (ended before the next batch is sent)
+    following = child.submit(batch("d2"), [])   # to a new child
+    with pytest.raises(Skipped):
+        child.result(lost)
+    with pytest.raises(Skipped):
+        child.result(following)   # refused: d1 goes first
+    assert child(batch("d1"), []).stored == 1 and child(batch("d2"), []).stored == 1
