@@ -367,19 +367,23 @@ class BatchConsumer:
                     pass
                 self._put_back(following.released)
             return self._handle_now(flight.released)
-        self._stored_again()
-        self._commit(flight.released, following.released if following is not None else None)
-        self.totals.batches += 1
-        self.totals.events += flight.events
         self._in_flight = following
-        self._report_lag()
-        return flight.events
+        return self._stored_batch(flight.released, flight.events,
+                                  following.released if following is not None else None)
 
     def _send(self, handler: Pipelined, released: dict[TopicPartition, list[Fetched]]) -> _Flight:
-        items = [item for fetched in released.values() for item in fetched]
-        events = [e for item in items for e in item.events]
-        edges = [e for item in items for e in item.edges]
+        events, edges = _contents(_items(released))
         return _Flight(released, len(events), handler.submit(events, edges))
+
+    def _stored_batch(self, released: dict[TopicPartition, list[Fetched]], events: int,
+                      following: dict[TopicPartition, list[Fetched]] | None = None) -> int:
+        """A released batch is stored: its offsets committed (when due), counted."""
+        self._stored_again()
+        self._commit(released, following)
+        self.totals.batches += 1
+        self.totals.events += events
+        self._report_lag()
+        return events
 
     def _put_back(self, released: dict[TopicPartition, list[Fetched]]) -> None:
         held = self._consumer.assignment()   # a fetch ahead may have met a rebalance
@@ -393,19 +397,14 @@ class BatchConsumer:
             self._commit_due()
             self._report_lag()
             return 0
-        items = [item for fetched in released.values() for item in fetched]
+        items = _items(released)
         events = sum(len(item.events) for item in items)
         try:
             self._store_batch(items)
         except _Retry as retry:
             self._retry_later(released, events, retry)
             return 0
-        self._stored_again()
-        self._commit(released)
-        self.totals.batches += 1
-        self.totals.events += events
-        self._report_lag()
-        return events
+        return self._stored_batch(released, events)
 
     def _store_batch(self, items: list[Fetched]) -> None:
         """Store the released messages, or raise ``_Retry``. A batch the store refuses for
@@ -526,8 +525,7 @@ class BatchConsumer:
             self._flowing_reported = True
 
     def _store_items(self, items: list[Fetched]) -> None:
-        events = [e for item in items for e in item.events]
-        edges = [e for item in items for e in item.edges]
+        events, edges = _contents(items)
         if events or edges:
             self.handler(events, edges)
 
@@ -769,6 +767,15 @@ class BatchConsumer:
 _BROKER_WAIT_MS = 10_000
 _RECONNECT_MAX_MS = 2_000
 _CLOSE_FLUSH_S = 10.0
+
+
+def _items(released: dict[TopicPartition, list[Fetched]]) -> list[Fetched]:
+    return [item for fetched in released.values() for item in fetched]
+
+
+def _contents(items: list[Fetched]) -> Decoded:
+    """The events and the call edges the messages ``items`` hold, in their order."""
+    return [e for item in items for e in item.events], [e for item in items for e in item.edges]
 
 
 def _failure(exc: BaseException) -> str:
