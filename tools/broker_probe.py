@@ -2,13 +2,14 @@
 consumer reads from Tansu. A floor for `triage bench` (docs/benchmarks.md, "The embedded
 broker alone").
 
-    python tools/broker_probe.py latency [--rate 1000] [--fetch-wait-ms 50] [--messages 5000]
+    python tools/broker_probe.py latency [--rate 1000] [--fetch-wait-ms 50] [--messages 5000] [--linger-ms 20]
     python tools/broker_probe.py read [--messages 600000]
     python tools/broker_probe.py clients [--messages 200000]
 
 latency: a producer process sends 400-byte messages round-robin to 3 topics of 4
-partitions at --rate; the consumer reports p50/p99 from each message's create timestamp
-to the poll that returned it, overall (the first fifth left out) and per quarter of the
+partitions at --rate, batching up to --linger-ms as the latency bench's producer does;
+the consumer (polling for 10 ms at a time, as triage's does: ``ConsumerConfig.poll_timeout_ms``)
+reports p50/p99 from each message's create timestamp to the poll that returned it, overall (the first fifth left out) and per quarter of the
 run (whether the broker slows down as its partitions grow). read: produces --messages, then reports the consumer's
 messages/s per 100,000 read, and stops if a poll stays empty for 10 s. clients: produces
 --messages of 450 bytes (a bench event's size), then reads them all with kafka-python and
@@ -29,6 +30,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import TopicPartition
 
 from triage.broker import EmbeddedBroker
+from triage.evaluation.bench import LIVE_LINGER_MS
 from triage.ingest.kafka_admin import ensure_topics
 
 TOPICS = ["probe-a", "probe-b", "probe-c"]
@@ -36,8 +38,8 @@ PARTITIONS = 4
 _PRODUCE = """
 import sys, time
 from kafka import KafkaProducer
-servers, topics, count, rate = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]), float(sys.argv[4])
-p = KafkaProducer(bootstrap_servers=servers, linger_ms=5)
+servers, topics, count, rate, linger = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+p = KafkaProducer(bootstrap_servers=servers, linger_ms=linger)
 t0 = time.time()
 for i in range(count):
     delay = t0 + i / rate - time.time()
@@ -58,12 +60,13 @@ def consumer(servers: str, fetch_wait_ms: int) -> KafkaConsumer:
     return c
 
 
-def latency(servers: str, rate: float, fetch_wait_ms: int, count: int = 5000) -> None:
+def latency(servers: str, rate: float, fetch_wait_ms: int, count: int = 5000, linger_ms: int = LIVE_LINGER_MS) -> None:
     c = consumer(servers, fetch_wait_ms)
-    producer = subprocess.Popen([sys.executable, "-c", _PRODUCE, servers, ",".join(TOPICS), str(count), str(rate)])
+    producer = subprocess.Popen([sys.executable, "-c", _PRODUCE, servers, ",".join(TOPICS), str(count), str(rate),
+                                 str(linger_ms)])
     lags: list[float] = []
     while len(lags) < count:
-        records = c.poll(timeout_ms=100)
+        records = c.poll(timeout_ms=10)
         now_ms = time.time() * 1000
         lags += [now_ms - m.timestamp for msgs in records.values() for m in msgs]
     producer.wait()
@@ -71,7 +74,7 @@ def latency(servers: str, rate: float, fetch_wait_ms: int, count: int = 5000) ->
         ordered = sorted(values)
         return f"p50 {ordered[len(ordered) // 2]:.1f} ms, p99 {ordered[int(len(ordered) * 0.99)]:.1f} ms"
 
-    print(f"fetch wait {fetch_wait_ms} ms, {rate:.0f} msg/s: {p50_p99(lags[count // 5:])}")
+    print(f"fetch wait {fetch_wait_ms} ms, linger {linger_ms} ms, {rate:.0f} msg/s: {p50_p99(lags[count // 5:])}")
     quarter = len(lags) // 4
     for k in range(4):
         print(f"  quarter {k + 1}: {p50_p99(lags[k * quarter:(k + 1) * quarter])}")
@@ -140,13 +143,15 @@ def main() -> None:
     parser.add_argument("mode", choices=["latency", "read", "clients"])
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--fetch-wait-ms", type=int, default=50)
+    parser.add_argument("--linger-ms", type=int, default=LIVE_LINGER_MS,
+                        help="the latency producer's linger (default: the latency bench's producer's)")
     parser.add_argument("--messages", type=int,
                         help="how many to send (default: 5,000 for latency, 600,000 for read, 200,000 for clients)")
     args = parser.parse_args()
     with EmbeddedBroker() as broker:
         ensure_topics(broker.bootstrap_servers, TOPICS, PARTITIONS)
         if args.mode == "latency":
-            latency(broker.bootstrap_servers, args.rate, args.fetch_wait_ms, args.messages or 5000)
+            latency(broker.bootstrap_servers, args.rate, args.fetch_wait_ms, args.messages or 5000, args.linger_ms)
         elif args.mode == "clients":
             clients(broker.bootstrap_servers, args.messages or 200_000)
         else:

@@ -31,7 +31,9 @@ class Settings(BaseSettings):
     kafka_session_timeout_ms: int = Field(10_000, ge=1000)
     kafka_heartbeat_interval_ms: int = Field(3_000, ge=100)
     kafka_max_poll_records: int = Field(2_000, ge=1)
-    kafka_poll_timeout_ms: int = Field(500, ge=1)
+    # Short: see ``ConsumerConfig.poll_timeout_ms`` (a longer wait lets kafka-python sleep
+    # 100 ms with records arriving).
+    kafka_poll_timeout_ms: int = Field(10, ge=1, description="how long one poll may block with nothing to release")
     # Tansu (the embedded broker) holds a fetch for its whole wait even when data arrives,
     # so this is its latency floor; Apache Kafka answers as soon as data arrives, and
     # there the wait only sets how often an idle consumer asks (deploy/ uses 500).

@@ -159,12 +159,21 @@ def synthetic_events(count: int, unique_share: float, *, start: datetime | None,
         yield kind, scope_for(domain_of(doc["labels"])), json.dumps(doc).encode()
 
 
+# The latency run's producer batches up to this long (Kafka's ``linger.ms``). Each event's
+# latency counts from before its send, so the wait counts against triage. Shorter, the
+# embedded Tansu 0.6's in-memory engine falls behind within a minute at 1,000 events/s: it
+# slows with the number of batches a partition holds, and at 5 ms most batches hold one or
+# two events (a bare consumer's p99 reached 29 s in the last quarter of 60 s; at 20 ms it
+# stays near 40 ms: docs/benchmarks.md, "The broker's floor over 60 s").
+LIVE_LINGER_MS = 20
+
+
 def produce_events(settings: Settings, events: Iterable[tuple[str, str, bytes]],
-                   rate: float | None = None) -> tuple[int, float]:
+                   rate: float | None = None, linger_ms: int = 5) -> tuple[int, float]:
     """Produce to the topic of each event's kind; at ``rate`` events/s if given. Returns
     (count, seconds)."""
     topics = settings.topic_map
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks=1, linger_ms=5,
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers, acks=1, linger_ms=linger_ms,
                              batch_size=512 * 1024, client_id="triage-bench")
     started = time.perf_counter()
     n = 0
@@ -187,7 +196,8 @@ def _produce_live(settings: Settings, count: int, unique_share: float, rate: flo
     # once or twice a run, and the events stamped meanwhile counted the pause as triage's
     # latency (docs/benchmarks.md, "Why the hot path is built as it is").
     gc.freeze()
-    produce_events(settings, synthetic_events(count, unique_share, start=None, spacing=timedelta(0)), rate=rate)
+    produce_events(settings, synthetic_events(count, unique_share, start=None, spacing=timedelta(0)), rate=rate,
+                   linger_ms=LIVE_LINGER_MS)
 
 
 class _Timed:
