@@ -1,7 +1,8 @@
 """A poll with nothing to release blocks only briefly: kafka-python 3.0.12's poll, when its
 fetcher has no answer buffered and no fetch in flight at the instant it looks, sleeps
 min(the poll's timeout, ``retry_backoff_ms``) before it fetches again, and records that
-arrive meanwhile wait out the sleep (docs/benchmarks.md, "A poll that slept")."""
+arrive meanwhile wait out the sleep (docs/benchmarks.md, "Latency at 1,000 events/s over
+60 s": "A poll that slept")."""
 
 from __future__ import annotations
 

@@ -163,8 +163,8 @@ def synthetic_events(count: int, unique_share: float, *, start: datetime | None,
 # latency counts from before its send, so the wait counts against triage. Shorter, the
 # embedded Tansu 0.6's in-memory engine falls behind within a minute at 1,000 events/s: it
 # slows with the number of batches a partition holds, and at 5 ms most batches hold one or
-# two events (a bare consumer's p99 reached 29 s in the last quarter of 60 s; at 20 ms it
-# stays near 40 ms: docs/benchmarks.md, "The broker's floor over 60 s").
+# two events (a bare consumer's p99 reached 24 s in the last quarter of 60 s; at 20 ms it
+# stays near 40 ms: docs/benchmarks.md, "Latency at 1,000 events/s over 60 s").
 LIVE_LINGER_MS = 20
 
 
