@@ -808,6 +808,22 @@ class _Retry(Exception):
         self.error = error
 
 
+class _ClosedUnderItsReader(logging.Filter):
+    """Work around kafka-python 3.0.12: closing a client (``close()`` on our thread) drops a
+    connection's socket while its network thread may be about to read from it; that read
+    then fails on the missing socket (``AttributeError``) and is logged as an error with a
+    traceback, about the transport that was being closed on purpose (its name says
+    "closed"). Nothing was lost and nobody can act on it: the record is dropped. Any other
+    record of the transport's logger passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, AttributeError) and "(closed)" in record.getMessage())
+
+
+logging.getLogger("kafka.net.transport").addFilter(_ClosedUnderItsReader())
+
+
 def _restore_parked(consumer: KafkaConsumer) -> None:
     """Work around kafka-python 3.0.12: records fetched for a partition while it was paused
     are parked and handed back after ``resume()`` only when the fetcher's in-line slot is
