@@ -21,6 +21,7 @@ class Fetched:
     edges: list[ServiceEdge]
     time: datetime | None  # latest event time in it; None when it was dead-lettered
     message: Any = None    # the record as fetched: dead-lettered whole if the store refuses it
+    fetched_at: float = 0.0   # monotonic seconds when it was decoded: how long it has waited
 
 
 class Pending:
