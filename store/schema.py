@@ -120,7 +120,10 @@ incidents = sa.Table(
     sa.Column("merged_into", sa.String(64)),
     sa.Index("ix_incidents_scope_status", "scope", "status"),
     sa.Index("ix_incidents_opened_at", "opened_at"),
-    sa.Index("ix_incidents_scope_accepting", "scope", "accepting_until"),
+    # No index holds a column that every event's batch changes (accepting_until,
+    # last_event_at, the counts): PostgreSQL then updates an incident in place (a HOT
+    # update) instead of writing a new row version into every index, versions that only a
+    # vacuum clears and that every read of the incident walks meanwhile (migration 0013).
     # Incidents whose first page is held by auto-pause (migration 0006): what the ticker asks for.
     sa.Index("ix_incidents_held", "status", "page_due_at",
              sqlite_where=sa.text("page_due_at IS NOT NULL AND last_notified_at IS NULL"),
