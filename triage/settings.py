@@ -41,7 +41,8 @@ class Settings(BaseSettings):
     # Kafka Streams' max.task.idle.ms defaults to 0; a little patience keeps the event-time
     # order when a producer writes one topic a moment after another (one 5 ms linger).
     kafka_max_idle_ms: int = Field(5, ge=0, description="how long a caught-up partition with nothing "
-                                   "fetched may hold back the same partition of the other topics")
+                                   "fetched may hold back the same partition of the other topics "
+                                   "(counted from each held message's fetch)")
     kafka_max_lag_wait_ms: int = Field(5_000, ge=0, description="the same, for a partition the broker "
                                        "holds unread records for")
     kafka_commit_interval_ms: int = Field(1_000, ge=0, description="how often stored offsets are committed "
