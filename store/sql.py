@@ -20,7 +20,7 @@ from triage.domain.wire import Prepared
 from triage.models.embedder import Embedder
 from triage.store import schema as t
 from triage.store.batch import BatchStatements, UnitOfWork, unit_of_work
-from triage.store.checkpoint import WalCheckpointer
+from triage.store.checkpoint import WalCheckpointer, rewind_in_commits
 from triage.store.engine import create_engine, ingest_transaction
 from triage.store.reads import SqlReads
 
@@ -37,10 +37,10 @@ class SqlStore(SqlReads):
         sequential (the checkpoints cost it about 4 µs per event; docs/benchmarks.md)."""
         super().__init__(engine)
         self._batches = BatchStatements(engine.dialect)
-        self._checkpointer = (WalCheckpointer(engine).start()
-                              if checkpoints and engine.dialect.name == "sqlite"
-                              and engine.url.database not in (None, "", ":memory:")
-                              else None)
+        on_file = engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
+        self._checkpointer = WalCheckpointer(engine).start() if checkpoints and on_file else None
+        if on_file and not checkpoints:
+            rewind_in_commits(engine)
 
     @classmethod
     def from_url(cls, url: str, *, migrate: bool = True, checkpoints: bool = True) -> "SqlStore":

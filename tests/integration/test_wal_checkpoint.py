@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.conftest import EMBEDDER, make_event
 from triage.services.pipeline import Pipeline
 from triage.store import SqlStore
-from triage.store.checkpoint import SAFETY_NET_PAGES
+from triage.store.checkpoint import REWIND_PAGES, SAFETY_NET_PAGES
 
 
 def _events_in_database_file(path: Path) -> int:
@@ -69,3 +69,25 @@ def test_a_store_of_the_file_checkpoints_what_another_stores(tmp_path: Path) -> 
     finally:
         writing.close()
         checkpointing.close()
+
+
+def test_a_store_that_leaves_checkpoints_to_another_still_rewinds_the_log(tmp_path: Path) -> None:
+    """A writer that goes from one transaction to the next (the correlating process)
+    would never find the log wholly copied when it begins, so the log would not start
+    over and would grow to the safety net: its own commits checkpoint past REWIND_PAGES."""
+    path = tmp_path / "triage.db"
+    writing = SqlStore.from_url(f"sqlite:///{path}", checkpoints=False)   # and no other store checkpoints
+    try:
+        with writing.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == REWIND_PAGES
+        with writing.engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE filler (x BLOB)")
+        page = bytes(4096)
+        for _ in range(40):   # 40 transactions of 100 pages: 4,000 pages written
+            with writing.engine.begin() as conn:
+                conn.exec_driver_sql("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) "
+                                     "INSERT INTO filler SELECT ? FROM n", (page,))
+        log_pages = (path.parent / (path.name + "-wal")).stat().st_size // 4096
+        assert 0 < log_pages < 2 * REWIND_PAGES < SAFETY_NET_PAGES
+    finally:
+        writing.close()
