@@ -34,7 +34,9 @@ class SqlStore(SqlReads):
         of this store (``triage.store.checkpoint``). Off where another process's store of
         the same file does it: the correlating process of ``TRIAGE_CORRELATOR_PROCESS``,
         whose parent's store checkpoints, so that its core does only what must be
-        sequential (the checkpoints cost it about 4 µs per event; docs/benchmarks.md)."""
+        sequential (the checkpoints cost it about 4 µs per event; docs/benchmarks.md). Its
+        own commits then checkpoint only what is left past 1,000 pages, which lets the log
+        start over (``rewind_in_commits``)."""
         super().__init__(engine)
         self._batches = BatchStatements(engine.dialect)
         on_file = engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
