@@ -37,7 +37,7 @@ class LateLogs(ScriptedClient):
         return super().poll(timeout_ms, max_records)
 
 
-def polls(monkeypatch: pytest.MonkeyPatch, client: ScriptedClient, count: int, **config: Any) -> list[list[str]]:
+def polls(monkeypatch: pytest.MonkeyPatch, client: ScriptedClient, count: int) -> list[list[str]]:
     """The ids handled by each of ``count`` polls, 3 ms apart."""
     clock = SimpleNamespace(now=100.0)
     monkeypatch.setattr(kafka_module, "time", SimpleNamespace(monotonic=lambda: clock.now))
@@ -46,7 +46,7 @@ def polls(monkeypatch: pytest.MonkeyPatch, client: ScriptedClient, count: int, *
     handled: list[list[Event]] = []
     consumer = BatchConsumer(
         ConsumerConfig(bootstrap_servers="-", group_id="-", topics=["alerts", "logs"], dlq_topic="-",
-                       max_idle_ms=5, max_lag_wait_ms=10**9, **config),
+                       max_idle_ms=5, max_lag_wait_ms=10**9),
         lambda events, edges: handled.append(events), decoder=at_seconds)
     per_poll = []
     for _ in range(count):
