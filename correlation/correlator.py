@@ -214,7 +214,7 @@ class Correlator:
             best = max((e for e in fits if e.eligible), key=_rank, default=None)
             if best is None or best.score < p.threshold:
                 downstream = None if event.kind is EventKind.alert else partial(self._downstream, models.graph, node)
-                best, onset = at_onset(node, fits, best, self._onset, _rank, downstream)
+                best, onset = at_onset(node, fits, best, self._onset, _rank, downstream, self._records_only)
         if best is not None and (best.score >= p.threshold or onset is not None):
             target = self.state.incidents[best.incident_id]
             # the first alert of a noise group makes it an incident
@@ -498,6 +498,10 @@ class Correlator:
             incident.accepting_until = self._accepting_until(incident)
             self._paging.resolved(incident, signal.last_seen, self.state.models_for(incident.scope).history)
         incident.dirty = True
+
+    def _records_only(self, fit: CandidateFit) -> bool:
+        """Whether ``fit``'s group is still records: no alert has made it an incident."""
+        return self.state.incidents[fit.incident_id].kind == _NOISE
 
     def _downstream(self, graph: ServiceGraph, node: str, fit: CandidateFit) -> bool:
         """``node`` is, next to ``fit``'s incident, only a callee of its nodes: each of them

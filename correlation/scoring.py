@@ -302,7 +302,9 @@ def fresh_precedent(incident: IncidentState, key: str, now: datetime, params: Co
 
 def at_onset(node: str, fits: Iterable[CandidateFit], best: CandidateFit | None, onset: Onset | None,
              rank: Callable[[CandidateFit], Any],
-             downstream: Callable[[CandidateFit], bool] | None = None) -> tuple[CandidateFit | None, Onset | None]:
+             downstream: Callable[[CandidateFit], bool] | None = None,
+             records_only: Callable[[CandidateFit], bool] | None = None,
+             ) -> tuple[CandidateFit | None, Onset | None]:
     """For an event on ``node`` that fits no candidate at ``threshold`` (``best``: the best
     below it, if any): the candidate it joins at its onset and why (``onset``: None when
     the rule is off), else ``best`` and None. That is the best by ``rank`` of the
@@ -312,20 +314,30 @@ def at_onset(node: str, fits: Iterable[CandidateFit], best: CandidateFit | None,
     (``threshold`` less ``onset_margin``). A fault shows on its neighbours one symptom
     after another in its first minutes, and a symptom's first event (a log or span on a
     neighbour) often fits the young group poorly on text: alone, it would open a group
-    that pages again. Not an event of a host (a node's CPU or disk, most often a node's
-    own noise, which would become the young incident's probable cause), and not across
-    two hops (two services on one host, say): at the onset, only a call relates.
+    that pages again. Not across two hops (two services on one host, say): at the
+    onset, only a call or a placement relates.
 
-    And only one way along it (``downstream``: the event's node is, next to the
+    An event of a host (a node's alert) joins only a group that is still records
+    (``records_only``: its services' logs and spans, no alert has made it an incident),
+    and not at all without that test. A node's fault shows first in the records of the
+    pods it runs, then in its own alert, before any service's alert rule has fired
+    (their ``for:`` durations): the node's alert is then the group's first. A group a
+    service's alert has already opened has its own first sign, and a node's alert after
+    it is most often the node's own noise, which would become the incident's probable
+    cause.
+
+    And only one way along a call (``downstream``: the event's node is, next to the
     candidate, only a callee of its nodes; given for a log record or span): a fault
     spreads from a callee to its callers, and a callee's records come as its trouble
     happens, so a callee whose fault began the incident would have shown it first. A
     callee's record after its caller's group formed is trouble of its own. Its alerts
     join still: a rule fires only after its ``for:`` duration, after the callers' errors
     (a datastore's alert after its clients' timeouts)."""
-    if onset is None or node.startswith(_HOST):
+    only = records_only if node.startswith(_HOST) else None
+    if onset is None or (only is None and node.startswith(_HOST)):
         return best, None
-    young = max((e for e in fits if _at_onset(e, onset) and not _held_back(e, downstream)), key=rank, default=None)
+    young = max((e for e in fits if _at_onset(e, onset) and not _held_back(e, downstream)
+                 and (only is None or only(e))), key=rank, default=None)
     return (young, onset) if young is not None else (best, None)
 
 

@@ -220,11 +220,12 @@ class _Seen:
 def rank_causes(signals: Sequence[Signal], graph: CallGraph | None = None,
                 changes: Sequence[Change] = (), parameters: CauseParameters | None = None,
                 catalog: Catalog | None = None, zones: Mapping[str, str] | None = None,
-                ambient: Sequence[Signal] = ()) -> list[CauseCandidate]:
+                ambient: Sequence[Signal] = (), cleared: Mapping[str, datetime] | None = None) -> list[CauseCandidate]:
     """The components that may have started the incident ``signals`` describe, best first
     (at most ``parameters.top``). ``zones``: host -> availability zone, as declared;
     ``ambient``: the host and cluster alerts of other incidents firing around it
-    (``platform_signals``)."""
+    (``platform_signals``); ``cleared``: host -> when its node alerts among the incident's
+    events had all resolved while its service alerts went on firing (``cleared_hosts``)."""
     p = parameters or CauseParameters()
     graph = graph or CallGraph()
     if not signals:
@@ -319,6 +320,15 @@ def rank_causes(signals: Sequence[Signal], graph: CallGraph | None = None,
                     # send nothing of its own (a dead node ships no logs): not this rule.
                     evidence.append(f"{text} {e.alerts[cls]}, but none of the incident's failing services "
                                     f"shows trouble on it")
+                    continue
+                ended = (cleared or {}).get(component) if cls is AlertClass.node else None
+                if ended is not None:
+                    # A cause outlasts its effects: this node's alert fired and cleared
+                    # while the incident's service alerts went on firing, so it fired
+                    # beside them (a spike), not under them. A node's real fault fires
+                    # until it is mended. It stays a candidate on its timing.
+                    evidence.append(f"{text} {e.alerts[cls]}, but it cleared {_ago((ended - e.first).total_seconds())} "
+                                    f"after its first sign while the incident's service alerts went on firing")
                     continue
                 score += weight
                 evidence.append(f"{text} {e.alerts[cls]}")

@@ -14,6 +14,7 @@ passed in.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -140,6 +141,35 @@ def _episode_key(event: Event) -> str:
     return event.fingerprint or f"{event.labels.get('alertname') or event.title}\x00{event.host or ''}"
 
 
+def cleared_hosts(events: Iterable[Event]) -> dict[str, datetime]:
+    """host -> when its node alerts (alerts with a host and no service) among ``events``
+    had all resolved, for the hosts whose alerts cleared while one of the incident's
+    service alerts went on firing: the trouble outlived them."""
+    node: dict[str, dict[str, Event]] = defaultdict(dict)    # host -> episode -> its last event
+    service: dict[str, list[Event]] = defaultdict(list)      # episode -> its events
+    for event in sorted(events, key=lambda e: (e.occurred_at, e.id)):
+        if event.kind is not EventKind.alert:
+            continue
+        if event.service:
+            service[_episode_key(event)].append(event)
+        elif host := event.labels.get("node") or event.host:
+            node[str(host)][_episode_key(event)] = event
+    cleared: dict[str, datetime] = {}
+    for host, episodes in node.items():
+        if not all(e.status is Status.resolved for e in episodes.values()):
+            continue
+        at = max(e.occurred_at for e in episodes.values())
+        if any(_firing_at(seen, at) for seen in service.values()):
+            cleared[host] = at
+    return cleared
+
+
+def _firing_at(episode: Sequence[Event], at: datetime) -> bool:
+    """Whether an alert (its events in time order) was firing at ``at``."""
+    before = [e for e in episode if e.occurred_at <= at]
+    return bool(before) and before[-1].status is Status.firing
+
+
 def platform_signals(events: Iterable[Event], own: Iterable[Event], *, start: datetime,
                      now: datetime) -> list[Signal]:
     """The host and cluster alerts (no service) of other incidents firing at some time
@@ -210,7 +240,8 @@ class Triager:
         self.graph_edges.update(evidence_graph_edges(events))
         graph = CallGraph.of(self.catalog, self.graph_edges)
         signals = signals_from_events(events, self.catalog)
-        causes = rank_causes(signals, graph, changes, self.cause_parameters, self.catalog, self.zones, platform)
+        causes = rank_causes(signals, graph, changes, self.cause_parameters, self.catalog, self.zones, platform,
+                             cleared_hosts(events))
         start = started_at or (min(e.occurred_at for e in events) if events else now)
         profile = self.profile(incident_id, start, events, vector, causes, title)
         similar = self.similar.search(profile)

@@ -233,15 +233,26 @@ def test_at_the_onset_a_callee_record_does_not_join_its_callers_young_incident()
         assert d[1].incident_id == d[0].incident_id and d[1].evidence.onset is not None
 
 
-def test_a_host_event_does_not_join_at_the_onset() -> None:
-    # (a node's own CPU or disk alert at an incident's start would become its probable cause)
+def test_at_the_onset_a_host_event_joins_only_a_group_that_is_still_records() -> None:
+    node_alert = {"fingerprint": "h", "service": None, "host": "node-1", "title": "Node CPU throttled",
+                  "labels": {"alertname": "NodeCpu"}}                          # 1 hop: payments on node-1
+    # A service's alert opened the group: the node's alert after it opens its own (a
+    # node's own CPU or disk alert would become the incident's probable cause).
     d = run(correlator(), [
         (0, {"fingerprint": "a", "service": "payments", "title": "Payments 5xx", "host": "node-1"}),
-        (10, {"fingerprint": "h", "service": None, "host": "node-1", "title": "Node CPU throttled",
-              "labels": {"alertname": "NodeCpu"}}),                             # 1 hop: payments on node-1
+        (10, node_alert),
     ])
     best = d[1].evidence.best_candidate
     assert d[1].action is Action.opened and best.hops == 1 and 0.45 <= best.score < 0.55
+    # The group is still its pods' records: the node's alert is its first, and joins it.
+    records = log("payments", "rpc error: deadline exceeded", host="node-1")
+    d = run(correlator(), [(0, records), (10, node_alert)])
+    assert d[0].action is Action.opened and d[0].rule == "noise_group"
+    assert d[1].incident_id == d[0].incident_id and d[1].evidence.onset is not None
+    assert d[1].evidence.promoted and d[1].evidence.match.hops == 1 and d[1].evidence.match.score < 0.55
+    # past the onset window it does not
+    d = run(correlator(onset_window=5), [(0, records), (10, node_alert)])
+    assert d[1].action is Action.opened
 
 
 def test_declared_topology_is_used_before_any_span_is_seen() -> None:

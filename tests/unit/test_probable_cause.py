@@ -13,7 +13,7 @@ from triage.models.catalog import Catalog
 from triage.models.probable_cause import (AlertClass, CallGraph, ComponentType, classify_alert, component_owner,
                                           rank_causes, signals_from_events)
 from triage.models.topology import host_zones
-from triage.models.triage_context import platform_signals
+from triage.models.triage_context import cleared_hosts, platform_signals
 
 CATALOG = Catalog.from_yaml("""
 services:
@@ -93,6 +93,28 @@ def test_a_node_alert_on_a_host_where_none_of_the_failing_services_runs_is_a_bys
     first = [alert(0, None, "KubernetesNodeNotReady", host="node-c", node="node-c"), *events[:3]]
     [(cause, evidence), *_] = rank(first)
     assert cause == "node-c" and "node alert KubernetesNodeNotReady" in evidence
+
+
+def test_a_node_alert_that_cleared_while_the_service_alerts_went_on_firing_fired_beside_them() -> None:
+    # adservice fails on node-c; node-c's CPU alert fires 30 s in and clears 5 min later,
+    # while adservice's alert still fires: the trouble outlived it
+    events = [log(0, "adservice", "connection refused", host="node-c"),
+              alert(30, None, "HostHighCpuLoad", host="node-c", node="node-c"),
+              alert(60, "adservice", "KubernetesPodCrashLooping", host="node-c"),
+              make_event(330, service=None, host="node-c", title="HostHighCpuLoad", status="resolved",
+                         labels={"alertname": "HostHighCpuLoad", "node": "node-c"})]
+    cleared = cleared_hosts(events)
+    assert cleared == {"node-c": T0 + timedelta(seconds=330)}
+    ranked = rank_causes(signals_from_events(events, CATALOG), GRAPH, catalog=CATALOG, cleared=cleared)
+    assert ranked[0].component == "adservice"
+    evidence = next(c.evidence for c in ranked if c.component == "node-c")
+    assert ("node alert HostHighCpuLoad, but it cleared 5 min after its first sign while the incident's "
+            "service alerts went on firing") in evidence
+    # still firing, or cleared after the service's alert had cleared too, it counts
+    assert rank(events[:3])[0][0] == "node-c"
+    service_resolved = make_event(300, service="adservice", host="node-c", title="KubernetesPodCrashLooping",
+                                  status="resolved", labels={"alertname": "KubernetesPodCrashLooping"})
+    assert cleared_hosts([*events, service_resolved]) == {}
 
 
 def test_an_alert_without_service_or_host_names_the_cluster() -> None:
