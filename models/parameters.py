@@ -61,8 +61,9 @@ class CorrelationParameters(BaseModel):
       may promote) is younger than ``onset_window``, an event that fits no group at
       ``threshold`` joins the best one on its service or a direct neighbour of it in the
       service graph that scores at least ``threshold - onset_margin`` (no rule blocking
-      it), rather than opening a group of its own that would page again (not an event of
-      a host: ``scoring.at_onset``). ``onset_window`` or
+      it), rather than opening a group of its own that would page again (an event of a
+      host only into a group that is still its pods' records: ``scoring.at_onset``).
+      ``onset_window`` or
       ``onset_margin`` 0 turns it off. The defaults come from a sweep on the development
       data (docs/quality.md, "The onset rule").
     * ``dedup_window``: a log line or span identical to one seen this recently is a
