@@ -220,8 +220,8 @@ class Candidate:
 @dataclass(frozen=True, slots=True)
 class Onset:
     """Why an event joined below ``threshold``: the incident was at its onset (younger
-    than ``window_s``, the ``onset_window``), the event's service on it or a direct
-    neighbour of it, and the score at least ``threshold`` (the criteria's less
+    than ``window_s``, the ``onset_window``), the event's node related to it in the
+    service graph, and the score at least ``threshold`` (the criteria's less
     ``onset_margin``)."""
 
     threshold: float

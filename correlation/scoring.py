@@ -309,13 +309,13 @@ def at_onset(node: str, fits: Iterable[CandidateFit], best: CandidateFit | None,
     below it, if any): the candidate it joins at its onset and why (``onset``: None when
     the rule is off), else ``best`` and None. That is the best by ``rank`` of the
     candidates younger than ``onset.window_s`` (``onset_window``; an event from before
-    one opened included), on the event's service or a direct neighbour of it in the
-    service graph, no rule blocking it, scoring at least ``onset.threshold``
-    (``threshold`` less ``onset_margin``). A fault shows on its neighbours one symptom
-    after another in its first minutes, and a symptom's first event (a log or span on a
-    neighbour) often fits the young group poorly on text: alone, it would open a group
-    that pages again. Not across two hops (two services on one host, say): at the
-    onset, only a call or a placement relates.
+    one opened included), related to the event's node in the service graph (within
+    ``max_hops``: a call, a placement, two services on one host), no rule blocking it,
+    scoring at least ``onset.threshold`` (``threshold`` less ``onset_margin``). A fault
+    shows on its neighbours one symptom after another in its first minutes, and a
+    symptom's first event (a log or span on a neighbour, on another pod of the failing
+    node) often fits the young group poorly on text: alone, it would open a group that
+    pages again.
 
     An event of a host (a node's alert) joins only a group that is still records
     (``records_only``: its services' logs and spans, no alert has made it an incident),
@@ -342,7 +342,9 @@ def at_onset(node: str, fits: Iterable[CandidateFit], best: CandidateFit | None,
 
 
 def _at_onset(fit: CandidateFit, onset: Onset) -> bool:
-    return (fit.eligible and fit.hops is not None and fit.hops <= 1 and fit.score >= onset.threshold
+    # (``hops`` is None when the graph relates the event to none of the incident's nodes
+    # within ``max_hops``)
+    return (fit.eligible and fit.hops is not None and fit.score >= onset.threshold
             and fit.incident_age_s <= onset.window_s)
 
 

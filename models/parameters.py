@@ -59,8 +59,8 @@ class CorrelationParameters(BaseModel):
       symptom's first event is often a log or span on a neighbouring service that fits its
       young group poorly on text. While a group (an incident, or a noise group an alert
       may promote) is younger than ``onset_window``, an event that fits no group at
-      ``threshold`` joins the best one on its service or a direct neighbour of it in the
-      service graph that scores at least ``threshold - onset_margin`` (no rule blocking
+      ``threshold`` joins the best one related to its service in the service graph
+      (within ``max_hops``) that scores at least ``threshold - onset_margin`` (no rule blocking
       it), rather than opening a group of its own that would page again (an event of a
       host only into a group that is still its pods' records: ``scoring.at_onset``).
       ``onset_window`` or

@@ -255,6 +255,24 @@ def test_at_the_onset_a_host_event_joins_only_a_group_that_is_still_records() ->
     assert d[1].action is Action.opened
 
 
+def test_at_the_onset_two_services_on_one_failing_host_join_one_group() -> None:
+    # A node's fault shows on every pod it runs: payments' and email's records, on
+    # node-1 both, are two hops apart (payments - node-1 - email) and share no call.
+    email = log("email", "rpc error: deadline exceeded", host="node-1")
+    events = [(0, log("payments", "rpc error: code = DeadlineExceeded desc = context deadline exceeded charging card",
+                      host="node-1")), (20, email)]
+    d = run(correlator(), events)
+    ev = d[1].evidence
+    assert d[1].incident_id == d[0].incident_id and ev.onset is not None
+    assert ev.match.hops == 2 and ev.match.via == "payments" and ev.match.score < 0.55
+    assert "2 hop(s) away" in explain(d[1].rule, ev)
+    # beyond the graph's reach (max_hops 1), or on another host, a group of its own
+    d = run(correlator(max_hops=1), events)
+    assert d[1].action is Action.opened
+    d = run(correlator(), [events[0], (20, {**email, "host": "node-2"})])
+    assert d[1].action is Action.opened
+
+
 def test_declared_topology_is_used_before_any_span_is_seen() -> None:
     graph = ServiceGraph()
     graph.declare("checkout", "payments")
