@@ -333,11 +333,13 @@ def at_onset(node: str, fits: Iterable[CandidateFit], best: CandidateFit | None,
     callee's record after its caller's group formed is trouble of its own. Its alerts
     join still: a rule fires only after its ``for:`` duration, after the callers' errors
     (a datastore's alert after its clients' timeouts)."""
-    only = records_only if node.startswith(_HOST) else None
-    if onset is None or (only is None and node.startswith(_HOST)):
+    if onset is None:
         return best, None
-    young = max((e for e in fits if _at_onset(e, onset) and not _held_back(e, downstream)
-                 and (only is None or only(e))), key=rank, default=None)
+    if node.startswith(_HOST):
+        if records_only is None:
+            return best, None
+        fits = [e for e in fits if records_only(e)]
+    young = max((e for e in fits if _at_onset(e, onset) and not _held_back(e, downstream)), key=rank, default=None)
     return (young, onset) if young is not None else (best, None)
 
 

@@ -166,8 +166,8 @@ def cleared_hosts(events: Iterable[Event]) -> dict[str, datetime]:
 
 def _firing_at(episode: Sequence[Event], at: datetime) -> bool:
     """Whether an alert (its events in time order) was firing at ``at``."""
-    before = [e for e in episode if e.occurred_at <= at]
-    return bool(before) and before[-1].status is Status.firing
+    last = next((e for e in reversed(episode) if e.occurred_at <= at), None)
+    return last is not None and last.status is Status.firing
 
 
 def platform_signals(events: Iterable[Event], own: Iterable[Event], *, start: datetime,

@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from triage.correlation import Decision
+from triage.correlation.evidence import Joined, Opened
 from triage.domain.event import Event, EventKind, Status
 from triage.evaluation.alerts import load_labeled_events, read_incident_ids, time_order
 from triage.models.embedder import make_embedder
@@ -25,11 +26,13 @@ from triage.settings import Settings
 
 def _fit(decision: Decision) -> str:
     """The score and components of the candidate a decision joined (or the best it did not)."""
-    match = getattr(decision.evidence, "match", None) or getattr(decision.evidence, "best_candidate", None)
+    evidence = decision.evidence
+    match = evidence.match if isinstance(evidence, Joined) else \
+        evidence.best_candidate if isinstance(evidence, Opened) else None
     if match is None:
         return ""
     c = match.components
-    onset = " at the onset" if getattr(decision.evidence, "onset", None) is not None else ""
+    onset = " at the onset" if isinstance(evidence, Joined) and evidence.onset is not None else ""
     return (f"score {match.score} (text {c.text}, time {c.time}, topology {c.topology}; {match.text_match}, "
             f"{match.gap_s:.0f} s since its {match.gap_from}, group {match.incident_age_s:.0f} s old, "
             f"{match.hops} hop(s) via {match.via}{onset})")
